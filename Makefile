@@ -1,0 +1,51 @@
+# Every target bootstraps what it needs on a fresh machine: .venv (the CDK app, tools and infra tests),
+# .venv-ml (ml_code at the container's versions, on Python 3.10) and node_modules (the pinned CDK CLI).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+ML_VENV := .venv-ml
+PYTHON ?= python3
+# The container runs Python 3.10; pyenv's copy is used when none is on PATH.
+PYTHON310 ?= $(firstword $(shell command -v python3.10) $(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python3.10))
+# The offline environment of every target but deploy (one list, shared with the tests: offline.env).
+OFFLINE := env $(shell sed -e '/^[[:space:]]*\#/d' -e '/^[[:space:]]*$$/d' offline.env)
+PIP_FLAGS := --quiet --disable-pip-version-check
+STAGE ?=
+
+.PHONY: help test lint synth deploy clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_FLAGS) -r requirements.txt
+	touch $@
+
+$(ML_VENV)/.installed: ml_code/requirements.txt tests/requirements-ml.txt
+	@test -n "$(PYTHON310)" || { echo "make: no Python 3.10 found (the container's version); install it or pass PYTHON310=/path/to/python3.10" >&2; exit 1; }
+	$(PYTHON310) -m venv $(ML_VENV)
+	cd tests && ../$(ML_VENV)/bin/pip install $(PIP_FLAGS) -r requirements-ml.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint: $(VENV)/.installed ## ruff lint and format check over the whole tree
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint $(VENV)/.installed ## ruff + every test, offline
+	$(OFFLINE) $(VENV)/bin/pytest tests
+
+synth: $(VENV)/.installed node_modules/.installed ## synthesize every stage (or STAGE=dev) into cdk.out, offline
+	$(OFFLINE) npx cdk synth --no-notices --quiet $(if $(STAGE),-c stage=$(STAGE))
+
+deploy: $(VENV)/.installed node_modules/.installed ## deploy STAGE=<stage> with your AWS credentials (see README)
+	@test -n "$(STAGE)" || { echo "make: say which stage, e.g. make deploy STAGE=dev" >&2; exit 1; }
+	CDK_DISABLE_CLI_TELEMETRY=true npx cdk deploy --no-notices -c stage=$(STAGE) --all --require-approval broadening
+
+clean: ## remove the environments and build outputs
+	rm -rf $(VENV) $(ML_VENV) node_modules cdk.out

@@ -1,0 +1,211 @@
+"""The platform's configuration: frozen dataclasses read once from the `platform` key of cdk.json context.
+
+Values can be overridden on the command line with `-c platform.<path>=<value>`, for example
+`-c platform.prefix=acme` or `-c platform.stages.prod.account=111122223333`; `-c stage=<name>` limits
+the app to one stage. Every error names the key and cdk.json.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aws_cdk as cdk
+
+CONTEXT_KEY = "platform"
+STAGE_SELECTOR = "stage"
+SOURCE = "cdk.json"
+
+REMOVAL_POLICIES = ("retain", "destroy")
+_NAME = re.compile(r"^[a-z][a-z0-9-]{1,20}$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or invalid; the message names the key and the file."""
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One deployment stage (dev, staging, prod): where it goes and how big it is."""
+
+    name: str
+    account: str | None = None
+    region: str | None = None
+    removal_policy: str = "retain"
+    endpoint_instance_type: str = "ml.m5.large"
+    min_instances: int = 1
+    max_instances: int = 4
+
+    @property
+    def cdk_removal_policy(self) -> cdk.RemovalPolicy:
+        """What CloudFormation does with the stage's stateful resources when they leave the template."""
+        return cdk.RemovalPolicy.DESTROY if self.removal_policy == "destroy" else cdk.RemovalPolicy.RETAIN
+
+    def __post_init__(self) -> None:
+        where = f"{CONTEXT_KEY}.stages.{self.name}"
+        if self.account is not None and not _ACCOUNT.match(self.account):
+            raise ConfigError(f"{where}.account in {SOURCE}: {self.account!r} is not a 12-digit AWS account id")
+        if self.region is not None and not _REGION.match(self.region):
+            raise ConfigError(f"{where}.region in {SOURCE}: {self.region!r} is not an AWS region such as 'eu-west-1'")
+        if self.removal_policy not in REMOVAL_POLICIES:
+            raise ConfigError(
+                f"{where}.removal_policy in {SOURCE}: {self.removal_policy!r} is not one of {list(REMOVAL_POLICIES)}"
+            )
+        if not 1 <= self.min_instances <= self.max_instances:
+            raise ConfigError(
+                f"{where}.min_instances/max_instances in {SOURCE}: need 1 <= min <= max, "
+                f"got {self.min_instances} and {self.max_instances}"
+            )
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    """Everything the CDK app needs to know, validated before any construct is built."""
+
+    prefix: str
+    dataset_contract: str
+    stages: tuple[StageConfig, ...]
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.prefix):
+            raise ConfigError(
+                f"{CONTEXT_KEY}.prefix in {SOURCE}: {self.prefix!r} must be 2-21 characters of a-z, 0-9 and '-', "
+                "starting with a letter"
+            )
+        if not self.stages:
+            raise ConfigError(f"{CONTEXT_KEY}.stages in {SOURCE}: configure at least one stage")
+        for stage in self.stages:
+            if not _NAME.match(stage.name):
+                raise ConfigError(
+                    f"{CONTEXT_KEY}.stages in {SOURCE}: stage name {stage.name!r} must be 2-21 characters "
+                    "of a-z, 0-9 and '-'"
+                )
+
+    def stage(self, name: str) -> StageConfig:
+        """The stage called `name`; an error lists the configured ones."""
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        known = [stage.name for stage in self.stages]
+        raise ConfigError(
+            f"unknown stage {name!r} (from -c {STAGE_SELECTOR}=...): {SOURCE} key {CONTEXT_KEY}.stages defines {known}"
+        )
+
+
+def load_config(context: Mapping[str, Any]) -> PlatformConfig:
+    """Build the config from CDK context: the `platform` object, then `-c platform.<path>=<value>` overrides."""
+    raw = context.get(CONTEXT_KEY)
+    if raw is None:
+        raise ConfigError(f"missing key {CONTEXT_KEY!r} in the context of {SOURCE}")
+    if isinstance(raw, str):  # `-c platform=<json>` replaces the whole object
+        raw = _parse_json(raw, CONTEXT_KEY)
+    raw = copy.deepcopy(raw)  # overrides change a private copy
+    for key in sorted(context):
+        if key.startswith(CONTEXT_KEY + "."):
+            _apply_override(raw, key.split(".")[1:], context[key], key)
+    return _platform_from_dict(raw)
+
+
+def selected_stages(config: PlatformConfig, context: Mapping[str, Any]) -> tuple[StageConfig, ...]:
+    """The stages to synthesize: all of them, or the one named by `-c stage=<name>`."""
+    name = context.get(STAGE_SELECTOR)
+    return config.stages if name is None else (config.stage(str(name)),)
+
+
+def _platform_from_dict(raw: Any) -> PlatformConfig:
+    _require_object(raw, CONTEXT_KEY)
+    stages_raw = raw.get("stages")
+    _require_object(stages_raw, f"{CONTEXT_KEY}.stages")
+    stages = tuple(
+        _from_dict(
+            StageConfig,
+            {"name": name, **_require_object(body, f"{CONTEXT_KEY}.stages.{name}")},
+            f"{CONTEXT_KEY}.stages.{name}",
+        )
+        for name, body in stages_raw.items()
+    )
+    return _from_dict(PlatformConfig, {**raw, "stages": stages}, CONTEXT_KEY)
+
+
+def _from_dict(cls: type, raw: Mapping[str, Any], where: str) -> Any:
+    """Instantiate a config dataclass, rejecting unknown keys, missing keys and wrong types by name."""
+    fields = {field.name: field for field in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown key {where}.{unknown[0]} in {SOURCE}; known keys: {sorted(fields)}")
+    missing = [
+        name
+        for name, field in fields.items()
+        if name not in raw and field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"missing key {where}.{missing[0]} in {SOURCE}")
+    values = {}
+    for name, value in raw.items():
+        if name == "stages":
+            values[name] = value
+            continue
+        values[name] = _check_type(value, hints[name], f"{where}.{name}")
+    return cls(**values)
+
+
+class _CliText(str):
+    """A value given with `-c` on the command line: text that becomes the type its key expects."""
+
+
+def _from_cli(text: _CliText, allowed: tuple[type, ...]) -> Any:
+    if type(None) in allowed and text == "null":
+        return None
+    if int in allowed and re.fullmatch(r"-?\d+", text) and str not in allowed:
+        return int(text)
+    if bool in allowed and text in ("true", "false"):
+        return text == "true"
+    return str(text)
+
+
+def _check_type(value: Any, hint: Any, key: str) -> Any:
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if isinstance(value, _CliText):
+        value = _from_cli(value, allowed)
+    for expected in allowed:
+        if expected is type(None) and value is None:
+            return None
+        # bool is an int in Python, never in a config file
+        if expected in (str, int, bool) and type(value) is expected:
+            return value
+    names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
+    raise ConfigError(f"wrong type for key {key} in {SOURCE}: expected {names}, got {value!r}")
+
+
+def _apply_override(raw: dict, path: list[str], value: Any, key: str) -> None:
+    """Set `platform.<path>` from a `-c` flag; its text is converted to the key's type when it is checked."""
+    if not path or not all(path):
+        raise ConfigError(f"bad override key {key!r}: use -c {CONTEXT_KEY}.<key>[.<key>...]=<value>")
+    node = raw
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+        _require_object(node, key)
+    node[path[-1]] = _CliText(value) if isinstance(value, str) else value
+
+
+def _parse_json(text: str, key: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"key {key} (from -c): not valid JSON: {error}") from error
+
+
+def _require_object(value: Any, key: str) -> Any:
+    if not isinstance(value, dict):
+        raise ConfigError(f"wrong type for key {key} in {SOURCE}: expected an object, got {value!r}")
+    return value

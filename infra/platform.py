@@ -1,0 +1,47 @@
+"""Builds the whole platform into a CDK app: config -> stacks per stage -> compliance checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from infra.config import PlatformConfig, StageConfig, load_config, selected_stages
+from infra.naming import stack_name
+from infra.stacks.data_stack import DataStack
+
+
+@dataclass(frozen=True)
+class StageStacks:
+    """The stacks of one stage, for wiring and for tests."""
+
+    stage: StageConfig
+    data: DataStack
+
+    def all(self) -> tuple[cdk.Stack, ...]:
+        return (self.data,)
+
+
+def build_platform(app: cdk.App) -> dict[str, StageStacks]:
+    """Add every selected stage's stacks to `app` and turn on cdk-nag AwsSolutions for all of them."""
+    context = app.node.get_all_context()  # cdk.json and -c flags; nothing else is read
+    config = load_config(context)
+    stacks = {stage.name: _build_stage(app, config, stage) for stage in selected_stages(config, context)}
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return stacks
+
+
+def _build_stage(app: cdk.App, config: PlatformConfig, stage: StageConfig) -> StageStacks:
+    env = cdk.Environment(account=stage.account, region=stage.region)
+    data = DataStack(
+        app,
+        f"{stage.name.capitalize()}Data",
+        stack_name=stack_name(config, stage, "data"),
+        config=config,
+        stage=stage,
+        env=env,
+    )
+    cdk.Tags.of(data).add("platform", config.prefix)
+    cdk.Tags.of(data).add("stage", stage.name)
+    return StageStacks(stage=stage, data=data)

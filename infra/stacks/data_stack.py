@@ -1,0 +1,45 @@
+"""DataStack: the stateful layer every other stack reads from and writes to."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from infra.config import PlatformConfig, StageConfig
+from infra.constructs.encryption_key import PlatformKey
+from infra.constructs.secure_bucket import AccessLogsBucket, SecureBucket
+from infra.naming import stage_prefix
+
+RAW_INFREQUENT_ACCESS_AFTER = cdk.Duration.days(30)
+
+
+class DataStack(cdk.Stack):
+    """The KMS key and the raw, curated, artifacts and monitoring buckets (plus their access-log bucket)."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: PlatformConfig, stage: StageConfig, **kwargs
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        removal_policy = stage.cdk_removal_policy
+        self.key = PlatformKey(
+            self, "Key", alias=f"alias/{stage_prefix(config, stage)}-data", removal_policy=removal_policy
+        )
+        self.access_logs_bucket = AccessLogsBucket(self, "AccessLogs", removal_policy=removal_policy)
+
+        def data_bucket(construct_id: str, **options) -> SecureBucket:
+            return SecureBucket(
+                self,
+                construct_id,
+                encryption_key=self.key,
+                access_logs=self.access_logs_bucket,
+                removal_policy=removal_policy,
+                **options,
+            )
+
+        self.raw_bucket = data_bucket("Raw", infrequent_access_after=RAW_INFREQUENT_ACCESS_AFTER)
+        self.curated_bucket = data_bucket("Curated")
+        self.artifacts_bucket = data_bucket("Artifacts")
+        self.monitoring_bucket = data_bucket("Monitoring")
+
+        for bucket in (self.raw_bucket, self.curated_bucket, self.artifacts_bucket, self.monitoring_bucket):
+            cdk.CfnOutput(self, f"{bucket.node.id}BucketName", value=bucket.bucket_name)

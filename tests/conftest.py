@@ -1,0 +1,43 @@
+"""Applied to every test run, in both test environments: the offline settings and the network guard."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OFFLINE_DIR = Path(__file__).resolve().parent / "offline"
+
+# Credentials that can never work, so that nothing can reach a real account even by mistake.
+TEST_ONLY_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "MPLBACKEND": "Agg",
+}
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines, as the Makefile includes them; blank lines and comments skipped."""
+    pairs = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+os.environ.update(read_env_file(ROOT / "offline.env"))
+os.environ.update(TEST_ONLY_ENV)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    part for part in (str(OFFLINE_DIR), str(ROOT), os.environ.get("PYTHONPATH", "")) if part
+)
+sys.path.insert(0, str(OFFLINE_DIR))
+
+import offline_guard  # noqa: E402  (the path above makes it importable)
+
+offline_guard.install()

@@ -1,0 +1,17 @@
+"""One synth of the whole app per test session, built by the same function as app.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.platform import build_platform
+from tests.infra.synth import SynthesizedPlatform, new_app
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedPlatform:
+    """Every configured stage, synthesized once; cdk-nag findings would make this fixture raise."""
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    app = new_app(outdir)
+    stacks = build_platform(app)
+    return SynthesizedPlatform(stacks=stacks, assembly=app.synth(), outdir=outdir)

@@ -1,0 +1,39 @@
+"""Helpers to build and synthesize the app the way app.py does, with cdk.json's context."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk.assertions import Template
+from aws_cdk.cx_api import CloudAssembly
+
+from infra.platform import StageStacks
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """The context cdk.json gives the app, as `cdk synth` would pass it."""
+    return json.loads((ROOT / "cdk.json").read_text())["context"]
+
+
+def new_app(outdir: Path, **context: Any) -> cdk.App:
+    """An app with cdk.json's context plus `context`, asset bundling off."""
+    return cdk.App(
+        outdir=str(outdir),
+        context={**cdk_json_context(), "aws:cdk:bundling-stacks": [], **context},
+    )
+
+
+@dataclass(frozen=True)
+class SynthesizedPlatform:
+    stacks: dict[str, StageStacks]
+    assembly: CloudAssembly
+    outdir: Path
+
+    def template(self, stack: cdk.Stack) -> Template:
+        return Template.from_json(self.assembly.get_stack_by_name(stack.stack_name).template)

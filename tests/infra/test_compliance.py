@@ -1,0 +1,63 @@
+"""cdk-nag AwsSolutions and cfn-lint over the whole synthesized app, and proof that both checks can fail."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_s3 as s3
+from cdk_nag import AwsSolutionsChecks
+
+# The only cfn-lint rules the project ignores: W3005 (redundant DependsOn, as CDK writes them) and
+# W3045 (access-control settings on log buckets, as CDK writes them).
+CFN_LINT_IGNORED = ("W3005", "W3045")
+CFN_LINT = str(Path(sys.executable).with_name("cfn-lint"))
+
+
+def cfn_lint(templates: list[Path]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [CFN_LINT, "--ignore-checks", *CFN_LINT_IGNORED, "--", *map(str, templates)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_whole_app_synthesizes_clean_under_cdk_nag(platform):
+    # The session fixture's app.synth() raises on any unacknowledged finding (see the next-but-one test),
+    # so reaching here means every stack of every stage passed.
+    expected = {stack.stack_name for stage in platform.stacks.values() for stack in stage.all()}
+    assert {stack.stack_name for stack in platform.assembly.stacks} == expected
+    report = json.loads((platform.outdir / "validation-report.json").read_text())
+    assert all(not plugin.get("violations") for plugin in report["pluginReports"])
+
+
+def test_every_template_passes_cfn_lint(platform):
+    templates = sorted(platform.outdir.glob("*.template.json"))
+    assert len(templates) == len(platform.assembly.stacks)
+    result = cfn_lint(templates)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cdk_nag_fails_a_bucket_without_ssl_enforcement(tmp_path):
+    app = cdk.App(outdir=str(tmp_path))
+    stack = cdk.Stack(app, "Insecure")
+    s3.Bucket(stack, "Plain", server_access_logs_prefix="self/")
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    # S10: the bucket does not require SSL
+    with pytest.raises(RuntimeError, match=r"does not require requests to use SSL[\s\S]*AwsSolutions-S10"):
+        app.synth()
+
+
+def test_cfn_lint_fails_an_invalid_template(tmp_path):
+    template = tmp_path / "broken.template.json"
+    template.write_text(
+        json.dumps({"Resources": {"Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"VersioningConfig": {}}}}})
+    )
+    result = cfn_lint([template])
+    assert result.returncode != 0
+    assert "E3002" in result.stdout

@@ -1,0 +1,130 @@
+"""The config is read once from cdk.json context, validated, and fails by naming the key and the file."""
+
+from __future__ import annotations
+
+import copy
+
+import aws_cdk as cdk
+import pytest
+
+from infra.config import ConfigError, load_config, selected_stages
+from infra.platform import build_platform
+from tests.infra.synth import cdk_json_context
+
+
+@pytest.fixture()
+def context() -> dict:
+    return copy.deepcopy(cdk_json_context())
+
+
+def test_reads_the_stages_and_settings_of_cdk_json(context):
+    config = load_config(context)
+    assert config.prefix == "mlops"
+    assert config.dataset_contract == "customer-churn"
+    assert [stage.name for stage in config.stages] == ["dev", "staging", "prod"]
+    prod = config.stage("prod")
+    assert (prod.min_instances, prod.max_instances, prod.removal_policy) == (2, 4, "retain")
+    assert prod.account is None  # one account by default: the credentials' account at deploy
+    assert config.stage("dev").cdk_removal_policy == cdk.RemovalPolicy.DESTROY
+
+
+def test_every_stage_is_selected_by_default_and_one_with_the_stage_flag(context):
+    config = load_config(context)
+    assert len(selected_stages(config, context)) == 3
+    assert [stage.name for stage in selected_stages(config, {**context, "stage": "prod"})] == ["prod"]
+
+
+def test_command_line_overrides_become_the_type_of_their_key(context):
+    config = load_config(
+        {
+            **context,
+            "platform.prefix": "acme",
+            "platform.stages.prod.account": "111122223333",
+            "platform.stages.prod.max_instances": "8",
+        }
+    )
+    prod = config.stage("prod")
+    assert config.prefix == "acme"
+    assert prod.account == "111122223333"  # stays text: account ids can start with 0
+    assert prod.max_instances == 8
+
+
+def test_a_stage_with_its_own_account_and_region_is_deployed_there(context, tmp_path):
+    app = cdk.App(
+        outdir=str(tmp_path),
+        context={
+            **context,
+            "stage": "prod",
+            "platform.stages.prod.account": "111122223333",
+            "platform.stages.prod.region": "eu-west-1",
+        },
+    )
+    stacks = build_platform(app)
+    assert list(stacks) == ["prod"]
+    assert (stacks["prod"].data.account, stacks["prod"].data.region) == ("111122223333", "eu-west-1")
+    assert stacks["prod"].data.stack_name == "mlops-prod-data"
+
+
+def test_fails_when_the_stage_is_unknown(context):
+    with pytest.raises(ConfigError, match=r"unknown stage 'qa'.*cdk\.json.*\['dev', 'staging', 'prod'\]"):
+        selected_stages(load_config(context), {**context, "stage": "qa"})
+
+
+def test_fails_when_a_key_is_unknown(context):
+    context["platform"]["stages"]["prod"]["max_instance"] = 4
+    with pytest.raises(ConfigError, match=r"unknown key platform\.stages\.prod\.max_instance in cdk\.json"):
+        load_config(context)
+
+
+def test_fails_when_a_top_level_key_is_unknown(context):
+    context["platform"]["prefx"] = "x"
+    with pytest.raises(ConfigError, match=r"unknown key platform\.prefx in cdk\.json"):
+        load_config(context)
+
+
+def test_fails_when_a_value_has_the_wrong_type(context):
+    context["platform"]["stages"]["prod"]["min_instances"] = "two"
+    with pytest.raises(ConfigError, match=r"wrong type for key platform\.stages\.prod\.min_instances in cdk\.json"):
+        load_config(context)
+
+
+def test_fails_when_a_boolean_stands_for_a_number(context):
+    context["platform"]["stages"]["dev"]["max_instances"] = True
+    with pytest.raises(ConfigError, match=r"wrong type for key platform\.stages\.dev\.max_instances"):
+        load_config(context)
+
+
+def test_fails_when_an_override_has_the_wrong_type(context):
+    with pytest.raises(ConfigError, match=r"wrong type for key platform\.stages\.prod\.max_instances"):
+        load_config({**context, "platform.stages.prod.max_instances": "many"})
+
+
+def test_fails_when_a_required_key_is_missing(context):
+    del context["platform"]["dataset_contract"]
+    with pytest.raises(ConfigError, match=r"missing key platform\.dataset_contract in cdk\.json"):
+        load_config(context)
+
+
+def test_fails_when_the_platform_key_is_missing():
+    with pytest.raises(ConfigError, match=r"missing key 'platform' in the context of cdk\.json"):
+        load_config({})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("account", "1234", r"platform\.stages\.prod\.account in cdk\.json: '1234' is not a 12-digit"),
+        ("region", "Europe", r"platform\.stages\.prod\.region in cdk\.json: 'Europe' is not an AWS region"),
+        ("removal_policy", "snapshot", r"removal_policy in cdk\.json: 'snapshot' is not one of"),
+        ("min_instances", 9, r"min_instances/max_instances in cdk\.json: need 1 <= min <= max"),
+    ],
+)
+def test_fails_when_a_stage_value_is_invalid(context, key, value, message):
+    context["platform"]["stages"]["prod"][key] = value
+    with pytest.raises(ConfigError, match=message):
+        load_config(context)
+
+
+def test_fails_when_the_prefix_cannot_name_resources(context):
+    with pytest.raises(ConfigError, match=r"platform\.prefix in cdk\.json: 'My_Platform'"):
+        load_config({**context, "platform.prefix": "My_Platform"})
