@@ -13,7 +13,10 @@ OFFLINE := env $(shell sed -e '/^[[:space:]]*\#/d' -e '/^[[:space:]]*$$/d' offli
 PIP_FLAGS := --quiet --disable-pip-version-check
 STAGE ?=
 
-.PHONY: help test lint synth deploy clean
+DEMO_DIR := work/demo
+DEMO_ROWS ?= 20000
+
+.PHONY: help demo test lint synth deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -37,8 +40,16 @@ lint: $(VENV)/.installed ## ruff lint and format check over the whole tree
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: lint $(VENV)/.installed ## ruff + every test, offline
-	$(OFFLINE) $(VENV)/bin/pytest tests
+demo: $(ML_VENV)/.installed ## generate churn data and run preprocess -> train -> evaluate -> gate locally
+	$(OFFLINE) $(ML_VENV)/bin/python -m local_mode generate --rows $(DEMO_ROWS) --format csv --output $(DEMO_DIR)/churn.csv
+	$(OFFLINE) $(ML_VENV)/bin/python -m local_mode run --contract ml_code/contracts/customer-churn.json \
+		--data $(DEMO_DIR)/churn.csv --workdir $(DEMO_DIR)/run
+
+# ml_code and local mode run at the container's versions (.venv-ml); the rest with the CDK app (.venv).
+ML_TESTS := tests/ml_code tests/local_mode
+test: lint $(VENV)/.installed $(ML_VENV)/.installed ## ruff + every test, offline
+	$(OFFLINE) $(VENV)/bin/pytest tests $(addprefix --ignore=,$(ML_TESTS))
+	$(OFFLINE) $(ML_VENV)/bin/pytest $(ML_TESTS)
 
 synth: $(VENV)/.installed node_modules/.installed ## synthesize every stage (or STAGE=dev) into cdk.out, offline
 	$(OFFLINE) npx cdk synth --no-notices --quiet $(if $(STAGE),-c stage=$(STAGE))
@@ -48,4 +59,4 @@ deploy: $(VENV)/.installed node_modules/.installed ## deploy STAGE=<stage> with 
 	CDK_DISABLE_CLI_TELEMETRY=true npx cdk deploy --no-notices -c stage=$(STAGE) --all --require-approval broadening
 
 clean: ## remove the environments and build outputs
-	rm -rf $(VENV) $(ML_VENV) node_modules cdk.out
+	rm -rf $(VENV) $(ML_VENV) node_modules cdk.out work

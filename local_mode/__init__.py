@@ -1,0 +1,1 @@
+"""Docker-free local execution of the platform's ML steps (see README: Local mode)."""

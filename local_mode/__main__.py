@@ -1,0 +1,73 @@
+"""python -m local_mode {generate,run} ...: the data scientist's inner loop, offline."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from local_mode.runner import EXIT_ERROR
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m local_mode", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    generate = commands.add_parser("generate", help="write a synthetic customer-churn CRM export")
+    generate.add_argument("--output", type=Path, required=True)
+    generate.add_argument("--rows", type=int, default=20_000)
+    generate.add_argument("--seed", type=int, default=7)
+    generate.add_argument("--drift", action="store_true", help="shift feature distributions, as live data might")
+    generate.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+
+    run = commands.add_parser("run", help="preprocess -> train -> evaluate -> gate on a CSV file")
+    run.add_argument("--contract", required=True, help="a contract file, or the name of a shipped contract")
+    run.add_argument("--data", type=Path, required=True, help="CSV with a header (or give --columns)")
+    run.add_argument("--workdir", type=Path, required=True)
+    run.add_argument("--columns", help="comma-separated column names, for a CSV file without a header")
+    run.add_argument("--seed", type=int, default=42)
+    run.add_argument("--python", default=sys.executable, help="the interpreter the steps run with")
+    run.add_argument("--hyperparameter", action="append", default=[], metavar="NAME=VALUE", help="passed to train.py")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    try:
+        if args.command == "generate":
+            from local_mode.churn_data import generate, write
+
+            count = write(args.output, generate(args.rows, seed=args.seed, drift=args.drift), fmt=args.format)
+            print(f"wrote {count} records to {args.output}")
+            return 0
+        return _run(args)
+    except Exception as error:  # the CLI's boundary: one clear line and exit 1
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _run(args: argparse.Namespace) -> int:
+    from local_mode.runner import run_pipeline, summary
+    from ml_code.contracts.contract import load_contract
+
+    contract = load_contract(args.contract)
+    contract_path = Path(args.contract) if Path(args.contract).is_file() else None
+    hyperparameters = dict(item.split("=", 1) for item in args.hyperparameter)
+    result = run_pipeline(
+        contract_path or Path(args.contract),
+        contract,
+        args.data,
+        args.workdir,
+        python=args.python,
+        seed=args.seed,
+        columns=args.columns.split(",") if args.columns else None,
+        hyperparameters=hyperparameters,
+    )
+    print(summary(result))
+    return result.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

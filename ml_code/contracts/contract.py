@@ -1,0 +1,252 @@
+"""Dataset contracts: one JSON file per dataset says everything the code needs to know about it.
+
+Read by the Glue ETL, preprocessing, the pipeline definition and local mode; validated before any work
+starts. The report keys the quality gate reads are defined here too (REPORT_METRICS), once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONTRACTS_DIR = Path(__file__).resolve().parent
+
+PROBLEM_TYPES = ("binary_classification", "multiclass_classification", "regression")
+
+# The metrics evaluate.py writes for each problem type, and whether higher is better.
+# The quality gate reads `<problem_type>_metrics.<metric>.value` from evaluation.json.
+REPORT_METRICS: dict[str, dict[str, bool]] = {
+    "binary_classification": {
+        "auc": True,
+        "accuracy": True,
+        "precision": True,
+        "recall": True,
+        "f1": True,
+        "log_loss": False,
+    },
+    "multiclass_classification": {"accuracy": True, "weighted_f1": True},
+    "regression": {"mse": False, "rmse": False, "mae": False, "r2": True},
+}
+
+_KEYS = {
+    "name",
+    "problem_type",
+    "target",
+    "positive_label",
+    "id_columns",
+    "pii",
+    "categorical",
+    "numeric",
+    "datetime_age",
+    "drop",
+    "metric",
+}
+_REQUIRED = {"name", "problem_type", "target", "metric"}
+
+
+class ContractError(ValueError):
+    """The contract is malformed, or the data does not match it."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """The metric the quality gate checks, and its threshold."""
+
+    name: str
+    threshold: float
+    higher_is_better: bool
+
+
+@dataclass(frozen=True)
+class DatasetContract:
+    """A validated dataset contract (ARCHITECTURE.md section 5)."""
+
+    name: str
+    problem_type: str
+    target: str
+    metric: Metric
+    positive_label: Any = None
+    id_columns: tuple[str, ...] = ()
+    pii_drop: tuple[str, ...] = ()
+    pii_hash: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    numeric: tuple[str, ...] = ()
+    datetime_age: dict[str, str] = field(default_factory=dict)
+    drop: tuple[str, ...] = ()
+
+    @property
+    def removed_columns(self) -> tuple[str, ...]:
+        """Columns that never become features: ids, PII and the drop list."""
+        return (*self.id_columns, *self.pii_drop, *self.pii_hash, *self.drop)
+
+    @property
+    def declared_columns(self) -> tuple[str, ...]:
+        """Every column the contract names, target included."""
+        return (self.target, *self.removed_columns, *self.categorical, *self.numeric, *self.datetime_age)
+
+    def numeric_features(self, columns: Iterable[str]) -> tuple[str, ...]:
+        """The numeric columns: as listed, or every column of `columns` not named elsewhere."""
+        if self.numeric:
+            return self.numeric
+        named = set(self.declared_columns)
+        return tuple(column for column in columns if column not in named)
+
+    def feature_columns(self, columns: Iterable[str]) -> tuple[str, ...]:
+        """The raw input columns a model is fed (in the order of `columns`): no target, ids, PII or drops."""
+        columns = list(columns)
+        numeric = set(self.numeric_features(columns))
+        wanted = numeric | set(self.categorical) | set(self.datetime_age)
+        return tuple(column for column in columns if column in wanted)
+
+    def required_columns(self, columns: Iterable[str]) -> tuple[str, ...]:
+        """The columns the data must have: the target and every listed feature."""
+        return (self.target, *self.categorical, *self.datetime_age, *self.numeric_features(columns))
+
+    def check_columns(self, columns: Iterable[str]) -> None:
+        """Fail with the names of the contract's columns that the data lacks."""
+        columns = list(columns)
+        present = set(columns)
+        missing = [column for column in self.required_columns(columns) if column not in present]
+        if missing:
+            raise ContractError(
+                f"the data does not match contract {self.name!r}: missing column(s) {missing}; the data has {columns}"
+            )
+
+    def is_positive(self, value: Any) -> bool:
+        """Whether a raw target value is the positive class (compared as text: `yes`, `True.`, `1`)."""
+        return _as_label(value) == _as_label(self.positive_label)
+
+    @property
+    def report_metric_path(self) -> str:
+        """The JSON path of the gate's metric in evaluation.json, e.g. `regression_metrics.rmse.value`."""
+        return f"{self.problem_type}_metrics.{self.metric.name}.value"
+
+    def passes(self, value: float) -> bool:
+        """The gate's decision for a metric value: at least (or at most) the threshold."""
+        if self.metric.higher_is_better:
+            return value >= self.metric.threshold
+        return value <= self.metric.threshold
+
+
+def load_contract(source: str | Path) -> DatasetContract:
+    """Load and validate a contract, from a path or the name of a shipped contract (`customer-churn`)."""
+    path = Path(source)
+    if not path.suffix and not path.exists():
+        path = CONTRACTS_DIR / f"{source}.json"
+    if not path.is_file():
+        shipped = sorted(p.stem for p in CONTRACTS_DIR.glob("*.json"))
+        raise ContractError(f"no contract at {str(path)!r}; shipped contracts: {shipped}")
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ContractError(f"contract {path}: not valid JSON: {error}") from error
+    return parse_contract(raw, where=str(path))
+
+
+def parse_contract(raw: Any, *, where: str = "contract") -> DatasetContract:
+    """Validate a contract's JSON object; every error names the key and what to do."""
+    if not isinstance(raw, dict):
+        raise ContractError(f"{where}: expected a JSON object, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - _KEYS)
+    if unknown:
+        raise ContractError(f"{where}: unknown key(s) {unknown}; allowed keys: {sorted(_KEYS)}")
+    missing = sorted(_REQUIRED - set(raw))
+    if missing:
+        raise ContractError(f"{where}: missing key(s) {missing}")
+
+    problem_type = raw["problem_type"]
+    if problem_type not in PROBLEM_TYPES:
+        raise ContractError(
+            f"{where}: problem_type {problem_type!r} is not supported; use one of {list(PROBLEM_TYPES)}"
+        )
+    target = _text(raw["target"], "target", where)
+
+    pii = raw.get("pii", {})
+    if not isinstance(pii, dict) or set(pii) - {"drop", "hash"}:
+        raise ContractError(f"{where}: pii must be an object with optional keys 'drop' and 'hash', got {pii!r}")
+    datetime_age = raw.get("datetime_age", {})
+    if not isinstance(datetime_age, dict) or not all(isinstance(v, str) and v for v in datetime_age.values()):
+        raise ContractError(f"{where}: datetime_age must map date columns to feature names, got {datetime_age!r}")
+
+    roles = {
+        "id_columns": _names(raw.get("id_columns", []), "id_columns", where),
+        "pii.drop": _names(pii.get("drop", []), "pii.drop", where),
+        "pii.hash": _names(pii.get("hash", []), "pii.hash", where),
+        "categorical": _names(raw.get("categorical", []), "categorical", where),
+        "numeric": _names(raw.get("numeric", []), "numeric", where),
+        "datetime_age": tuple(datetime_age),
+        "drop": _names(raw.get("drop", []), "drop", where),
+    }
+    _check_each_column_has_one_role(target, roles, where)
+
+    positive_label = raw.get("positive_label")
+    if problem_type == "binary_classification":
+        if positive_label is None or isinstance(positive_label, (dict, list)):
+            raise ContractError(f'{where}: a binary_classification contract needs positive_label (e.g. "yes")')
+    elif positive_label is not None:
+        raise ContractError(f"{where}: positive_label is only for binary_classification, not {problem_type}")
+
+    return DatasetContract(
+        name=_text(raw["name"], "name", where),
+        problem_type=problem_type,
+        target=target,
+        metric=_metric(raw["metric"], problem_type, where),
+        positive_label=positive_label,
+        id_columns=roles["id_columns"],
+        pii_drop=roles["pii.drop"],
+        pii_hash=roles["pii.hash"],
+        categorical=roles["categorical"],
+        numeric=roles["numeric"],
+        datetime_age=dict(datetime_age),
+        drop=roles["drop"],
+    )
+
+
+def _check_each_column_has_one_role(target: str, roles: dict[str, tuple[str, ...]], where: str) -> None:
+    seen = {target: "target"}
+    for role, columns in roles.items():
+        for column in columns:
+            if column in seen:
+                raise ContractError(
+                    f"{where}: column {column!r} is listed twice, in {seen[column]} and in {role}; give it one role"
+                )
+            seen[column] = role
+
+
+def _metric(raw: Any, problem_type: str, where: str) -> Metric:
+    if not isinstance(raw, dict) or set(raw) != {"name", "threshold"}:
+        raise ContractError(f'{where}: metric must be {{"name": ..., "threshold": ...}}, got {raw!r}')
+    known = REPORT_METRICS[problem_type]
+    if raw["name"] not in known:
+        raise ContractError(
+            f"{where}: metric {raw['name']!r} is not reported for {problem_type}; use one of {sorted(known)}"
+        )
+    threshold = raw["threshold"]
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
+        raise ContractError(f"{where}: metric.threshold must be a number, got {threshold!r}")
+    return Metric(name=raw["name"], threshold=float(threshold), higher_is_better=known[raw["name"]])
+
+
+def _names(value: Any, key: str, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise ContractError(f"{where}: {key} must be a list of column names, got {value!r}")
+    if len(set(value)) != len(value):
+        raise ContractError(f"{where}: {key} lists a column twice: {value!r}")
+    return tuple(value)
+
+
+def _text(value: Any, key: str, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ContractError(f"{where}: {key} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _as_label(value: Any) -> str:
+    """Labels compare as text; a float that is a whole number reads as that integer (1.0 -> '1')."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()

@@ -1,0 +1,257 @@
+"""Evaluation (a SageMaker processing job): score the test split and write evaluation.json and plots.
+
+Reads `<base>/model/model.tar.gz` and `<base>/test/*.csv`; writes `<base>/evaluation/evaluation.json` in
+SageMaker's model-quality schema (`{"regression_metrics": {"rmse": {"value": ..., "standard_deviation":
+...}}}`), with standard deviations from a seeded bootstrap, and PNG plots beside it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file, as SageMaker does: import from the source root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import tarfile  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+import numpy as np  # noqa: E402
+import xgboost as xgb  # noqa: E402
+
+from ml_code.contracts.contract import REPORT_METRICS  # noqa: E402
+from ml_code.paths import (  # noqa: E402
+    EVALUATION_MODEL_INPUT,
+    EVALUATION_OUTPUT,
+    EVALUATION_TEST_INPUT,
+    MODEL_ARCHIVE,
+    MODEL_FILE,
+    PROCESSING_BASE,
+    PROCESSING_FAILURE_FILE,
+    REPORT_FILE,
+    TRANSFORM_FILE,
+)
+from ml_code.processing.features import FeatureTransform  # noqa: E402
+from ml_code.runtime import atomic_write_text, configure_logging, run_step  # noqa: E402
+from ml_code.training.train import read_split  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+BOOTSTRAP_SAMPLES = 200
+EPSILON = 1e-15
+
+
+# ---- metrics (numpy only: the container's scikit-learn version is not part of the contract)
+
+
+def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve, as the Mann-Whitney U statistic with tied scores averaged."""
+    positives = y == 1
+    n_pos, n_neg = int(positives.sum()), int((~positives).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(score, kind="mergesort")
+    sorted_scores = score[order]
+    ranks = np.empty(len(score))
+    ranks[order] = np.arange(1, len(score) + 1)
+    # average the ranks of ties
+    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    for start, count in zip(first[counts > 1], counts[counts > 1], strict=True):
+        ranks[order[start : start + count]] = start + (count + 1) / 2
+    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def confusion(y: np.ndarray, predicted: np.ndarray) -> tuple[int, int, int, int]:
+    """(true negatives, false positives, false negatives, true positives)."""
+    return (
+        int(((y == 0) & (predicted == 0)).sum()),
+        int(((y == 0) & (predicted == 1)).sum()),
+        int(((y == 1) & (predicted == 0)).sum()),
+        int(((y == 1) & (predicted == 1)).sum()),
+    )
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else 0.0
+
+
+def binary_metrics(y: np.ndarray, probability: np.ndarray) -> dict[str, float]:
+    predicted = (probability >= 0.5).astype(int)
+    tn, fp, fn, tp = confusion(y, predicted)
+    precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
+    clipped = np.clip(probability, EPSILON, 1 - EPSILON)
+    return {
+        "auc": roc_auc(y, probability),
+        "accuracy": _ratio(tp + tn, len(y)),
+        "precision": precision,
+        "recall": recall,
+        "f1": _ratio(2 * precision * recall, precision + recall),
+        "log_loss": float(-np.mean(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))),
+    }
+
+
+def multiclass_metrics(y: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
+    predicted = probabilities.argmax(axis=1)
+    f1_sum = 0.0
+    for label in np.unique(y):
+        tp = float(((predicted == label) & (y == label)).sum())
+        precision = _ratio(tp, float((predicted == label).sum()))
+        recall = _ratio(tp, float((y == label).sum()))
+        f1_sum += _ratio(2 * precision * recall, precision + recall) * float((y == label).sum())
+    return {"accuracy": float((predicted == y).mean()), "weighted_f1": f1_sum / len(y)}
+
+
+def regression_metrics(y: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    errors = predicted - y
+    mse = float(np.mean(errors**2))
+    total = float(np.sum((y - y.mean()) ** 2))
+    return {
+        "mse": mse,
+        "rmse": float(np.sqrt(mse)),
+        "mae": float(np.mean(np.abs(errors))),
+        "r2": 1.0 - float(np.sum(errors**2)) / total if total else 0.0,
+    }
+
+
+METRIC_FUNCTIONS: dict[str, Callable[[np.ndarray, np.ndarray], dict[str, float]]] = {
+    "binary_classification": binary_metrics,
+    "multiclass_classification": multiclass_metrics,
+    "regression": regression_metrics,
+}
+
+
+def build_report(problem_type: str, y: np.ndarray, prediction: np.ndarray, *, seed: int) -> dict:
+    """SageMaker's model-quality schema: each metric's value and its bootstrap standard deviation."""
+    compute = METRIC_FUNCTIONS[problem_type]
+    values = compute(y, prediction)
+    if set(values) != set(REPORT_METRICS[problem_type]):
+        raise AssertionError(f"{problem_type} metrics {sorted(values)} differ from REPORT_METRICS")
+    rng = np.random.default_rng(seed)
+    samples: dict[str, list[float]] = {name: [] for name in values}
+    for _ in range(BOOTSTRAP_SAMPLES):
+        index = rng.integers(0, len(y), len(y))
+        for name, value in compute(y[index], prediction[index]).items():
+            samples[name].append(value)
+    metrics = {
+        name: {"value": float(value), "standard_deviation": float(np.nanstd(samples[name]))}
+        for name, value in values.items()
+    }
+    if problem_type == "binary_classification":
+        tn, fp, fn, tp = confusion(y, (prediction >= 0.5).astype(int))
+        metrics["confusion_matrix"] = {"0": {"0": tn, "1": fp}, "1": {"0": fn, "1": tp}}
+    return {f"{problem_type}_metrics": metrics}
+
+
+def load_model(model_tar: Path) -> tuple[xgb.Booster, FeatureTransform]:
+    """Read the booster and the feature transform out of model.tar.gz (nothing is extracted to disk)."""
+
+    def member(archive: tarfile.TarFile, name: str) -> bytes:
+        handle = archive.extractfile(name) if name in archive.getnames() else None
+        if handle is None:
+            raise FileNotFoundError(f"{model_tar} has no file {name!r}: is it a model this platform trained?")
+        return handle.read()
+
+    with tarfile.open(model_tar) as archive:
+        model_bytes, transform_text = member(archive, MODEL_FILE), member(archive, TRANSFORM_FILE).decode()
+    booster = xgb.Booster()
+    booster.load_model(bytearray(model_bytes))
+    return booster, FeatureTransform.from_json(transform_text)
+
+
+def save_plots(
+    problem_type: str, y: np.ndarray, prediction: np.ndarray, booster: xgb.Booster, output_dir: Path
+) -> list[Path]:
+    """ROC curve and confusion matrix (binary), residuals (regression), and feature importance."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    written = []
+
+    def save(figure, name: str) -> None:
+        path = output_dir / name
+        figure.tight_layout()
+        figure.savefig(path, dpi=90)
+        plt.close(figure)
+        written.append(path)
+
+    if problem_type == "binary_classification":
+        thresholds = np.unique(np.concatenate([[0.0, 1.0 + EPSILON], prediction]))[::-1]
+        tpr = [((prediction >= t) & (y == 1)).sum() / max((y == 1).sum(), 1) for t in thresholds]
+        fpr = [((prediction >= t) & (y == 0)).sum() / max((y == 0).sum(), 1) for t in thresholds]
+        figure, axes = plt.subplots(figsize=(5, 5))
+        axes.plot(fpr, tpr, label=f"AUC {roc_auc(y, prediction):.3f}")
+        axes.plot([0, 1], [0, 1], linestyle="--", color="grey")
+        axes.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve")
+        axes.legend(loc="lower right")
+        save(figure, "roc_curve.png")
+        tn, fp, fn, tp = confusion(y, (prediction >= 0.5).astype(int))
+        figure, axes = plt.subplots(figsize=(4, 4))
+        axes.imshow([[tn, fp], [fn, tp]], cmap="Blues")
+        for (row, column), count in np.ndenumerate(np.array([[tn, fp], [fn, tp]])):
+            axes.text(column, row, str(count), ha="center", va="center")
+        axes.set(xticks=[0, 1], yticks=[0, 1], xlabel="predicted", ylabel="actual", title="Confusion matrix")
+        save(figure, "confusion_matrix.png")
+    elif problem_type == "regression":
+        figure, axes = plt.subplots(figsize=(5, 4))
+        axes.scatter(prediction, prediction - y, s=6, alpha=0.5)
+        axes.axhline(0, color="grey", linestyle="--")
+        axes.set(xlabel="predicted", ylabel="residual", title="Residuals")
+        save(figure, "residuals.png")
+
+    gain = booster.get_score(importance_type="gain")
+    top = sorted(gain.items(), key=lambda item: item[1])[-20:]
+    figure, axes = plt.subplots(figsize=(6, 0.3 * len(top) + 1.5))
+    axes.barh([name for name, _ in top], [value for _, value in top])
+    axes.set(xlabel="gain", title="Feature importance")
+    save(figure, "feature_importance.png")
+    return written
+
+
+def evaluate(model_tar: Path, test_dir: Path, output_dir: Path, *, seed: int) -> dict:
+    """Score the test split; write the report last, so that a failure leaves no report behind."""
+    booster, transform = load_model(model_tar)
+    x_test, y_test = read_split(test_dir)
+    if x_test.shape[1] != len(transform.features):
+        raise ValueError(f"test has {x_test.shape[1]} features, the model expects {len(transform.features)}")
+    prediction = booster.predict(xgb.DMatrix(x_test, feature_names=transform.features))
+    report = build_report(transform.problem_type, y_test, prediction, seed=seed)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    save_plots(transform.problem_type, y_test, prediction, booster, output_dir)
+    atomic_write_text(output_dir / REPORT_FILE, json.dumps(report, indent=2, sort_keys=True))
+    logger.info("evaluation: %s", json.dumps(report))
+    return report
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--base-dir", type=Path, default=Path(PROCESSING_BASE))
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--failure-file", default=PROCESSING_FAILURE_FILE)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        logger.info("ignoring arguments %s", unknown)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_logging()
+    args = parse_args(argv)
+    base = args.base_dir
+    return run_step(
+        lambda: evaluate(
+            base / EVALUATION_MODEL_INPUT / MODEL_ARCHIVE,
+            base / EVALUATION_TEST_INPUT,
+            base / EVALUATION_OUTPUT,
+            seed=args.seed,
+        ),
+        args.failure_file,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""Serving handlers for the SageMaker XGBoost container: raw feature records in, predictions out.
+
+Requests are `text/csv` (with a header row, or columns in the order of the model's input columns) or
+`application/json` (a record, a list of records, or `{"instances": [...]}`); the feature transform is
+applied here, so clients send raw values. Responses are JSON (`{"predictions": [...]}`) or CSV.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # loaded from a file, as SageMaker does: import from the source root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import csv  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import xgboost as xgb  # noqa: E402
+
+from ml_code.paths import MODEL_FILE, TRANSFORM_FILE  # noqa: E402
+from ml_code.processing.features import FeatureTransform  # noqa: E402
+
+JSON = "application/json"
+CSV = "text/csv"
+MAX_RECORDS = 10_000
+
+
+class RequestError(ValueError):
+    """The request cannot be scored; the message says why (the container answers 4xx/5xx with it)."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    booster: xgb.Booster
+    transform: FeatureTransform
+
+
+def model_fn(model_dir: str) -> LoadedModel:
+    booster = xgb.Booster()
+    booster.load_model(str(Path(model_dir) / MODEL_FILE))
+    transform = FeatureTransform.from_json((Path(model_dir) / TRANSFORM_FILE).read_text())
+    return LoadedModel(booster=booster, transform=transform)
+
+
+def input_fn(request_body: str | bytes, request_content_type: str) -> pd.DataFrame:
+    """Parse raw feature records: JSON records by name; CSV rows by position (named in `predict_fn`)."""
+    content_type = (request_content_type or "").split(";")[0].strip().lower()
+    if content_type not in (JSON, CSV):
+        raise RequestError(f"unsupported content type {request_content_type!r}: use {JSON} or {CSV}")
+    if isinstance(request_body, (bytes, bytearray)):
+        try:
+            request_body = request_body.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise RequestError(f"the request body is not UTF-8 text: {error}") from error
+    if not request_body.strip():
+        raise RequestError("the request body is empty: send one or more feature records")
+    frame = _records_from_json(request_body) if content_type == JSON else _records_from_csv(request_body)
+    if len(frame) > MAX_RECORDS:
+        raise RequestError(f"{len(frame)} records in one request; send at most {MAX_RECORDS}")
+    return frame
+
+
+def predict_fn(records: pd.DataFrame, model: LoadedModel) -> list[dict[str, Any]]:
+    transform = model.transform
+    if isinstance(records.columns, pd.RangeIndex):  # CSV: a header row, or values in input-column order
+        records = _name_csv_columns(records, transform.input_columns)
+    missing = [column for column in transform.input_columns if column not in records.columns]
+    if missing:
+        raise RequestError(f"records lack input column(s) {missing}; the model needs {transform.input_columns}")
+    features = transform.apply(records)
+    scores = model.booster.predict(xgb.DMatrix(features.to_numpy(float), feature_names=transform.features))
+    if transform.problem_type == "binary_classification":
+        return [
+            {
+                "probability": float(p),
+                "label": transform.positive_label if p >= 0.5 else f"not {transform.positive_label}",
+            }
+            for p in scores
+        ]
+    if transform.problem_type == "multiclass_classification":
+        return [
+            {
+                "probabilities": dict(zip(transform.classes, map(float, row), strict=True)),
+                "label": transform.classes[int(np.argmax(row))],
+            }
+            for row in scores
+        ]
+    return [{"value": float(value)} for value in scores]
+
+
+def output_fn(predictions: list[dict[str, Any]], accept: str) -> tuple[str, str]:
+    accept = (accept or JSON).split(";")[0].strip().lower()
+    if accept in (JSON, "*/*"):
+        return json.dumps({"predictions": predictions}), JSON
+    if accept == CSV:
+        buffer = io.StringIO()
+        for prediction in predictions:
+            row = [prediction.get("probability", prediction.get("value")), prediction.get("label", "")]
+            csv.writer(buffer, lineterminator="\n").writerow([cell for cell in row if cell != ""])
+        return buffer.getvalue(), CSV
+    raise RequestError(f"unsupported accept type {accept!r}: use {JSON} or {CSV}")
+
+
+def _records_from_json(body: str) -> pd.DataFrame:
+    try:
+        payload = json.loads(body)
+    except json.JSONDecodeError as error:
+        raise RequestError(f"malformed JSON at line {error.lineno} column {error.colno}: {error.msg}") from error
+    if isinstance(payload, dict) and "instances" in payload:
+        payload = payload["instances"]
+    if isinstance(payload, dict):
+        payload = [payload]
+    if not isinstance(payload, list) or not payload:
+        raise RequestError('JSON must be a record, a non-empty list of records, or {"instances": [...]}')
+    bad = [i for i, record in enumerate(payload) if not isinstance(record, dict)]
+    if bad:
+        raise RequestError(f"JSON records must be objects of column -> value; item(s) {bad[:5]} are not")
+    return pd.DataFrame.from_records(payload)
+
+
+def _records_from_csv(body: str) -> pd.DataFrame:
+    rows = [row for row in csv.reader(io.StringIO(body)) if row]
+    widths = sorted({len(row) for row in rows})
+    if len(widths) != 1:
+        raise RequestError(f"every CSV record needs the same number of values; got rows with {widths}")
+    return pd.DataFrame(rows).replace("", np.nan)
+
+
+def _name_csv_columns(rows: pd.DataFrame, input_columns: list[str]) -> pd.DataFrame:
+    first = [str(value) for value in rows.iloc[0].tolist()]
+    if set(first) >= set(input_columns):
+        if len(rows) == 1:
+            raise RequestError("the CSV has a header but no records")
+        return pd.DataFrame(rows.iloc[1:].to_numpy(), columns=first)
+    if rows.shape[1] != len(input_columns):
+        raise RequestError(
+            f"a CSV record without a header needs {len(input_columns)} values in this order: "
+            f"{', '.join(input_columns)}; got {rows.shape[1]}"
+        )
+    return rows.set_axis(input_columns, axis=1)

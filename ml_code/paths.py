@@ -1,0 +1,32 @@
+"""Names and container paths shared by the step scripts, local mode and the pipeline definition.
+
+Defined once here (standard library only, so every side can import it) and pinned by contract tests.
+"""
+
+# Processing jobs (preprocess, evaluate): inputs and outputs live under this base.
+PROCESSING_BASE = "/opt/ml/processing"
+PROCESSING_INPUT_DATA = "input/data"
+# Preprocessing's outputs, each a folder under the processing base.
+SPLITS = ("train", "validation", "test")
+BASELINE_OUTPUT = "baseline"
+TRANSFORM_OUTPUT = "transform"
+PREPROCESS_OUTPUTS = (*SPLITS, BASELINE_OUTPUT, TRANSFORM_OUTPUT)
+# Training's input channels (SM_CHANNEL_<NAME>), each fed by the preprocessing output of the same name.
+TRAINING_CHANNELS = ("train", "validation", TRANSFORM_OUTPUT)
+# Evaluation's inputs and output, folders under the processing base.
+EVALUATION_MODEL_INPUT = "model"
+EVALUATION_TEST_INPUT = "test"
+EVALUATION_OUTPUT = "evaluation"
+
+TRANSFORM_FILE = "transform.json"
+BASELINE_FILE = "baseline.csv"
+MODEL_FILE = "xgboost-model.json"
+MODEL_ARCHIVE = "model.tar.gz"
+REPORT_FILE = "evaluation.json"
+
+# Training jobs.
+TRAINING_BASE = "/opt/ml"
+CHECKPOINT_DIR = "/opt/ml/checkpoints"
+# Where SageMaker reads a job's failure reason: training jobs (FailureReason), processing jobs (ExitMessage).
+TRAINING_FAILURE_FILE = "/opt/ml/output/failure"
+PROCESSING_FAILURE_FILE = "/opt/ml/output/message"

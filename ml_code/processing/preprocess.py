@@ -1,0 +1,186 @@
+"""Preprocessing (a SageMaker processing job): curated CSV -> train/validation/test splits, the Model Monitor
+baseline and the fitted feature transform.
+
+Reads `<base>/input/data/**/*.csv` (with header); writes `<base>/{train,validation,test}` (target first, no
+header), `<base>/baseline` (raw features with header) and `<base>/transform/transform.json`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file, as SageMaker does: import from the source root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ml_code.contracts.contract import ContractError, DatasetContract, load_contract  # noqa: E402
+from ml_code.paths import (  # noqa: E402
+    BASELINE_FILE,
+    BASELINE_OUTPUT,
+    PROCESSING_BASE,
+    PROCESSING_FAILURE_FILE,
+    PROCESSING_INPUT_DATA,
+    SPLITS,
+    TRANSFORM_FILE,
+    TRANSFORM_OUTPUT,
+)
+from ml_code.processing.features import FeatureTransform, as_category_text, fit_transform  # noqa: E402
+from ml_code.runtime import atomic_write_text, configure_logging, run_step  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+FRACTIONS = (0.7, 0.2, 0.1)
+REGRESSION_STRATA = 10
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    test: pd.DataFrame
+
+
+def read_input(input_dir: Path) -> pd.DataFrame:
+    """Every CSV under `input_dir` (the ETL writes one folder per ingestion date), all values as text."""
+    files = sorted(path for path in input_dir.rglob("*.csv") if path.is_file())
+    if not files:
+        raise ContractError(f"no CSV file under {input_dir}")
+    frames = []
+    for path in files:
+        try:
+            frames.append(pd.read_csv(path, dtype=str, keep_default_na=True))
+        except pd.errors.EmptyDataError as error:
+            raise ContractError(f"{path} is empty: expected a CSV file with a header and rows") from error
+    columns = list(frames[0].columns)
+    for path, frame in zip(files, frames, strict=True):
+        if list(frame.columns) != columns:
+            raise ContractError(f"{path} has columns {list(frame.columns)}, unlike {files[0]} with {columns}")
+    data = pd.concat(frames, ignore_index=True)
+    if data.empty:
+        raise ContractError(f"the input under {input_dir} has a header but no rows")
+    logger.info("read %d rows and %d columns from %d file(s)", len(data), len(columns), len(files))
+    return data
+
+
+def check_target(data: pd.DataFrame, contract: DatasetContract) -> pd.DataFrame:
+    """Drop (and count) rows without a target; fail when the target cannot be learned."""
+    contract.check_columns(data.columns)
+    target = data[contract.target]
+    if contract.problem_type == "regression":
+        target = pd.to_numeric(target, errors="coerce")
+    else:
+        target = as_category_text(target)
+    unlabeled = int(target.isna().sum())
+    if unlabeled:
+        logger.warning("dropping %d row(s) with a missing or non-numeric target %r", unlabeled, contract.target)
+    data = data[target.notna()].reset_index(drop=True)
+    target = target[target.notna()].reset_index(drop=True)
+    if data.empty:
+        raise ContractError(f"no row has a value in the target column {contract.target!r}")
+    if contract.problem_type == "regression":
+        return data
+    values = sorted(target.unique())
+    if len(values) < 2:
+        raise ContractError(f"the target {contract.target!r} has one class only ({values}); a classifier needs two")
+    if contract.problem_type == "binary_classification":
+        if len(values) > 2:
+            raise ContractError(
+                f"binary target {contract.target!r} has {len(values)} distinct values {values[:10]}; expected 2"
+            )
+        if not any(contract.is_positive(value) for value in values):
+            raise ContractError(
+                f"positive_label {contract.positive_label!r} of the contract never occurs in {contract.target!r} "
+                f"(values: {values})"
+            )
+    return data
+
+
+def split(
+    data: pd.DataFrame, contract: DatasetContract, *, seed: int, fractions: tuple[float, ...] = FRACTIONS
+) -> Splits:
+    """A seeded 70/20/10 split, stratified on the target (on its deciles for regression)."""
+    rng = np.random.default_rng(seed)
+    if contract.problem_type == "regression":
+        # Stratify on target quantiles, so each split sees the whole range (a rare value cannot stand alone).
+        values = pd.to_numeric(data[contract.target]).to_numpy(float)
+        bins = np.unique(np.quantile(values, np.linspace(0, 1, REGRESSION_STRATA + 1)[1:-1]))
+        labels = np.searchsorted(bins, values, side="right")
+    else:
+        labels = as_category_text(data[contract.target]).to_numpy()
+    groups = [np.flatnonzero(labels == label) for label in sorted(set(labels))]
+    parts: list[list[np.ndarray]] = [[], [], []]
+    for indices in groups:
+        shuffled = rng.permutation(indices)
+        cut_train = round(len(shuffled) * fractions[0])
+        cut_validation = cut_train + round(len(shuffled) * fractions[1])
+        for part, piece in zip(parts, np.split(shuffled, [cut_train, cut_validation]), strict=True):
+            part.append(piece)
+    train, validation, test = (data.iloc[np.sort(np.concatenate(part))].reset_index(drop=True) for part in parts)
+    for name, frame in (("train", train), ("validation", validation), ("test", test)):
+        if frame.empty:
+            raise ContractError(f"the {name} split is empty: {len(data)} labelled rows are too few to split")
+    return Splits(train=train, validation=validation, test=test)
+
+
+def model_matrix(frame: pd.DataFrame, transform: FeatureTransform, target: str) -> pd.DataFrame:
+    """Target first, then the features: the layout SageMaker's XGBoost reads (no header)."""
+    features = transform.apply(frame)
+    return pd.concat([transform.encode_target(frame[target]).rename(target), features], axis=1)
+
+
+def preprocess(input_dir: Path, base_dir: Path, contract: DatasetContract, *, seed: int) -> None:
+    """The whole step: validate, split, fit on train, transform every split, then write everything."""
+    data = check_target(read_input(input_dir), contract)
+    splits = split(data, contract, seed=seed)
+    transform = fit_transform(splits.train, contract)
+    outputs = {
+        f"{name}/{name}.csv": model_matrix(getattr(splits, name), transform, contract.target).to_csv(
+            header=False, index=False
+        )
+        for name in SPLITS
+    }
+    outputs[f"{BASELINE_OUTPUT}/{BASELINE_FILE}"] = splits.train[transform.input_columns].to_csv(index=False)
+    outputs[f"{TRANSFORM_OUTPUT}/{TRANSFORM_FILE}"] = transform.to_json()
+    for relative, text in outputs.items():  # written only once everything above has succeeded
+        atomic_write_text(base_dir / relative, text)
+    logger.info(
+        "rows: train %d, validation %d, test %d; features: %d",
+        len(splits.train),
+        len(splits.validation),
+        len(splits.test),
+        len(transform.features),
+    )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--contract", required=True, help="a contract file, or the name of a shipped contract")
+    parser.add_argument("--base-dir", type=Path, default=Path(PROCESSING_BASE))
+    parser.add_argument("--input-dir", type=Path, default=None, help="default: <base-dir>/input/data")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--failure-file", default=PROCESSING_FAILURE_FILE)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        logger.info("ignoring arguments %s", unknown)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_logging()
+    args = parse_args(argv)
+    input_dir = args.input_dir or args.base_dir / PROCESSING_INPUT_DATA
+    return run_step(
+        lambda: preprocess(input_dir, args.base_dir, load_contract(args.contract), seed=args.seed),
+        args.failure_file,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""What every step script shares: logging set up in `main` only, and SageMaker's failure contract.
+
+On an error a step writes the reason where SageMaker shows it (the failure file), logs it and exits 1;
+it never leaves half-written outputs (each step validates and computes before it writes).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+
+
+def run_step(step: Callable[[], None], failure_file: str | Path) -> int:
+    """Run a step; on an error write its reason to `failure_file` and return 1, else 0."""
+    try:
+        step()
+    except Exception as error:  # the job's boundary: every failure becomes a reason and an exit code
+        reason = f"{type(error).__name__}: {error}"
+        logger.exception("step failed: %s", reason)
+        write_failure(failure_file, reason)
+        return 1
+    return 0
+
+
+def write_failure(failure_file: str | Path, reason: str) -> None:
+    path = Path(failure_file)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(reason[:1024] + "\n")  # SageMaker keeps the first 1 KB
+    except OSError as error:  # the reason is in the log already; say why it is not in the file
+        logger.error("could not write the failure reason to %s: %s", path, error)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a file so that readers see the old content or the new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
+        handle.write(text)
+        temp = Path(handle.name)
+    os.replace(temp, path)

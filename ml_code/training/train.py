@@ -1,0 +1,184 @@
+"""Training in SageMaker script mode: XGBoost on the preprocessed splits, early stopping on validation.
+
+Channels: `train` and `validation` (CSV, target first, no header) and `transform` (the fitted feature
+transform). Writes the booster in XGBoost's JSON format and the transform to `SM_MODEL_DIR`. Logs
+`train-<metric>: <value>` and `validation-<metric>: <value>` per round for SageMaker metric definitions.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file, as SageMaker does: import from the source root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import xgboost as xgb  # noqa: E402
+
+from ml_code.paths import CHECKPOINT_DIR, MODEL_FILE, TRAINING_FAILURE_FILE, TRANSFORM_FILE  # noqa: E402
+from ml_code.processing.features import FeatureTransform  # noqa: E402
+from ml_code.runtime import configure_logging, run_step  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_PATTERN = re.compile(r"^checkpoint_(\d+)\.(ubj|json)$")
+# The metric each problem type is tuned and early-stopped on, and the objective that learns it.
+OBJECTIVES = {
+    "binary_classification": ("binary:logistic", "auc"),
+    "multiclass_classification": ("multi:softprob", "mlogloss"),
+    "regression": ("reg:squarederror", "rmse"),
+}
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    max_depth: int = 5
+    eta: float = 0.1
+    num_round: int = 500
+    subsample: float = 0.8
+    colsample_bytree: float = 0.8
+    min_child_weight: float = 1.0
+    early_stopping_rounds: int = 30
+    seed: int = 42
+
+
+def metric_log_regex(channel: str, metric: str) -> str:
+    """The regex a SageMaker metric definition uses to read a metric from the training log."""
+    return rf"{channel}-{metric}: ([0-9.eE+-]+)"
+
+
+def read_split(directory: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A split written by preprocessing: target first, no header."""
+    files = sorted(directory.glob("*.csv"))
+    if not files:
+        raise FileNotFoundError(f"no CSV file in channel {directory}")
+    data = pd.concat([pd.read_csv(path, header=None) for path in files], ignore_index=True).to_numpy(float)
+    if data.shape[0] == 0 or data.shape[1] < 2:
+        raise ValueError(f"channel {directory} has no usable rows (shape {data.shape})")
+    return data[:, 1:], data[:, 0]
+
+
+def booster_params(transform: FeatureTransform, hp: Hyperparameters) -> dict:
+    objective, metric = OBJECTIVES[transform.problem_type]
+    params = {
+        "objective": objective,
+        "eval_metric": metric,
+        "max_depth": hp.max_depth,
+        "eta": hp.eta,
+        "subsample": hp.subsample,
+        "colsample_bytree": hp.colsample_bytree,
+        "min_child_weight": hp.min_child_weight,
+        "seed": hp.seed,
+        "nthread": os.cpu_count() or 1,
+        "tree_method": "hist",
+    }
+    if transform.problem_type == "multiclass_classification":
+        params["num_class"] = len(transform.classes)
+    return params
+
+
+class MetricLogger(xgb.callback.TrainingCallback):
+    """Logs `<channel>-<metric>: <value>` after every round."""
+
+    def after_iteration(self, model, epoch, evals_log) -> bool:
+        for channel, metrics in evals_log.items():
+            for metric, values in metrics.items():
+                logger.info("round %d %s", epoch, f"{channel}-{metric}: {values[-1]:.6f}")
+        return False
+
+
+def latest_checkpoint(directory: Path | None) -> xgb.Booster | None:
+    """The newest checkpoint, for resuming an interrupted (spot) job; None when there is none."""
+    if directory is None or not directory.is_dir():
+        return None
+    found = [(int(m.group(1)), path) for path in directory.iterdir() if (m := CHECKPOINT_PATTERN.match(path.name))]
+    if not found:
+        return None
+    _, path = max(found)
+    logger.info("resuming from checkpoint %s", path)
+    return xgb.Booster(model_file=str(path))
+
+
+def train(
+    train_dir: Path,
+    validation_dir: Path,
+    transform_dir: Path,
+    model_dir: Path,
+    hp: Hyperparameters,
+    checkpoint_dir: Path | None = None,
+) -> xgb.Booster:
+    """Fit with early stopping on validation; save the best rounds and the transform to `model_dir`."""
+    transform_path = transform_dir / TRANSFORM_FILE
+    transform = FeatureTransform.from_json(transform_path.read_text())
+    x_train, y_train = read_split(train_dir)
+    x_validation, y_validation = read_split(validation_dir)
+    if x_train.shape[1] != len(transform.features):
+        raise ValueError(f"train has {x_train.shape[1]} features, the transform {len(transform.features)}")
+    dtrain = xgb.DMatrix(x_train, label=y_train, feature_names=transform.features)
+    dvalidation = xgb.DMatrix(x_validation, label=y_validation, feature_names=transform.features)
+
+    callbacks: list[xgb.callback.TrainingCallback] = [MetricLogger()]
+    resume_from = latest_checkpoint(checkpoint_dir)
+    done_rounds = resume_from.num_boosted_rounds() if resume_from is not None else 0
+    if checkpoint_dir is not None and checkpoint_dir.is_dir():
+        callbacks.append(xgb.callback.TrainingCheckPoint(directory=str(checkpoint_dir), name="checkpoint", interval=10))
+    booster = xgb.train(
+        booster_params(transform, hp),
+        dtrain,
+        num_boost_round=max(hp.num_round - done_rounds, 1),
+        evals=[(dtrain, "train"), (dvalidation, "validation")],
+        early_stopping_rounds=hp.early_stopping_rounds,
+        callbacks=callbacks,
+        xgb_model=resume_from,
+        verbose_eval=False,
+    )
+    best = booster[: booster.best_iteration + 1]  # keep the rounds early stopping chose, nothing after
+    logger.info("best round %d, %s", booster.best_iteration, f"validation-best: {booster.best_score:.6f}")
+    model_dir.mkdir(parents=True, exist_ok=True)
+    best.save_model(str(model_dir / MODEL_FILE))
+    shutil.copyfile(transform_path, model_dir / TRANSFORM_FILE)
+    return best
+
+
+def parse_args(argv: list[str] | None) -> tuple[Hyperparameters, argparse.Namespace]:
+    parser = argparse.ArgumentParser(description=__doc__)
+    for name, default in Hyperparameters.__dataclass_fields__.items():
+        parser.add_argument(f"--{name}", type=type(default.default), default=default.default)
+    env = os.environ.get
+    parser.add_argument("--train", type=Path, default=Path(env("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train")))
+    parser.add_argument(
+        "--validation", type=Path, default=Path(env("SM_CHANNEL_VALIDATION", "/opt/ml/input/data/validation"))
+    )
+    parser.add_argument(
+        "--transform", type=Path, default=Path(env("SM_CHANNEL_TRANSFORM", "/opt/ml/input/data/transform"))
+    )
+    parser.add_argument("--model-dir", type=Path, default=Path(env("SM_MODEL_DIR", "/opt/ml/model")))
+    parser.add_argument("--checkpoint-dir", type=Path, default=Path(CHECKPOINT_DIR))
+    parser.add_argument("--failure-file", default=TRAINING_FAILURE_FILE)
+    args, unknown = parser.parse_known_args(argv)  # SageMaker may add arguments of its own
+    if unknown:
+        logger.info("ignoring arguments %s", unknown)
+    hp = Hyperparameters(**{name: getattr(args, name) for name in Hyperparameters.__dataclass_fields__})
+    return hp, args
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_logging()
+    hp, args = parse_args(argv)
+    return run_step(
+        lambda: train(args.train, args.validation, args.transform, args.model_dir, hp, args.checkpoint_dir),
+        args.failure_file,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""`python -m local_mode run` end to end: real scripts, real data, the gate's exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from local_mode.churn_data import generate, write
+
+ROOT = Path(__file__).resolve().parents[2]
+ABALONE = ROOT.parent / "shared" / "data" / "abalone" / "abalone.data"
+ABALONE_COLUMNS = "sex,length,diameter,height,whole_weight,shucked_weight,viscera_weight,shell_weight,rings"
+
+
+def local_mode(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "local_mode", *map(str, args)],
+        cwd=ROOT,
+        env=os.environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def churn_csv(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "churn.csv"
+    write(path, generate(4000, seed=5), fmt="csv")
+    return path
+
+
+def test_runs_the_three_steps_and_passes_the_gate_on_churn_data(tmp_path, churn_csv):
+    result = local_mode("run", "--contract", "customer-churn", "--data", churn_csv, "--workdir", tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    auc = float(re.search(r"auc\s+([0-9.]+) ±", result.stdout).group(1))
+    assert 0.75 <= auc <= 0.95
+    assert "gate: auc" in result.stdout and "PASS" in result.stdout
+    # the SageMaker-shaped trees, with model.tar.gz packed between training and evaluation
+    assert (tmp_path / "train/opt/ml/model/xgboost-model.json").is_file()
+    assert (tmp_path / "evaluate/opt/ml/processing/model/model.tar.gz").is_file()
+    assert any((tmp_path / "train/opt/ml/checkpoints").iterdir())
+
+
+def test_exits_3_when_the_gate_fails(tmp_path, churn_csv):
+    strict = json.loads((ROOT / "ml_code/contracts/customer-churn.json").read_text())
+    strict["metric"]["threshold"] = 0.999
+    contract = tmp_path / "strict.json"
+    contract.write_text(json.dumps(strict))
+    result = local_mode("run", "--contract", contract, "--data", churn_csv, "--workdir", tmp_path / "run")
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert "FAIL: not registered" in result.stdout
+
+
+def test_exits_1_with_the_reason_when_a_step_fails(tmp_path, churn_csv):
+    result = local_mode("run", "--contract", "abalone", "--data", churn_csv, "--workdir", tmp_path)
+    assert result.returncode == 1
+    assert "error: preprocess failed (exit 1)" in result.stderr
+    assert "missing column(s) ['rings', 'sex']" in result.stderr
+    assert not (tmp_path / "train").exists()
+    assert not (tmp_path / "preprocess/opt/ml/processing/train").exists()  # no partial outputs
+
+
+def test_exits_1_when_the_contract_is_malformed(tmp_path, churn_csv):
+    contract = tmp_path / "bad.json"
+    contract.write_text(json.dumps({"name": "x", "problem_type": "binary_classification", "target": "churned"}))
+    result = local_mode("run", "--contract", contract, "--data", churn_csv, "--workdir", tmp_path / "run")
+    assert result.returncode == 1
+    assert "missing key(s) ['metric']" in result.stderr
+
+
+@pytest.mark.skipif(not ABALONE.is_file(), reason=f"the abalone dataset is not at {ABALONE} (shared/ is absent)")
+def test_abalone_regression_end_to_end(tmp_path):
+    result = local_mode(
+        "run", "--contract", "abalone", "--data", ABALONE, "--columns", ABALONE_COLUMNS, "--workdir", tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "evaluate/opt/ml/processing/evaluation/evaluation.json").read_text())
+    rmse = report["regression_metrics"]["rmse"]["value"]
+    assert rmse <= 2.5  # the contract's gate; bench/abalone_split_seeds.py measures the spread across splits
+    assert report["regression_metrics"]["r2"]["value"] > 0.4

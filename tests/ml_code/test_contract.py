@@ -1,0 +1,94 @@
+"""Dataset contracts: the shipped ones load, and every malformed contract fails with a clear message."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from ml_code.contracts.contract import CONTRACTS_DIR, REPORT_METRICS, ContractError, load_contract, parse_contract
+
+CHURN = json.loads((CONTRACTS_DIR / "customer-churn.json").read_text())
+
+
+def churn(**changes) -> dict:
+    raw = copy.deepcopy(CHURN)
+    raw.update(changes)
+    return raw
+
+
+def test_shipped_contracts_load():
+    churn_contract = load_contract("customer-churn")
+    assert churn_contract.problem_type == "binary_classification"
+    assert churn_contract.report_metric_path == "binary_classification_metrics.auc.value"
+    assert churn_contract.passes(0.8) and not churn_contract.passes(0.7)
+    abalone = load_contract(CONTRACTS_DIR / "abalone.json")
+    assert (abalone.problem_type, abalone.target) == ("regression", "rings")
+    assert abalone.passes(2.0) and not abalone.passes(3.0)  # rmse: lower is better
+
+
+def test_numeric_means_every_column_not_named_elsewhere():
+    abalone = load_contract("abalone")
+    columns = ["sex", "length", "rings", "shell weight"]
+    assert abalone.numeric_features(columns) == ("length", "shell weight")
+    assert abalone.feature_columns(columns) == ("sex", "length", "shell weight")
+
+
+def test_positive_label_compares_as_text():
+    contract = parse_contract(churn(positive_label=1))
+    assert contract.is_positive("1") and contract.is_positive(1.0) and not contract.is_positive("0")
+
+
+def test_fails_when_a_key_is_unknown():
+    with pytest.raises(ContractError, match=r"unknown key\(s\) \['targets'\]"):
+        parse_contract(churn(targets="x"))
+
+
+def test_fails_when_the_target_is_missing():
+    raw = churn()
+    del raw["target"]
+    with pytest.raises(ContractError, match=r"missing key\(s\) \['target'\]"):
+        parse_contract(raw)
+
+
+def test_fails_when_a_column_has_two_roles():
+    with pytest.raises(ContractError, match=r"column 'plan' is listed twice, in categorical and in numeric"):
+        parse_contract(churn(numeric=["plan"]))
+
+
+def test_fails_when_the_target_is_also_a_feature():
+    with pytest.raises(ContractError, match=r"column 'churned' is listed twice, in target and in categorical"):
+        parse_contract(churn(categorical=["churned"]))
+
+
+def test_fails_when_the_problem_type_is_unsupported():
+    with pytest.raises(ContractError, match=r"problem_type 'ranking' is not supported"):
+        parse_contract(churn(problem_type="ranking"))
+
+
+def test_fails_when_a_binary_contract_has_no_positive_label():
+    raw = churn()
+    del raw["positive_label"]
+    with pytest.raises(ContractError, match=r"needs positive_label"):
+        parse_contract(raw)
+
+
+def test_fails_when_the_metric_is_not_reported_for_the_problem_type():
+    with pytest.raises(ContractError, match=r"metric 'rmse' is not reported for binary_classification"):
+        parse_contract(churn(metric={"name": "rmse", "threshold": 1}))
+
+
+def test_fails_when_the_threshold_is_not_a_number():
+    with pytest.raises(ContractError, match=r"metric.threshold must be a number"):
+        parse_contract(churn(metric={"name": "auc", "threshold": "high"}))
+
+
+def test_fails_when_the_contract_file_is_not_there(tmp_path):
+    with pytest.raises(ContractError, match=r"no contract at .*shipped contracts: \['abalone', 'customer-churn'\]"):
+        load_contract(tmp_path / "nope.json")
+
+
+def test_every_metric_direction_is_declared():
+    for metrics in REPORT_METRICS.values():
+        assert all(isinstance(higher, bool) for higher in metrics.values())

@@ -1,0 +1,87 @@
+"""evaluate.py: correct metrics, SageMaker's model-quality schema, plots, and no report on failure."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import tarfile
+
+import numpy as np
+import pytest
+
+from ml_code import paths
+from ml_code.contracts.contract import REPORT_METRICS
+from ml_code.evaluation.evaluate import build_report, main, regression_metrics, roc_auc
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def pack(model_dir, destination):
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(destination, "w:gz") as archive:
+        for path in model_dir.iterdir():
+            archive.add(path, arcname=path.name)
+
+
+def test_auc_matches_the_pairwise_definition_with_ties():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    score = np.round(rng.random(200) + 0.3 * y, 1)  # rounding makes ties
+    pairs = [(p, n) for p, n in itertools.product(score[y == 1], score[y == 0])]
+    expected = np.mean([1.0 if p > n else 0.5 if p == n else 0.0 for p, n in pairs])
+    assert roc_auc(y, score) == pytest.approx(expected)
+
+
+def test_regression_metrics_by_hand():
+    metrics = regression_metrics(np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 2.0, 4.0, 2.0]))
+    assert metrics["mse"] == pytest.approx(1.25)
+    assert metrics["rmse"] == pytest.approx(np.sqrt(1.25))
+    assert metrics["mae"] == pytest.approx(0.75)
+    assert metrics["r2"] == pytest.approx(1 - 5.0 / 5.0)
+
+
+@pytest.mark.parametrize("problem_type", sorted(REPORT_METRICS))
+def test_report_has_every_declared_metric_with_a_bootstrap_deviation(problem_type):
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3 if problem_type.startswith("multi") else 2, 300).astype(float)
+    if problem_type == "multiclass_classification":
+        prediction = rng.dirichlet(np.ones(3), 300)
+    else:
+        prediction = np.clip(y * 0.3 + rng.random(300) * 0.7, 0, 1)
+    report = build_report(problem_type, y, prediction, seed=3)
+    metrics = report[f"{problem_type}_metrics"]
+    assert set(REPORT_METRICS[problem_type]) <= set(metrics)
+    for name in REPORT_METRICS[problem_type]:
+        assert set(metrics[name]) == {"value", "standard_deviation"}
+        assert metrics[name]["standard_deviation"] > 0
+    assert build_report(problem_type, y, prediction, seed=3) == report  # seeded bootstrap
+
+
+def test_evaluates_a_real_model_and_writes_report_and_plots(tmp_path, churn_model_dir, churn_prepared):
+    base = tmp_path / "processing"
+    pack(churn_model_dir, base / paths.EVALUATION_MODEL_INPUT / paths.MODEL_ARCHIVE)
+    (base / paths.EVALUATION_TEST_INPUT).symlink_to(churn_prepared.base / "test")
+    assert main(["--base-dir", str(base), "--failure-file", str(tmp_path / "message")]) == 0
+    output = base / paths.EVALUATION_OUTPUT
+    report = json.loads((output / paths.REPORT_FILE).read_text())
+    auc = report["binary_classification_metrics"]["auc"]["value"]
+    assert 0.75 < auc < 0.95  # learnable, not trivial
+    matrix = report["binary_classification_metrics"]["confusion_matrix"]
+    test_rows = len((churn_prepared.base / "test" / "test.csv").read_text().splitlines())
+    assert sum(matrix[a][b] for a in "01" for b in "01") == test_rows
+    for plot in ("roc_curve.png", "confusion_matrix.png", "feature_importance.png"):
+        assert (output / plot).read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_fails_without_a_report_when_the_archive_is_not_a_model(tmp_path, churn_prepared):
+    base = tmp_path / "processing"
+    archive = base / paths.EVALUATION_MODEL_INPUT / paths.MODEL_ARCHIVE
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    (stray / "notes.txt").write_text("not a model")
+    pack(stray, archive)
+    (base / paths.EVALUATION_TEST_INPUT).symlink_to(churn_prepared.base / "test")
+    failure = tmp_path / "message"
+    assert main(["--base-dir", str(base), "--failure-file", str(failure)]) == 1
+    assert "has no file 'xgboost-model.json'" in failure.read_text()
+    assert not (base / paths.EVALUATION_OUTPUT / paths.REPORT_FILE).exists()

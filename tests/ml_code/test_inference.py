@@ -1,0 +1,93 @@
+"""inference.py: raw records in (CSV or JSON), predictions out, and errors that name the problem."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from ml_code.inference.inference import RequestError, input_fn, model_fn, output_fn, predict_fn
+
+
+@pytest.fixture(scope="module")
+def model(churn_model_dir):
+    return model_fn(str(churn_model_dir))
+
+
+@pytest.fixture(scope="module")
+def raw_records(churn_prepared) -> pd.DataFrame:
+    """Raw rows as the CRM export has them, PII and all: the endpoint must cope."""
+    return pd.read_csv(churn_prepared.raw_csv, dtype=str).head(5)
+
+
+def score(body, content_type, model, accept="application/json"):
+    return output_fn(predict_fn(input_fn(body, content_type), model), accept)
+
+
+def test_json_records_in_probabilities_and_labels_out(model, raw_records):
+    body = raw_records.to_json(orient="records")
+    payload, content_type = score(body, "application/json", model)
+    predictions = json.loads(payload)["predictions"]
+    assert content_type == "application/json" and len(predictions) == 5
+    for prediction in predictions:
+        assert 0.0 <= prediction["probability"] <= 1.0
+        assert prediction["label"] == ("yes" if prediction["probability"] >= 0.5 else "not yes")
+
+
+def test_csv_with_a_header_and_without_one_score_the_same(model, raw_records):
+    with_header, _ = score(raw_records.to_csv(index=False), "text/csv", model, accept="text/csv")
+    inputs = raw_records[model.transform.input_columns]
+    without_header, _ = score(inputs.to_csv(index=False, header=False), "text/csv; charset=utf-8", model, "text/csv")
+    assert with_header == without_header
+    assert len(with_header.strip().splitlines()) == 5
+
+
+def test_instances_wrapper_and_a_single_record_are_accepted(model, raw_records):
+    record = raw_records.iloc[0].to_dict()
+    single, _ = score(json.dumps(record), "application/json", model)
+    wrapped, _ = score(json.dumps({"instances": [record]}), "application/json", model)
+    assert single == wrapped
+
+
+def test_unseen_categories_and_missing_values_still_score(model, raw_records):
+    record = raw_records.iloc[0].to_dict() | {"plan": "platinum", "monthly_charges": None}
+    payload, _ = score(json.dumps(record), "application/json", model)
+    assert 0.0 <= json.loads(payload)["predictions"][0]["probability"] <= 1.0
+
+
+def test_fails_when_json_is_malformed():
+    with pytest.raises(RequestError, match=r"malformed JSON at line 1 column"):
+        input_fn('{"plan": ', "application/json")
+
+
+def test_fails_when_the_content_type_is_unsupported():
+    with pytest.raises(RequestError, match=r"unsupported content type 'application/x-npy'"):
+        input_fn(b"\x93NUMPY", "application/x-npy")
+
+
+def test_fails_when_the_body_is_empty():
+    with pytest.raises(RequestError, match=r"the request body is empty"):
+        input_fn("  ", "text/csv")
+
+
+def test_fails_when_a_record_lacks_a_column(model, raw_records):
+    records = input_fn(raw_records.drop(columns=["plan"]).to_json(orient="records"), "application/json")
+    with pytest.raises(RequestError, match=r"records lack input column\(s\) \['plan'\]"):
+        predict_fn(records, model)
+
+
+def test_fails_when_a_headerless_csv_row_has_the_wrong_width(model):
+    with pytest.raises(RequestError, match=r"needs \d+ values in this order: account_created, plan"):
+        predict_fn(input_fn("1,2,3\n", "text/csv"), model)
+
+
+def test_fails_when_csv_rows_have_different_widths():
+    with pytest.raises(RequestError, match=r"the same number of values; got rows with \[2, 3\]"):
+        input_fn("a,b\n1,2,3\n", "text/csv")
+
+
+def test_fails_when_the_accept_type_is_unsupported(model, raw_records):
+    predictions = predict_fn(input_fn(raw_records.to_json(orient="records"), "application/json"), model)
+    with pytest.raises(RequestError, match=r"unsupported accept type 'text/html'"):
+        output_fn(predictions, "text/html")

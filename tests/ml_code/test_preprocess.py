@@ -1,0 +1,119 @@
+"""preprocess.py: seeded stratified splits, the outputs of the runtime contract, and loud failures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ml_code import paths
+from ml_code.contracts.contract import CONTRACTS_DIR, load_contract
+from ml_code.processing.preprocess import check_target, main, read_input, split
+
+CHURN_CONTRACT = str(CONTRACTS_DIR / "customer-churn.json")
+
+
+def run_main(input_csv_text: str | None, tmp_path: Path, contract: str = CHURN_CONTRACT) -> tuple[int, Path, Path]:
+    base, failure = tmp_path / "processing", tmp_path / "output" / "message"
+    input_dir = base / paths.PROCESSING_INPUT_DATA
+    input_dir.mkdir(parents=True)
+    if input_csv_text is not None:
+        (input_dir / "data.csv").write_text(input_csv_text)
+    code = main(["--contract", contract, "--base-dir", str(base), "--failure-file", str(failure)])
+    return code, base, failure
+
+
+def assert_failed_cleanly(code: int, base: Path, failure: Path, reason: str) -> None:
+    assert code == 1
+    assert reason in failure.read_text()
+    written = [p.relative_to(base) for p in base.rglob("*") if p.is_file()]
+    assert written == [Path(paths.PROCESSING_INPUT_DATA) / "data.csv"]  # no partial outputs
+
+
+def test_writes_every_output_of_the_runtime_contract(churn_prepared):
+    base = churn_prepared.base
+    transform = json.loads((base / paths.TRANSFORM_OUTPUT / paths.TRANSFORM_FILE).read_text())
+    for name in paths.SPLITS:
+        matrix = pd.read_csv(base / name / f"{name}.csv", header=None)
+        assert matrix.shape[1] == 1 + len(transform["features"])  # target first, then the features
+        assert set(matrix[0].unique()) == {0.0, 1.0}
+    baseline = pd.read_csv(base / paths.BASELINE_OUTPUT / paths.BASELINE_FILE)
+    assert list(baseline.columns) == transform["input_columns"]
+    for pii in ("name", "email", "phone", "customer_id", "churned"):
+        assert pii not in baseline.columns
+
+
+def test_split_is_70_20_10_stratified_and_deterministic(churn_csv, churn_contract):
+    data = check_target(read_input(churn_csv.parent), churn_contract)
+    first, second = split(data, churn_contract, seed=3), split(data, churn_contract, seed=3)
+    other = split(data, churn_contract, seed=4)
+    pd.testing.assert_frame_equal(first.train, second.train)
+    assert not first.train["customer_id"].equals(other.train["customer_id"])
+    sizes = [len(first.train), len(first.validation), len(first.test)]
+    assert sizes == pytest.approx([0.7 * len(data), 0.2 * len(data), 0.1 * len(data)], abs=2)
+    overall = (data["churned"] == "yes").mean()
+    for part in (first.train, first.validation, first.test):
+        assert (part["churned"] == "yes").mean() == pytest.approx(overall, abs=0.01)
+    ids = [set(part["customer_id"]) for part in (first.train, first.validation, first.test)]
+    assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
+
+
+def test_regression_split_covers_the_whole_target_range():
+    contract = load_contract("abalone")
+    data = pd.DataFrame({"sex": ["M"] * 1000, "length": [str(i) for i in range(1000)], "rings": list(range(1000))})
+    parts = split(data, contract, seed=1)
+    for part in (parts.train, parts.validation, parts.test):
+        assert part["rings"].min() < 100 and part["rings"].max() > 900
+
+
+def test_non_numeric_values_are_coerced_and_counted_not_fatal(tmp_path, churn_csv, capfd):
+    lines = churn_csv.read_text().splitlines()
+    bad = lines[1].split(",")
+    bad[11] = "lots"  # call_minutes
+    text = "\n".join([lines[0], ",".join(bad), *lines[2:]]) + "\n"
+    code, base, _ = run_main(text, tmp_path)  # main() sets up its own logging, to stderr
+    assert code == 0
+    assert capfd.readouterr().err.count("'call_minutes': 1 non-numeric value(s) coerced to missing and imputed") == 1
+    assert (base / "train" / "train.csv").is_file()
+
+
+def test_fails_when_the_file_is_empty(tmp_path):
+    code, base, failure = run_main("", tmp_path)
+    assert_failed_cleanly(code, base, failure, "is empty")
+
+
+def test_fails_when_there_is_a_header_but_no_rows(tmp_path, churn_csv):
+    code, base, failure = run_main(churn_csv.read_text().splitlines()[0] + "\n", tmp_path)
+    assert_failed_cleanly(code, base, failure, "has a header but no rows")
+
+
+def test_fails_when_the_target_column_is_missing(tmp_path, churn_csv):
+    frame = pd.read_csv(churn_csv).drop(columns=["churned"])
+    code, base, failure = run_main(frame.to_csv(index=False), tmp_path)
+    assert_failed_cleanly(code, base, failure, "missing column(s) ['churned']")
+
+
+def test_fails_when_the_target_has_one_class(tmp_path, churn_csv):
+    frame = pd.read_csv(churn_csv).assign(churned="no")
+    code, base, failure = run_main(frame.to_csv(index=False), tmp_path)
+    assert_failed_cleanly(code, base, failure, "has one class only (['no'])")
+
+
+def test_fails_when_a_binary_target_has_three_values(tmp_path, churn_csv):
+    frame = pd.read_csv(churn_csv)
+    frame.loc[:10, "churned"] = "maybe"
+    code, base, failure = run_main(frame.to_csv(index=False), tmp_path)
+    assert_failed_cleanly(code, base, failure, "has 3 distinct values")
+
+
+def test_fails_when_a_column_is_entirely_missing(tmp_path, churn_csv):
+    frame = pd.read_csv(churn_csv).assign(support_calls=None)
+    code, base, failure = run_main(frame.to_csv(index=False), tmp_path)
+    assert_failed_cleanly(code, base, failure, "column 'support_calls' is entirely missing")
+
+
+def test_fails_when_the_contract_does_not_match_the_data(tmp_path, churn_csv):
+    code, base, failure = run_main(churn_csv.read_text(), tmp_path, contract=str(CONTRACTS_DIR / "abalone.json"))
+    assert_failed_cleanly(code, base, failure, "does not match contract 'abalone': missing column(s) ['rings', 'sex']")

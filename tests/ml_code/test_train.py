@@ -1,0 +1,82 @@
+"""train.py: script mode, early stopping, metric log lines, determinism, checkpoints."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import xgboost as xgb
+
+from ml_code import paths
+from ml_code.training.train import Hyperparameters, latest_checkpoint, main, metric_log_regex, train
+
+
+def channel_args(base) -> list[str]:
+    return [f"--{channel}={base / channel}" for channel in paths.TRAINING_CHANNELS]
+
+
+def test_saves_the_booster_and_the_transform(churn_model_dir, churn_prepared):
+    booster = xgb.Booster()
+    booster.load_model(str(churn_model_dir / paths.MODEL_FILE))
+    transform_file = churn_prepared.base / paths.TRANSFORM_OUTPUT / paths.TRANSFORM_FILE
+    assert (churn_model_dir / paths.TRANSFORM_FILE).read_text() == transform_file.read_text()
+    assert 1 <= booster.num_boosted_rounds() <= 120  # early stopping keeps the best rounds only
+
+
+def test_logs_metric_lines_that_a_metric_definition_reads(tmp_path, churn_prepared, capfd):
+    code = main(
+        [
+            *channel_args(churn_prepared.base),
+            f"--model-dir={tmp_path / 'model'}",
+            "--num_round=5",
+            f"--checkpoint-dir={tmp_path / 'absent'}",
+            f"--failure-file={tmp_path / 'failure'}",
+        ]
+    )
+    assert code == 0
+    log = capfd.readouterr().err
+    train_values = re.findall(metric_log_regex("train", "auc"), log)
+    validation_values = re.findall(metric_log_regex("validation", "auc"), log)
+    assert len(train_values) == len(validation_values) == 5
+    assert all(0.5 < float(value) <= 1.0 for value in validation_values)
+
+
+def test_two_runs_with_one_seed_give_identical_models(tmp_path, churn_prepared):
+    base = churn_prepared.base
+    for name in ("a", "b"):
+        train(base / "train", base / "validation", base / "transform", tmp_path / name, Hyperparameters(num_round=30))
+    model_a, model_b = ((tmp_path / name / paths.MODEL_FILE).read_bytes() for name in ("a", "b"))
+    assert model_a == model_b
+
+
+def test_checkpoints_when_the_directory_exists_and_resumes_from_them(tmp_path, churn_prepared):
+    base = churn_prepared.base
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    hp = Hyperparameters(num_round=25, early_stopping_rounds=100)
+    train(base / "train", base / "validation", base / "transform", tmp_path / "first", hp, checkpoints)
+    checkpoint = latest_checkpoint(checkpoints)
+    assert checkpoint is not None and checkpoint.num_boosted_rounds() >= 10
+    # a restarted (spot) job continues from the checkpoint instead of starting over
+    shutil.rmtree(tmp_path / "first")
+    resumed = train(
+        base / "train",
+        base / "validation",
+        base / "transform",
+        tmp_path / "second",
+        Hyperparameters(num_round=30, early_stopping_rounds=100),
+        checkpoints,
+    )
+    assert resumed.num_boosted_rounds() == 30
+
+
+def test_fails_when_a_channel_is_empty(tmp_path, churn_prepared):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    failure = tmp_path / "failure"
+    args = channel_args(churn_prepared.base)
+    args[0] = f"--train={empty}"
+    code = main([*args, f"--model-dir={tmp_path / 'model'}", f"--failure-file={failure}"])
+    assert code == 1
+    assert "no CSV file in channel" in failure.read_text()
+    assert not (tmp_path / "model").exists()
