@@ -40,10 +40,14 @@ lint: $(VENV)/.installed ## ruff lint and format check over the whole tree
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-demo: $(ML_VENV)/.installed ## generate churn data and run preprocess -> train -> evaluate -> gate locally
-	$(OFFLINE) $(ML_VENV)/bin/python -m local_mode generate --rows $(DEMO_ROWS) --format csv --output $(DEMO_DIR)/churn.csv
-	$(OFFLINE) $(ML_VENV)/bin/python -m local_mode run --contract ml_code/contracts/customer-churn.json \
-		--data $(DEMO_DIR)/churn.csv --workdir $(DEMO_DIR)/run
+demo: $(VENV)/.installed $(ML_VENV)/.installed ## raw JSON -> ETL (local Spark) -> preprocess -> train -> evaluate -> gate
+	rm -rf $(DEMO_DIR)
+	$(OFFLINE) $(VENV)/bin/python -m local_mode generate --rows $(DEMO_ROWS) --defect-rate 0.01 \
+		--output $(DEMO_DIR)/raw/export.jsonl
+	$(OFFLINE) $(VENV)/bin/python -m local_mode etl --contract customer-churn --input $(DEMO_DIR)/raw \
+		--output $(DEMO_DIR)/etl --hash-key-file local_mode/demo-hash-key.txt
+	$(OFFLINE) $(ML_VENV)/bin/python -m local_mode run --contract customer-churn \
+		--data $(DEMO_DIR)/etl/curated --workdir $(DEMO_DIR)/run
 
 # ml_code and local mode run at the container's versions (.venv-ml); the rest with the CDK app (.venv).
 ML_TESTS := tests/ml_code tests/local_mode

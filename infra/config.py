@@ -24,6 +24,8 @@ STAGE_SELECTOR = "stage"
 SOURCE = "cdk.json"
 
 REMOVAL_POLICIES = ("retain", "destroy")
+GLUE_WORKER_TYPES = ("G.1X", "G.2X", "G.4X", "G.8X")
+_SCHEDULE = re.compile(r"^(cron\([^()]+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,20}$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
@@ -44,6 +46,9 @@ class StageConfig:
     endpoint_instance_type: str = "ml.m5.large"
     min_instances: int = 1
     max_instances: int = 4
+    glue_worker_type: str = "G.1X"
+    glue_workers: int = 2
+    etl_schedule: str | None = None
 
     @property
     def cdk_removal_policy(self) -> cdk.RemovalPolicy:
@@ -59,6 +64,20 @@ class StageConfig:
         if self.removal_policy not in REMOVAL_POLICIES:
             raise ConfigError(
                 f"{where}.removal_policy in {SOURCE}: {self.removal_policy!r} is not one of {list(REMOVAL_POLICIES)}"
+            )
+        if self.glue_worker_type not in GLUE_WORKER_TYPES:
+            raise ConfigError(
+                f"{where}.glue_worker_type in {SOURCE}: {self.glue_worker_type!r} is not one of "
+                f"{list(GLUE_WORKER_TYPES)}"
+            )
+        if self.glue_workers < 2:
+            raise ConfigError(
+                f"{where}.glue_workers in {SOURCE}: Glue needs at least 2 workers, got {self.glue_workers}"
+            )
+        if self.etl_schedule is not None and not _SCHEDULE.match(self.etl_schedule):
+            raise ConfigError(
+                f"{where}.etl_schedule in {SOURCE}: {self.etl_schedule!r} is not an EventBridge schedule such as "
+                "'cron(0 2 * * ? *)' or 'rate(1 day)'"
             )
         if not 1 <= self.min_instances <= self.max_instances:
             raise ConfigError(

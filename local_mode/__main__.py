@@ -1,4 +1,4 @@
-"""python -m local_mode {generate,run} ...: the data scientist's inner loop, offline."""
+"""python -m local_mode {generate,etl,run} ...: the platform's loop on this machine, offline."""
 
 from __future__ import annotations
 
@@ -20,10 +20,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     generate.add_argument("--seed", type=int, default=7)
     generate.add_argument("--drift", action="store_true", help="shift feature distributions, as live data might")
     generate.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    generate.add_argument(
+        "--defect-rate", type=float, default=0.0, help="share of broken records (JSON lines only), e.g. 0.01"
+    )
+
+    etl = commands.add_parser("etl", help="raw JSON -> curated CSV + quarantine + manifest, on local Spark")
+    etl.add_argument("--contract", required=True, help="a contract file, or the name of a shipped contract")
+    etl.add_argument("--input", type=Path, required=True, help="a raw JSON file or a folder of them")
+    etl.add_argument("--output", type=Path, required=True, help="gets curated/, quarantine/ and manifests/")
+    key = etl.add_mutually_exclusive_group(required=True)
+    key.add_argument("--hash-key-file", type=Path, help="a file holding the secret key for hashing PII")
+    key.add_argument("--hash-key", help="the secret key itself (visible in the process list: prefer a file)")
 
     run = commands.add_parser("run", help="preprocess -> train -> evaluate -> gate on a CSV file")
     run.add_argument("--contract", required=True, help="a contract file, or the name of a shipped contract")
-    run.add_argument("--data", type=Path, required=True, help="CSV with a header (or give --columns)")
+    run.add_argument(
+        "--data", type=Path, required=True, help="a CSV file with a header (or give --columns), or a folder of them"
+    )
     run.add_argument("--workdir", type=Path, required=True)
     run.add_argument("--columns", help="comma-separated column names, for a CSV file without a header")
     run.add_argument("--seed", type=int, default=42)
@@ -39,13 +52,34 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "generate":
             from local_mode.churn_data import generate, write
 
-            count = write(args.output, generate(args.rows, seed=args.seed, drift=args.drift), fmt=args.format)
+            records = generate(args.rows, seed=args.seed, drift=args.drift, defect_rate=args.defect_rate)
+            count = write(args.output, records, fmt=args.format)
             print(f"wrote {count} records to {args.output}")
             return 0
+        if args.command == "etl":
+            return _etl(args)
         return _run(args)
     except Exception as error:  # the CLI's boundary: one clear line and exit 1
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _etl(args: argparse.Namespace) -> int:
+    from local_mode.etl import run_local_etl
+    from ml_code.contracts.contract import load_contract
+
+    key = args.hash_key_file.read_bytes().strip() if args.hash_key_file else args.hash_key.encode()
+    manifest = run_local_etl(load_contract(args.contract), args.input, args.output, key=key)
+    counts = manifest["counts"]
+    print(
+        f"etl run {manifest['run_id']}: {len(manifest['source_files'])} new file(s); read {counts['read']}, "
+        f"written {counts['written']}, quarantined {counts['quarantined']}, duplicates {counts['duplicates']}"
+    )
+    for reason, count in counts["quarantined_by_reason"].items():
+        print(f"  quarantined {count:>7} {reason}")
+    if manifest["outputs"]:
+        print(f"curated CSV: {manifest['outputs']['curated']}")
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -46,13 +46,37 @@ FIELDS = (
 )
 
 
-def generate(rows: int = DEFAULT_ROWS, *, seed: int = 7, drift: bool = False) -> Iterator[dict[str, Any]]:
-    """Yield `rows` raw CRM records."""
+DEFECTS = ("malformed", "missing_target", "not_numeric", "duplicate")
+
+
+def generate(
+    rows: int = DEFAULT_ROWS, *, seed: int = 7, drift: bool = False, defect_rate: float = 0.0
+) -> Iterator[dict[str, Any] | str]:
+    """Yield `rows` raw CRM records; with `defect_rate`, that share of them is broken as real exports are
+    (a truncated JSON line, a missing label, text in a number, a record sent twice), for the ETL to catch."""
     if rows < 1:
         raise ValueError(f"rows must be at least 1, got {rows}")
+    if not 0.0 <= defect_rate < 1.0:
+        raise ValueError(f"defect_rate must be in [0, 1), got {defect_rate}")
     rng = random.Random(seed)  # noqa: S311  (synthetic data: reproducible, not secret)
+    previous = None
     for number in range(rows):
-        yield _record(rng, number, drift)
+        record = _record(rng, number, drift)
+        if previous is not None and rng.random() < defect_rate:
+            yield _defective(rng.choice(DEFECTS), record, previous)
+        else:
+            yield record
+        previous = record
+
+
+def _defective(defect: str, record: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any] | str:
+    if defect == "malformed":
+        return json.dumps(record)[:-20]  # a line cut off mid-record
+    if defect == "missing_target":
+        return {**record, "churned": None}
+    if defect == "not_numeric":
+        return {**record, "monthly_charges": "n/a"}
+    return previous
 
 
 def _record(rng: random.Random, number: int, drift: bool) -> dict[str, Any]:
@@ -122,19 +146,22 @@ def _poisson(rng: random.Random, mean: float) -> int:
     return count
 
 
-def write(path: Path, records: Iterator[dict[str, Any]], *, fmt: str = "jsonl") -> int:
-    """Write records as JSON lines (the raw export) or CSV with a header (as the ETL would); return the count."""
+def write(path: Path, records: Iterator[dict[str, Any] | str], *, fmt: str = "jsonl") -> int:
+    """Write records as JSON lines (the raw export; text records as they are) or CSV with a header; return
+    the count."""
     path.parent.mkdir(parents=True, exist_ok=True)
     count = 0
     with path.open("w", newline="") as handle:
         if fmt == "jsonl":
             for record in records:
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                handle.write((record if isinstance(record, str) else json.dumps(record, ensure_ascii=False)) + "\n")
                 count += 1
         elif fmt == "csv":
             writer = csv.DictWriter(handle, fieldnames=FIELDS)
             writer.writeheader()
             for record in records:
+                if isinstance(record, str):
+                    raise ValueError("a malformed record cannot be written as CSV: generate CSV without defects")
                 writer.writerow(record)
                 count += 1
         else:

@@ -54,10 +54,22 @@ def container_path(workdir: Path, step: str, path: str) -> Path:
     return workdir / step / path.lstrip("/")
 
 
-def prepare_input(data: Path, destination: Path, columns: list[str] | None) -> Path:
-    """Copy the data into the processing input; a header-less file gets `columns` as its header."""
+def prepare_input(data: Path, destination: Path, columns: list[str] | None) -> None:
+    """Copy the data into the processing input: a CSV file (a header-less one gets `columns` as its header),
+    or a folder of CSV files such as the ETL's curated output (copied with its sub-folders)."""
+    if data.is_dir():
+        files = sorted(path for path in data.rglob("*.csv") if not path.name.startswith("."))
+        if not files:
+            raise FileNotFoundError(f"no CSV file under {data}")
+        if columns:
+            raise ValueError("--columns is for a single header-less CSV file, not a folder")
+        for path in files:
+            target = destination / path.relative_to(data)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+        return
     if not data.is_file():
-        raise FileNotFoundError(f"no data file at {data}")
+        raise FileNotFoundError(f"no data file or folder at {data}")
     destination.mkdir(parents=True, exist_ok=True)
     target = destination / (data.stem + ".csv")
     if columns:
@@ -66,7 +78,6 @@ def prepare_input(data: Path, destination: Path, columns: list[str] | None) -> P
             shutil.copyfileobj(source, out)
     else:
         shutil.copyfile(data, target)
-    return target
 
 
 def _csv_field(name: str) -> str:

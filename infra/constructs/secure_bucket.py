@@ -9,6 +9,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from infra.nag import acknowledge
+
 NONCURRENT_VERSION_EXPIRATION = cdk.Duration.days(90)
 ABORT_INCOMPLETE_UPLOADS = cdk.Duration.days(7)
 ACCESS_LOG_RETENTION = cdk.Duration.days(365)
@@ -50,12 +52,7 @@ class AccessLogsBucket(s3.Bucket):
             lifecycle_rules=[_expiring_rule(expiration=ACCESS_LOG_RETENTION)],
             **_baseline(removal_policy),
         )
-        cdk.Validations.of(self).acknowledge(
-            cdk.Acknowledgment(
-                id="AwsSolutions-S1",
-                reason="This is the access-log bucket itself; logging its access into itself would loop.",
-            )
-        )
+        acknowledge(self, "AwsSolutions-S1", "This is the access-log bucket itself; logging into itself would loop.")
 
 
 class SecureBucket(s3.Bucket):
@@ -63,6 +60,7 @@ class SecureBucket(s3.Bucket):
     under `<construct id>/`, noncurrent versions expiring after 90 days, incomplete uploads aborted after 7.
 
     `infrequent_access_after` moves current objects to Standard-IA after that long (default: never; at least 30 days).
+    `event_bridge` sends the bucket's events to EventBridge (default: off).
     """
 
     def __init__(
@@ -74,6 +72,7 @@ class SecureBucket(s3.Bucket):
         access_logs: s3.IBucket,
         removal_policy: cdk.RemovalPolicy,
         infrequent_access_after: cdk.Duration | None = None,
+        event_bridge: bool = False,
     ) -> None:
         transitions = []
         if infrequent_access_after is not None:
@@ -96,3 +95,8 @@ class SecureBucket(s3.Bucket):
             lifecycle_rules=[_expiring_rule(transitions=transitions or None)],
             **_baseline(removal_policy),
         )
+        if event_bridge:
+            # Set natively: the L2's notification support would add a custom-resource Lambda for this.
+            self.node.default_child.add_property_override(
+                "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True
+            )

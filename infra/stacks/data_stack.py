@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_events as events
 from constructs import Construct
 
 from infra.config import PlatformConfig, StageConfig
 from infra.constructs.encryption_key import PlatformKey
+from infra.constructs.etl_trigger import EtlTrigger
+from infra.constructs.glue_etl_job import GlueEtlJob
 from infra.constructs.secure_bucket import AccessLogsBucket, SecureBucket
-from infra.naming import stage_prefix
+from infra.naming import glue_job_name, glue_security_configuration_name, stage_prefix
 
 RAW_INFREQUENT_ACCESS_AFTER = cdk.Duration.days(30)
 
 
 class DataStack(cdk.Stack):
-    """The KMS key and the raw, curated, artifacts and monitoring buckets (plus their access-log bucket)."""
+    """The KMS key; the raw, curated, artifacts and monitoring buckets (plus their access-log bucket); the Glue
+    ETL job that turns raw exports into curated CSV, and the trigger that starts it."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: PlatformConfig, stage: StageConfig, **kwargs
@@ -36,10 +40,34 @@ class DataStack(cdk.Stack):
                 **options,
             )
 
-        self.raw_bucket = data_bucket("Raw", infrequent_access_after=RAW_INFREQUENT_ACCESS_AFTER)
+        self.raw_bucket = data_bucket("Raw", infrequent_access_after=RAW_INFREQUENT_ACCESS_AFTER, event_bridge=True)
         self.curated_bucket = data_bucket("Curated")
         self.artifacts_bucket = data_bucket("Artifacts")
         self.monitoring_bucket = data_bucket("Monitoring")
 
         for bucket in (self.raw_bucket, self.curated_bucket, self.artifacts_bucket, self.monitoring_bucket):
             cdk.CfnOutput(self, f"{bucket.node.id}BucketName", value=bucket.bucket_name)
+
+        self.etl = GlueEtlJob(
+            self,
+            "Etl",
+            job_name=glue_job_name(config, stage),
+            security_configuration_name=glue_security_configuration_name(config, stage),
+            contract_name=config.dataset_contract,
+            raw_bucket=self.raw_bucket,
+            curated_bucket=self.curated_bucket,
+            encryption_key=self.key,
+            removal_policy=removal_policy,
+            worker_type=stage.glue_worker_type,
+            number_of_workers=stage.glue_workers,
+        )
+        self.etl_trigger = EtlTrigger(
+            self,
+            "EtlTrigger",
+            raw_bucket=self.raw_bucket,
+            job=self.etl,
+            encryption_key=self.key,
+            removal_policy=removal_policy,
+            schedule=events.Schedule.expression(stage.etl_schedule) if stage.etl_schedule else None,
+        )
+        cdk.CfnOutput(self, "EtlJobName", value=self.etl.job_name)

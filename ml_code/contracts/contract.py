@@ -81,7 +81,7 @@ class DatasetContract:
     @property
     def removed_columns(self) -> tuple[str, ...]:
         """Columns that never become features: ids, PII and the drop list."""
-        return (*self.id_columns, *self.pii_drop, *self.pii_hash, *self.drop)
+        return tuple(dict.fromkeys((*self.id_columns, *self.pii_drop, *self.pii_hash, *self.drop)))
 
     @property
     def declared_columns(self) -> tuple[str, ...]:
@@ -210,6 +210,8 @@ def _check_each_column_has_one_role(target: str, roles: dict[str, tuple[str, ...
     seen = {target: "target"}
     for role, columns in roles.items():
         for column in columns:
+            if role == "pii.hash" and seen.get(column) == "id_columns":
+                continue  # an id is often personal data too: it keeps its role and is stored hashed
             if column in seen:
                 raise ContractError(
                     f"{where}: column {column!r} is listed twice, in {seen[column]} and in {role}; give it one role"

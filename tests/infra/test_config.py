@@ -117,6 +117,9 @@ def test_fails_when_the_platform_key_is_missing():
         ("region", "Europe", r"platform\.stages\.prod\.region in cdk\.json: 'Europe' is not an AWS region"),
         ("removal_policy", "snapshot", r"removal_policy in cdk\.json: 'snapshot' is not one of"),
         ("min_instances", 9, r"min_instances/max_instances in cdk\.json: need 1 <= min <= max"),
+        ("glue_workers", 1, r"glue_workers in cdk\.json: Glue needs at least 2 workers"),
+        ("glue_worker_type", "G.3X", r"glue_worker_type in cdk\.json: 'G.3X' is not one of"),
+        ("etl_schedule", "every night", r"etl_schedule in cdk\.json: 'every night' is not an EventBridge schedule"),
     ],
 )
 def test_fails_when_a_stage_value_is_invalid(context, key, value, message):

@@ -34,6 +34,23 @@ def test_drift_shifts_feature_distributions():
     assert mean_of(drifted, "support_calls") > 1.5 * mean_of(normal, "support_calls")
 
 
+def test_defects_break_records_the_ways_exports_do():
+    records = list(generate(4000, seed=3, defect_rate=0.05))
+    malformed = [r for r in records if isinstance(r, str)]
+    parsed = [r for r in records if isinstance(r, dict)]
+    assert malformed and all(r.startswith('{"customer_id"') for r in malformed)
+    assert any(r["churned"] is None for r in parsed)
+    assert any(r["monthly_charges"] == "n/a" for r in parsed)
+    ids = [r["customer_id"] for r in parsed]
+    assert len(ids) > len(set(ids))  # some records were sent twice
+    assert 0.03 < (len(malformed) + sum(r["churned"] is None for r in parsed)) / len(records) * 2 < 0.08
+
+
+def test_fails_when_a_malformed_record_is_written_as_csv(tmp_path):
+    with pytest.raises(ValueError, match="cannot be written as CSV"):
+        write(tmp_path / "x.csv", generate(2000, seed=3, defect_rate=0.5), fmt="csv")
+
+
 def test_writes_json_lines(tmp_path):
     path = tmp_path / "raw" / "export.jsonl"
     assert write(path, generate(10, seed=1)) == 10

@@ -85,3 +85,17 @@ def test_abalone_regression_end_to_end(tmp_path):
     rmse = report["regression_metrics"]["rmse"]["value"]
     assert rmse <= 2.5  # the contract's gate; bench/abalone_split_seeds.py measures the spread across splits
     assert report["regression_metrics"]["r2"]["value"] > 0.4
+
+
+def test_runs_on_a_folder_of_csv_parts_as_the_etl_writes_them(tmp_path, churn_csv):
+    lines = churn_csv.read_text().splitlines(keepends=True)
+    curated = tmp_path / "curated" / "ingest_date=2026-07-01" / "run=a"
+    curated.mkdir(parents=True)
+    (curated / "part-0.csv").write_text("".join(lines[:2000]))
+    (curated / "part-1.csv").write_text(lines[0] + "".join(lines[2000:]))
+    result = local_mode(
+        "run", "--contract", "customer-churn", "--data", tmp_path / "curated", "--workdir", tmp_path / "w"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    copied = tmp_path / "w/preprocess/opt/ml/processing/input/data/ingest_date=2026-07-01/run=a"
+    assert sorted(p.name for p in copied.iterdir()) == ["part-0.csv", "part-1.csv"]

@@ -40,6 +40,17 @@ def test_positive_label_compares_as_text():
     assert contract.is_positive("1") and contract.is_positive(1.0) and not contract.is_positive("0")
 
 
+def test_an_id_may_also_be_hashed_pii():
+    contract = load_contract("customer-churn")
+    assert contract.id_columns == ("customer_id",) and contract.pii_hash == ("customer_id",)
+    assert contract.removed_columns.count("customer_id") == 1
+
+
+def test_fails_when_a_hashed_column_is_also_dropped():
+    with pytest.raises(ContractError, match=r"column 'name' is listed twice, in pii.drop and in pii.hash"):
+        parse_contract(churn(pii={"drop": ["name"], "hash": ["name"]}))
+
+
 def test_fails_when_a_key_is_unknown():
     with pytest.raises(ContractError, match=r"unknown key\(s\) \['targets'\]"):
         parse_contract(churn(targets="x"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 
@@ -49,7 +50,7 @@ def test_two_runs_with_one_seed_give_identical_models(tmp_path, churn_prepared):
     assert model_a == model_b
 
 
-def test_checkpoints_when_the_directory_exists_and_resumes_from_them(tmp_path, churn_prepared):
+def test_checkpoints_when_the_directory_exists_and_resumes_from_them(tmp_path, churn_prepared, caplog):
     base = churn_prepared.base
     checkpoints = tmp_path / "checkpoints"
     checkpoints.mkdir()
@@ -57,17 +58,22 @@ def test_checkpoints_when_the_directory_exists_and_resumes_from_them(tmp_path, c
     train(base / "train", base / "validation", base / "transform", tmp_path / "first", hp, checkpoints)
     checkpoint = latest_checkpoint(checkpoints)
     assert checkpoint is not None and checkpoint.num_boosted_rounds() >= 10
-    # a restarted (spot) job continues from the checkpoint instead of starting over
+    done = checkpoint.num_boosted_rounds()
+    # a restarted (spot) job continues from the checkpoint: it trains only the rounds still missing
     shutil.rmtree(tmp_path / "first")
-    resumed = train(
-        base / "train",
-        base / "validation",
-        base / "transform",
-        tmp_path / "second",
-        Hyperparameters(num_round=30, early_stopping_rounds=100),
-        checkpoints,
-    )
-    assert resumed.num_boosted_rounds() == 30
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="ml_code.training.train"):
+        train(
+            base / "train",
+            base / "validation",
+            base / "transform",
+            tmp_path / "second",
+            Hyperparameters(num_round=30, early_stopping_rounds=100),
+            checkpoints,
+        )
+    rounds_trained = [r for r in caplog.records if "validation-auc:" in r.getMessage()]
+    assert len(rounds_trained) == 30 - done
+    assert any("resuming from checkpoint" in r.getMessage() for r in caplog.records)
 
 
 def test_fails_when_a_channel_is_empty(tmp_path, churn_prepared):

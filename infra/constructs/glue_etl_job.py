@@ -1,0 +1,227 @@
+"""The Glue ETL job: raw JSON -> curated CSV, with its code, secret, security configuration and role."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from infra.nag import acknowledge, arn_of, literal
+from infra.naming import CURATED_DATA, MANIFESTS, QUARANTINE, curated_prefix
+from infra.packages import ML_CODE, ml_code_zip
+from ml_code.contracts.contract import CONTRACTS_DIR
+
+GLUE_VERSION = "5.0"
+AREAS = (CURATED_DATA, QUARANTINE, MANIFESTS)
+DEFAULT_TIMEOUT = cdk.Duration.hours(2)
+LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
+
+
+class GlueEtlJob(Construct):
+    """A Glue 5.0 Spark job running ml_code/etl for one dataset contract.
+
+    Reads every new file of `raw_bucket`; writes `data/<contract>/`, `quarantine/<contract>/` and
+    `manifests/<contract>/` in `curated_bucket`. Its role can do that, read its code and its hash-key
+    secret, and nothing else. A security configuration encrypts its S3 output, CloudWatch logs and job
+    bookmarks with `encryption_key`. One run at a time (the manifests are its ledger of processed files).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        job_name: str,
+        security_configuration_name: str,
+        contract_name: str,
+        raw_bucket: s3.IBucket,
+        curated_bucket: s3.IBucket,
+        encryption_key: kms.IKey,
+        removal_policy: cdk.RemovalPolicy,
+        worker_type: str = "G.1X",
+        number_of_workers: int = 2,
+        timeout: cdk.Duration = DEFAULT_TIMEOUT,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        contract_file = CONTRACTS_DIR / f"{contract_name}.json"
+        if not contract_file.is_file():
+            raise ValueError(f"{construct_id}: no dataset contract {contract_name!r} at {contract_file}")
+        self.job_name = job_name
+        stack = cdk.Stack.of(self)
+
+        self.hash_key = secretsmanager.Secret(
+            self,
+            "HashKey",
+            description=f"HMAC key that pseudonymises the PII columns of {contract_name} in the ETL",
+            encryption_key=encryption_key,
+            generate_secret_string=secretsmanager.SecretStringGenerator(password_length=64, exclude_punctuation=True),
+            removal_policy=removal_policy,
+        )
+        acknowledge(
+            self.hash_key,
+            "AwsSolutions-SMG4",
+            "Rotating the HMAC key would give every customer a new pseudonym and break the one customer = one id "
+            "guarantee across runs; only the ETL role can read it.",
+        )
+
+        script = s3_assets.Asset(self, "Script", path=str(ML_CODE / "etl" / "glue_job.py"))
+        library = s3_assets.Asset(self, "Library", path=str(ml_code_zip()))
+        contract = s3_assets.Asset(self, "Contract", path=str(contract_file))
+        code = (script, library, contract)
+
+        self.log_group = logs.LogGroup(
+            self, "Logs", encryption_key=encryption_key, retention=LOG_RETENTION, removal_policy=removal_policy
+        )
+        encryption_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="GlueLogsUseTheKey",
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+                            service="logs",
+                            resource="log-group",
+                            resource_name="*",
+                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    }
+                },
+            )
+        )
+
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
+            description=f"Runs the {job_name} Glue job: read raw, write curated outputs, nothing else",
+        )
+        # Explicit actions (no `grant_*` wildcards): what Spark needs to list, read and write, and no more.
+        self.role.add_to_policy(
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[raw_bucket.bucket_arn, curated_bucket.bucket_arn])
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[raw_bucket.arn_for_objects("*")])
+        )
+        outputs = [curated_bucket.arn_for_objects(f"{curated_prefix(area, contract_name)}*") for area in AREAS]
+        self.role.add_to_policy(
+            iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources=outputs)
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[f"arn:{stack.partition}:s3:::{a.s3_bucket_name}/{a.s3_object_key}" for a in code],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                resources=[self.hash_key.secret_arn],
+            )
+        )
+        # data in both buckets, the secret, bookmarks and logs are all under the platform key
+        encryption_key.grant(self.role, "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")
+        glue_logs = stack.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name="/aws-glue/*",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"],
+                resources=[glue_logs, self.log_group.log_group_arn, f"{self.log_group.log_group_arn}:*"],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": "Glue"}},
+            )
+        )
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5",
+            "The job reads every raw export, and reads and writes only under its own curated prefixes.",
+            arn_of(raw_bucket, "/*"),
+            *(arn_of(curated_bucket, f"/{curated_prefix(area, contract_name)}*") for area in AREAS),
+        )
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5",
+            "Glue names its driver and executor log groups and streams at run time, under /aws-glue/ and this "
+            "job's continuous-logging group.",
+            literal("arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws-glue/*"),
+            arn_of(self.log_group, ":*"),
+        )
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5",
+            "cloudwatch:PutMetricData has no resource ARNs; a condition limits it to the Glue namespace.",
+            literal("*"),
+        )
+
+        self.security_configuration = glue.CfnSecurityConfiguration(
+            self,
+            "SecurityConfiguration",
+            name=security_configuration_name,
+            encryption_configuration=glue.CfnSecurityConfiguration.EncryptionConfigurationProperty(
+                s3_encryptions=[
+                    glue.CfnSecurityConfiguration.S3EncryptionProperty(
+                        s3_encryption_mode="SSE-KMS", kms_key_arn=encryption_key.key_arn
+                    )
+                ],
+                cloud_watch_encryption=glue.CfnSecurityConfiguration.CloudWatchEncryptionProperty(
+                    cloud_watch_encryption_mode="SSE-KMS", kms_key_arn=encryption_key.key_arn
+                ),
+                job_bookmarks_encryption=glue.CfnSecurityConfiguration.JobBookmarksEncryptionProperty(
+                    job_bookmarks_encryption_mode="CSE-KMS", kms_key_arn=encryption_key.key_arn
+                ),
+            ),
+        )
+
+        curated_uri = f"s3://{curated_bucket.bucket_name}"
+        self.job = glue.CfnJob(
+            self,
+            "Job",
+            name=job_name,
+            description=f"ETL of raw {contract_name} exports: curated CSV, quarantine, PII dropped or hashed",
+            role=self.role.role_arn,
+            glue_version=GLUE_VERSION,
+            worker_type=worker_type,
+            number_of_workers=number_of_workers,
+            timeout=int(timeout.to_minutes()),
+            max_retries=0,
+            execution_property=glue.CfnJob.ExecutionPropertyProperty(max_concurrent_runs=1),
+            security_configuration=self.security_configuration.ref,  # Ref: the name, and the dependency
+            command=glue.CfnJob.JobCommandProperty(
+                name="glueetl", python_version="3", script_location=script.s3_object_url
+            ),
+            default_arguments={
+                "--job-language": "python",
+                "--job-bookmark-option": "job-bookmark-enable",
+                "--enable-continuous-cloudwatch-log": "true",
+                "--continuous-log-logGroup": self.log_group.log_group_name,
+                "--enable-metrics": "true",
+                "--extra-py-files": library.s3_object_url,
+                "--extra-files": contract.s3_object_url,
+                "--contract_file": contract_file.name,
+                "--raw_uri": f"s3://{raw_bucket.bucket_name}/",
+                "--curated_uri": f"{curated_uri}/{curated_prefix(CURATED_DATA, contract_name)}",
+                "--quarantine_uri": f"{curated_uri}/{curated_prefix(QUARANTINE, contract_name)}",
+                "--manifest_uri": f"{curated_uri}/{curated_prefix(MANIFESTS, contract_name)}",
+                "--hash_key_secret_id": self.hash_key.secret_arn,
+            },
+        )
+
+    @property
+    def job_arn(self) -> str:
+        return cdk.Stack.of(self).format_arn(service="glue", resource="job", resource_name=self.job_name)

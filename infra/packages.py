@@ -1,0 +1,65 @@
+"""Deterministic archives of ml_code for the jobs that run it (same sources -> same bytes -> same asset hash).
+
+Written under build/packages/ at synth; CDK then stages them as file assets. No network, no Docker.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import tarfile
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ML_CODE = ROOT / "ml_code"
+BUILD_DIR = ROOT / "build" / "packages"
+PACKAGED_SUFFIXES = (".py", ".json")
+_EPOCH_ZIP = (1980, 1, 1, 0, 0, 0)
+
+
+def ml_code_files() -> list[Path]:
+    """The sources a job needs: every .py and .json file of ml_code (no caches, no local settings)."""
+    return sorted(
+        path
+        for path in ML_CODE.rglob("*")
+        if path.is_file() and path.suffix in PACKAGED_SUFFIXES and "__pycache__" not in path.parts
+    )
+
+
+def ml_code_zip() -> Path:
+    """`ml_code.zip` with the package at its root, for Glue's --extra-py-files."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in ml_code_files():
+            info = zipfile.ZipInfo(str(path.relative_to(ROOT)), date_time=_EPOCH_ZIP)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes())
+    return _write_if_changed(BUILD_DIR / "ml_code.zip", buffer.getvalue())
+
+
+def ml_code_sourcedir() -> Path:
+    """`sourcedir.tar.gz` with the package at its root, for SageMaker script mode and processing code."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for path in ml_code_files():
+            info = tarfile.TarInfo(str(path.relative_to(ROOT)))
+            data = path.read_bytes()
+            info.size, info.mtime, info.mode, info.uid, info.gid = len(data), 0, 0o644, 0, 0
+            info.uname = info.gname = ""
+            archive.addfile(info, io.BytesIO(data))
+    compressed = io.BytesIO()
+    with gzip.GzipFile(fileobj=compressed, mode="wb", mtime=0, filename="") as gz:
+        gz.write(raw.getvalue())
+    return _write_if_changed(BUILD_DIR / "sourcedir.tar.gz", compressed.getvalue())
+
+
+def _write_if_changed(path: Path, content: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.is_file() or path.read_bytes() != content:
+        temporary = path.with_suffix(path.suffix + ".tmp")
+        temporary.write_bytes(content)
+        os.replace(temporary, path)
+    return path

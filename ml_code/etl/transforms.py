@@ -1,0 +1,174 @@
+"""The Glue ETL's logic as plain PySpark DataFrame -> DataFrame functions (no awsglue: testable locally).
+
+Uses only APIs that Spark 3.5 (Glue 5.0) and Spark 4 (local) share, and is correct with ANSI mode on or off
+(`try_cast`, `try_to_timestamp`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType
+
+from ml_code.contracts.contract import DatasetContract
+
+CORRUPT_COLUMN = "_corrupt_record"
+SOURCE_COLUMN = "_source_file"
+REASON_COLUMN = "_reason"
+INTERNAL_COLUMNS = (CORRUPT_COLUMN, SOURCE_COLUMN, REASON_COLUMN)
+
+MALFORMED_JSON = "malformed_json"
+MISSING_TARGET = "missing_target"
+MISSING_ID = "missing_id"
+NOT_NUMERIC = "not_numeric"
+NOT_A_DATE = "not_a_date"
+
+_HMAC_BLOCK = 64  # SHA-256's block size in bytes
+
+
+@dataclass(frozen=True)
+class EtlCounts:
+    """What one run did with its records: read == written + quarantined + duplicates, always."""
+
+    read: int
+    written: int
+    quarantined: int
+    duplicates: int
+    quarantined_by_reason: dict[str, int]
+
+    def __post_init__(self) -> None:
+        if self.read != self.written + self.quarantined + self.duplicates:
+            raise AssertionError(f"records lost or invented: {self}")
+        if sum(self.quarantined_by_reason.values()) != self.quarantined:
+            raise AssertionError(f"quarantine reasons do not add up: {self}")
+
+
+def data_columns(frame: DataFrame) -> list[str]:
+    """The record's own columns, without the ones the ETL adds."""
+    return [column for column in frame.columns if column not in INTERNAL_COLUMNS]
+
+
+def flatten_to_text(frame: DataFrame) -> DataFrame:
+    """Every data column as text: nested values become their JSON, so that nothing is lost or guessed."""
+    columns = []
+    for field in frame.schema.fields:
+        if field.name in data_columns(frame) and not isinstance(field.dataType, StringType):
+            columns.append(F.to_json(F.col(_quoted(field.name))).alias(field.name))
+        else:
+            columns.append(F.col(_quoted(field.name)))
+    return frame.select(*columns)
+
+
+def with_reason(frame: DataFrame, contract: DatasetContract) -> DataFrame:
+    """Add `_reason`: why a record must be quarantined (the first failing check), or null when it is valid."""
+    present = set(data_columns(frame))
+    checks: list[tuple[Column, str]] = [(F.col(CORRUPT_COLUMN).isNotNull(), MALFORMED_JSON)]
+    checks.append((_blank(contract.target, present), MISSING_TARGET))
+    for column in contract.id_columns:
+        checks.append((_blank(column, present), f"{MISSING_ID}:{column}"))
+    numeric = list(contract.numeric_features(sorted(present)))
+    if contract.problem_type == "regression":
+        numeric.insert(0, contract.target)
+    for column in numeric:
+        if column in present:
+            failed = _try(f"try_cast({_quoted(column)} AS DOUBLE)", column)
+            checks.append((failed, f"{NOT_NUMERIC}:{column}"))
+    for column in contract.datetime_age:
+        if column in present:
+            checks.append((_try(f"try_to_timestamp({_quoted(column)})", column), f"{NOT_A_DATE}:{column}"))
+    reason = F.lit(None).cast("string")
+    for failed, code in reversed(checks):  # the first check that fails names the reason
+        reason = F.when(failed, F.lit(code)).otherwise(reason)
+    return frame.withColumn(REASON_COLUMN, reason)
+
+
+def hmac_sha256_hex(column: Column, key: bytes) -> Column:
+    """HMAC-SHA256 of a text column (UTF-8) as lowercase hex, in Spark SQL (no Python UDF).
+
+    HMAC(K, m) = H((K' ^ opad) || H((K' ^ ipad) || m)), with K' the key padded to the block size.
+    """
+    if not key:
+        raise ValueError("the hash key is empty")
+    padded = (hashlib.sha256(key).digest() if len(key) > _HMAC_BLOCK else key).ljust(_HMAC_BLOCK, b"\0")
+    inner_pad = bytearray(byte ^ 0x36 for byte in padded)
+    outer_pad = bytearray(byte ^ 0x5C for byte in padded)
+    inner = F.unhex(F.sha2(F.concat(F.lit(inner_pad), column.cast("binary")), 256))
+    return F.sha2(F.concat(F.lit(outer_pad), inner), 256)
+
+
+def apply_pii_policy(frame: DataFrame, contract: DatasetContract, key: bytes) -> DataFrame:
+    """Drop the contract's `pii.drop` columns and replace its `pii.hash` columns by their keyed hash."""
+    present = set(frame.columns)
+    kept = frame.drop(*[column for column in contract.pii_drop if column in present])
+    for column in contract.pii_hash:
+        if column in present:
+            kept = kept.withColumn(column, hmac_sha256_hex(F.col(_quoted(column)), key))
+    return kept
+
+
+@dataclass(frozen=True)
+class EtlResult:
+    curated: DataFrame
+    quarantine: DataFrame
+    counts: EtlCounts
+
+
+def transform(raw: DataFrame, contract: DatasetContract, key: bytes) -> EtlResult:
+    """Raw records (with `_corrupt_record` and `_source_file`) -> curated records, quarantine, counts."""
+    checked = with_reason(flatten_to_text(_with_corrupt_column(raw)), contract).cache()
+    columns = data_columns(checked)
+    valid = checked.filter(F.col(REASON_COLUMN).isNull())
+    # exact duplicates compare every field of the raw record (not the file it came from), before PII is dropped
+    unique = valid.dropDuplicates(columns)
+    curated = apply_pii_policy(unique.select(*[F.col(_quoted(c)) for c in columns]), contract, key)
+
+    rejected = apply_pii_policy(checked.filter(F.col(REASON_COLUMN).isNotNull()), contract, key)
+    kept = data_columns(rejected)
+    record = F.to_json(F.struct(*[F.col(_quoted(c)) for c in kept])) if kept else F.lit(None).cast("string")
+    quarantine = rejected.select(
+        F.col(REASON_COLUMN).alias("reason"),
+        F.col(SOURCE_COLUMN).alias("source_file"),
+        # a malformed record cannot be parsed, so its text (which may hold PII) is kept only as a keyed hash
+        F.when(F.col(CORRUPT_COLUMN).isNotNull(), hmac_sha256_hex(F.col(CORRUPT_COLUMN), key)).alias("raw_hmac"),
+        F.when(F.col(CORRUPT_COLUMN).isNull(), record).alias("record"),
+    )
+
+    # two Spark jobs count everything: one pass over the checked records, one over the de-duplicated ones
+    by_reason = {row[REASON_COLUMN]: row["count"] for row in checked.groupBy(REASON_COLUMN).count().collect()}
+    valid_count = by_reason.pop(None, 0)
+    written = unique.count()
+    counts = EtlCounts(
+        read=valid_count + sum(by_reason.values()),
+        written=written,
+        quarantined=sum(by_reason.values()),
+        duplicates=valid_count - written,
+        quarantined_by_reason=dict(sorted(by_reason.items())),
+    )
+    return EtlResult(curated=curated, quarantine=quarantine, counts=counts)
+
+
+def _with_corrupt_column(frame: DataFrame) -> DataFrame:
+    """Spark adds `_corrupt_record` only when it met a malformed record; make it always present."""
+    if CORRUPT_COLUMN in frame.columns:
+        return frame
+    return frame.withColumn(CORRUPT_COLUMN, F.lit(None).cast("string"))
+
+
+def _blank(column: str, present: set[str]) -> Column:
+    if column not in present:
+        return F.lit(True)
+    return F.col(_quoted(column)).isNull() | (F.trim(F.col(_quoted(column))) == "")
+
+
+def _try(expression: str, column: str) -> Column:
+    """True where the column has a value that `expression` cannot convert."""
+    value = F.col(_quoted(column))
+    return value.isNotNull() & (F.trim(value) != "") & F.expr(expression).isNull()
+
+
+def _quoted(column: str) -> str:
+    """A column name as Spark SQL reads it, whatever characters it has (spaces, dots, backticks)."""
+    return "`" + column.replace("`", "``") + "`"

@@ -1,0 +1,220 @@
+"""The Glue ETL on real Spark: bad records quarantined with reasons, PII gone, counts that always add up."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from local_mode.etl import local_locations
+from ml_code.contracts.contract import load_contract, parse_contract
+from ml_code.etl.job import run_etl
+from ml_code.etl.storage import read_raw
+from ml_code.etl.transforms import hmac_sha256_hex, transform
+
+KEY = b"test-key-not-a-secret"
+CHURN = load_contract("customer-churn")
+PII_VALUES = ("Ada Lovelace", "ada@example.com", "+1-555-010-0001", "Grace O'Hopper", "grace@example.org")
+
+
+def record(customer_id: str, **overrides) -> dict:
+    base = {
+        "customer_id": customer_id,
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "phone": "+1-555-010-0001",
+        "account_created": "2024-01-15",
+        "plan": "basic",
+        "region": "north",
+        "payment_method": "card",
+        "monthly_charges": 42.5,
+        "total_charges": 510.0,
+        "data_usage_gb": 12.5,
+        "call_minutes": 300,
+        "support_calls": 2,
+        "late_payments": 0,
+        "export_ts": "2026-06-30T23:00:00Z",
+        "churned": "no",
+    }
+    return base | overrides
+
+
+def write_lines(path: Path, lines: list) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
+
+
+@pytest.fixture(scope="module")
+def messy_raw(tmp_path_factory) -> Path:
+    """Every kind of record a CRM export can bring, across JSON-lines and JSON-array files."""
+    raw = tmp_path_factory.mktemp("raw")
+    write_lines(
+        raw / "2026-06-30/export-1.jsonl",
+        [
+            record("C1"),
+            record("C2", name="Grace O'Hopper", email="grace@example.org", churned="yes"),
+            '{"customer_id": "C3", "name": "Ada Lovelace", "churned": ',  # malformed JSON
+            record("C4", churned=None),  # missing target
+            record("C5", churned="  "),  # blank target
+            record("", name="Ada Lovelace"),  # blank id
+            {k: v for k, v in record("C6").items() if k != "customer_id"},  # missing id
+            record("C7", monthly_charges="forty two"),  # not a number
+            record("C8", account_created="last spring"),  # not a date
+            record("C9", support_calls={"count": 3}),  # nested where a number belongs
+            record("C1"),  # exact duplicate of the first record
+            "",  # blank line: not a record
+        ],
+    )
+    # C10 has a column the contract does not name: numeric by the contract's rule, and kept
+    write_lines(raw / "2026-06-30/export-2.jsonl", [record("C1"), record("C10", extra_field=7)])
+    (raw / "2026-07-01").mkdir()
+    (raw / "2026-07-01/export-3.json").write_text(json.dumps([record("C11"), record("C12", plan=1)], indent=2))
+    (raw / "2026-07-01/broken-array.json").write_text('[\n  {"customer_id": "C13", "name": "Ada Lovelace"},\n')
+    return raw
+
+
+@pytest.fixture(scope="module")
+def messy_result(spark, messy_raw):
+    frame = read_raw(spark, [p.resolve().as_uri() for p in sorted(messy_raw.rglob("*.json*"))])
+    return transform(frame, CHURN, KEY)
+
+
+def test_every_bad_record_is_quarantined_with_its_reason(messy_result):
+    assert messy_result.counts.quarantined_by_reason == {
+        "malformed_json": 2,
+        "missing_id:customer_id": 2,
+        "missing_target": 2,
+        "not_a_date:account_created": 1,
+        "not_numeric:monthly_charges": 1,
+        "not_numeric:support_calls": 1,
+    }
+    reasons = {row["reason"]: row["source_file"] for row in messy_result.quarantine.collect()}
+    assert reasons["not_numeric:monthly_charges"].endswith("2026-06-30/export-1.jsonl")
+    assert reasons["malformed_json"].endswith((".jsonl", "broken-array.json"))
+
+
+def test_counts_always_add_up(messy_result):
+    counts = messy_result.counts
+    assert (counts.read, counts.written, counts.quarantined, counts.duplicates) == (16, 5, 9, 2)
+    assert counts.read == counts.written + counts.quarantined + counts.duplicates
+    assert messy_result.curated.count() == counts.written
+    assert messy_result.quarantine.count() == counts.quarantined
+
+
+def test_curated_records_keep_features_and_hash_the_id(messy_result):
+    rows = messy_result.curated.collect()
+    columns = set(messy_result.curated.columns)
+    assert {"name", "email", "phone"}.isdisjoint(columns)
+    assert {"plan", "monthly_charges", "churned", "customer_id", "extra_field"} <= columns
+    ids = {row["customer_id"] for row in rows}
+    expected = hmac.new(KEY, b"C1", hashlib.sha256).hexdigest()
+    assert expected in ids and "C1" not in ids
+    assert {row["plan"] for row in rows} >= {"basic", "1"}  # a numeric-looking category stays text
+
+
+def test_no_pii_value_survives_anywhere_in_the_output(spark, messy_raw, tmp_path):
+    output = tmp_path / "out"
+    manifest = run_etl(
+        spark, CHURN, local_locations(messy_raw, output), key=KEY, run_id="pii", ingest_date="2026-07-02"
+    )
+    assert manifest["counts"]["quarantined"] > 0  # the quarantine is written, and searched below
+    files = [p for p in output.rglob("*") if p.is_file()]
+    assert any("quarantine" in str(p) for p in files) and any("curated" in str(p) for p in files)
+    for path in files:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        for value in PII_VALUES:
+            assert value not in text, f"{value!r} found in {path}"
+        for raw_id in ("C1,", '"C2"', "C13"):
+            assert raw_id not in text, f"unhashed id {raw_id!r} found in {path}"
+
+
+@pytest.mark.parametrize(
+    "key", [b"k", b"a-64-byte-key-".ljust(64, b"x"), b"a-key-longer-than-one-block-".ljust(100, b"y")]
+)
+def test_hmac_in_spark_sql_equals_pythons_hmac(spark, key):
+    values = ["C1", "Ünïcødé ✓", "", "x" * 300]
+    frame = spark.createDataFrame([(v,) for v in values], ["value"])
+    hashed = [row[0] for row in frame.select(hmac_sha256_hex(frame["value"], key)).collect()]
+    assert hashed == [hmac.new(key, v.encode(), hashlib.sha256).hexdigest() for v in values]
+
+
+def test_hashes_are_stable_across_runs_and_depend_on_the_key(spark, messy_raw):
+    frame = read_raw(spark, [p.resolve().as_uri() for p in sorted(messy_raw.rglob("*.jsonl"))])
+
+    def ids(key: bytes) -> set[str]:
+        return {row["customer_id"] for row in transform(frame, CHURN, key).curated.collect()}
+
+    assert ids(KEY) == ids(KEY)
+    assert ids(KEY).isdisjoint(ids(b"another-key"))
+
+
+def test_fails_when_the_hash_key_is_empty(spark):
+    frame = spark.createDataFrame([("C1",)], ["value"])
+    with pytest.raises(ValueError, match="the hash key is empty"):
+        hmac_sha256_hex(frame["value"], b"")
+
+
+def test_runs_skip_files_an_earlier_run_processed(spark, tmp_path):
+    raw, output = tmp_path / "raw", tmp_path / "out"
+    write_lines(raw / "a.jsonl", [record("C1"), record("C2")])
+    locations = local_locations(raw, output)
+    first = run_etl(spark, CHURN, locations, key=KEY, run_id="r1", ingest_date="2026-07-01")
+    again = run_etl(spark, CHURN, locations, key=KEY, run_id="r2", ingest_date="2026-07-01")
+    write_lines(raw / "b.jsonl", [record("C3")])
+    third = run_etl(spark, CHURN, locations, key=KEY, run_id="r3", ingest_date="2026-07-02")
+    assert first["counts"]["written"] == 2
+    assert again["source_files"] == [] and again["counts"]["read"] == 0
+    assert [Path(uri).name for uri in third["source_files"]] == ["b.jsonl"] and third["counts"]["written"] == 1
+    manifests = sorted(p.name for p in (output / "manifests").iterdir() if p.suffix == ".json")
+    assert manifests == ["run=r1.json", "run=r2.json", "run=r3.json"]
+
+
+def test_curated_csv_reads_back_with_its_header(spark, tmp_path):
+    raw, output = tmp_path / "raw", tmp_path / "out"
+    write_lines(raw / "a.jsonl", [record("C1", plan='gold, "plus"'), record("C2", region="north\nwest")])
+    manifest = run_etl(spark, CHURN, local_locations(raw, output), key=KEY, run_id="csv", ingest_date="2026-07-01")
+    curated = Path(manifest["outputs"]["curated"].removeprefix("file://"))
+    frame = pd.concat([pd.read_csv(p, dtype=str) for p in sorted(curated.glob("*.csv"))], ignore_index=True)
+    assert len(frame) == 2
+    assert set(frame["plan"]) == {"basic", 'gold, "plus"'}
+    assert "north\nwest" in set(frame["region"])
+    assert "ingest_date=2026-07-01" in str(curated)
+
+
+def test_columns_with_spaces_and_apostrophes_are_checked_by_name(spark):
+    contract = parse_contract(
+        {
+            "name": "odd",
+            "problem_type": "regression",
+            "target": "Total Spend",
+            "id_columns": ["Customer's ID"],
+            "pii": {"hash": ["Customer's ID"], "drop": ["Owner Name"]},
+            "categorical": ["Area Code"],
+            "metric": {"name": "rmse", "threshold": 10},
+        }
+    )
+    rows = [
+        {
+            "Customer's ID": "a",
+            "Owner Name": "Ada Lovelace",
+            "Area Code": "415",
+            "Total Spend": "12.5",
+            "Day.Mins": "3",
+        },
+        {
+            "Customer's ID": "b",
+            "Owner Name": "Ada Lovelace",
+            "Area Code": "510",
+            "Total Spend": "lots",
+            "Day.Mins": "4",
+        },
+        {"Customer's ID": "c", "Owner Name": "Ada Lovelace", "Area Code": "510", "Total Spend": "1", "Day.Mins": "x"},
+    ]
+    frame = spark.createDataFrame([{**row, "_source_file": "f"} for row in rows])
+    result = transform(frame, contract, KEY)
+    assert result.counts.quarantined_by_reason == {"not_numeric:Day.Mins": 1, "not_numeric:Total Spend": 1}
+    assert "Owner Name" not in result.curated.columns
