@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ml_code import paths
 from ml_code.contracts.contract import DatasetContract
+from ml_code.evaluation.champion import metric_at
 
 logger = logging.getLogger(__name__)
 
@@ -172,18 +173,8 @@ def run_pipeline(
     )
 
     report = json.loads((evaluation / paths.EVALUATION_OUTPUT / paths.REPORT_FILE).read_text())
-    value = read_metric(report, contract.report_metric_path)
+    value = metric_at(report, contract.report_metric_path)
     return RunResult(contract, report, value, contract.passes(value), timings)
-
-
-def read_metric(report: dict, path: str) -> float:
-    """Follow a dotted JSON path (the one the pipeline's JsonGet reads) to a number."""
-    node = report
-    for key in path.split("."):
-        if not isinstance(node, dict) or key not in node:
-            raise KeyError(f"evaluation.json has no {path!r} (stopped at {key!r})")
-        node = node[key]
-    return float(node)
 
 
 def summary(result: RunResult) -> str:

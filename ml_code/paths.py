@@ -10,7 +10,8 @@ PROCESSING_INPUT_DATA = "input/data"
 SPLITS = ("train", "validation", "test")
 BASELINE_OUTPUT = "baseline"
 TRANSFORM_OUTPUT = "transform"
-PREPROCESS_OUTPUTS = (*SPLITS, BASELINE_OUTPUT, TRANSFORM_OUTPUT)
+METADATA_OUTPUT = "metadata"  # the input data's hash and row counts, recorded with the registered model
+PREPROCESS_OUTPUTS = (*SPLITS, BASELINE_OUTPUT, TRANSFORM_OUTPUT, METADATA_OUTPUT)
 # Training's input channels (SM_CHANNEL_<NAME>), each fed by the preprocessing output of the same name.
 TRAINING_CHANNELS = ("train", "validation", TRANSFORM_OUTPUT)
 # Evaluation's inputs and output, folders under the processing base.
@@ -23,6 +24,19 @@ BASELINE_FILE = "baseline.csv"
 MODEL_FILE = "xgboost-model.json"
 MODEL_ARCHIVE = "model.tar.gz"
 REPORT_FILE = "evaluation.json"
+METADATA_FILE = "metadata.json"
+CHAMPION_OUTPUT = "champion"
+CHAMPION_FILE = "decision.json"
+
+# Serving: the model directory carries its code (endpoints run with network isolation, so nothing is
+# downloaded at start-up); the container runs SERVING_PROGRAM from SERVING_CODE_DIR.
+SERVING_CODE_DIR = "code"
+SERVING_PROGRAM = "inference.py"
+MODEL_DIR = "/opt/ml/model"
+
+# Processing jobs receive the code package (sourcedir.tar.gz) here; ml_code/bootstrap.py unpacks it.
+CODE_PACKAGE_INPUT = "/opt/ml/processing/input/code_package"
+CODE_PACKAGE_FILE = "sourcedir.tar.gz"
 
 # Training jobs.
 TRAINING_BASE = "/opt/ml"

@@ -14,6 +14,8 @@ if __package__ in (None, ""):  # run as a file, as SageMaker does: import from t
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import argparse  # noqa: E402
+import hashlib  # noqa: E402
+import json  # noqa: E402
 import logging  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
@@ -24,6 +26,8 @@ from ml_code.contracts.contract import ContractError, DatasetContract, load_cont
 from ml_code.paths import (  # noqa: E402
     BASELINE_FILE,
     BASELINE_OUTPUT,
+    METADATA_FILE,
+    METADATA_OUTPUT,
     PROCESSING_BASE,
     PROCESSING_FAILURE_FILE,
     PROCESSING_INPUT_DATA,
@@ -67,6 +71,17 @@ def read_input(input_dir: Path) -> pd.DataFrame:
         raise ContractError(f"the input under {input_dir} has a header but no rows")
     logger.info("read %d rows and %d columns from %d file(s)", len(data), len(columns), len(files))
     return data
+
+
+def data_hash(input_dir: Path) -> str:
+    """SHA-256 over the input files' relative paths and bytes: which data a model was trained on."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in input_dir.rglob("*.csv") if p.is_file()):
+        digest.update(str(path.relative_to(input_dir)).encode() + b"\0")
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def check_target(data: pd.DataFrame, contract: DatasetContract) -> pd.DataFrame:
@@ -148,6 +163,13 @@ def preprocess(input_dir: Path, base_dir: Path, contract: DatasetContract, *, se
     }
     outputs[f"{BASELINE_OUTPUT}/{BASELINE_FILE}"] = splits.train[transform.input_columns].to_csv(index=False)
     outputs[f"{TRANSFORM_OUTPUT}/{TRANSFORM_FILE}"] = transform.to_json()
+    metadata = {
+        "data_sha256": data_hash(input_dir),
+        "contract": contract.name,
+        "seed": seed,
+        "rows": {name: len(getattr(splits, name)) for name in SPLITS},
+    }
+    outputs[f"{METADATA_OUTPUT}/{METADATA_FILE}"] = json.dumps(metadata, indent=2, sort_keys=True)
     for relative, text in outputs.items():  # written only once everything above has succeeded
         atomic_write_text(base_dir / relative, text)
     logger.info(

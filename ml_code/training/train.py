@@ -24,19 +24,21 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xgboost as xgb  # noqa: E402
 
-from ml_code.paths import CHECKPOINT_DIR, MODEL_FILE, TRAINING_FAILURE_FILE, TRANSFORM_FILE  # noqa: E402
+from ml_code.paths import (  # noqa: E402
+    CHECKPOINT_DIR,
+    MODEL_FILE,
+    SERVING_CODE_DIR,
+    SERVING_PROGRAM,
+    TRAINING_FAILURE_FILE,
+    TRANSFORM_FILE,
+)
 from ml_code.processing.features import FeatureTransform  # noqa: E402
 from ml_code.runtime import configure_logging, run_step  # noqa: E402
+from ml_code.training.objectives import OBJECTIVES  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint_(\d+)\.(ubj|json)$")
-# The metric each problem type is tuned and early-stopped on, and the objective that learns it.
-OBJECTIVES = {
-    "binary_classification": ("binary:logistic", "auc"),
-    "multiclass_classification": ("multi:softprob", "mlogloss"),
-    "regression": ("reg:squarederror", "rmse"),
-}
 
 
 @dataclass(frozen=True)
@@ -49,11 +51,6 @@ class Hyperparameters:
     min_child_weight: float = 1.0
     early_stopping_rounds: int = 30
     seed: int = 42
-
-
-def metric_log_regex(channel: str, metric: str) -> str:
-    """The regex a SageMaker metric definition uses to read a metric from the training log."""
-    return rf"{channel}-{metric}: ([0-9.eE+-]+)"
 
 
 def read_split(directory: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -146,7 +143,20 @@ def train(
     model_dir.mkdir(parents=True, exist_ok=True)
     best.save_model(str(model_dir / MODEL_FILE))
     shutil.copyfile(transform_path, model_dir / TRANSFORM_FILE)
+    package_serving_code(model_dir)
     return best
+
+
+def package_serving_code(model_dir: Path) -> None:
+    """Put the serving code into the model (`code/`): the endpoint runs it without downloading anything."""
+    package = Path(__file__).resolve().parents[1]
+    code_dir = model_dir / SERVING_CODE_DIR
+    for source in sorted(package.rglob("*")):
+        if source.is_file() and source.suffix in (".py", ".json") and "__pycache__" not in source.parts:
+            target = code_dir / package.name / source.relative_to(package)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+    shutil.copyfile(package / "inference" / "serving_entry.py", code_dir / SERVING_PROGRAM)
 
 
 def parse_args(argv: list[str] | None) -> tuple[Hyperparameters, argparse.Namespace]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from local_mode.runner import read_metric
 from ml_code import paths
 from ml_code.contracts.contract import CONTRACTS_DIR, load_contract
+from ml_code.evaluation.champion import metric_at
 from ml_code.evaluation.evaluate import build_report
-from ml_code.training.train import OBJECTIVES
+from ml_code.training.objectives import OBJECTIVES
 
 
 def test_preprocessing_writes_exactly_its_declared_outputs(churn_prepared):
@@ -33,5 +33,5 @@ def test_the_gate_reads_a_key_that_evaluate_really_writes(contract_file):
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 200).astype(float)
     report = build_report(contract.problem_type, y, np.clip(y * 0.4 + rng.random(200) * 0.6, 0, 1), seed=1)
-    value = read_metric(report, contract.report_metric_path)
+    value = metric_at(report, contract.report_metric_path)
     assert value == report[f"{contract.problem_type}_metrics"][contract.metric.name]["value"]

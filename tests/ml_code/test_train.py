@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shutil
+import subprocess
+import sys
 
 import xgboost as xgb
 
 from ml_code import paths
-from ml_code.training.train import Hyperparameters, latest_checkpoint, main, metric_log_regex, train
+from ml_code.training.objectives import metric_log_regex
+from ml_code.training.train import Hyperparameters, latest_checkpoint, main, train
 
 
 def channel_args(base) -> list[str]:
@@ -22,6 +26,30 @@ def test_saves_the_booster_and_the_transform(churn_model_dir, churn_prepared):
     transform_file = churn_prepared.base / paths.TRANSFORM_OUTPUT / paths.TRANSFORM_FILE
     assert (churn_model_dir / paths.TRANSFORM_FILE).read_text() == transform_file.read_text()
     assert 1 <= booster.num_boosted_rounds() <= 120  # early stopping keeps the best rounds only
+
+
+def test_the_model_carries_its_serving_code(churn_model_dir, churn_prepared, tmp_path):
+    code_dir = churn_model_dir / paths.SERVING_CODE_DIR
+    assert (code_dir / paths.SERVING_PROGRAM).is_file()
+    assert (code_dir / "ml_code" / "inference" / "inference.py").is_file()
+    # as the container does: import SERVING_PROGRAM from the code folder, elsewhere than the repository
+    script = (
+        "import sys, json; sys.path.insert(0, sys.argv[1]); import inference; "
+        "model = inference.model_fn(sys.argv[2]); "
+        "rows = inference.input_fn(open(sys.argv[3]).read(), 'text/csv'); "
+        "print(inference.output_fn(inference.predict_fn(rows, model), 'application/json')[0])"
+    )
+    sample = tmp_path / "sample.csv"
+    sample.write_text("".join(churn_prepared.raw_csv.read_text().splitlines(keepends=True)[:4]))
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(code_dir), str(churn_model_dir), str(sample)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(json.loads(result.stdout)["predictions"]) == 3
 
 
 def test_logs_metric_lines_that_a_metric_definition_reads(tmp_path, churn_prepared, capfd):

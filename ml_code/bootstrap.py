@@ -1,0 +1,49 @@
+"""Entry point of the processing jobs: unpack the code package, then run one step module as `__main__`.
+
+SageMaker copies sourcedir.tar.gz (the ml_code package) to CODE_PACKAGE_INPUT; this script (the job's
+`code`) extracts it and runs `python -m <module> <arguments>`. Usage:
+    python3 bootstrap.py --module ml_code.processing.preprocess -- --contract customer-churn
+Standard library only, and self-contained: it runs before ml_code is importable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import runpy
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+CODE_PACKAGE_INPUT = "/opt/ml/processing/input/code_package"  # = ml_code.paths.CODE_PACKAGE_INPUT
+CODE_PACKAGE_FILE = "sourcedir.tar.gz"  # = ml_code.paths.CODE_PACKAGE_FILE
+
+
+def unpack(archive_path: Path, destination: Path) -> None:
+    """Extract regular files only, and only inside `destination`."""
+    with tarfile.open(archive_path) as archive:
+        for member in archive.getmembers():
+            target = (destination / member.name).resolve()
+            if not member.isfile() or destination.resolve() not in target.parents:
+                raise ValueError(f"{archive_path}: refusing archive member {member.name!r}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(archive.extractfile(member).read())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--module", required=True, help="the step to run, e.g. ml_code.processing.preprocess")
+    parser.add_argument("--code-package", type=Path, default=Path(CODE_PACKAGE_INPUT) / CODE_PACKAGE_FILE)
+    args, rest = parser.parse_known_args(argv)
+    if rest[:1] == ["--"]:
+        rest = rest[1:]
+    source_root = Path(tempfile.mkdtemp(prefix="code-"))
+    unpack(args.code_package, source_root)
+    sys.path.insert(0, str(source_root))
+    sys.argv = [args.module, *rest]
+    runpy.run_module(args.module, run_name="__main__", alter_sys=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The processing jobs' bootstrap: unpack the real code package and run a step from it, as SageMaker would."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from infra.packages import ml_code_sourcedir
+from ml_code import bootstrap, paths
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_bootstrap_constants_match_the_shared_paths():
+    assert (bootstrap.CODE_PACKAGE_INPUT, bootstrap.CODE_PACKAGE_FILE) == (
+        paths.CODE_PACKAGE_INPUT,
+        paths.CODE_PACKAGE_FILE,
+    )
+
+
+def test_runs_preprocess_from_the_code_package(tmp_path, churn_csv):
+    base = tmp_path / "processing"
+    (base / paths.PROCESSING_INPUT_DATA).mkdir(parents=True)
+    (base / paths.PROCESSING_INPUT_DATA / "data.csv").write_bytes(churn_csv.read_bytes())
+    command = [
+        sys.executable,
+        str(ROOT / "ml_code" / "bootstrap.py"),
+        "--module",
+        "ml_code.processing.preprocess",
+        f"--code-package={ml_code_sourcedir()}",
+        "--",
+        "--contract",
+        "customer-churn",
+        f"--base-dir={base}",
+        f"--failure-file={tmp_path / 'message'}",
+    ]
+    result = subprocess.run(command, cwd=tmp_path, env=os.environ, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (base / "train" / "train.csv").is_file()
+    assert (base / paths.METADATA_OUTPUT / paths.METADATA_FILE).is_file()
+
+
+def test_a_failing_step_exits_non_zero_through_the_bootstrap(tmp_path):
+    command = [
+        sys.executable,
+        str(ROOT / "ml_code" / "bootstrap.py"),
+        "--module",
+        "ml_code.processing.preprocess",
+        f"--code-package={ml_code_sourcedir()}",
+        "--",
+        "--contract",
+        "customer-churn",
+        f"--base-dir={tmp_path}",
+        f"--failure-file={tmp_path / 'message'}",
+    ]
+    result = subprocess.run(command, cwd=tmp_path, env=os.environ, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "no CSV file under" in (tmp_path / "message").read_text()
+
+
+def test_fails_when_the_package_reaches_outside_its_folder(tmp_path):
+    archive_path = tmp_path / "evil.tar.gz"
+    with tarfile.open(archive_path, "w:gz") as archive:
+        info = tarfile.TarInfo("../escaped.py")
+        info.size = 1
+        archive.addfile(info, io.BytesIO(b"x"))
+    with pytest.raises(ValueError, match=r"refusing archive member '../escaped.py'"):
+        bootstrap.unpack(archive_path, tmp_path / "out")
