@@ -16,7 +16,7 @@ STAGE ?=
 DEMO_DIR := work/demo
 DEMO_ROWS ?= 20000
 
-.PHONY: help demo test lint synth deploy clean
+.PHONY: help demo test lint synth golden deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ test: lint $(VENV)/.installed $(ML_VENV)/.installed ## ruff + every test, offlin
 
 synth: $(VENV)/.installed node_modules/.installed ## synthesize every stage (or STAGE=dev) into cdk.out, offline
 	$(OFFLINE) npx cdk synth --no-notices --quiet $(if $(STAGE),-c stage=$(STAGE))
+
+golden: $(VENV)/.installed ## regenerate tests/infra/golden/pipeline_definition.json after a reviewed pipeline change
+	$(OFFLINE) $(VENV)/bin/python -m tests.infra.golden.regenerate
 
 deploy: $(VENV)/.installed node_modules/.installed ## deploy STAGE=<stage> with your AWS credentials (see README)
 	@test -n "$(STAGE)" || { echo "make: say which stage, e.g. make deploy STAGE=dev" >&2; exit 1; }

@@ -25,6 +25,7 @@ SOURCE = "cdk.json"
 
 REMOVAL_POLICIES = ("retain", "destroy")
 GLUE_WORKER_TYPES = ("G.1X", "G.2X", "G.4X", "G.8X")
+MAX_PREFIX_AND_STAGE = 20
 _SCHEDULE = re.compile(r"^(cron\([^()]+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,20}$")
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -49,6 +50,10 @@ class StageConfig:
     glue_worker_type: str = "G.1X"
     glue_workers: int = 2
     etl_schedule: str | None = None
+    training_instance_type: str = "ml.m5.xlarge"
+    processing_instance_type: str = "ml.m5.xlarge"
+    spot_training: bool = False
+    champion_tolerance: float = 0.01
 
     @property
     def cdk_removal_policy(self) -> cdk.RemovalPolicy:
@@ -79,6 +84,14 @@ class StageConfig:
                 f"{where}.etl_schedule in {SOURCE}: {self.etl_schedule!r} is not an EventBridge schedule such as "
                 "'cron(0 2 * * ? *)' or 'rate(1 day)'"
             )
+        if not 0 <= self.champion_tolerance < 1:
+            raise ConfigError(
+                f"{where}.champion_tolerance in {SOURCE}: {self.champion_tolerance!r} must be in [0, 1), the largest "
+                "shortfall against the approved model that still passes"
+            )
+        for key in ("training_instance_type", "processing_instance_type", "endpoint_instance_type"):
+            if not getattr(self, key).startswith("ml."):
+                raise ConfigError(f"{where}.{key} in {SOURCE}: {getattr(self, key)!r} is not a SageMaker instance type")
         if not 1 <= self.min_instances <= self.max_instances:
             raise ConfigError(
                 f"{where}.min_instances/max_instances in {SOURCE}: need 1 <= min <= max, "
@@ -107,6 +120,12 @@ class PlatformConfig:
                 raise ConfigError(
                     f"{CONTEXT_KEY}.stages in {SOURCE}: stage name {stage.name!r} must be 2-21 characters "
                     "of a-z, 0-9 and '-'"
+                )
+            if len(self.prefix) + len(stage.name) > MAX_PREFIX_AND_STAGE:
+                raise ConfigError(
+                    f"{CONTEXT_KEY}.prefix and {CONTEXT_KEY}.stages.{stage.name} in {SOURCE}: together "
+                    f"{len(self.prefix) + len(stage.name)} characters, at most {MAX_PREFIX_AND_STAGE} (bucket names "
+                    "add purpose, account and region within S3's 63)"
                 )
 
     def stage(self, name: str) -> StageConfig:
@@ -187,6 +206,8 @@ def _from_cli(text: _CliText, allowed: tuple[type, ...]) -> Any:
         return None
     if int in allowed and re.fullmatch(r"-?\d+", text) and str not in allowed:
         return int(text)
+    if float in allowed and re.fullmatch(r"-?\d+(\.\d*)?([eE]-?\d+)?", text):
+        return float(text)
     if bool in allowed and text in ("true", "false"):
         return text == "true"
     return str(text)
@@ -199,9 +220,11 @@ def _check_type(value: Any, hint: Any, key: str) -> Any:
     for expected in allowed:
         if expected is type(None) and value is None:
             return None
-        # bool is an int in Python, never in a config file
+        # bool is an int in Python, never in a config file; an int is a fine float
         if expected in (str, int, bool) and type(value) is expected:
             return value
+        if expected is float and type(value) in (int, float):
+            return float(value)
     names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
     raise ConfigError(f"wrong type for key {key} in {SOURCE}: expected {names}, got {value!r}")
 

@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aws_cdk as cdk
-from constructs import Construct, IConstruct
+from constructs import IConstruct
 
 
-def acknowledge(scope: IConstruct, rule: str, reason: str, *evidence: str) -> None:
-    """Acknowledge `rule` on `scope` and its children; with evidence, only those findings (one each)."""
-    ids = [f"{rule}[{item}]" for item in evidence] or [rule]
+def acknowledge(scope: IConstruct, rule: str, reason: str, *resources: str) -> None:
+    """Acknowledge `rule` on `scope` and its children; with `resources` (the ARNs or patterns the policy
+    grants, tokens and all), only the finding for each of those, one acknowledgement each."""
+    ids = [f"{rule}[Resource::{render(scope, resource)}]" for resource in resources] or [rule]
     cdk.Validations.of(scope).acknowledge(*[cdk.Acknowledgment(id=finding, reason=reason) for finding in ids])
 
 
-def arn_of(resource: Construct, suffix: str = "") -> str:
-    """How cdk-nag writes a resource's ARN in evidence: `Resource::<LogicalId.Arn><suffix>`."""
-    child = resource.node.default_child if isinstance(resource.node.default_child, cdk.CfnElement) else resource
-    logical_id = cdk.Stack.of(resource).get_logical_id(child)
-    return f"Resource::<{logical_id}.Arn>{suffix}"
+def render(scope: IConstruct, value: str) -> str:
+    """A value the way cdk-nag writes it in evidence: `<AWS::Region>` for pseudo parameters, `<Id.Attr>` for
+    attributes, `<Id>` for references, text as it is."""
+    return _render(cdk.Stack.of(scope).resolve(value))
 
 
-def literal(resource_arn: str) -> str:
-    """A literal ARN or pattern in evidence, e.g. `Resource::*`."""
-    return f"Resource::{resource_arn}"
+def _render(node: Any) -> str:
+    if isinstance(node, str):
+        return node
+    if isinstance(node, dict) and len(node) == 1:
+        ((function, argument),) = node.items()
+        if function == "Fn::Join":
+            separator, parts = argument
+            return separator.join(_render(part) for part in parts)
+        if function == "Ref":
+            return f"<{argument}>"
+        if function == "Fn::GetAtt":
+            return f"<{argument[0]}.{argument[1]}>"
+    raise ValueError(f"cannot render {node!r} as cdk-nag evidence")

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import aws_cdk as cdk
+
 from infra.config import PlatformConfig, StageConfig
 
 
 def stage_prefix(config: PlatformConfig, stage: StageConfig) -> str:
     """`<prefix>-<stage>`: what every physical name of a stage starts with."""
     return f"{config.prefix}-{stage.name}"
+
+
+def bucket_name(config: PlatformConfig, stage: StageConfig, purpose: str) -> str:
+    """`<prefix>-<stage>-<purpose>-<account>-<region>`: globally unique, and known to every stack without a
+    cross-stack export (config.py keeps prefix and stage short enough for S3's 63 characters)."""
+    return f"{stage_prefix(config, stage)}-{purpose}-{cdk.Aws.ACCOUNT_ID}-{cdk.Aws.REGION}"
 
 
 def stack_name(config: PlatformConfig, stage: StageConfig, component: str) -> str:
@@ -33,3 +41,17 @@ MANIFESTS = "manifests"
 def curated_prefix(area: str, contract_name: str) -> str:
     """`<area>/<contract>/`, e.g. `data/customer-churn/`: the key prefix of one dataset's outputs."""
     return f"{area}/{contract_name}/"
+
+
+def pipeline_name(config: PlatformConfig, stage: StageConfig) -> str:
+    """The SageMaker Pipeline that trains, evaluates and registers models."""
+    return f"{stage_prefix(config, stage)}-model-build"
+
+
+def model_package_group_name(config: PlatformConfig, stage: StageConfig) -> str:
+    """The Model Registry group of the stage's dataset, e.g. `mlops-dev-customer-churn`."""
+    return f"{stage_prefix(config, stage)}-{config.dataset_contract}"
+
+
+# Where the model build writes in the artifacts bucket (the pipeline definition uses the same prefix).
+MODEL_BUILD_PREFIX = "pipelines"

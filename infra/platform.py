@@ -10,6 +10,7 @@ from cdk_nag import AwsSolutionsChecks
 from infra.config import PlatformConfig, StageConfig, load_config, selected_stages
 from infra.naming import stack_name
 from infra.stacks.data_stack import DataStack
+from infra.stacks.model_build_stack import ModelBuildStack
 
 
 @dataclass(frozen=True)
@@ -18,9 +19,10 @@ class StageStacks:
 
     stage: StageConfig
     data: DataStack
+    model_build: ModelBuildStack
 
     def all(self) -> tuple[cdk.Stack, ...]:
-        return (self.data,)
+        return (self.data, self.model_build)
 
 
 def build_platform(app: cdk.App) -> dict[str, StageStacks]:
@@ -42,6 +44,18 @@ def _build_stage(app: cdk.App, config: PlatformConfig, stage: StageConfig) -> St
         stage=stage,
         env=env,
     )
-    cdk.Tags.of(data).add("platform", config.prefix)
-    cdk.Tags.of(data).add("stage", stage.name)
-    return StageStacks(stage=stage, data=data)
+    model_build = ModelBuildStack(
+        app,
+        f"{stage.name.capitalize()}ModelBuild",
+        stack_name=stack_name(config, stage, "model-build"),
+        config=config,
+        stage=stage,
+        encryption_key=data.key,
+        env=env,
+    )
+    model_build.add_stack_dependency(data)
+    stacks = StageStacks(stage=stage, data=data, model_build=model_build)
+    for stack in stacks.all():
+        cdk.Tags.of(stack).add("platform", config.prefix)
+        cdk.Tags.of(stack).add("stage", stage.name)
+    return stacks

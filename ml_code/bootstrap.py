@@ -1,7 +1,7 @@
 """Entry point of the processing jobs: unpack the code package, then run one step module as `__main__`.
 
-SageMaker copies sourcedir.tar.gz (the ml_code package) to CODE_PACKAGE_INPUT; this script (the job's
-`code`) extracts it and runs `python -m <module> <arguments>`. Usage:
+SageMaker copies the code package (a tar.gz of the ml_code package, named by its hash) into
+CODE_PACKAGE_INPUT; this script (the job's `code`) extracts it and runs `python -m <module> <arguments>`. Usage:
     python3 bootstrap.py --module ml_code.processing.preprocess -- --contract customer-churn
 Standard library only, and self-contained: it runs before ml_code is importable.
 """
@@ -16,7 +16,14 @@ import tempfile
 from pathlib import Path
 
 CODE_PACKAGE_INPUT = "/opt/ml/processing/input/code_package"  # = ml_code.paths.CODE_PACKAGE_INPUT
-CODE_PACKAGE_FILE = "sourcedir.tar.gz"  # = ml_code.paths.CODE_PACKAGE_FILE
+
+
+def find_package(folder: Path) -> Path:
+    """The one .tar.gz in `folder`."""
+    found = sorted(folder.glob("*.tar.gz"))
+    if len(found) != 1:
+        raise FileNotFoundError(f"expected one code package (.tar.gz) in {folder}, found {[p.name for p in found]}")
+    return found[0]
 
 
 def unpack(archive_path: Path, destination: Path) -> None:
@@ -33,12 +40,12 @@ def unpack(archive_path: Path, destination: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--module", required=True, help="the step to run, e.g. ml_code.processing.preprocess")
-    parser.add_argument("--code-package", type=Path, default=Path(CODE_PACKAGE_INPUT) / CODE_PACKAGE_FILE)
+    parser.add_argument("--code-package", type=Path, help="default: the .tar.gz in " + CODE_PACKAGE_INPUT)
     args, rest = parser.parse_known_args(argv)
     if rest[:1] == ["--"]:
         rest = rest[1:]
     source_root = Path(tempfile.mkdtemp(prefix="code-"))
-    unpack(args.code_package, source_root)
+    unpack(args.code_package or find_package(Path(CODE_PACKAGE_INPUT)), source_root)
     sys.path.insert(0, str(source_root))
     sys.argv = [args.module, *rest]
     runpy.run_module(args.module, run_name="__main__", alter_sys=True)

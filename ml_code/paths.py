@@ -34,9 +34,8 @@ SERVING_CODE_DIR = "code"
 SERVING_PROGRAM = "inference.py"
 MODEL_DIR = "/opt/ml/model"
 
-# Processing jobs receive the code package (sourcedir.tar.gz) here; ml_code/bootstrap.py unpacks it.
+# Processing jobs receive the code package (a .tar.gz) here; ml_code/bootstrap.py unpacks it.
 CODE_PACKAGE_INPUT = "/opt/ml/processing/input/code_package"
-CODE_PACKAGE_FILE = "sourcedir.tar.gz"
 
 # Training jobs.
 TRAINING_BASE = "/opt/ml"

@@ -17,7 +17,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.constructs.glue_etl_job import GlueEtlJob
-from infra.nag import acknowledge, arn_of
+from infra.nag import acknowledge
 
 FUNCTION_CODE = Path(__file__).resolve().parents[1] / "functions" / "start_etl"
 RAW_SUFFIXES = (".json", ".jsonl", ".ndjson")
@@ -71,17 +71,16 @@ class EtlTrigger(Construct):
             removal_policy=removal_policy,
         )
         role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        log_streams = f"{log_group.log_group_arn}:*"
         role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[f"{log_group.log_group_arn}:*"]
-            )
+            iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_streams])
         )
         role.add_to_policy(iam.PolicyStatement(actions=["glue:StartJobRun"], resources=[job.job_arn]))
         acknowledge(
             role,
             "AwsSolutions-IAM5",
             "The function writes only to its own log group, whose streams Lambda names at run time.",
-            arn_of(log_group, ":*"),
+            log_streams,
         )
         self.function = lambda_.Function(
             self,

@@ -12,7 +12,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from infra.nag import acknowledge, arn_of, literal
+from infra.nag import acknowledge
 from infra.naming import CURATED_DATA, MANIFESTS, QUARANTINE, curated_prefix
 from infra.packages import ML_CODE, ml_code_zip
 from ml_code.contracts.contract import CONTRACTS_DIR
@@ -107,9 +107,8 @@ class GlueEtlJob(Construct):
         self.role.add_to_policy(
             iam.PolicyStatement(actions=["s3:ListBucket"], resources=[raw_bucket.bucket_arn, curated_bucket.bucket_arn])
         )
-        self.role.add_to_policy(
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[raw_bucket.arn_for_objects("*")])
-        )
+        raw_objects = raw_bucket.arn_for_objects("*")
+        self.role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[raw_objects]))
         outputs = [curated_bucket.arn_for_objects(f"{curated_prefix(area, contract_name)}*") for area in AREAS]
         self.role.add_to_policy(
             iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources=outputs)
@@ -134,10 +133,11 @@ class GlueEtlJob(Construct):
             resource_name="/aws-glue/*",
             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
         )
+        log_streams = f"{self.log_group.log_group_arn}:*"
         self.role.add_to_policy(
             iam.PolicyStatement(
                 actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"],
-                resources=[glue_logs, self.log_group.log_group_arn, f"{self.log_group.log_group_arn}:*"],
+                resources=[glue_logs, self.log_group.log_group_arn, log_streams],
             )
         )
         self.role.add_to_policy(
@@ -151,22 +151,22 @@ class GlueEtlJob(Construct):
             self.role,
             "AwsSolutions-IAM5",
             "The job reads every raw export, and reads and writes only under its own curated prefixes.",
-            arn_of(raw_bucket, "/*"),
-            *(arn_of(curated_bucket, f"/{curated_prefix(area, contract_name)}*") for area in AREAS),
+            raw_objects,
+            *outputs,
         )
         acknowledge(
             self.role,
             "AwsSolutions-IAM5",
             "Glue names its driver and executor log groups and streams at run time, under /aws-glue/ and this "
             "job's continuous-logging group.",
-            literal("arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws-glue/*"),
-            arn_of(self.log_group, ":*"),
+            glue_logs,
+            log_streams,
         )
         acknowledge(
             self.role,
             "AwsSolutions-IAM5",
             "cloudwatch:PutMetricData has no resource ARNs; a condition limits it to the Glue namespace.",
-            literal("*"),
+            "*",
         )
 
         self.security_configuration = glue.CfnSecurityConfiguration(

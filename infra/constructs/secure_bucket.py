@@ -44,10 +44,13 @@ class AccessLogsBucket(s3.Bucket):
     Encrypted with SSE-S3, the only encryption S3 log delivery writes to; logs expire after a year.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, removal_policy: cdk.RemovalPolicy) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, bucket_name: str, removal_policy: cdk.RemovalPolicy
+    ) -> None:
         super().__init__(
             scope,
             construct_id,
+            bucket_name=bucket_name,
             encryption=s3.BucketEncryption.S3_MANAGED,
             lifecycle_rules=[_expiring_rule(expiration=ACCESS_LOG_RETENTION)],
             **_baseline(removal_policy),
@@ -68,6 +71,7 @@ class SecureBucket(s3.Bucket):
         scope: Construct,
         construct_id: str,
         *,
+        bucket_name: str,
         encryption_key: kms.IKey,
         access_logs: s3.IBucket,
         removal_policy: cdk.RemovalPolicy,
@@ -87,6 +91,7 @@ class SecureBucket(s3.Bucket):
         super().__init__(
             scope,
             construct_id,
+            bucket_name=bucket_name,
             encryption=s3.BucketEncryption.KMS,
             encryption_key=encryption_key,
             bucket_key_enabled=True,

@@ -11,7 +11,7 @@ from infra.constructs.encryption_key import PlatformKey
 from infra.constructs.etl_trigger import EtlTrigger
 from infra.constructs.glue_etl_job import GlueEtlJob
 from infra.constructs.secure_bucket import AccessLogsBucket, SecureBucket
-from infra.naming import glue_job_name, glue_security_configuration_name, stage_prefix
+from infra.naming import bucket_name, glue_job_name, glue_security_configuration_name, stage_prefix
 
 RAW_INFREQUENT_ACCESS_AFTER = cdk.Duration.days(30)
 
@@ -28,12 +28,18 @@ class DataStack(cdk.Stack):
         self.key = PlatformKey(
             self, "Key", alias=f"alias/{stage_prefix(config, stage)}-data", removal_policy=removal_policy
         )
-        self.access_logs_bucket = AccessLogsBucket(self, "AccessLogs", removal_policy=removal_policy)
+        self.access_logs_bucket = AccessLogsBucket(
+            self,
+            "AccessLogs",
+            bucket_name=bucket_name(config, stage, "access-logs"),
+            removal_policy=removal_policy,
+        )
 
         def data_bucket(construct_id: str, **options) -> SecureBucket:
             return SecureBucket(
                 self,
                 construct_id,
+                bucket_name=bucket_name(config, stage, construct_id.lower()),
                 encryption_key=self.key,
                 access_logs=self.access_logs_bucket,
                 removal_policy=removal_policy,

@@ -128,6 +128,11 @@ def test_fails_when_a_stage_value_is_invalid(context, key, value, message):
         load_config(context)
 
 
+def test_fails_when_prefix_and_stage_are_too_long_for_bucket_names(context):
+    with pytest.raises(ConfigError, match=r"together 23 characters, at most 20"):
+        load_config({**context, "platform.prefix": "a-very-long-prefix-x"})
+
+
 def test_fails_when_the_prefix_cannot_name_resources(context):
     with pytest.raises(ConfigError, match=r"platform\.prefix in cdk\.json: 'My_Platform'"):
         load_config({**context, "platform.prefix": "My_Platform"})

@@ -111,6 +111,11 @@ def test_removal_policy_comes_from_the_stage(dev, prod):
         assert policies == {"Retain"}
 
 
+def test_bucket_names_are_predictable_and_unique_per_account_and_region(dev):
+    name = bucket(dev, "Raw")["BucketName"]["Fn::Join"]
+    assert name == ["", ["mlops-dev-raw-", {"Ref": "AWS::AccountId"}, "-", {"Ref": "AWS::Region"}]]
+
+
 def test_bucket_names_are_outputs_for_operators(dev):
     name = Capture()
     dev.has_output("RawBucketName", {"Value": {"Ref": name}})
@@ -125,6 +130,7 @@ def test_fails_when_infrequent_access_is_earlier_than_s3_allows():
         SecureBucket(
             stack,
             "Raw",
+            bucket_name="scratch-raw",
             encryption_key=cdk.aws_kms.Key(stack, "Key"),
             access_logs=cdk.aws_s3.Bucket(stack, "Logs"),
             removal_policy=cdk.RemovalPolicy.RETAIN,

@@ -18,10 +18,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_bootstrap_constants_match_the_shared_paths():
-    assert (bootstrap.CODE_PACKAGE_INPUT, bootstrap.CODE_PACKAGE_FILE) == (
-        paths.CODE_PACKAGE_INPUT,
-        paths.CODE_PACKAGE_FILE,
-    )
+    assert bootstrap.CODE_PACKAGE_INPUT == paths.CODE_PACKAGE_INPUT
+
+
+def test_fails_when_the_code_package_folder_has_no_single_package(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"expected one code package \(.tar.gz\) in .*found \[\]"):
+        bootstrap.find_package(tmp_path)
 
 
 def test_runs_preprocess_from_the_code_package(tmp_path, churn_csv):

@@ -1,0 +1,477 @@
+"""The SageMaker Pipeline definition, built as data by the SageMaker Python SDK 2.x, offline.
+
+`build_definition` is pure: settings and a dataset contract in, the definition (a dict) out. Values known
+only at deploy time appear as `${Name}` placeholders (PLACEHOLDERS) that the stack fills with Fn::Sub; the
+SDK only ever sees plain, ARN-shaped stand-ins, never a CDK token. No AWS call is made.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from dataclasses import dataclass
+from unittest import mock
+
+import boto3
+from sagemaker.drift_check_baselines import DriftCheckBaselines
+from sagemaker.estimator import Estimator
+from sagemaker.inputs import TrainingInput
+from sagemaker.model import Model
+from sagemaker.model_metrics import MetricsSource, ModelMetrics
+from sagemaker.model_monitor.dataset_format import DatasetFormat
+from sagemaker.processing import ProcessingInput, ProcessingOutput, ScriptProcessor
+from sagemaker.telemetry import telemetry_logging
+from sagemaker.workflow.check_job_config import CheckJobConfig
+from sagemaker.workflow.condition_step import ConditionStep
+from sagemaker.workflow.conditions import ConditionEquals, ConditionGreaterThanOrEqualTo, ConditionLessThanOrEqualTo
+from sagemaker.workflow.execution_variables import ExecutionVariables
+from sagemaker.workflow.fail_step import FailStep
+from sagemaker.workflow.functions import Join, JsonGet
+from sagemaker.workflow.model_step import ModelStep
+from sagemaker.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
+from sagemaker.workflow.pipeline import Pipeline
+from sagemaker.workflow.pipeline_context import PipelineSession
+from sagemaker.workflow.properties import PropertyFile
+from sagemaker.workflow.quality_check_step import DataQualityCheckConfig, QualityCheckStep
+from sagemaker.workflow.retry import (
+    SageMakerJobExceptionTypeEnum,
+    SageMakerJobStepRetryPolicy,
+    StepExceptionTypeEnum,
+    StepRetryPolicy,
+)
+from sagemaker.workflow.steps import CacheConfig, ProcessingStep, TrainingStep
+
+from infra.config import PlatformConfig, StageConfig
+from infra.naming import CURATED_DATA, MODEL_BUILD_PREFIX, curated_prefix, model_package_group_name, pipeline_name
+from ml_code import paths
+from ml_code.contracts.contract import DatasetContract
+from ml_code.training.objectives import metric_definitions
+
+# The region the SDK builds for; region-specific values (image URIs) then become placeholders.
+REFERENCE_REGION = "us-east-1"
+XGBOOST_VERSION = "3.0-5"
+
+# `${Name}` placeholders the stack substitutes (Fn::Sub), and the plain stand-ins the SDK sees instead.
+PLACEHOLDERS = {
+    "ArtifactsBucket": "placeholder-artifacts-bucket",
+    "CuratedBucket": "placeholder-curated-bucket",
+    "JobRoleArn": "arn:aws:iam::000000000000:role/placeholder-job-role",
+    "KmsKeyArn": "arn:aws:kms:us-east-1:000000000000:key/00000000-0000-0000-0000-000000000000",
+    "CodeBucket": "placeholder-code-bucket",
+    "SourceDirKey": "placeholder-sourcedir.tar.gz",
+    "BootstrapKey": "placeholder-bootstrap.py",
+}
+SOURCE_DIR_URI = f"s3://{PLACEHOLDERS['CodeBucket']}/{PLACEHOLDERS['SourceDirKey']}"
+BOOTSTRAP_URI = f"s3://{PLACEHOLDERS['CodeBucket']}/{PLACEHOLDERS['BootstrapKey']}"
+# The SDK assumes the code channel's file is called sourcedir.tar.gz; an asset's key is its hash.
+SDK_SOURCEDIR_PATH = "/opt/ml/input/data/code/sourcedir.tar.gz"
+IMAGE_PLACEHOLDERS = {"XgboostImageUri": "xgboost", "ModelMonitorImageUri": "model-monitor"}
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """What the platform config decides about the pipeline (the rest are pipeline parameters)."""
+
+    pipeline_name: str
+    model_package_group_name: str
+    processing_instance_type: str = "ml.m5.xlarge"
+    training_instance_type: str = "ml.m5.xlarge"
+    champion_tolerance: float = 0.01
+    use_spot: bool = False
+    max_run_seconds: int = 3600
+    max_wait_seconds: int = 7200
+
+    @classmethod
+    def for_stage(cls, config: PlatformConfig, stage: StageConfig) -> PipelineSettings:
+        return cls(
+            pipeline_name=pipeline_name(config, stage),
+            model_package_group_name=model_package_group_name(config, stage),
+            processing_instance_type=stage.processing_instance_type,
+            training_instance_type=stage.training_instance_type,
+            champion_tolerance=stage.champion_tolerance,
+            use_spot=stage.spot_training,
+        )
+
+
+def image_uri(framework: str, region: str) -> str:
+    """A SageMaker image URI from the SDK's bundled tables (no AWS call)."""
+    from sagemaker import image_uris
+
+    if framework == "xgboost":
+        return image_uris.retrieve("xgboost", region=region, version=XGBOOST_VERSION)
+    return image_uris.retrieve(framework, region=region)
+
+
+def build_definition(settings: PipelineSettings, contract: DatasetContract) -> dict:
+    """The pipeline definition as a dict, with `${...}` placeholders for deploy-time values."""
+    logging.getLogger("sagemaker").setLevel(logging.WARNING)
+    # The SDK reports usage over the network; its opt-out is a config file that it re-validates on every
+    # lookup (seconds per build), so the sender is switched off for the duration of the build instead.
+    with mock.patch.object(telemetry_logging, "_send_telemetry_request", _no_telemetry), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "Running within a PipelineSession ...": expected here
+        session = PipelineSession(
+            boto_session=boto3.Session(region_name=REFERENCE_REGION),
+            default_bucket=PLACEHOLDERS["ArtifactsBucket"],
+            sagemaker_config={},
+        )
+        session._default_bucket = PLACEHOLDERS["ArtifactsBucket"]  # else the SDK checks (or creates) the bucket
+        text = _pipeline(settings, contract, session).definition()
+    return json.loads(_to_placeholders(text))
+
+
+def _no_telemetry(*_args, **_kwargs) -> None:
+    return None
+
+
+def _to_placeholders(text: str) -> str:
+    """Swap the SDK's stand-ins for `${Name}`; any `${` already there is escaped for Fn::Sub first."""
+    text = text.replace("${", "${!")
+    text = text.replace(SDK_SOURCEDIR_PATH, SDK_SOURCEDIR_PATH.replace("sourcedir.tar.gz", "${SourceDirKey}"))
+    for name, framework in IMAGE_PLACEHOLDERS.items():
+        text = text.replace(image_uri(framework, REFERENCE_REGION), "${" + name + "}")
+    for name, stand_in in PLACEHOLDERS.items():
+        text = text.replace(stand_in, "${" + name + "}")
+    text = text.replace(REFERENCE_REGION, "${AWS::Region}")
+    if "placeholder" in text or "000000000000" in text:
+        raise AssertionError("a stand-in value was left in the pipeline definition")
+    return text
+
+
+def _s3(*parts) -> Join:
+    """`s3://<artifacts>/pipelines/<pipeline>/<execution id>/<parts...>`."""
+    return Join(
+        on="/",
+        values=[
+            f"s3://{PLACEHOLDERS['ArtifactsBucket']}",
+            MODEL_BUILD_PREFIX,
+            ExecutionVariables.PIPELINE_NAME,
+            ExecutionVariables.PIPELINE_EXECUTION_ID,
+            *parts,
+        ],
+    )
+
+
+def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: PipelineSession) -> Pipeline:
+    role, key = PLACEHOLDERS["JobRoleArn"], PLACEHOLDERS["KmsKeyArn"]
+    xgboost_image = image_uri("xgboost", REFERENCE_REGION)
+    curated = f"s3://{PLACEHOLDERS['CuratedBucket']}/{curated_prefix(CURATED_DATA, contract.name)}"
+
+    input_data = ParameterString("InputDataUri", default_value=curated)
+    processing_type = ParameterString("ProcessingInstanceType", default_value=settings.processing_instance_type)
+    processing_count = ParameterInteger("ProcessingInstanceCount", default_value=1)
+    training_type = ParameterString("TrainingInstanceType", default_value=settings.training_instance_type)
+    training_count = ParameterInteger("TrainingInstanceCount", default_value=1)
+    threshold = ParameterFloat("GateThreshold", default_value=contract.metric.threshold)
+    tolerance = ParameterFloat("ChampionTolerance", default_value=settings.champion_tolerance)
+    approval = ParameterString("ModelApprovalStatus", default_value="PendingManualApproval")
+    git_commit = ParameterString("GitCommit", default_value="unknown")
+    parameters = [
+        input_data,
+        processing_type,
+        processing_count,
+        training_type,
+        training_count,
+        threshold,
+        tolerance,
+        approval,
+        git_commit,
+    ]
+
+    cache = CacheConfig(enable_caching=True, expire_after="P30D")
+    retries = [
+        StepRetryPolicy(
+            exception_types=[StepExceptionTypeEnum.THROTTLING, StepExceptionTypeEnum.SERVICE_FAULT],
+            interval_seconds=10,
+            backoff_rate=2.0,
+            max_attempts=5,
+        ),
+        SageMakerJobStepRetryPolicy(
+            exception_types=[
+                SageMakerJobExceptionTypeEnum.CAPACITY_ERROR,
+                SageMakerJobExceptionTypeEnum.RESOURCE_LIMIT,
+                SageMakerJobExceptionTypeEnum.INTERNAL_ERROR,
+            ],
+            interval_seconds=60,
+            backoff_rate=2.0,
+            max_attempts=3,
+        ),
+    ]
+
+    def processor(base_job_name: str) -> ScriptProcessor:
+        return ScriptProcessor(
+            image_uri=xgboost_image,
+            command=["python3"],
+            role=role,
+            instance_type=processing_type,
+            instance_count=processing_count,
+            volume_kms_key=key,
+            output_kms_key=key,
+            base_job_name=base_job_name,
+            sagemaker_session=session,
+        )
+
+    def code_package() -> ProcessingInput:
+        return ProcessingInput(input_name="code_package", source=SOURCE_DIR_URI, destination=paths.CODE_PACKAGE_INPUT)
+
+    def run_module(module: str, *arguments: str) -> list[str]:
+        return ["--module", module, "--", *arguments]
+
+    # 1. Preprocess: curated CSV -> splits, Model Monitor baseline, feature transform, data hash
+    metadata = PropertyFile(name="PreprocessMetadata", output_name=paths.METADATA_OUTPUT, path=paths.METADATA_FILE)
+    preprocess = ProcessingStep(
+        name="Preprocess",
+        step_args=processor("preprocess").run(
+            code=BOOTSTRAP_URI,
+            inputs=[
+                code_package(),
+                ProcessingInput(
+                    input_name="data",
+                    source=input_data,
+                    destination=f"{paths.PROCESSING_BASE}/{paths.PROCESSING_INPUT_DATA}",
+                ),
+            ],
+            outputs=[
+                ProcessingOutput(
+                    output_name=name, source=f"{paths.PROCESSING_BASE}/{name}", destination=_s3("preprocess", name)
+                )
+                for name in paths.PREPROCESS_OUTPUTS
+            ],
+            arguments=run_module("ml_code.processing.preprocess", "--contract", contract.name),
+        ),
+        property_files=[metadata],
+        cache_config=cache,
+        retry_policies=retries,
+    )
+
+    def preprocessed(name: str):
+        return preprocess.properties.ProcessingOutputConfig.Outputs[name].S3Output.S3Uri
+
+    # 2. DataQualityBaseline: statistics and constraints of the training features, for Model Monitor
+    baseline = QualityCheckStep(
+        name="DataQualityBaseline",
+        quality_check_config=DataQualityCheckConfig(
+            baseline_dataset=preprocessed(paths.BASELINE_OUTPUT),
+            dataset_format=DatasetFormat.csv(header=True),
+            output_s3_uri=_s3("baseline"),
+        ),
+        check_job_config=CheckJobConfig(
+            role=role,
+            instance_count=1,
+            instance_type=processing_type,
+            volume_kms_key=key,
+            output_kms_key=key,
+            sagemaker_session=session,
+        ),
+        skip_check=True,  # this run establishes the baseline the endpoint's monitor will check against
+        register_new_baseline=True,
+        model_package_group_name=settings.model_package_group_name,
+        cache_config=cache,
+    )
+
+    # 3. Train: script mode in the XGBoost 3.0-5 image, code from the deterministic sourcedir asset
+    estimator = Estimator(
+        image_uri=xgboost_image,
+        entry_point="ml_code/training/train.py",
+        source_dir=SOURCE_DIR_URI,
+        role=role,
+        instance_type=training_type,
+        instance_count=training_count,
+        output_path=_s3("train"),
+        volume_kms_key=key,
+        output_kms_key=key,
+        max_run=settings.max_run_seconds,
+        metric_definitions=metric_definitions(contract.problem_type),
+        hyperparameters={"seed": 42},
+        enable_network_isolation=True,
+        encrypt_inter_container_traffic=True,
+        disable_profiler=True,
+        debugger_hook_config=False,
+        sagemaker_session=session,
+        **_spot(settings),
+    )
+    train = TrainingStep(
+        name="Train",
+        step_args=estimator.fit(
+            inputs={
+                "train": TrainingInput(preprocessed("train"), content_type="text/csv"),
+                "validation": TrainingInput(preprocessed("validation"), content_type="text/csv"),
+                paths.TRANSFORM_OUTPUT: TrainingInput(
+                    preprocessed(paths.TRANSFORM_OUTPUT), content_type="application/json"
+                ),
+            }
+        ),
+        retry_policies=retries,
+    )
+    model_data = train.properties.ModelArtifacts.S3ModelArtifacts
+
+    # 4. Evaluate: score the test split -> evaluation.json
+    evaluation = PropertyFile(name="EvaluationReport", output_name=paths.EVALUATION_OUTPUT, path=paths.REPORT_FILE)
+    evaluate = ProcessingStep(
+        name="Evaluate",
+        step_args=processor("evaluate").run(
+            code=BOOTSTRAP_URI,
+            inputs=[
+                code_package(),
+                ProcessingInput(
+                    input_name="model",
+                    source=model_data,
+                    destination=f"{paths.PROCESSING_BASE}/{paths.EVALUATION_MODEL_INPUT}",
+                ),
+                ProcessingInput(
+                    input_name="test",
+                    source=preprocessed("test"),
+                    destination=f"{paths.PROCESSING_BASE}/{paths.EVALUATION_TEST_INPUT}",
+                ),
+            ],
+            outputs=[
+                ProcessingOutput(
+                    output_name=paths.EVALUATION_OUTPUT,
+                    source=f"{paths.PROCESSING_BASE}/{paths.EVALUATION_OUTPUT}",
+                    destination=_s3("evaluate"),
+                )
+            ],
+            arguments=run_module("ml_code.evaluation.evaluate"),
+        ),
+        property_files=[evaluation],
+        retry_policies=retries,
+    )
+    evaluation_uri = evaluate.properties.ProcessingOutputConfig.Outputs[paths.EVALUATION_OUTPUT].S3Output.S3Uri
+
+    # 5. CompareWithChampion: the candidate against the group's current Approved model
+    champion = PropertyFile(name="ChampionDecision", output_name=paths.CHAMPION_OUTPUT, path=paths.CHAMPION_FILE)
+    compare = ProcessingStep(
+        name="CompareWithChampion",
+        step_args=processor("champion").run(
+            code=BOOTSTRAP_URI,
+            inputs=[
+                code_package(),
+                ProcessingInput(
+                    input_name="evaluation",
+                    source=evaluation_uri,
+                    destination=f"{paths.PROCESSING_BASE}/{paths.EVALUATION_OUTPUT}",
+                ),
+            ],
+            outputs=[
+                ProcessingOutput(
+                    output_name=paths.CHAMPION_OUTPUT,
+                    source=f"{paths.PROCESSING_BASE}/{paths.CHAMPION_OUTPUT}",
+                    destination=_s3("champion"),
+                )
+            ],
+            arguments=run_module(
+                "ml_code.evaluation.champion",
+                "--model-package-group",
+                settings.model_package_group_name,
+                "--metric-path",
+                contract.report_metric_path,
+                "--direction",
+                "higher" if contract.metric.higher_is_better else "lower",
+                "--tolerance",
+                tolerance.to_string(),
+            ),
+        ),
+        property_files=[champion],
+        retry_policies=retries,
+    )
+
+    # 6. Register: a model package with its metrics, drift baselines and provenance
+    model = Model(
+        image_uri=xgboost_image,
+        model_data=model_data,
+        role=role,
+        env={
+            "SAGEMAKER_PROGRAM": paths.SERVING_PROGRAM,
+            "SAGEMAKER_SUBMIT_DIRECTORY": f"{paths.MODEL_DIR}/{paths.SERVING_CODE_DIR}",
+        },
+        enable_network_isolation=True,
+        sagemaker_session=session,
+    )
+    statistics, constraints = (
+        baseline.properties.CalculatedBaselineStatistics,
+        baseline.properties.CalculatedBaselineConstraints,
+    )
+    register = ModelStep(
+        name="Register",
+        step_args=model.register(
+            content_types=["text/csv", "application/json"],
+            response_types=["application/json", "text/csv"],
+            inference_instances=["ml.m5.large", "ml.m5.xlarge"],
+            transform_instances=["ml.m5.large"],
+            model_package_group_name=settings.model_package_group_name,
+            approval_status=approval,
+            description=f"{contract.name}: XGBoost {XGBOOST_VERSION}, gated on {contract.metric.name}",
+            model_metrics=ModelMetrics(
+                model_statistics=MetricsSource(
+                    s3_uri=Join(on="/", values=[evaluation_uri, paths.REPORT_FILE]), content_type="application/json"
+                ),
+                model_data_statistics=MetricsSource(s3_uri=statistics, content_type="application/json"),
+                model_data_constraints=MetricsSource(s3_uri=constraints, content_type="application/json"),
+            ),
+            drift_check_baselines=DriftCheckBaselines(
+                model_data_statistics=MetricsSource(
+                    s3_uri=baseline.properties.BaselineUsedForDriftCheckStatistics, content_type="application/json"
+                ),
+                model_data_constraints=MetricsSource(
+                    s3_uri=baseline.properties.BaselineUsedForDriftCheckConstraints, content_type="application/json"
+                ),
+            ),
+            customer_metadata_properties={
+                "git_commit": git_commit,
+                "data_sha256": JsonGet(step_name=preprocess.name, property_file=metadata, json_path="data_sha256"),
+                "contract": contract.name,
+            },
+        ),
+    )
+
+    # 7. QualityGate: the contract's metric against the threshold, and not worse than the champion
+    candidate = JsonGet(step_name=evaluate.name, property_file=evaluation, json_path=contract.report_metric_path)
+    meets_threshold = (
+        ConditionGreaterThanOrEqualTo(left=candidate, right=threshold)
+        if contract.metric.higher_is_better
+        else ConditionLessThanOrEqualTo(left=candidate, right=threshold)
+    )
+    holds_against_champion = ConditionEquals(
+        left=JsonGet(step_name=compare.name, property_file=champion, json_path="passes"), right=True
+    )
+    comparison = ">=" if contract.metric.higher_is_better else "<="
+    fail = FailStep(
+        name="GateFailed",
+        error_message=Join(
+            on=" ",
+            values=[
+                f"Quality gate failed: {contract.metric.name}",
+                candidate,
+                f"must be {comparison}",
+                threshold,
+                "and hold against the champion:",
+                JsonGet(step_name=compare.name, property_file=champion, json_path="reason"),
+            ],
+        ),
+    )
+    gate = ConditionStep(
+        name="QualityGate",
+        conditions=[meets_threshold, holds_against_champion],
+        if_steps=[register],
+        else_steps=[fail],
+    )
+
+    return Pipeline(
+        name=settings.pipeline_name,
+        parameters=parameters,
+        steps=[preprocess, baseline, train, evaluate, compare, gate],
+        pipeline_experiment_config=None,  # no SageMaker Experiments: runs are tracked by the registry
+        sagemaker_session=session,
+    )
+
+
+def _spot(settings: PipelineSettings) -> dict:
+    """Managed spot training with checkpoints (train.py resumes from them). A stage setting, not a pipeline
+    parameter: CreateTrainingJob rejects MaxWaitTimeInSeconds without spot, and a parameter cannot drop it."""
+    if not settings.use_spot:
+        return {}
+    return {
+        "use_spot_instances": True,
+        "max_wait": settings.max_wait_seconds,
+        "checkpoint_s3_uri": _s3("checkpoints"),
+    }

@@ -1,0 +1,47 @@
+"""ModelBuildStack: the Model Registry group and the SageMaker Pipeline that trains into it."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.config import PlatformConfig, StageConfig
+from infra.constructs.training_pipeline import TrainingPipeline
+from infra.naming import bucket_name, glue_job_name
+from infra.pipeline.definition import PipelineSettings
+from ml_code.contracts.contract import load_contract
+
+
+class ModelBuildStack(cdk.Stack):
+    """Trains, evaluates, gates and registers models of the config's dataset; starts when the ETL succeeds.
+    Deploy it after the stage's DataStack (its buckets, key and ETL job)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        stage: StageConfig,
+        encryption_key: kms.IKey,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        # The DataStack's buckets by their names from infra/naming.py: no cross-stack exports to lock them.
+        curated_bucket = s3.Bucket.from_bucket_name(self, "Curated", bucket_name(config, stage, "curated"))
+        artifacts_bucket = s3.Bucket.from_bucket_name(self, "Artifacts", bucket_name(config, stage, "artifacts"))
+        settings = PipelineSettings.for_stage(config, stage)
+        self.training = TrainingPipeline(
+            self,
+            "Training",
+            settings=settings,
+            contract=load_contract(config.dataset_contract),
+            curated_bucket=curated_bucket,
+            artifacts_bucket=artifacts_bucket,
+            encryption_key=encryption_key,
+            start_on_glue_job=glue_job_name(config, stage),
+        )
+        cdk.CfnOutput(self, "PipelineName", value=settings.pipeline_name)
+        cdk.CfnOutput(self, "ModelPackageGroupName", value=settings.model_package_group_name)

@@ -1,0 +1,96 @@
+"""ModelBuildStack: the Model Package Group, the pipeline with its substituted definition, roles and trigger."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from infra.pipeline.definition import IMAGE_PLACEHOLDERS, PLACEHOLDERS
+
+
+@pytest.fixture(scope="module")
+def dev(platform) -> Template:
+    return platform.template(platform.stacks["dev"].model_build)
+
+
+def pipeline_body(template: Template) -> tuple[str, dict]:
+    (pipeline,) = template.find_resources("AWS::SageMaker::Pipeline").values()
+    body, variables = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"]
+    return body, variables
+
+
+def role_statements(template: Template, role_prefix: str) -> list[dict]:
+    (role_id,) = [k for k in template.find_resources("AWS::IAM::Role") if k.startswith(role_prefix)]
+    return [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def test_a_model_package_group_per_stage(dev):
+    dev.has_resource_properties(
+        "AWS::SageMaker::ModelPackageGroup", {"ModelPackageGroupName": "mlops-dev-customer-churn"}
+    )
+    dev.has_output("ModelPackageGroupName", {"Value": "mlops-dev-customer-churn"})
+    dev.has_output("PipelineName", {"Value": "mlops-dev-model-build"})
+
+
+def test_every_placeholder_of_the_definition_is_substituted(dev):
+    body, variables = pipeline_body(dev)
+    used = set(re.findall(r"\$\{([^}!]+)\}", body))
+    assert used - {"AWS::Region"} == set(variables)
+    assert set(variables) == set(PLACEHOLDERS) | set(IMAGE_PLACEHOLDERS)
+    assert variables["XgboostImageUri"]["Fn::FindInMap"][1] == {"Ref": "AWS::Region"}
+    json.loads(body)  # a JSON document once substituted (values are plain strings)
+
+
+def test_images_are_mapped_for_the_regions_sagemaker_serves(dev):
+    (mapping,) = dev.to_json()["Mappings"].values()
+    assert mapping["eu-west-1"]["Xgboost"].endswith(".dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5")
+    assert mapping["us-east-1"]["ModelMonitor"].endswith("/sagemaker-model-monitor-analyzer")
+
+
+def test_a_succeeded_etl_run_starts_the_pipeline(dev):
+    dev.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.glue"],
+                "detail-type": ["Glue Job State Change"],
+                "detail": {"jobName": ["mlops-dev-etl"], "state": ["SUCCEEDED"]},
+            },
+            "Targets": [Match.object_like({"Arn": Match.any_value(), "RoleArn": Match.any_value()})],
+        },
+    )
+    statements = role_statements(dev, "TrainingStartRole")
+    assert [s["Action"] for s in statements] == ["sagemaker:StartPipelineExecution"]
+
+
+def test_no_role_uses_an_aws_managed_policy(dev):
+    for role in dev.find_resources("AWS::IAM::Role").values():
+        assert "ManagedPolicyArns" not in role["Properties"]
+
+
+def test_the_job_role_reaches_only_its_data_and_artifacts_prefixes(dev):
+    objects = [
+        json.dumps(resource)
+        for statement in role_statements(dev, "TrainingRolesJobRole")
+        if statement["Action"] in ("s3:GetObject", ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"])
+        for resource in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]])
+    ]
+    assert any("mlops-dev-curated-" in r and r.endswith('/data/customer-churn/*"]]}') for r in objects)
+    assert any("mlops-dev-artifacts-" in r and r.endswith('/pipelines/*"]]}') for r in objects)
+    assert not [
+        r for r in objects if r.endswith('/*"]]}') and "/data/customer-churn/*" not in r and "/pipelines/*" not in r
+    ]
+
+
+def test_the_pipeline_role_passes_only_the_job_role_to_sagemaker(dev):
+    (pass_role,) = [s for s in role_statements(dev, "TrainingRolesPipelineRole") if s["Action"] == "iam:PassRole"]
+    assert pass_role["Resource"]["Fn::GetAtt"][0].startswith("TrainingRolesJobRole")
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
