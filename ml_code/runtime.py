@@ -6,6 +6,7 @@ it never leaves half-written outputs (each step validates and computes before it
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -35,6 +36,14 @@ def configure_logging() -> None:
     handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+
+
+def parse_known(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse what the step knows; SageMaker may add arguments of its own, which are logged and ignored."""
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        logger.info("ignoring arguments %s", unknown)
+    return args
 
 
 def run_step(step: Callable[[], None], failure_file: str | Path) -> int:

@@ -214,30 +214,31 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
     def code_package() -> ProcessingInput:
         return ProcessingInput(input_name="code_package", source=SOURCE_DIR_URI, destination=paths.CODE_PACKAGE_INPUT)
 
-    def run_module(module: str, *arguments: str) -> list[str]:
-        return ["--module", module, "--", *arguments]
+    def job_input(name: str, source, folder: str) -> ProcessingInput:
+        return ProcessingInput(input_name=name, source=source, destination=f"{paths.PROCESSING_BASE}/{folder}")
+
+    def job_output(name: str, step: str) -> ProcessingOutput:
+        return ProcessingOutput(output_name=name, source=f"{paths.PROCESSING_BASE}/{name}", destination=_s3(step, name))
+
+    def run_module(job: str, module: str, *, inputs, outputs, arguments=()):
+        """A processing job that runs `python -m <module>` from the code package, through the bootstrap."""
+        return processor(job).run(
+            code=BOOTSTRAP_URI,
+            inputs=[code_package(), *inputs],
+            outputs=outputs,
+            arguments=["--module", module, "--", *arguments],
+        )
 
     # 1. Preprocess: curated CSV -> splits, Model Monitor baseline, feature transform, data hash
     metadata = PropertyFile(name="PreprocessMetadata", output_name=paths.METADATA_OUTPUT, path=paths.METADATA_FILE)
     preprocess = ProcessingStep(
         name="Preprocess",
-        step_args=processor("preprocess").run(
-            code=BOOTSTRAP_URI,
-            inputs=[
-                code_package(),
-                ProcessingInput(
-                    input_name="data",
-                    source=input_data,
-                    destination=f"{paths.PROCESSING_BASE}/{paths.PROCESSING_INPUT_DATA}",
-                ),
-            ],
-            outputs=[
-                ProcessingOutput(
-                    output_name=name, source=f"{paths.PROCESSING_BASE}/{name}", destination=_s3("preprocess", name)
-                )
-                for name in paths.PREPROCESS_OUTPUTS
-            ],
-            arguments=run_module("ml_code.processing.preprocess", "--contract", contract.name),
+        step_args=run_module(
+            "preprocess",
+            "ml_code.processing.preprocess",
+            inputs=[job_input("data", input_data, paths.PROCESSING_INPUT_DATA)],
+            outputs=[job_output(name, "preprocess") for name in paths.PREPROCESS_OUTPUTS],
+            arguments=["--contract", contract.name],
         ),
         property_files=[metadata],
         cache_config=cache,
@@ -309,29 +310,14 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
     evaluation = PropertyFile(name="EvaluationReport", output_name=paths.EVALUATION_OUTPUT, path=paths.REPORT_FILE)
     evaluate = ProcessingStep(
         name="Evaluate",
-        step_args=processor("evaluate").run(
-            code=BOOTSTRAP_URI,
+        step_args=run_module(
+            "evaluate",
+            "ml_code.evaluation.evaluate",
             inputs=[
-                code_package(),
-                ProcessingInput(
-                    input_name="model",
-                    source=model_data,
-                    destination=f"{paths.PROCESSING_BASE}/{paths.EVALUATION_MODEL_INPUT}",
-                ),
-                ProcessingInput(
-                    input_name="test",
-                    source=preprocessed("test"),
-                    destination=f"{paths.PROCESSING_BASE}/{paths.EVALUATION_TEST_INPUT}",
-                ),
+                job_input("model", model_data, paths.EVALUATION_MODEL_INPUT),
+                job_input("test", preprocessed("test"), paths.EVALUATION_TEST_INPUT),
             ],
-            outputs=[
-                ProcessingOutput(
-                    output_name=paths.EVALUATION_OUTPUT,
-                    source=f"{paths.PROCESSING_BASE}/{paths.EVALUATION_OUTPUT}",
-                    destination=_s3("evaluate"),
-                )
-            ],
-            arguments=run_module("ml_code.evaluation.evaluate"),
+            outputs=[job_output(paths.EVALUATION_OUTPUT, "evaluate")],
         ),
         property_files=[evaluation],
         retry_policies=retries,
@@ -342,25 +328,12 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
     champion = PropertyFile(name="ChampionDecision", output_name=paths.CHAMPION_OUTPUT, path=paths.CHAMPION_FILE)
     compare = ProcessingStep(
         name="CompareWithChampion",
-        step_args=processor("champion").run(
-            code=BOOTSTRAP_URI,
-            inputs=[
-                code_package(),
-                ProcessingInput(
-                    input_name="evaluation",
-                    source=evaluation_uri,
-                    destination=f"{paths.PROCESSING_BASE}/{paths.EVALUATION_OUTPUT}",
-                ),
-            ],
-            outputs=[
-                ProcessingOutput(
-                    output_name=paths.CHAMPION_OUTPUT,
-                    source=f"{paths.PROCESSING_BASE}/{paths.CHAMPION_OUTPUT}",
-                    destination=_s3("champion"),
-                )
-            ],
-            arguments=run_module(
-                "ml_code.evaluation.champion",
+        step_args=run_module(
+            "champion",
+            "ml_code.evaluation.champion",
+            inputs=[job_input("evaluation", evaluation_uri, paths.EVALUATION_OUTPUT)],
+            outputs=[job_output(paths.CHAMPION_OUTPUT, "champion")],
+            arguments=[
                 "--model-package-group",
                 settings.model_package_group_name,
                 "--metric-path",
@@ -369,7 +342,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
                 "higher" if contract.metric.higher_is_better else "lower",
                 "--tolerance",
                 tolerance.to_string(),
-            ),
+            ],
         ),
         property_files=[champion],
         retry_policies=retries,

@@ -28,7 +28,7 @@ from ml_code.paths import (  # noqa: E402
     PROCESSING_FAILURE_FILE,
     REPORT_FILE,
 )
-from ml_code.runtime import atomic_write_text, configure_logging, run_step  # noqa: E402
+from ml_code.runtime import atomic_write_text, configure_logging, parse_known, run_step  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -113,10 +113,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tolerance", type=float, required=True)
     parser.add_argument("--base-dir", type=Path, default=Path(PROCESSING_BASE))
     parser.add_argument("--failure-file", default=PROCESSING_FAILURE_FILE)
-    args, unknown = parser.parse_known_args(argv)
-    if unknown:
-        logger.info("ignoring arguments %s", unknown)
-    return args
+    return parse_known(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,7 +36,7 @@ from ml_code.paths import (  # noqa: E402
     TRANSFORM_OUTPUT,
 )
 from ml_code.processing.features import FeatureTransform, as_category_text, fit_transform  # noqa: E402
-from ml_code.runtime import atomic_write_text, configure_logging, run_step  # noqa: E402
+from ml_code.runtime import atomic_write_text, configure_logging, parse_known, run_step  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -188,10 +188,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--input-dir", type=Path, default=None, help="default: <base-dir>/input/data")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--failure-file", default=PROCESSING_FAILURE_FILE)
-    args, unknown = parser.parse_known_args(argv)
-    if unknown:
-        logger.info("ignoring arguments %s", unknown)
-    return args
+    return parse_known(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,7 +33,7 @@ from ml_code.paths import (  # noqa: E402
     TRANSFORM_FILE,
 )
 from ml_code.processing.features import FeatureTransform  # noqa: E402
-from ml_code.runtime import configure_logging, run_step  # noqa: E402
+from ml_code.runtime import configure_logging, parse_known, run_step  # noqa: E402
 from ml_code.training.objectives import OBJECTIVES  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -174,9 +174,7 @@ def parse_args(argv: list[str] | None) -> tuple[Hyperparameters, argparse.Namesp
     parser.add_argument("--model-dir", type=Path, default=Path(env("SM_MODEL_DIR", "/opt/ml/model")))
     parser.add_argument("--checkpoint-dir", type=Path, default=Path(CHECKPOINT_DIR))
     parser.add_argument("--failure-file", default=TRAINING_FAILURE_FILE)
-    args, unknown = parser.parse_known_args(argv)  # SageMaker may add arguments of its own
-    if unknown:
-        logger.info("ignoring arguments %s", unknown)
+    args = parse_known(parser, argv)
     hp = Hyperparameters(**{name: getattr(args, name) for name in Hyperparameters.__dataclass_fields__})
     return hp, args
 

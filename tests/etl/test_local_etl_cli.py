@@ -3,25 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 from local_mode.churn_data import generate, write
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def local_mode(*args) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "local_mode", *map(str, args)],
-        cwd=ROOT,
-        env=os.environ,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+from tests.cli import local_mode
 
 
 def test_generated_export_with_defects_becomes_curated_csv_and_a_manifest(tmp_path):

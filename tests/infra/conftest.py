@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from aws_cdk.assertions import Template
 
 from infra.platform import build_platform
 from tests.infra.synth import SynthesizedPlatform, new_app
@@ -15,3 +16,15 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedPlatform:
     app = new_app(outdir)
     stacks = build_platform(app)
     return SynthesizedPlatform(stacks=stacks, assembly=app.synth(), outdir=outdir)
+
+
+@pytest.fixture(scope="session")
+def dev(platform) -> Template:
+    """The dev stage's DataStack template."""
+    return platform.template(platform.stacks["dev"].data)
+
+
+@pytest.fixture(scope="session")
+def prod(platform) -> Template:
+    """The prod stage's DataStack template."""
+    return platform.template(platform.stacks["prod"].data)

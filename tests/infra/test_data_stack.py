@@ -11,16 +11,6 @@ from infra.constructs.secure_bucket import SecureBucket
 DATA_BUCKETS = ("Raw", "Curated", "Artifacts", "Monitoring")
 
 
-@pytest.fixture(scope="module")
-def dev(platform) -> Template:
-    return platform.template(platform.stacks["dev"].data)
-
-
-@pytest.fixture(scope="module")
-def prod(platform) -> Template:
-    return platform.template(platform.stacks["prod"].data)
-
-
 def bucket(template: Template, construct_id: str) -> dict:
     """The one bucket whose logical id starts with the construct id."""
     (found,) = [

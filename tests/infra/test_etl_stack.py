@@ -4,22 +4,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from aws_cdk.assertions import Capture, Match, Template
 
 from ml_code.etl.glue_job import ARGUMENTS
 
 GLUE_RUNTIME_ARGUMENTS = {"JOB_NAME", "JOB_RUN_ID"}  # Glue passes these itself
-
-
-@pytest.fixture(scope="module")
-def dev(platform) -> Template:
-    return platform.template(platform.stacks["dev"].data)
-
-
-@pytest.fixture(scope="module")
-def prod(platform) -> Template:
-    return platform.template(platform.stacks["prod"].data)
 
 
 def job_properties(template: Template) -> dict:

@@ -12,7 +12,7 @@ from infra.pipeline.definition import IMAGE_PLACEHOLDERS, PLACEHOLDERS
 
 
 @pytest.fixture(scope="module")
-def dev(platform) -> Template:
+def model_build(platform) -> Template:
     return platform.template(platform.stacks["dev"].model_build)
 
 
@@ -32,16 +32,16 @@ def role_statements(template: Template, role_prefix: str) -> list[dict]:
     ]
 
 
-def test_a_model_package_group_per_stage(dev):
-    dev.has_resource_properties(
+def test_a_model_package_group_per_stage(model_build):
+    model_build.has_resource_properties(
         "AWS::SageMaker::ModelPackageGroup", {"ModelPackageGroupName": "mlops-dev-customer-churn"}
     )
-    dev.has_output("ModelPackageGroupName", {"Value": "mlops-dev-customer-churn"})
-    dev.has_output("PipelineName", {"Value": "mlops-dev-model-build"})
+    model_build.has_output("ModelPackageGroupName", {"Value": "mlops-dev-customer-churn"})
+    model_build.has_output("PipelineName", {"Value": "mlops-dev-model-build"})
 
 
-def test_every_placeholder_of_the_definition_is_substituted(dev):
-    body, variables = pipeline_body(dev)
+def test_every_placeholder_of_the_definition_is_substituted(model_build):
+    body, variables = pipeline_body(model_build)
     used = set(re.findall(r"\$\{([^}!]+)\}", body))
     assert used - {"AWS::Region"} == set(variables)
     assert set(variables) == set(PLACEHOLDERS) | set(IMAGE_PLACEHOLDERS)
@@ -49,14 +49,14 @@ def test_every_placeholder_of_the_definition_is_substituted(dev):
     json.loads(body)  # a JSON document once substituted (values are plain strings)
 
 
-def test_images_are_mapped_for_the_regions_sagemaker_serves(dev):
-    (mapping,) = dev.to_json()["Mappings"].values()
+def test_images_are_mapped_for_the_regions_sagemaker_serves(model_build):
+    (mapping,) = model_build.to_json()["Mappings"].values()
     assert mapping["eu-west-1"]["Xgboost"].endswith(".dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5")
     assert mapping["us-east-1"]["ModelMonitor"].endswith("/sagemaker-model-monitor-analyzer")
 
 
-def test_a_succeeded_etl_run_starts_the_pipeline(dev):
-    dev.has_resource_properties(
+def test_a_succeeded_etl_run_starts_the_pipeline(model_build):
+    model_build.has_resource_properties(
         "AWS::Events::Rule",
         {
             "EventPattern": {
@@ -67,19 +67,19 @@ def test_a_succeeded_etl_run_starts_the_pipeline(dev):
             "Targets": [Match.object_like({"Arn": Match.any_value(), "RoleArn": Match.any_value()})],
         },
     )
-    statements = role_statements(dev, "TrainingStartRole")
+    statements = role_statements(model_build, "TrainingStartRole")
     assert [s["Action"] for s in statements] == ["sagemaker:StartPipelineExecution"]
 
 
-def test_no_role_uses_an_aws_managed_policy(dev):
-    for role in dev.find_resources("AWS::IAM::Role").values():
+def test_no_role_uses_an_aws_managed_policy(model_build):
+    for role in model_build.find_resources("AWS::IAM::Role").values():
         assert "ManagedPolicyArns" not in role["Properties"]
 
 
-def test_the_job_role_reaches_only_its_data_and_artifacts_prefixes(dev):
+def test_the_job_role_reaches_only_its_data_and_artifacts_prefixes(model_build):
     objects = [
         json.dumps(resource)
-        for statement in role_statements(dev, "TrainingRolesJobRole")
+        for statement in role_statements(model_build, "TrainingRolesJobRole")
         if statement["Action"] in ("s3:GetObject", ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"])
         for resource in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]])
     ]
@@ -90,7 +90,9 @@ def test_the_job_role_reaches_only_its_data_and_artifacts_prefixes(dev):
     ]
 
 
-def test_the_pipeline_role_passes_only_the_job_role_to_sagemaker(dev):
-    (pass_role,) = [s for s in role_statements(dev, "TrainingRolesPipelineRole") if s["Action"] == "iam:PassRole"]
+def test_the_pipeline_role_passes_only_the_job_role_to_sagemaker(model_build):
+    (pass_role,) = [
+        s for s in role_statements(model_build, "TrainingRolesPipelineRole") if s["Action"] == "iam:PassRole"
+    ]
     assert pass_role["Resource"]["Fn::GetAtt"][0].startswith("TrainingRolesJobRole")
     assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}

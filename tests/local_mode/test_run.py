@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from local_mode.churn_data import generate, write
+from tests.cli import ROOT, local_mode
 
-ROOT = Path(__file__).resolve().parents[2]
 ABALONE = ROOT.parent / "shared" / "data" / "abalone" / "abalone.data"
 ABALONE_COLUMNS = "sex,length,diameter,height,whole_weight,shucked_weight,viscera_weight,shell_weight,rings"
-
-
-def local_mode(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "local_mode", *map(str, args)],
-        cwd=ROOT,
-        env=os.environ,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -26,10 +26,8 @@ def test_fails_when_the_code_package_folder_has_no_single_package(tmp_path):
         bootstrap.find_package(tmp_path)
 
 
-def test_runs_preprocess_from_the_code_package(tmp_path, churn_csv):
-    base = tmp_path / "processing"
-    (base / paths.PROCESSING_INPUT_DATA).mkdir(parents=True)
-    (base / paths.PROCESSING_INPUT_DATA / "data.csv").write_bytes(churn_csv.read_bytes())
+def run_preprocess_through_bootstrap(base: Path, workdir: Path) -> subprocess.CompletedProcess:
+    """As a processing job does: the bootstrap unpacks the real code package and runs preprocess from it."""
     command = [
         sys.executable,
         str(ROOT / "ml_code" / "bootstrap.py"),
@@ -40,28 +38,23 @@ def test_runs_preprocess_from_the_code_package(tmp_path, churn_csv):
         "--contract",
         "customer-churn",
         f"--base-dir={base}",
-        f"--failure-file={tmp_path / 'message'}",
+        f"--failure-file={workdir / 'message'}",
     ]
-    result = subprocess.run(command, cwd=tmp_path, env=os.environ, capture_output=True, text=True, timeout=120)
+    return subprocess.run(command, cwd=workdir, env=os.environ, capture_output=True, text=True, timeout=120)
+
+
+def test_runs_preprocess_from_the_code_package(tmp_path, churn_csv):
+    base = tmp_path / "processing"
+    (base / paths.PROCESSING_INPUT_DATA).mkdir(parents=True)
+    (base / paths.PROCESSING_INPUT_DATA / "data.csv").write_bytes(churn_csv.read_bytes())
+    result = run_preprocess_through_bootstrap(base, tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (base / "train" / "train.csv").is_file()
     assert (base / paths.METADATA_OUTPUT / paths.METADATA_FILE).is_file()
 
 
 def test_a_failing_step_exits_non_zero_through_the_bootstrap(tmp_path):
-    command = [
-        sys.executable,
-        str(ROOT / "ml_code" / "bootstrap.py"),
-        "--module",
-        "ml_code.processing.preprocess",
-        f"--code-package={ml_code_sourcedir()}",
-        "--",
-        "--contract",
-        "customer-churn",
-        f"--base-dir={tmp_path}",
-        f"--failure-file={tmp_path / 'message'}",
-    ]
-    result = subprocess.run(command, cwd=tmp_path, env=os.environ, capture_output=True, text=True, timeout=120)
+    result = run_preprocess_through_bootstrap(tmp_path, tmp_path)
     assert result.returncode == 1
     assert "no CSV file under" in (tmp_path / "message").read_text()
 
