@@ -86,12 +86,13 @@ def _run(args: argparse.Namespace) -> int:
     from local_mode.runner import run_pipeline, summary
     from ml_code.contracts.contract import load_contract
 
-    contract = load_contract(args.contract)
-    contract_path = Path(args.contract) if Path(args.contract).is_file() else None
+    bad = [item for item in args.hyperparameter if "=" not in item]
+    if bad:
+        raise ValueError(f"--hyperparameter takes NAME=VALUE, got {bad}")
     hyperparameters = dict(item.split("=", 1) for item in args.hyperparameter)
     result = run_pipeline(
-        contract_path or Path(args.contract),
-        contract,
+        args.contract,
+        load_contract(args.contract),
         args.data,
         args.workdir,
         python=args.python,

@@ -118,7 +118,7 @@ def pack_model(model_dir: Path, destination: Path) -> Path:
 
 
 def run_pipeline(
-    contract_path: Path,
+    contract_source: str | Path,
     contract: DatasetContract,
     data: Path,
     workdir: Path,
@@ -138,7 +138,7 @@ def run_pipeline(
     failure = container_path(workdir, "preprocess", paths.PROCESSING_FAILURE_FILE)
     timings["preprocess"] = run_script(
         "preprocess",
-        ["--contract", str(contract_path), "--base-dir", str(processing), "--seed", str(seed)],
+        ["--contract", str(contract_source), "--base-dir", str(processing), "--seed", str(seed)],
         python=python,
         failure_file=failure,
     )

@@ -85,3 +85,11 @@ def test_runs_on_a_folder_of_csv_parts_as_the_etl_writes_them(tmp_path, churn_cs
     assert result.returncode == 0, result.stderr[-2000:]
     copied = tmp_path / "w/preprocess/opt/ml/processing/input/data/ingest_date=2026-07-01/run=a"
     assert sorted(p.name for p in copied.iterdir()) == ["part-0.csv", "part-1.csv"]
+
+
+def test_exits_1_when_a_hyperparameter_is_not_name_value(tmp_path, churn_csv):
+    result = local_mode(
+        "run", "--contract", "customer-churn", "--data", churn_csv, "--workdir", tmp_path, "--hyperparameter", "eta"
+    )
+    assert result.returncode == 1
+    assert "--hyperparameter takes NAME=VALUE, got ['eta']" in result.stderr
