@@ -6,8 +6,10 @@ SHELL := /bin/bash
 VENV := .venv
 ML_VENV := .venv-ml
 PYTHON ?= python3
-# The container runs Python 3.10; pyenv's copy is used when none is on PATH.
-PYTHON310 ?= $(firstword $(shell command -v python3.10) $(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python3.10))
+# The container runs Python 3.10: the first candidate that really is 3.10 (pyenv's shims on PATH may not run).
+PYTHON310 ?= $(shell for candidate in $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 \
+	$$(command -v python3.10); do "$$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' \
+	2>/dev/null && echo "$$candidate" && break; done)
 # The offline environment of every target but deploy (one list, shared with the tests: offline.env).
 OFFLINE := env $(shell sed -e '/^[[:space:]]*\#/d' -e '/^[[:space:]]*$$/d' offline.env)
 PIP_FLAGS := --quiet --disable-pip-version-check
