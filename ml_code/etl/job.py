@@ -1,24 +1,28 @@
 """One ETL run: new raw files -> curated CSV, quarantine and a run manifest. Shared by Glue and local mode.
 
 The manifests are the job's ledger: every run records the source files it processed, and the next run
-skips them, so event-triggered and scheduled runs never process a file twice.
+skips them, so event-triggered and scheduled runs never process a file twice. The manifest is written last:
+a run that died before it left output folders without one, which the next run removes before it processes
+the same files again, so nothing is lost and nothing is written twice.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import asdict, dataclass
 
 from pyspark.sql import SparkSession
 
 from ml_code.contracts.contract import DatasetContract
-from ml_code.etl.storage import dumps, list_files, read_raw, read_texts, write_text
+from ml_code.etl.storage import delete_tree, dumps, list_files, read_raw, read_texts, write_text
 from ml_code.etl.transforms import transform
 
 logger = logging.getLogger(__name__)
 
 MANIFEST_SUFFIX = ".json"
+_RUN_FOLDER = re.compile(r"^(.*/run=([^/]+))/")
 
 
 @dataclass(frozen=True)
@@ -34,10 +38,23 @@ class EtlLocations:
         return f"{base.rstrip('/')}/ingest_date={ingest_date}/run={run_id}"
 
 
-def processed_files(spark: SparkSession, manifests_uri: str) -> set[str]:
-    """Every source file an earlier run recorded in its manifest."""
+def read_manifests(spark: SparkSession, manifests_uri: str) -> list[dict]:
+    """The manifests of the runs that finished."""
     manifests = [uri for uri in list_files(spark, manifests_uri) if uri.endswith(MANIFEST_SUFFIX)]
-    return {source for text in read_texts(spark, manifests) for source in json.loads(text)["source_files"]}
+    return [json.loads(text) for text in read_texts(spark, manifests)]
+
+
+def remove_unfinished_runs(spark: SparkSession, locations: EtlLocations, finished: set[str]) -> list[str]:
+    """Delete the output folders of runs that wrote data but no manifest (they died); return them."""
+    removed = []
+    for base in (locations.curated, locations.quarantine):
+        folders = {m.group(1) for uri in list_files(spark, base) if (m := _RUN_FOLDER.match(uri))}
+        for folder in sorted(folders):
+            if _RUN_FOLDER.match(folder + "/").group(2) not in finished:
+                logger.warning("removing %s: its run left no manifest, so its files are processed again", folder)
+                delete_tree(spark, folder)
+                removed.append(folder)
+    return removed
 
 
 def run_etl(
@@ -50,7 +67,9 @@ def run_etl(
     ingest_date: str,
 ) -> dict:
     """Process the raw files no earlier run has processed; write the manifest last and return it."""
-    seen = processed_files(spark, locations.manifests)
+    manifests = read_manifests(spark, locations.manifests)
+    remove_unfinished_runs(spark, locations, {manifest["run_id"] for manifest in manifests})
+    seen = {source for manifest in manifests for source in manifest["source_files"]}
     new_files = [uri for uri in list_files(spark, locations.raw) if uri not in seen]
     logger.info("%d new raw file(s) under %s (%d processed before)", len(new_files), locations.raw, len(seen))
     manifest = {

@@ -51,6 +51,11 @@ def read_texts(spark: SparkSession, uris: list[str]) -> list[str]:
     return [row[0] for row in spark.read.text(uris, wholetext=True).collect()]
 
 
+def delete_tree(spark: SparkSession, uri: str) -> None:
+    filesystem, path = _filesystem(spark, uri)
+    filesystem.delete(path, True)
+
+
 def write_text(spark: SparkSession, uri: str, text: str) -> None:
     filesystem, path = _filesystem(spark, uri)
     stream = filesystem.create(path, True)

@@ -218,3 +218,19 @@ def test_columns_with_spaces_and_apostrophes_are_checked_by_name(spark):
     result = transform(frame, contract, KEY)
     assert result.counts.quarantined_by_reason == {"not_numeric:Day.Mins": 1, "not_numeric:Total Spend": 1}
     assert "Owner Name" not in result.curated.columns
+
+
+def test_a_run_that_died_before_its_manifest_is_cleaned_up_and_redone(spark, tmp_path):
+    raw, output = tmp_path / "raw", tmp_path / "out"
+    write_lines(raw / "a.jsonl", [record("C1"), record("C2")])
+    crashed = output / "curated" / "ingest_date=2026-07-01" / "run=crashed"
+    crashed.mkdir(parents=True)
+    (crashed / "part-00000.csv").write_text("churned,customer_id\nno,half-written\n")
+    (output / "quarantine" / "ingest_date=2026-07-01" / "run=crashed" / "_temporary").mkdir(parents=True)
+    (output / "quarantine" / "ingest_date=2026-07-01" / "run=crashed" / "_temporary" / "part-1.json").write_text("{}")
+    manifest = run_etl(spark, CHURN, local_locations(raw, output), key=KEY, run_id="r1", ingest_date="2026-07-02")
+    assert not crashed.exists()
+    assert not (output / "quarantine" / "ingest_date=2026-07-01" / "run=crashed").exists()
+    assert manifest["counts"]["written"] == 2
+    csv_rows = [line for path in (output / "curated").rglob("*.csv") for line in path.read_text().splitlines()[1:]]
+    assert len(csv_rows) == 2  # the two records once, nothing of the dead run
