@@ -100,11 +100,21 @@ def output_fn(predictions: list[dict[str, Any]], accept: str) -> tuple[str, str]
         return json.dumps({"predictions": predictions}), JSON
     if accept == CSV:
         buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
         for prediction in predictions:
-            row = [prediction.get("probability", prediction.get("value")), prediction.get("label", "")]
-            csv.writer(buffer, lineterminator="\n").writerow([cell for cell in row if cell != ""])
+            writer.writerow(_csv_row(prediction))
         return buffer.getvalue(), CSV
     raise RequestError(f"unsupported accept type {accept!r}: use {JSON} or {CSV}")
+
+
+def _csv_row(prediction: dict[str, Any]) -> list[Any]:
+    """One CSV line: `value` (regression), `probability,label` (binary) or `label,p_1,...,p_k` (multiclass,
+    classes in sorted order)."""
+    if "value" in prediction:
+        return [prediction["value"]]
+    if "probabilities" in prediction:
+        return [prediction["label"], *prediction["probabilities"].values()]
+    return [prediction["probability"], prediction["label"]]
 
 
 def _records_from_json(body: str) -> pd.DataFrame:

@@ -91,3 +91,8 @@ def test_fails_when_the_accept_type_is_unsupported(model, raw_records):
     predictions = predict_fn(input_fn(raw_records.to_json(orient="records"), "application/json"), model)
     with pytest.raises(RequestError, match=r"unsupported accept type 'text/html'"):
         output_fn(predictions, "text/html")
+
+
+def test_csv_lines_for_each_kind_of_prediction():
+    body, _ = output_fn([{"value": 9.5}, {"probability": 0.25, "label": "not yes"}], "text/csv")
+    assert body == "9.5\n0.25,not yes\n"
