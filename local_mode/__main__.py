@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from local_mode.runner import EXIT_ERROR
+from ml_code import paths
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -39,7 +40,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     run.add_argument("--workdir", type=Path, required=True)
     run.add_argument("--columns", help="comma-separated column names, for a CSV file without a header")
-    run.add_argument("--seed", type=int, default=42)
+    run.add_argument("--seed", type=int, default=paths.DEFAULT_SEED)
     run.add_argument("--python", default=sys.executable, help="the interpreter the steps run with")
     run.add_argument("--hyperparameter", action="append", default=[], metavar="NAME=VALUE", help="passed to train.py")
     return parser.parse_args(argv)

@@ -124,7 +124,7 @@ def run_pipeline(
     workdir: Path,
     *,
     python: str = sys.executable,
-    seed: int = 42,
+    seed: int = paths.DEFAULT_SEED,
     columns: list[str] | None = None,
     hyperparameters: dict[str, str] | None = None,
 ) -> RunResult:

@@ -1,7 +1,10 @@
-"""Names and container paths shared by the step scripts, local mode and the pipeline definition.
+"""Names, container paths and defaults shared by the step scripts, local mode and the pipeline definition.
 
 Defined once here (standard library only, so every side can import it) and pinned by contract tests.
 """
+
+# The seed of the split, the training and the bootstrap, unless a run passes its own.
+DEFAULT_SEED = 42
 
 # Processing jobs (preprocess, evaluate): inputs and outputs live under this base.
 PROCESSING_BASE = "/opt/ml/processing"

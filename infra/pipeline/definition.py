@@ -283,7 +283,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
         output_kms_key=key,
         max_run=settings.max_run_seconds,
         metric_definitions=metric_definitions(contract.problem_type),
-        hyperparameters={"seed": 42},
+        hyperparameters={"seed": paths.DEFAULT_SEED},
         enable_network_isolation=True,
         encrypt_inter_container_traffic=True,
         disable_profiler=True,

@@ -24,6 +24,7 @@ import xgboost as xgb  # noqa: E402
 
 from ml_code.contracts.contract import REPORT_METRICS  # noqa: E402
 from ml_code.paths import (  # noqa: E402
+    DEFAULT_SEED,
     EVALUATION_MODEL_INPUT,
     EVALUATION_OUTPUT,
     EVALUATION_TEST_INPUT,
@@ -230,7 +231,7 @@ def evaluate(model_tar: Path, test_dir: Path, output_dir: Path, *, seed: int) ->
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--base-dir", type=Path, default=Path(PROCESSING_BASE))
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--failure-file", default=PROCESSING_FAILURE_FILE)
     return parse_known(parser, argv)
 

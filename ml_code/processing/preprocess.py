@@ -26,6 +26,7 @@ from ml_code.contracts.contract import ContractError, DatasetContract, load_cont
 from ml_code.paths import (  # noqa: E402
     BASELINE_FILE,
     BASELINE_OUTPUT,
+    DEFAULT_SEED,
     METADATA_FILE,
     METADATA_OUTPUT,
     PROCESSING_BASE,
@@ -186,7 +187,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--contract", required=True, help="a contract file, or the name of a shipped contract")
     parser.add_argument("--base-dir", type=Path, default=Path(PROCESSING_BASE))
     parser.add_argument("--input-dir", type=Path, default=None, help="default: <base-dir>/input/data")
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--failure-file", default=PROCESSING_FAILURE_FILE)
     return parse_known(parser, argv)
 

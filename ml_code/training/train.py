@@ -26,6 +26,7 @@ import xgboost as xgb  # noqa: E402
 
 from ml_code.paths import (  # noqa: E402
     CHECKPOINT_DIR,
+    DEFAULT_SEED,
     MODEL_FILE,
     SERVING_CODE_DIR,
     SERVING_PROGRAM,
@@ -50,7 +51,7 @@ class Hyperparameters:
     colsample_bytree: float = 0.8
     min_child_weight: float = 1.0
     early_stopping_rounds: int = 30
-    seed: int = 42
+    seed: int = DEFAULT_SEED
 
 
 def read_split(directory: Path) -> tuple[np.ndarray, np.ndarray]:
