@@ -47,11 +47,11 @@ def local_locations(input_path: Path, output: Path) -> EtlLocations:
 
 def run_local_etl(contract: DatasetContract, input_path: Path, output: Path, *, key: bytes, spark=None) -> dict:
     """Run the ETL on local files; returns the run manifest."""
-    session = spark or local_spark()
+    locations = local_locations(input_path, output)  # a bad path fails before Spark starts
     return run_etl(
-        session,
+        spark or local_spark(),
         contract,
-        local_locations(input_path, output),
+        locations,
         key=key,
         run_id=uuid.uuid4().hex[:12],
         ingest_date=datetime.now(timezone.utc).date().isoformat(),

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from local_mode import etl
 from local_mode.churn_data import generate, write
+from ml_code.contracts.contract import load_contract
 from tests.cli import local_mode
 
 
@@ -39,3 +43,9 @@ def test_exits_1_when_the_input_is_missing(tmp_path):
     )
     assert result.returncode == 1
     assert "error: no input at" in result.stderr
+
+
+def test_a_missing_input_fails_before_spark_starts(tmp_path, monkeypatch):
+    monkeypatch.setattr(etl, "local_spark", lambda: pytest.fail("Spark started for an input that does not exist"))
+    with pytest.raises(FileNotFoundError, match="no input at"):
+        etl.run_local_etl(load_contract("customer-churn"), tmp_path / "absent", tmp_path / "o", key=b"k")
