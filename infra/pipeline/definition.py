@@ -7,6 +7,7 @@ SDK only ever sees plain, ARN-shaped stand-ins, never a CDK token. No AWS call i
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import warnings
@@ -94,18 +95,41 @@ class PipelineSettings:
         )
 
 
+@functools.cache
 def image_uri(framework: str, region: str) -> str:
     """A SageMaker image URI from the SDK's bundled tables (no AWS call)."""
-    from sagemaker import image_uris
+    from sagemaker import image_uris, utils
 
-    if framework == "xgboost":
-        return image_uris.retrieve("xgboost", region=region, version=XGBOOST_VERSION)
-    return image_uris.retrieve(framework, region=region)
+    # The SDK parses botocore's endpoint table (about 80 ms) on every lookup; the stack looks up every region.
+    with mock.patch.object(utils, "_botocore_resolver", return_value=_endpoint_resolver()):
+        if framework == "xgboost":
+            return image_uris.retrieve("xgboost", region=region, version=XGBOOST_VERSION)
+        return image_uris.retrieve(framework, region=region)
+
+
+@functools.cache
+def _endpoint_resolver():
+    from sagemaker import utils
+
+    return utils._botocore_resolver()
+
+
+class _DropJobNameNotices(logging.Filter):
+    """The SDK announces, once per step and build, that it leaves job names to the execution; that is what
+    the pipeline wants. Every other message of these loggers still gets through."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Popping out '")
+
+
+_JOB_NAME_NOTICES = _DropJobNameNotices()
 
 
 def build_definition(settings: PipelineSettings, contract: DatasetContract) -> dict:
     """The pipeline definition as a dict, with `${...}` placeholders for deploy-time values."""
     logging.getLogger("sagemaker").setLevel(logging.WARNING)
+    for name in ("sagemaker.workflow.utilities", "sagemaker.workflow._utils"):
+        logging.getLogger(name).addFilter(_JOB_NAME_NOTICES)
     # The SDK reports usage over the network; its opt-out is a config file that it re-validates on every
     # lookup (seconds per build), so the sender is switched off for the duration of the build instead.
     with mock.patch.object(telemetry_logging, "_send_telemetry_request", _no_telemetry), warnings.catch_warnings():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import socket
 from typing import Any
@@ -269,3 +270,12 @@ def test_the_build_makes_no_connection_at_all(monkeypatch):
 def test_the_golden_copy_is_current():
     # A failure here means the definition changed: review the diff, then `make golden` and commit.
     assert render(golden_definition()) == GOLDEN.read_text()
+
+
+def test_the_build_drops_the_sdks_job_name_notices_and_nothing_else(caplog):
+    with caplog.at_level(logging.WARNING):
+        build_definition(SETTINGS, CHURN)
+        logging.getLogger("sagemaker.workflow.utilities").warning("another warning")
+    messages = [record.getMessage() for record in caplog.records]
+    assert not [message for message in messages if message.startswith("Popping out")]
+    assert "another warning" in messages
