@@ -10,6 +10,7 @@ from pathlib import Path
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_s3 as s3
+from aws_cdk import cx_api as cxapi
 from cdk_nag import AwsSolutionsChecks
 
 # The only cfn-lint rules the project ignores: W3005 (redundant DependsOn, as CDK writes them) and
@@ -34,6 +35,18 @@ def test_the_whole_app_synthesizes_clean_under_cdk_nag(platform):
     assert {stack.stack_name for stack in platform.assembly.stacks} == expected
     report = json.loads((platform.outdir / "validation-report.json").read_text())
     assert all(not plugin.get("violations") for plugin in report["pluginReports"])
+
+
+def test_no_stack_carries_a_warning_or_an_error(platform):
+    # e.g. the key's cross-stack reference: cdk.json chooses "strong" (the data stack cannot drop the key
+    # while the model build uses it) instead of leaving CDK to warn about its default
+    messages = [
+        f"{stack.stack_name} {message.id}: {message.entry.data}"
+        for stack in platform.assembly.stacks
+        for message in stack.messages
+        if message.level in (cxapi.SynthesisMessageLevel.WARNING, cxapi.SynthesisMessageLevel.ERROR)
+    ]
+    assert not messages
 
 
 def test_every_template_passes_cfn_lint(platform):
