@@ -1,4 +1,4 @@
-"""python -m local_mode {generate,etl,run} ...: the platform's loop on this machine, offline."""
+"""python -m local_mode {generate,etl,run,definition,registry} ...: the platform's loop on this machine, offline."""
 
 from __future__ import annotations
 
@@ -33,17 +33,45 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     key.add_argument("--hash-key-file", type=Path, help="a file holding the secret key for hashing PII")
     key.add_argument("--hash-key", help="the secret key itself (visible in the process list: prefer a file)")
 
-    run = commands.add_parser("run", help="preprocess -> train -> evaluate -> gate on a CSV file")
+    run = commands.add_parser("run", help="run the pipeline definition on a CSV file or folder, into the registry")
     run.add_argument("--contract", required=True, help="a contract file, or the name of a shipped contract")
     run.add_argument(
         "--data", type=Path, required=True, help="a CSV file with a header (or give --columns), or a folder of them"
     )
-    run.add_argument("--workdir", type=Path, required=True)
+    workdir(run)
     run.add_argument("--columns", help="comma-separated column names, for a CSV file without a header")
-    run.add_argument("--seed", type=int, default=paths.DEFAULT_SEED)
-    run.add_argument("--python", default=sys.executable, help="the interpreter the steps run with")
+    run.add_argument("--seed", type=int, default=paths.DEFAULT_SEED, help="the pipeline's Seed parameter")
+    run.add_argument("--python", help="the interpreter the steps run with (default: .venv-ml's)")
     run.add_argument("--hyperparameter", action="append", default=[], metavar="NAME=VALUE", help="passed to train.py")
+    run.add_argument(
+        "--parameter", action="append", default=[], metavar="NAME=VALUE", help="a pipeline parameter: GateThreshold=0.8"
+    )
+    run.add_argument("--definition", type=Path, help="an exported definition (make definition); default: build it")
+
+    definition = commands.add_parser("definition", help="export the pipeline definition local mode runs, as JSON")
+    definition.add_argument("--contract", required=True, help="a contract file, or the name of a shipped contract")
+    definition.add_argument("--output", type=Path, required=True, help="a folder; the file is <pipeline>.json")
+
+    registry = commands.add_parser("registry", help="the local model registry: list, show, approve, reject")
+    actions = registry.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="the groups, or one group's versions")
+    workdir(listing)
+    listing.add_argument("--group")
+    for name in ("show", "approve", "reject"):
+        action = actions.add_parser(name, help=f"{name} a model package")
+        workdir(action)
+        action.add_argument("--group", required=True)
+        action.add_argument("--version", type=int, required=True)
+        if name != "show":
+            action.add_argument("--approver", help="who decides (default: the user name)")
+            action.add_argument("--comment", default="")
     return parser.parse_args(argv)
+
+
+def workdir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workdir", type=Path, default=Path("work"), help="local mode's home: buckets, registry, runs (default: work)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,6 +87,17 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "etl":
             return _etl(args)
+        if args.command == "definition":
+            from local_mode.definition import export
+            from ml_code.contracts.contract import load_contract
+
+            print(f"wrote {export(load_contract(args.contract), args.output)}")
+            return 0
+        if args.command == "registry":
+            from local_mode.registry_cli import registry_command
+
+            print(registry_command(args))
+            return 0
         return _run(args)
     except Exception as error:  # the CLI's boundary: one clear line and exit 1
         print(f"error: {error}", file=sys.stderr)
@@ -84,25 +123,31 @@ def _etl(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from local_mode.runner import run_pipeline, summary
+    from local_mode.definition import read_definition
+    from local_mode.runner import exit_code, run_pipeline, summary
     from ml_code.contracts.contract import load_contract
 
-    bad = [item for item in args.hyperparameter if "=" not in item]
-    if bad:
-        raise ValueError(f"--hyperparameter takes NAME=VALUE, got {bad}")
-    hyperparameters = dict(item.split("=", 1) for item in args.hyperparameter)
+    contract = load_contract(args.contract)
     result = run_pipeline(
         args.contract,
-        load_contract(args.contract),
         args.data,
         args.workdir,
         python=args.python,
         seed=args.seed,
         columns=args.columns.split(",") if args.columns else None,
-        hyperparameters=hyperparameters,
+        hyperparameters=_pairs(args.hyperparameter, "--hyperparameter"),
+        parameters=_pairs(args.parameter, "--parameter"),
+        definition=read_definition(args.definition) if args.definition else None,
     )
-    print(summary(result))
-    return result.exit_code
+    print(summary(result, contract, args.workdir))
+    return exit_code(result)
+
+
+def _pairs(items: list[str], option: str) -> dict[str, str]:
+    bad = [item for item in items if "=" not in item]
+    if bad:
+        raise ValueError(f"{option} takes NAME=VALUE, got {bad}")
+    return dict(item.split("=", 1) for item in items)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,9 @@ MODEL_DIR = "/opt/ml/model"
 # Processing jobs receive the code package (a .tar.gz) here; ml_code/bootstrap.py unpacks it.
 CODE_PACKAGE_INPUT = "/opt/ml/processing/input/code_package"
 
+# Set by local mode for the steps it runs: its home (local buckets and registry). Unset on AWS.
+LOCAL_HOME_ENV = "LOCAL_MODE_HOME"
+
 # Training jobs.
 TRAINING_BASE = "/opt/ml"
 CHECKPOINT_DIR = "/opt/ml/checkpoints"

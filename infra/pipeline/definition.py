@@ -190,6 +190,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
     tolerance = ParameterFloat("ChampionTolerance", default_value=settings.champion_tolerance)
     approval = ParameterString("ModelApprovalStatus", default_value="PendingManualApproval")
     git_commit = ParameterString("GitCommit", default_value="unknown")
+    seed = ParameterInteger("Seed", default_value=paths.DEFAULT_SEED)  # the split, the model, the bootstrap
     parameters = [
         input_data,
         processing_type,
@@ -200,6 +201,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
         tolerance,
         approval,
         git_commit,
+        seed,
     ]
 
     cache = CacheConfig(enable_caching=True, expire_after="P30D")
@@ -262,7 +264,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
             "ml_code.processing.preprocess",
             inputs=[job_input("data", input_data, paths.PROCESSING_INPUT_DATA)],
             outputs=[job_output(name, "preprocess") for name in paths.PREPROCESS_OUTPUTS],
-            arguments=["--contract", contract.name],
+            arguments=["--contract", contract.name, "--seed", seed.to_string()],
         ),
         property_files=[metadata],
         cache_config=cache,
@@ -307,7 +309,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
         output_kms_key=key,
         max_run=settings.max_run_seconds,
         metric_definitions=metric_definitions(contract.problem_type),
-        hyperparameters={"seed": paths.DEFAULT_SEED},
+        hyperparameters={"seed": seed},
         enable_network_isolation=True,
         encrypt_inter_container_traffic=True,
         disable_profiler=True,
@@ -342,6 +344,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
                 job_input("test", preprocessed("test"), paths.EVALUATION_TEST_INPUT),
             ],
             outputs=[job_output(paths.EVALUATION_OUTPUT, "evaluate")],
+            arguments=["--seed", seed.to_string()],
         ),
         property_files=[evaluation],
         retry_policies=retries,

@@ -132,14 +132,20 @@ class DatasetContract:
         return value <= self.metric.threshold
 
 
-def load_contract(source: str | Path) -> DatasetContract:
-    """Load and validate a contract, from a path or the name of a shipped contract (`customer-churn`)."""
+def contract_path(source: str | Path) -> Path:
+    """The file of a contract given by path or by the name of a shipped contract (`customer-churn`)."""
     path = Path(source)
     if not path.suffix and not path.exists():
         path = CONTRACTS_DIR / f"{source}.json"
     if not path.is_file():
         shipped = sorted(p.stem for p in CONTRACTS_DIR.glob("*.json"))
         raise ContractError(f"no contract at {str(path)!r}; shipped contracts: {shipped}")
+    return path
+
+
+def load_contract(source: str | Path) -> DatasetContract:
+    """Load and validate a contract, from a path or the name of a shipped contract (`customer-churn`)."""
+    path = contract_path(source)
     try:
         raw = json.loads(path.read_text())
     except json.JSONDecodeError as error:

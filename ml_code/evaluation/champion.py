@@ -17,6 +17,7 @@ if __package__ in (None, ""):  # run as a file: import from the source root
 import argparse  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
 from dataclasses import asdict, dataclass  # noqa: E402
 from urllib.parse import urlparse  # noqa: E402
 
@@ -24,6 +25,7 @@ from ml_code.paths import (  # noqa: E402
     CHAMPION_FILE,
     CHAMPION_OUTPUT,
     EVALUATION_OUTPUT,
+    LOCAL_HOME_ENV,
     PROCESSING_BASE,
     PROCESSING_FAILURE_FILE,
     REPORT_FILE,
@@ -90,13 +92,24 @@ def champion_metric(sagemaker, s3, group: str, metric_path: str) -> tuple[float 
     return metric_at(json.loads(body), metric_path), arn
 
 
+def registry_clients() -> tuple:
+    """boto3's SageMaker and S3 clients; when local mode runs this step (it sets LOCAL_MODE_HOME), the local
+    registry's, which answer the same calls: the decision code is the same on both sides."""
+    home = os.environ.get(LOCAL_HOME_ENV)
+    if home:
+        from local_mode.registry import local_clients
+
+        return local_clients(Path(home))
+    import boto3
+
+    return boto3.client("sagemaker"), boto3.client("s3")
+
+
 def compare(
     evaluation_dir: Path, output_dir: Path, *, group: str, metric_path: str, higher_is_better: bool, tolerance: float
 ) -> Decision:
-    import boto3
-
     candidate = metric_at(json.loads((evaluation_dir / REPORT_FILE).read_text()), metric_path)
-    champion, package = champion_metric(boto3.client("sagemaker"), boto3.client("s3"), group, metric_path)
+    champion, package = champion_metric(*registry_clients(), group, metric_path)
     decision = decide(
         candidate, champion, tolerance=tolerance, higher_is_better=higher_is_better, champion_package=package
     )

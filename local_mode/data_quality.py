@@ -1,0 +1,180 @@
+"""The local stand-in for Model Monitor's data-quality analyzer: `statistics.json` and `constraints.json`.
+
+Runs as the Model Monitor container does: it reads `dataset_source`, `dataset_format` and `output_path` from
+its environment and writes both files in Model Monitor's formats (the keys and per-feature fields of the
+prebuilt container's output). Types are inferred from the text, as the container does: a column is
+Integral when every present value is an integer, Fractional when every one is a number, else String.
+The KLL sketch is exact here: its data are up to SKETCH_SIZE evenly spaced order statistics of the column.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ml_code.paths import PROCESSING_FAILURE_FILE
+from ml_code.runtime import atomic_write_text, configure_logging, parse_known, run_step
+
+logger = logging.getLogger(__name__)
+
+BUCKETS = 10  # Model Monitor materializes distributions in 10 buckets
+SKETCH_SIZE = 2048
+SKETCH_PARAMETERS = {"c": 0.64, "k": 2048.0}
+MAX_DOMAIN = 20  # a String column with at most this many distinct values gets a domain constraint
+# The prebuilt container's monitoring defaults (constraints.json `monitoring_config`).
+MONITORING_CONFIG = {
+    "evaluate_constraints": "Enabled",
+    "emit_metrics": "Enabled",
+    "datatype_check_threshold": 1.0,
+    "domain_content_threshold": 1.0,
+    "distribution_constraints": {
+        "perform_comparison": "Enabled",
+        "comparison_threshold": 0.1,
+        "comparison_method": "Robust",
+        "categorical_comparison_threshold": 0.1,
+        "categorical_drift_method": "LInfinity",
+    },
+}
+STATISTICS_FILE, CONSTRAINTS_FILE = "statistics.json", "constraints.json"
+
+
+def read_dataset(source: Path, dataset_format: dict) -> pd.DataFrame:
+    """Every CSV file under `source`, as text (empty cells are missing)."""
+    csv = dataset_format.get("csv")
+    if csv is None:
+        raise ValueError(f"dataset_format {dataset_format} is not CSV, the only format analyzed locally")
+    files = sorted(p for p in ([source] if source.is_file() else source.rglob("*")) if p.is_file())
+    if not files:
+        raise FileNotFoundError(f"no dataset file under {source}")
+    header = 0 if csv.get("header") else None
+    frames = [pd.read_csv(path, header=header, dtype=str, keep_default_na=False) for path in files]
+    frame = pd.concat(frames, ignore_index=True)
+    if header is None:
+        frame.columns = [f"_c{index}" for index in range(frame.shape[1])]
+    return frame
+
+
+def inferred_type(values: pd.Series) -> str:
+    present = values[values != ""]
+    if present.empty:
+        return "Unknown"
+    numbers = pd.to_numeric(present, errors="coerce")
+    if numbers.isna().any() or not np.isfinite(numbers).all():
+        return "String"
+    return "Integral" if present.str.fullmatch(r"[+-]?\d+").all() else "Fractional"
+
+
+def feature_statistics(name: str, values: pd.Series) -> dict:
+    present = values[values != ""]
+    common = {"num_present": int(len(present)), "num_missing": int(len(values) - len(present))}
+    kind = inferred_type(values)
+    if kind in ("Integral", "Fractional"):
+        numbers = present.astype(float).to_numpy()
+        return {
+            "name": name,
+            "inferred_type": kind,
+            "numerical_statistics": {
+                "common": common,
+                "mean": float(numbers.mean()),
+                "sum": float(numbers.sum()),
+                "std_dev": float(numbers.std()),
+                "min": float(numbers.min()),
+                "max": float(numbers.max()),
+                "distribution": {"kll": {"buckets": _buckets(numbers), "sketch": _sketch(numbers)}},
+            },
+        }
+    counts = present.value_counts(sort=False).sort_index()
+    return {
+        "name": name,
+        "inferred_type": "String" if kind == "String" else "Unknown",
+        "string_statistics": {
+            "common": common,
+            "distinct_count": float(len(counts)),
+            "distribution": {
+                "categorical": {"buckets": [{"value": value, "count": int(n)} for value, n in counts.items()]}
+            },
+        },
+    }
+
+
+def _buckets(numbers: np.ndarray) -> list[dict]:
+    low, high = float(numbers.min()), float(numbers.max())
+    edges = np.linspace(low, high, BUCKETS + 1) if high > low else np.array([low] * (BUCKETS + 1))
+    counts = np.histogram(numbers, bins=edges)[0] if high > low else [len(numbers)] + [0] * (BUCKETS - 1)
+    return [
+        {"lower_bound": float(edges[i]), "upper_bound": float(edges[i + 1]), "count": float(counts[i])}
+        for i in range(BUCKETS)
+    ]
+
+
+def _sketch(numbers: np.ndarray) -> dict:
+    ordered = np.sort(numbers)
+    if len(ordered) > SKETCH_SIZE:
+        ordered = ordered[np.linspace(0, len(ordered) - 1, SKETCH_SIZE).round().astype(int)]
+    return {"parameters": SKETCH_PARAMETERS, "data": [ordered.tolist()]}
+
+
+def statistics(frame: pd.DataFrame) -> dict:
+    return {
+        "version": 0.0,
+        "dataset": {"item_count": int(len(frame))},
+        "features": [feature_statistics(str(name), frame[name]) for name in frame.columns],
+    }
+
+
+def constraints(stats: dict) -> dict:
+    """The constraints Model Monitor suggests from a baseline's statistics."""
+    features = []
+    for feature in stats["features"]:
+        numeric = feature.get("numerical_statistics")
+        block = numeric or feature["string_statistics"]
+        common = block["common"]
+        total = common["num_present"] + common["num_missing"]
+        entry = {
+            "name": feature["name"],
+            "inferred_type": feature["inferred_type"],
+            "completeness": common["num_present"] / total if total else 0.0,
+        }
+        if numeric:
+            entry["num_constraints"] = {"is_non_negative": numeric["min"] >= 0}
+        else:
+            values = [bucket["value"] for bucket in block["distribution"]["categorical"]["buckets"]]
+            if len(values) <= MAX_DOMAIN:
+                entry["string_constraints"] = {"domains": values}
+        features.append(entry)
+    return {"version": 0.0, "features": features, "monitoring_config": MONITORING_CONFIG}
+
+
+def analyze(source: Path, dataset_format: dict, output: Path) -> dict:
+    stats = statistics(read_dataset(source, dataset_format))
+    atomic_write_text(output / STATISTICS_FILE, json.dumps(stats, indent=2, allow_nan=False))
+    atomic_write_text(output / CONSTRAINTS_FILE, json.dumps(constraints(stats), indent=2, allow_nan=False))
+    logger.info("baseline of %d features over %d records", len(stats["features"]), stats["dataset"]["item_count"])
+    return stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_logging()
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--failure-file", default=PROCESSING_FAILURE_FILE)
+    args = parse_known(parser, argv)
+
+    def job() -> None:
+        missing = [key for key in ("dataset_source", "dataset_format", "output_path") if key not in os.environ]
+        if missing:
+            raise KeyError(f"the analyzer's environment lacks {missing}")
+        source, output = Path(os.environ["dataset_source"]), Path(os.environ["output_path"])
+        analyze(source, json.loads(os.environ["dataset_format"]), output)
+
+    return run_step(job, args.failure_file)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""The pipeline definition local mode runs: the one `infra/pipeline/definition.py` builds for AWS.
+
+Built with the settings of LOCAL_STAGE in cdk.json, for the contract of the run (the group and pipeline
+names follow that contract). Needs the SageMaker SDK, which lives in the CDK app's environment (.venv).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from pathlib import Path
+
+from infra.packages import ROOT
+from ml_code.contracts.contract import DatasetContract
+
+LOCAL_STAGE = "dev"
+
+
+def build_local_definition(contract: DatasetContract) -> tuple[str, dict]:
+    """(pipeline name, definition) for `contract`, with the `${...}` placeholders the stack would fill."""
+    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+    logging.getLogger("sagemaker.config").setLevel(logging.WARNING)
+    try:
+        from infra.config import load_config
+        from infra.pipeline.definition import PipelineSettings, build_definition
+    except ImportError as error:  # run from .venv-ml, which has no SDK and no CDK
+        raise RuntimeError(
+            f"building the pipeline definition needs the CDK app's environment ({error.name} is missing): "
+            "run local mode with .venv/bin/python (`make venv`), or pass --definition with a file that "
+            "`make definition` exported"
+        ) from error
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    config = dataclasses.replace(load_config(context), dataset_contract=contract.name)
+    settings = PipelineSettings.for_stage(config, config.stage(LOCAL_STAGE))
+    return settings.pipeline_name, build_definition(settings, contract)
+
+
+def read_definition(path: Path) -> tuple[str, dict]:
+    """(pipeline name, definition) from a file `export` wrote: the file is named after the pipeline."""
+    try:
+        return path.stem, json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"cannot read the pipeline definition {path}: {error}") from error
+
+
+def export(contract: DatasetContract, folder: Path) -> Path:
+    """Write the definition to `<folder>/<pipeline name>.json`."""
+    name, definition = build_local_definition(contract)
+    path = folder / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(definition, indent=2, sort_keys=True) + "\n")
+    return path

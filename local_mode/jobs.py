@@ -1,0 +1,230 @@
+"""Processing and training jobs on this machine: SageMaker's job contract without Docker.
+
+A job gets a folder that stands for its container's file system (`<root>/opt/ml/...`): its S3 inputs are
+copied in where the job's arguments say, its command runs with the environment SageMaker sets, and its
+outputs are copied back to their S3 URIs (local buckets). A container cannot be asked to use another root,
+so the step scripts are told where theirs is with the path options every one of them has: `--base-dir`
+and `--failure-file` (processing), `--failure-file` and `--checkpoint-dir` (training), and the bootstrap's
+`--code-package`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from local_mode.deployment import MODEL_MONITOR_IMAGE, XGBOOST_IMAGE
+from local_mode.local_s3 import LocalS3
+from ml_code import paths
+from ml_code.bootstrap import unpack
+
+ROOT = Path(__file__).resolve().parents[1]
+LOG_TAIL_CHARACTERS = 1500
+
+
+class JobFailed(RuntimeError):
+    """A job's command exited non-zero; the message carries its failure reason and where its log is."""
+
+
+@dataclass(frozen=True)
+class JobRunner:
+    home: Path
+    python: str  # the ML environment's interpreter: the container's Python and packages
+
+    @property
+    def s3(self) -> LocalS3:
+        return LocalS3(self.home)
+
+    def processing(self, root: Path, job_name: str, arguments: dict) -> dict:
+        """Run a processing job; returns the properties DescribeProcessingJob would."""
+        _download_inputs(self.s3, root, arguments.get("ProcessingInputs", []))
+        app = arguments["AppSpecification"]
+        image = app["ImageUri"]
+        failure = container(root, paths.PROCESSING_FAILURE_FILE)
+        environment = {key: _in_container(root, value) for key, value in arguments.get("Environment", {}).items()}
+        if image == XGBOOST_IMAGE:
+            command = self._bootstrap_command(root, app)
+        elif image == MODEL_MONITOR_IMAGE:
+            command = [self.python, "-m", "local_mode.data_quality", "--failure-file", str(failure)]
+        else:
+            raise JobFailed(f"image {image!r} has no local stand-in (known: {XGBOOST_IMAGE}, {MODEL_MONITOR_IMAGE})")
+        self._run(job_name, command, root, failure, environment)
+        outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
+        for output in outputs:
+            self.s3.upload(container(root, output["S3Output"]["LocalPath"]), output["S3Output"]["S3Uri"])
+        return {**arguments, "ProcessingJobName": job_name, "ProcessingJobStatus": "Completed"}
+
+    def _bootstrap_command(self, root: Path, app: dict) -> list[str]:
+        entrypoint = app.get("ContainerEntrypoint", [])
+        if len(entrypoint) != 2 or entrypoint[0] != "python3":
+            raise JobFailed(f"entrypoint {entrypoint} is not `python3 <script>`, the only one local mode runs")
+        packages = sorted(container(root, paths.CODE_PACKAGE_INPUT).glob("*.tar.gz"))
+        code_package = ["--code-package", str(packages[0])] if len(packages) == 1 else []
+        return [
+            self.python,
+            str(container(root, entrypoint[1])),
+            *code_package,
+            *app.get("ContainerArguments", []),
+            "--base-dir",
+            str(container(root, paths.PROCESSING_BASE)),
+            "--failure-file",
+            str(container(root, paths.PROCESSING_FAILURE_FILE)),
+        ]
+
+    def training(self, root: Path, job_name: str, arguments: dict) -> dict:
+        """Run a script-mode training job and pack model.tar.gz; returns DescribeTrainingJob's properties."""
+        channels = {}
+        for channel in arguments.get("InputDataConfig", []):
+            name = channel["ChannelName"]
+            channels[name] = container(root, f"/opt/ml/input/data/{name}")
+            self.s3.download(channel["DataSource"]["S3DataSource"]["S3Uri"], channels[name])
+        hyperparameters = {key: _decoded(value) for key, value in arguments.get("HyperParameters", {}).items()}
+        program = hyperparameters.pop("sagemaker_program", None)
+        submit_directory = hyperparameters.pop("sagemaker_submit_directory", None)
+        if not program or not submit_directory:
+            raise JobFailed("only script mode runs locally: sagemaker_program and sagemaker_submit_directory are unset")
+        user = {key: value for key, value in hyperparameters.items() if not key.startswith("sagemaker_")}
+        code = container(root, "/opt/ml/code")
+        unpack(container(root, submit_directory), code)  # what the training toolkit does with the source
+        model_dir = container(root, "/opt/ml/model")
+        model_dir.mkdir(parents=True, exist_ok=True)
+        checkpoints = container(root, paths.CHECKPOINT_DIR)
+        if "CheckpointConfig" in arguments:  # managed spot training: the folder exists, the script resumes
+            checkpoints.mkdir(parents=True, exist_ok=True)
+        failure = container(root, paths.TRAINING_FAILURE_FILE)
+        command = [
+            self.python,
+            str(code / program),
+            *[item for key, value in user.items() for item in (f"--{key}", str(value))],
+            "--failure-file",
+            str(failure),
+            "--checkpoint-dir",
+            str(checkpoints),
+        ]
+        environment = {
+            **{f"SM_CHANNEL_{name.upper()}": str(path) for name, path in channels.items()},
+            "SM_CHANNELS": json.dumps(sorted(channels)),
+            "SM_HPS": json.dumps(user),
+            "SM_MODEL_DIR": str(model_dir),
+            "SM_OUTPUT_DATA_DIR": str(container(root, "/opt/ml/output/data")),
+            "SM_CURRENT_HOST": "algo-1",
+            "SM_HOSTS": json.dumps(["algo-1"]),
+            "SM_NUM_CPUS": str(os.cpu_count() or 1),
+        }
+        log = self._run(job_name, command, root, failure, environment, cwd=code)
+        model_uri = f"{arguments['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job_name}/output/model.tar.gz"
+        archive = container(root, "/opt/ml/output/model.tar.gz")
+        pack_model(model_dir, archive)
+        self.s3.upload(archive, model_uri)
+        return {
+            **arguments,
+            "TrainingJobName": job_name,
+            "TrainingJobStatus": "Completed",
+            "ModelArtifacts": {"S3ModelArtifacts": model_uri},
+            "FinalMetricDataList": final_metrics(
+                log.read_text(errors="replace"), arguments.get("AlgorithmSpecification", {})
+            ),
+        }
+
+    def _run(
+        self, job_name: str, command: list[str], root: Path, failure: Path, environment: dict, cwd: Path | None = None
+    ) -> Path:
+        log = failure.parent / f"{job_name}.log"  # the job's log, as CloudWatch would keep it
+        log.parent.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            **environment,
+            paths.LOCAL_HOME_ENV: str(self.home.resolve()),
+            # the step scripts' imports come from the code package; local_mode (the local registry) from here
+            "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        with log.open("w") as handle:
+            result = subprocess.run(
+                command, env=env, cwd=cwd or ROOT, stdout=handle, stderr=subprocess.STDOUT, check=False
+            )
+        if result.returncode != 0:
+            reason = failure.read_text().strip() if failure.is_file() else _tail(log)
+            raise JobFailed(f"{reason} (exit {result.returncode}; log: {log})")
+        return log
+
+
+def container(root: Path, container_path: str) -> Path:
+    """Where a container path (`/opt/ml/...`) of a job lives on this machine."""
+    return root / container_path.lstrip("/")
+
+
+def _in_container(root: Path, value: str) -> str:
+    return str(container(root, value)) if isinstance(value, str) and value.startswith("/opt/ml/") else value
+
+
+def _download_inputs(s3: LocalS3, root: Path, inputs: list[dict]) -> None:
+    for job_input in inputs:
+        source = job_input.get("S3Input")
+        if source is None:
+            raise JobFailed(f"input {job_input.get('InputName')}: only S3 inputs run locally")
+        if source.get("S3DataType", "S3Prefix") != "S3Prefix" or source.get("S3InputMode", "File") != "File":
+            raise JobFailed(f"input {job_input['InputName']}: only S3Prefix inputs in File mode run locally")
+        try:
+            s3.download(source["S3Uri"], container(root, source["LocalPath"]))
+        except FileNotFoundError as error:
+            raise JobFailed(f"input {job_input['InputName']!r}: {error}") from error
+
+
+def _decoded(value: str):
+    """Hyperparameters are JSON-encoded by the SDK (`"\\"train.py\\""`); plain strings stay as they are."""
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def final_metrics(log: str, algorithm: dict) -> list[dict]:
+    """FinalMetricDataList: the last value of each metric definition's regex in the job's log."""
+    metrics = []
+    for definition in algorithm.get("MetricDefinitions", []):
+        values = re.findall(definition["Regex"], log)
+        if values:
+            metrics.append({"MetricName": definition["Name"], "Value": float(values[-1])})
+    return metrics
+
+
+def pack_model(model_dir: Path, destination: Path) -> Path:
+    """model.tar.gz with the model directory's files at its root, as SageMaker packs it."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=destination.parent, suffix=".part", delete=False) as handle:
+        with tarfile.open(fileobj=handle, mode="w:gz") as archive:
+            for path in sorted(model_dir.iterdir()):
+                archive.add(path, arcname=path.name)
+    os.replace(handle.name, destination)
+    return destination
+
+
+def _tail(log: Path) -> str:
+    text = log.read_text(errors="replace").strip() if log.is_file() else ""
+    return ("no failure reason written; the log ends: " + text[-LOG_TAIL_CHARACTERS:]) if text else "no output"
+
+
+def default_python() -> str:
+    """The interpreter the steps run with: the ML environment's (.venv-ml), or this one if it is that."""
+    candidate = ROOT / ".venv-ml" / "bin" / "python"
+    if candidate.exists():
+        return str(candidate)
+    if sys.version_info[:2] == (3, 10) and _has_xgboost(sys.executable):
+        return sys.executable
+    raise FileNotFoundError(
+        "the ML environment .venv-ml (Python 3.10 with the container's packages) is missing: run `make venv-ml`"
+    )
+
+
+def _has_xgboost(python: str) -> bool:
+    import importlib.util
+
+    return python == sys.executable and importlib.util.find_spec("xgboost") is not None

@@ -1,0 +1,309 @@
+"""The local Model Registry: model package groups and versioned packages with SageMaker's approval states.
+
+One SQLite file (standard library only, so the pipeline's steps can read it from the ML environment too).
+Registration takes the database's write lock before it numbers a version, so concurrent registrations get
+distinct versions. `sagemaker_client()` and `s3_client()` answer the few calls champion.py makes with the
+shapes boto3 returns, so the champion decision runs the same code locally as on AWS.
+"""
+
+from __future__ import annotations
+
+import getpass
+import io
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from local_mode.local_s3 import LocalS3
+
+PENDING, APPROVED, REJECTED = "PendingManualApproval", "Approved", "Rejected"
+STATUSES = (PENDING, APPROVED, REJECTED)
+# Which status a package may move to from each status (a decision is never undone to "pending").
+TRANSITIONS = {PENDING: (APPROVED, REJECTED), APPROVED: (REJECTED,), REJECTED: (APPROVED,)}
+REGISTRY_FILE = "registry.db"
+ARN_PREFIX = "arn:aws:sagemaker:local:000000000000:model-package/"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS model_package_groups (
+    name TEXT PRIMARY KEY,
+    description TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS model_packages (
+    group_name TEXT NOT NULL REFERENCES model_package_groups (name),
+    version INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('PendingManualApproval', 'Approved', 'Rejected')),
+    description TEXT NOT NULL,
+    inference_specification TEXT NOT NULL,
+    model_metrics TEXT NOT NULL,
+    drift_check_baselines TEXT NOT NULL,
+    customer_metadata TEXT NOT NULL,
+    pipeline_execution TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    decided_at TEXT,
+    decided_by TEXT,
+    comment TEXT,
+    PRIMARY KEY (group_name, version)
+);
+"""
+
+
+class RegistryError(ValueError):
+    """An unknown group or version, or a status change the registry does not allow."""
+
+
+@dataclass(frozen=True)
+class ModelPackage:
+    group: str
+    version: int
+    status: str
+    description: str
+    inference_specification: dict
+    model_metrics: dict
+    drift_check_baselines: dict
+    customer_metadata: dict
+    pipeline_execution: str
+    created_at: str
+    decided_at: str | None
+    decided_by: str | None
+    comment: str | None
+
+    @property
+    def arn(self) -> str:
+        return package_arn(self.group, self.version)
+
+    @property
+    def model_data_url(self) -> str:
+        return self.inference_specification["Containers"][0]["ModelDataUrl"]
+
+
+def package_arn(group: str, version: int) -> str:
+    return f"{ARN_PREFIX}{group}/{version}"
+
+
+def parse_arn(arn: str) -> tuple[str, int]:
+    """(group, version) of a local package ARN."""
+    group, _, version = arn.removeprefix(ARN_PREFIX).rpartition("/")
+    if not arn.startswith(ARN_PREFIX) or not group or not version.isdigit():
+        raise RegistryError(f"{arn!r} is not a local model package ARN ({ARN_PREFIX}<group>/<version>)")
+    return group, int(version)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class Registry:
+    """The registry in `<home>/registry.db`; every method opens its own connection (safe across processes)."""
+
+    def __init__(self, home: Path) -> None:
+        self.path = Path(home) / REGISTRY_FILE
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            connection.execute("PRAGMA foreign_keys = ON")
+            connection.executescript(_SCHEMA)
+            connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+        finally:
+            connection.close()
+
+    def create_group(self, name: str, description: str = "") -> bool:
+        """Create the group if it does not exist (as the stack does at deploy); True when it was created."""
+        with self._transaction(write=True) as db:
+            created = db.execute(
+                "INSERT OR IGNORE INTO model_package_groups VALUES (?, ?, ?)", (name, description, _now())
+            ).rowcount
+        return bool(created)
+
+    def groups(self) -> list[str]:
+        with self._transaction(write=False) as db:
+            return [row[0] for row in db.execute("SELECT name FROM model_package_groups ORDER BY name")]
+
+    def register(
+        self,
+        group: str,
+        *,
+        status: str,
+        description: str,
+        inference_specification: dict,
+        model_metrics: dict,
+        drift_check_baselines: dict,
+        customer_metadata: dict,
+        pipeline_execution: str,
+    ) -> ModelPackage:
+        """Add the next version of `group` (which must exist), as RegisterModel does."""
+        if status not in STATUSES:
+            raise RegistryError(f"approval status {status!r} is not one of {list(STATUSES)}")
+        with self._transaction(write=True) as db:
+            self._require_group(db, group)
+            (version,) = db.execute(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM model_packages WHERE group_name = ?", (group,)
+            ).fetchone()
+            db.execute(
+                "INSERT INTO model_packages (group_name, version, status, description, inference_specification,"
+                " model_metrics, drift_check_baselines, customer_metadata, pipeline_execution, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    group,
+                    version,
+                    status,
+                    description,
+                    json.dumps(inference_specification, sort_keys=True),
+                    json.dumps(model_metrics, sort_keys=True),
+                    json.dumps(drift_check_baselines, sort_keys=True),
+                    json.dumps(customer_metadata, sort_keys=True),
+                    pipeline_execution,
+                    _now(),
+                ),
+            )
+        return self.package(group, version)
+
+    def packages(self, group: str, *, status: str | None = None) -> list[ModelPackage]:
+        """The group's packages, newest first, optionally of one status."""
+        with self._transaction(write=False) as db:
+            self._require_group(db, group)
+            query, arguments = "SELECT * FROM model_packages WHERE group_name = ?", [group]
+            if status is not None:
+                query += " AND status = ?"
+                arguments.append(status)
+            rows = db.execute(query + " ORDER BY version DESC", arguments).fetchall()
+        return [_package(row) for row in rows]
+
+    def package(self, group: str, version: int) -> ModelPackage:
+        with self._transaction(write=False) as db:
+            self._require_group(db, group)
+            row = db.execute(
+                "SELECT * FROM model_packages WHERE group_name = ? AND version = ?", (group, version)
+            ).fetchone()
+            if row is None:
+                known = [v for (v,) in db.execute("SELECT version FROM model_packages WHERE group_name = ?", (group,))]
+                raise RegistryError(f"group {group!r} has no version {version} (versions: {known or 'none'})")
+        return _package(row)
+
+    def newest(self, group: str, status: str) -> ModelPackage | None:
+        found = self.packages(group, status=status)
+        return found[0] if found else None
+
+    def decide(
+        self, group: str, version: int, status: str, *, approver: str | None = None, comment: str = ""
+    ) -> ModelPackage:
+        """Approve or reject a package: only the moves in TRANSITIONS are allowed."""
+        with self._transaction(write=True) as db:
+            self._require_group(db, group)
+            row = db.execute(
+                "SELECT status FROM model_packages WHERE group_name = ? AND version = ?", (group, version)
+            ).fetchone()
+            if row is None:
+                raise RegistryError(f"group {group!r} has no version {version}")
+            current = row[0]
+            if status not in TRANSITIONS[current]:
+                allowed = " or ".join(TRANSITIONS[current])
+                raise RegistryError(
+                    f"{group}/{version} is {current}: it can become {allowed}, not {status}"
+                    if status != current
+                    else f"{group}/{version} is {current} already"
+                )
+            db.execute(
+                "UPDATE model_packages SET status = ?, decided_at = ?, decided_by = ?, comment = ?"
+                " WHERE group_name = ? AND version = ?",
+                (status, _now(), approver or getpass.getuser(), comment, group, version),
+            )
+        return self.package(group, version)
+
+    @staticmethod
+    def _require_group(db: sqlite3.Connection, group: str) -> None:
+        if db.execute("SELECT 1 FROM model_package_groups WHERE name = ?", (group,)).fetchone() is None:
+            known = [name for (name,) in db.execute("SELECT name FROM model_package_groups ORDER BY name")]
+            raise RegistryError(f"no model package group {group!r} (groups: {known or 'none yet'})")
+
+
+def _package(row: tuple) -> ModelPackage:
+    (group, version, status, description, spec, metrics, baselines, metadata, execution, created, *decision) = row
+    return ModelPackage(
+        group,
+        version,
+        status,
+        description,
+        json.loads(spec),
+        json.loads(metrics),
+        json.loads(baselines),
+        json.loads(metadata),
+        execution,
+        created,
+        *decision,
+    )
+
+
+class LocalSageMakerClient:
+    """The registry reads champion.py makes (ListModelPackages, DescribeModelPackage), in boto3's shapes."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def list_model_packages(
+        self,
+        *,
+        ModelPackageGroupName: str,  # noqa: N803 (boto3's argument names)
+        ModelApprovalStatus: str | None = None,  # noqa: N803
+        SortBy: str = "CreationTime",  # noqa: N803
+        SortOrder: str = "Ascending",  # noqa: N803
+        MaxResults: int = 100,  # noqa: N803
+    ) -> dict:
+        if SortBy != "CreationTime":
+            raise RegistryError(f"the local registry sorts by CreationTime only, not {SortBy}")
+        found = self.registry.packages(ModelPackageGroupName, status=ModelApprovalStatus)  # newest first
+        if SortOrder == "Ascending":
+            found.reverse()
+        return {"ModelPackageSummaryList": [_summary(package) for package in found[:MaxResults]]}
+
+    def describe_model_package(self, *, ModelPackageName: str) -> dict:  # noqa: N803
+        package = self.registry.package(*parse_arn(ModelPackageName))
+        return {
+            **_summary(package),
+            "ModelPackageDescription": package.description,
+            "InferenceSpecification": package.inference_specification,
+            "ModelMetrics": package.model_metrics,
+            "DriftCheckBaselines": package.drift_check_baselines,
+            "CustomerMetadataProperties": package.customer_metadata,
+        }
+
+
+def _summary(package: ModelPackage) -> dict:
+    return {
+        "ModelPackageGroupName": package.group,
+        "ModelPackageVersion": package.version,
+        "ModelPackageArn": package.arn,
+        "ModelApprovalStatus": package.status,
+        "CreationTime": package.created_at,
+    }
+
+
+class LocalS3Client:
+    """`get_object` on the local buckets, in boto3's shape."""
+
+    def __init__(self, s3: LocalS3) -> None:
+        self.s3 = s3
+
+    def get_object(self, *, Bucket: str, Key: str) -> dict:  # noqa: N803
+        path = self.s3.path(f"s3://{Bucket}/{Key}")
+        if not path.is_file():
+            raise FileNotFoundError(f"no object s3://{Bucket}/{Key} (looked at {path})")
+        return {"Body": io.BytesIO(path.read_bytes())}
+
+
+def local_clients(home: Path) -> tuple[LocalSageMakerClient, LocalS3Client]:
+    """The clients champion.py uses when the local pipeline runs it (LOCAL_MODE_HOME is set)."""
+    return LocalSageMakerClient(Registry(home)), LocalS3Client(LocalS3(home))

@@ -1,0 +1,76 @@
+"""`local_mode registry list|show|approve|reject`: what an approver does in the Model Registry, locally."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from local_mode.executor import read_execution
+from local_mode.local_s3 import LocalS3
+from local_mode.registry import APPROVED, REJECTED, ModelPackage, Registry
+
+
+def registry_command(args: argparse.Namespace) -> str:
+    """What the command prints."""
+    registry = Registry(args.workdir)
+    if args.action == "list":
+        return listing(registry, args.group)
+    if args.action == "show":
+        return lineage(registry.package(args.group, args.version), args.workdir)
+    status = APPROVED if args.action == "approve" else REJECTED
+    package = registry.decide(args.group, args.version, status, approver=args.approver, comment=args.comment)
+    return f"{package.group} version {package.version}: {package.status} by {package.decided_by}"
+
+
+def listing(registry: Registry, group: str | None) -> str:
+    if group is None:
+        groups = registry.groups()
+        if not groups:
+            return f"no model package group in {registry.path}"
+        return "\n".join(f"{name}: {len(registry.packages(name))} version(s)" for name in groups)
+    packages = registry.packages(group)
+    lines = [f"{group}: {len(packages)} version(s)"]
+    for package in packages:
+        metric = ", ".join(f"{k}={v}" for k, v in sorted(package.customer_metadata.items()) if k == "contract")
+        lines.append(f"  v{package.version:<4} {package.status:<22} {package.created_at}  {metric}")
+    return "\n".join(lines)
+
+
+def lineage(package: ModelPackage, home) -> str:
+    """A package's metrics, gate decision, provenance, baselines and the pipeline run that made it."""
+    s3 = LocalS3(home)
+    lines = [
+        f"{package.group} version {package.version}: {package.status}",
+        f"  arn            {package.arn}",
+        f"  created        {package.created_at}",
+    ]
+    if package.decided_at:
+        lines.append(f"  decided        {package.decided_at} by {package.decided_by}: {package.comment or '-'}")
+    lines.append(f"  description    {package.description}")
+    lines.append(f"  model          {package.model_data_url}")
+    for key, value in sorted(package.customer_metadata.items()):
+        lines.append(f"  {key:<14} {value}")
+    report_uri = package.model_metrics.get("ModelQuality", {}).get("Statistics", {}).get("S3Uri")
+    if report_uri and s3.path(report_uri).is_file():
+        report = json.loads(s3.path(report_uri).read_text())
+        lines.append("  metrics (test split):")
+        for _family, metrics in sorted(report.items()):
+            for name, metric in sorted(metrics.items()):
+                if isinstance(metric, dict) and "value" in metric:
+                    lines.append(f"    {name:<12} {metric['value']:.4f} ± {metric.get('standard_deviation', 0):.4f}")
+    for kind, block in (("drift baseline", package.drift_check_baselines), ("data baseline", package.model_metrics)):
+        quality = block.get("ModelDataQuality", {})
+        for part in ("Statistics", "Constraints"):
+            if part in quality:
+                lines.append(f"  {kind:<14} {part.lower()}: {quality[part]['S3Uri']}")
+    lines.append(f"  pipeline run   {package.pipeline_execution}")
+    record = read_execution(home, package.pipeline_execution)
+    if record:
+        for step in record["steps"]:
+            for condition in step["conditions"]:
+                if condition["type"] != "All":
+                    lines.append(
+                        f"  gate           {step['name']}: {condition['left']} {condition['type']} "
+                        f"{condition['right']} -> {condition['outcome']}"
+                    )
+    return "\n".join(lines)
