@@ -127,7 +127,6 @@ class PipelineExecutor:
         records = {node.name: StepRecord(node.name, node.body["Type"]) for node in self.nodes}
         result = ExecutionResult(execution_id, self.pipeline_name, "Succeeded", list(records.values()), parameters)
         self.log(f"pipeline {self.pipeline_name}: execution {execution_id}")
-        done: set[str] = set()
         skipped: set[str] = set()
         for node in self.nodes:
             if node.branch_of and _branch_not_taken(node.branch_of, records) or node.needs & skipped:
@@ -142,7 +141,6 @@ class PipelineExecutor:
                 result.status, result.failure_reason = "Failed", reason
                 self.log(f"  {node.name:<22} FAILED: {reason}")
                 break
-            done.add(node.name)
             if result.gate_failed:
                 break
         result.property_files = scope.property_files
@@ -306,6 +304,11 @@ class PipelineExecutor:
     def _cache_key(self, node: _Node, arguments: dict) -> str:
         kind = node.body["Type"]
         compared = {name: arguments.get(name) for name in CACHE_KEY_ARGUMENTS[kind]}
+        # Beyond SageMaker's key: what the step's properties are made of (output names and container
+        # paths, property files), so that a cached run never answers for a step whose wiring has changed.
+        outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
+        compared["outputs"] = [(output["OutputName"], output["S3Output"]["LocalPath"]) for output in outputs]
+        compared["property_files"] = node.body.get("PropertyFiles", [])
         if kind == "QualityCheck":
             compared.update({name: node.body.get(name) for name in QUALITY_CHECK_FIELDS})
         digest = hashlib.sha256(json.dumps([kind, compared], sort_keys=True).encode())

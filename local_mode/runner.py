@@ -92,6 +92,11 @@ def run_pipeline(
 
         definition = build_local_definition(contract)
     pipeline_name, body = definition
+    built_for = _contracts_of(body)
+    if built_for != {contract.name}:
+        raise ValueError(
+            f"the definition runs contract(s) {sorted(built_for)}, not {contract.name!r}: export it for that"
+        )
     placeholders = deploy(home, code_objects(contract_path(contract_source), contract.name))
     executor = PipelineExecutor(
         substitute(body, placeholders),
@@ -102,6 +107,15 @@ def run_pipeline(
     )
     values = {"InputDataUri": stage_input(data, home, columns), "Seed": seed, "GitCommit": git_commit()}
     return executor.start({**values, **(parameters or {})}, hyperparameters=hyperparameters)
+
+
+def _contracts_of(definition: dict) -> set[str]:
+    """The contract names the definition's steps are given (`--contract <name>`)."""
+    found = set()
+    for step in definition.get("Steps", []):
+        arguments = step.get("Arguments", {}).get("AppSpecification", {}).get("ContainerArguments", [])
+        found |= {value for flag, value in zip(arguments, arguments[1:]) if flag == "--contract"}
+    return found
 
 
 def summary(result: ExecutionResult, contract: DatasetContract, home: Path) -> str:

@@ -1,56 +1,162 @@
-"""`python -m local_mode run` end to end: real scripts, real data, the gate's exit codes."""
+"""`python -m local_mode run`: the exported pipeline definition, executed end to end into the local registry."""
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from local_mode.churn_data import generate, write
+from local_mode.registry import APPROVED, PENDING, Registry
 from tests.cli import ROOT, local_mode
 
 ABALONE = ROOT.parent / "shared" / "data" / "abalone" / "abalone.data"
 ABALONE_COLUMNS = "sex,length,diameter,height,whole_weight,shucked_weight,viscera_weight,shell_weight,rings"
+GROUP = "mlops-dev-customer-churn"
+
+
+@dataclass(frozen=True)
+class Run:
+    home: Path
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(definition_file: Path, data: Path, home: Path, *extra: object) -> Run:
+    result = local_mode(
+        "run",
+        "--contract",
+        "customer-churn",
+        "--data",
+        data,
+        "--workdir",
+        home,
+        "--definition",
+        definition_file,
+        *extra,
+    )
+    return Run(home, result.returncode, result.stdout, result.stderr)
+
+
+def started(stdout: str) -> list[str]:
+    return re.findall(r"^  (\S+)\s+started$", stdout, flags=re.MULTILINE)
+
+
+def definition_order(definition: dict) -> list[str]:
+    names = []
+    for step in definition["Steps"]:
+        names.append(step["Name"])
+        if step["Type"] == "Condition":
+            names += [child["Name"] for child in step["Arguments"]["IfSteps"]]
+    return names
 
 
 @pytest.fixture(scope="module")
-def churn_csv(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("data") / "churn.csv"
-    write(path, generate(4000, seed=5), fmt="csv")
-    return path
+def first_run(tmp_path_factory, definition_file, churn_csv) -> Run:
+    return run(definition_file, churn_csv, tmp_path_factory.mktemp("home"))
 
 
-def test_runs_the_three_steps_and_passes_the_gate_on_churn_data(tmp_path, churn_csv):
-    result = local_mode("run", "--contract", "customer-churn", "--data", churn_csv, "--workdir", tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
-    auc = float(re.search(r"auc\s+([0-9.]+) ±", result.stdout).group(1))
-    assert 0.75 <= auc <= 0.95
-    assert "gate: auc" in result.stdout and "PASS" in result.stdout
-    # the SageMaker-shaped trees, with model.tar.gz packed between training and evaluation
-    assert (tmp_path / "train/opt/ml/model/xgboost-model.json").is_file()
-    assert (tmp_path / "evaluate/opt/ml/processing/model/model.tar.gz").is_file()
-    assert any((tmp_path / "train/opt/ml/checkpoints").iterdir())
+def test_runs_every_step_in_the_definitions_order_and_registers_a_pending_package(first_run, definition):
+    assert first_run.returncode == 0, first_run.stdout[-3000:] + first_run.stderr[-2000:]
+    assert started(first_run.stdout) == definition_order(definition)
+    assert "GateFailed" not in first_run.stdout
+    package = Registry(first_run.home).package(GROUP, 1)
+    assert package.status == PENDING
+    assert "registered: mlops-dev-customer-churn version 1 (PendingManualApproval)" in first_run.stdout
+    assert f"registry approve --workdir {first_run.home} --group {GROUP} --version 1" in first_run.stdout
 
 
-def test_exits_3_when_the_gate_fails(tmp_path, churn_csv):
-    strict = json.loads((ROOT / "ml_code/contracts/customer-churn.json").read_text())
-    strict["metric"]["threshold"] = 0.999
-    contract = tmp_path / "strict.json"
-    contract.write_text(json.dumps(strict))
-    result = local_mode("run", "--contract", contract, "--data", churn_csv, "--workdir", tmp_path / "run")
-    assert result.returncode == 3, result.stderr[-2000:]
-    assert "FAIL: not registered" in result.stdout
+def test_the_gate_reads_the_evaluation_report_through_the_definitions_json_get(first_run, definition):
+    gate = next(step for step in definition["Steps"] if step["Type"] == "Condition")
+    json_get = gate["Arguments"]["Conditions"][0]["LeftValue"]["Std:JsonGet"]
+    record = _execution(first_run.home)
+    (report,) = (first_run.home / "s3").rglob("evaluation.json")
+    expected = json.loads(report.read_text())
+    for key in json_get["Path"].split("."):
+        expected = expected[key]
+    conditions = next(step for step in record["steps"] if step["name"] == gate["Name"])["conditions"]
+    assert conditions[0]["left"] == expected
+    assert conditions[0]["right"] == 0.75  # GateThreshold's default: the contract's threshold
+    auc = float(re.search(r"auc\s+([0-9.]+) ±", first_run.stdout).group(1))
+    assert auc == pytest.approx(expected, abs=5e-5) and 0.75 <= auc <= 0.95
 
 
-def test_exits_1_with_the_reason_when_a_step_fails(tmp_path, churn_csv):
+def test_the_package_carries_metrics_baselines_and_provenance(first_run):
+    package = Registry(first_run.home).package(GROUP, 1)
+    s3 = first_run.home / "s3"
+
+    def local(uri: str) -> Path:
+        return s3 / uri.removeprefix("s3://")
+
+    report = json.loads(local(package.model_metrics["ModelQuality"]["Statistics"]["S3Uri"]).read_text())
+    assert "auc" in report["binary_classification_metrics"]
+    statistics = json.loads(local(package.drift_check_baselines["ModelDataQuality"]["Statistics"]["S3Uri"]).read_text())
+    constraints = json.loads(
+        local(package.drift_check_baselines["ModelDataQuality"]["Constraints"]["S3Uri"]).read_text()
+    )
+    assert set(statistics) == {"version", "dataset", "features"}
+    assert {f["name"] for f in statistics["features"]} >= {"plan", "monthly_charges", "support_calls"}
+    assert set(constraints) == {"version", "features", "monitoring_config"}
+    assert local(package.model_data_url).is_file()
+    (metadata,) = s3.rglob("metadata.json")
+    assert package.customer_metadata["data_sha256"] == json.loads(metadata.read_text())["data_sha256"]
+    assert package.customer_metadata["contract"] == "customer-churn"
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?|unknown", package.customer_metadata["git_commit"])
+    shown = local_mode("registry", "show", "--workdir", first_run.home, "--group", GROUP, "--version", "1")
+    assert shown.returncode == 0, shown.stderr
+    for expected in ("PendingManualApproval", "data_sha256", "git_commit", "statistics.json", "pipeline run", "gate"):
+        assert expected in shown.stdout
+
+
+def test_a_second_run_reuses_cached_steps_and_meets_the_approved_champion(first_run, definition_file, churn_csv):
+    approve = local_mode("registry", "approve", "--workdir", first_run.home, "--group", GROUP, "--version", "1")
+    assert approve.returncode == 0, approve.stderr
+    second = run(definition_file, churn_csv, first_run.home)
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert re.search(r"Preprocess\s+cached \(from execution", second.stdout)
+    assert re.search(r"DataQualityBaseline\s+cached \(from execution", second.stdout)
+    assert re.search(r"champion: candidate [0-9.]+ vs champion [0-9.]+: shortfall", second.stdout)
+    registry = Registry(first_run.home)
+    assert registry.package(GROUP, 1).status == APPROVED
+    assert registry.package(GROUP, 2).status == PENDING
+
+
+def test_changed_data_is_not_served_from_the_cache(tmp_path, definition_file, churn_csv):
+    lines = churn_csv.read_text().splitlines(keepends=True)
+    data = tmp_path / "data.csv"
+    data.write_text("".join(lines[:3001]))
+    assert run(definition_file, data, tmp_path / "home").returncode == 0
+    data.write_text("".join(lines[:3001] + lines[3001:3500]))
+    again = run(definition_file, data, tmp_path / "home")
+    assert again.returncode == 0
+    assert re.search(r"Preprocess\s+succeeded", again.stdout)
+
+
+def test_exits_3_in_the_fail_step_when_the_gate_cannot_be_met(tmp_path, definition_file, churn_csv):
+    result = run(definition_file, churn_csv, tmp_path, "--parameter", "GateThreshold=0.999")
+    assert result.returncode == 3, result.stdout[-3000:]
+    assert re.search(r"GateFailed\s+Quality gate failed: auc 0\.\d+ must be >= 0\.999", result.stdout)
+    assert "not registered: Quality gate failed" in result.stdout
+    assert Registry(tmp_path).packages(GROUP) == []
+
+
+def test_exits_1_with_the_failing_steps_reason(tmp_path, churn_csv):
     result = local_mode("run", "--contract", "abalone", "--data", churn_csv, "--workdir", tmp_path)
     assert result.returncode == 1
-    assert "error: preprocess failed (exit 1)" in result.stderr
-    assert "missing column(s) ['rings', 'sex']" in result.stderr
-    assert not (tmp_path / "train").exists()
-    assert not (tmp_path / "preprocess/opt/ml/processing/train").exists()  # no partial outputs
+    assert "Preprocess FAILED" in re.sub(r"\s+", " ", result.stdout)
+    assert "missing column(s) ['rings', 'sex']" in result.stdout
+    assert "Train" not in started(result.stdout)
+
+
+def test_exits_1_when_the_definition_was_built_for_another_contract(tmp_path, definition_file, churn_csv):
+    result = local_mode(
+        "run", "--contract", "abalone", "--data", churn_csv, "--workdir", tmp_path, "--definition", definition_file
+    )
+    assert result.returncode == 1
+    assert "the definition runs contract(s) ['customer-churn'], not 'abalone'" in result.stderr
 
 
 def test_exits_1_when_the_contract_is_malformed(tmp_path, churn_csv):
@@ -61,35 +167,69 @@ def test_exits_1_when_the_contract_is_malformed(tmp_path, churn_csv):
     assert "missing key(s) ['metric']" in result.stderr
 
 
-@pytest.mark.skipif(not ABALONE.is_file(), reason=f"the abalone dataset is not at {ABALONE} (shared/ is absent)")
-def test_abalone_regression_end_to_end(tmp_path):
-    result = local_mode(
-        "run", "--contract", "abalone", "--data", ABALONE, "--columns", ABALONE_COLUMNS, "--workdir", tmp_path
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    report = json.loads((tmp_path / "evaluate/opt/ml/processing/evaluation/evaluation.json").read_text())
-    rmse = report["regression_metrics"]["rmse"]["value"]
-    assert rmse <= 2.5  # the contract's gate; bench/abalone_split_seeds.py measures the spread across splits
-    assert report["regression_metrics"]["r2"]["value"] > 0.4
-
-
-def test_runs_on_a_folder_of_csv_parts_as_the_etl_writes_them(tmp_path, churn_csv):
-    lines = churn_csv.read_text().splitlines(keepends=True)
-    curated = tmp_path / "curated" / "ingest_date=2026-07-01" / "run=a"
-    curated.mkdir(parents=True)
-    (curated / "part-0.csv").write_text("".join(lines[:2000]))
-    (curated / "part-1.csv").write_text(lines[0] + "".join(lines[2000:]))
-    result = local_mode(
-        "run", "--contract", "customer-churn", "--data", tmp_path / "curated", "--workdir", tmp_path / "w"
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    copied = tmp_path / "w/preprocess/opt/ml/processing/input/data/ingest_date=2026-07-01/run=a"
-    assert sorted(p.name for p in copied.iterdir()) == ["part-0.csv", "part-1.csv"]
-
-
 def test_exits_1_when_a_hyperparameter_is_not_name_value(tmp_path, churn_csv):
     result = local_mode(
         "run", "--contract", "customer-churn", "--data", churn_csv, "--workdir", tmp_path, "--hyperparameter", "eta"
     )
     assert result.returncode == 1
     assert "--hyperparameter takes NAME=VALUE, got ['eta']" in result.stderr
+
+
+def test_exits_1_when_a_parameter_is_not_the_pipelines(tmp_path, definition_file, churn_csv):
+    result = run(definition_file, churn_csv, tmp_path, "--parameter", "Threshold=0.9")
+    assert result.returncode == 1
+    assert "the pipeline has no parameter(s) ['Threshold']" in result.stderr
+
+
+def test_a_contract_file_travels_in_the_code_package_and_hyperparameters_reach_training(tmp_path, churn_csv):
+    """No --definition: the definition is built for this contract, whose threshold becomes GateThreshold."""
+    contract = json.loads((ROOT / "ml_code/contracts/customer-churn.json").read_text())
+    contract["metric"]["threshold"] = 0.6
+    path = tmp_path / "relaxed.json"
+    path.write_text(json.dumps(contract))
+    result = local_mode(
+        "run",
+        "--contract",
+        path,
+        "--data",
+        churn_csv,
+        "--workdir",
+        tmp_path / "home",
+        "--hyperparameter",
+        "max_depth=2",
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert re.search(r"gate: auc [0-9.]+ >= 0\.6$", result.stdout, flags=re.MULTILINE)
+    (model,) = (tmp_path / "home" / "executions").glob("*/Train/opt/ml/model/xgboost-model.json")
+    trees = json.loads(model.read_text())["learner"]["gradient_booster"]["model"]["trees"]
+    assert max(len(tree["left_children"]) for tree in trees) <= 7  # max_depth=2: at most 7 nodes a tree
+
+
+def test_runs_on_a_folder_of_csv_parts_as_the_etl_writes_them(tmp_path, definition_file, churn_csv):
+    lines = churn_csv.read_text().splitlines(keepends=True)
+    curated = tmp_path / "curated" / "ingest_date=2026-07-01" / "run=a"
+    curated.mkdir(parents=True)
+    (curated / "part-0.csv").write_text("".join(lines[:2000]))
+    (curated / "part-1.csv").write_text(lines[0] + "".join(lines[2000:]))
+    result = run(definition_file, tmp_path / "curated", tmp_path / "home")
+    assert result.returncode == 0, result.stdout[-3000:]
+    (copied,) = (tmp_path / "home" / "executions").glob("*/Preprocess/opt/ml/processing/input/data/*/run=a")
+    assert sorted(p.name for p in copied.iterdir()) == ["part-0.csv", "part-1.csv"]
+
+
+@pytest.mark.skipif(not ABALONE.is_file(), reason=f"the abalone dataset is not at {ABALONE} (shared/ is absent)")
+def test_abalone_regression_end_to_end(tmp_path):
+    result = local_mode(
+        "run", "--contract", "abalone", "--data", ABALONE, "--columns", ABALONE_COLUMNS, "--workdir", tmp_path
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    (report_file,) = (tmp_path / "s3").rglob("evaluation.json")
+    report = json.loads(report_file.read_text())
+    assert report["regression_metrics"]["rmse"]["value"] <= 2.5  # the gate; the bench measures the spread
+    assert report["regression_metrics"]["r2"]["value"] > 0.4
+    assert Registry(tmp_path).package("mlops-dev-abalone", 1).status == PENDING
+
+
+def _execution(home: Path) -> dict:
+    (record,) = (home / "executions").glob("*/execution.json")
+    return json.loads(record.read_text())

@@ -1,0 +1,142 @@
+"""The local Model Registry: SageMaker's three approval states, legal moves only, safe under concurrency."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from local_mode.registry import (
+    APPROVED,
+    PENDING,
+    REJECTED,
+    LocalSageMakerClient,
+    Registry,
+    RegistryError,
+    local_clients,
+    package_arn,
+)
+
+GROUP = "mlops-dev-customer-churn"
+
+
+def register(registry: Registry, group: str = GROUP, status: str = PENDING, model: str = "s3://b/model.tar.gz"):
+    return registry.register(
+        group,
+        status=status,
+        description="a test package",
+        inference_specification={"Containers": [{"Image": "local/xgboost", "ModelDataUrl": model}]},
+        model_metrics={"ModelQuality": {"Statistics": {"S3Uri": "s3://local-artifacts/eval/evaluation.json"}}},
+        drift_check_baselines={},
+        customer_metadata={"git_commit": "abc", "data_sha256": "123", "contract": "customer-churn"},
+        pipeline_execution="exec-1",
+    )
+
+
+@pytest.fixture
+def registry(tmp_path) -> Registry:
+    registry = Registry(tmp_path)
+    assert registry.create_group(GROUP)
+    return registry
+
+
+def test_versions_count_up_and_keep_what_was_registered(registry):
+    first, second = register(registry), register(registry, model="s3://b/second.tar.gz")
+    assert (first.version, second.version) == (1, 2)
+    assert first.status == PENDING and first.decided_at is None
+    stored = registry.package(GROUP, 2)
+    assert stored.model_data_url == "s3://b/second.tar.gz"
+    assert stored.customer_metadata["git_commit"] == "abc"
+    assert [p.version for p in registry.packages(GROUP)] == [2, 1]  # newest first
+
+
+def test_approve_and_reject_record_who_when_and_why(registry):
+    register(registry), register(registry)
+    approved = registry.decide(GROUP, 1, APPROVED, approver="ana", comment="auc holds")
+    rejected = registry.decide(GROUP, 2, REJECTED, approver="bo")
+    assert (approved.status, approved.decided_by, approved.comment) == (APPROVED, "ana", "auc holds")
+    assert approved.decided_at is not None
+    assert rejected.status == REJECTED
+    assert registry.newest(GROUP, APPROVED).version == 1
+    assert registry.newest(GROUP, PENDING) is None
+
+
+def test_an_approved_model_can_be_withdrawn_and_a_rejected_one_approved(registry):
+    register(registry)
+    registry.decide(GROUP, 1, APPROVED)
+    assert registry.decide(GROUP, 1, REJECTED).status == REJECTED
+    assert registry.decide(GROUP, 1, APPROVED).status == APPROVED
+
+
+def test_fails_when_a_decision_goes_back_to_pending(registry):
+    register(registry)
+    registry.decide(GROUP, 1, APPROVED)
+    with pytest.raises(RegistryError, match="is Approved: it can become Rejected, not PendingManualApproval"):
+        registry.decide(GROUP, 1, PENDING)
+
+
+def test_fails_when_a_package_is_approved_twice(registry):
+    register(registry)
+    registry.decide(GROUP, 1, APPROVED)
+    with pytest.raises(RegistryError, match="is Approved already"):
+        registry.decide(GROUP, 1, APPROVED)
+
+
+def test_fails_when_the_group_is_unknown(registry):
+    with pytest.raises(
+        RegistryError, match=r"no model package group 'nope' \(groups: \['mlops-dev-customer-churn'\]\)"
+    ):
+        register(registry, group="nope")
+    with pytest.raises(RegistryError, match="no model package group 'nope'"):
+        registry.packages("nope")
+
+
+def test_fails_when_the_version_is_unknown(registry):
+    register(registry)
+    with pytest.raises(RegistryError, match=r"has no version 7 \(versions: \[1\]\)"):
+        registry.package(GROUP, 7)
+    with pytest.raises(RegistryError, match="has no version 7"):
+        registry.decide(GROUP, 7, APPROVED)
+
+
+def test_fails_when_the_status_is_not_one_of_sagemakers(registry):
+    with pytest.raises(RegistryError, match="approval status 'Deployed' is not one of"):
+        register(registry, status="Deployed")
+
+
+def _register_many(home: str, count: int, queue) -> None:
+    registry = Registry(Path(home))
+    queue.put([register(registry).version for _ in range(count)])
+
+
+def test_concurrent_registrations_get_distinct_versions(tmp_path):
+    Registry(tmp_path).create_group(GROUP)
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    workers = [context.Process(target=_register_many, args=(str(tmp_path), 15, queue)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    versions = queue.get(timeout=60) + queue.get(timeout=60)
+    for worker in workers:
+        worker.join(timeout=60)
+    assert sorted(versions) == list(range(1, 31))
+    assert len(Registry(tmp_path).packages(GROUP)) == 30
+
+
+def test_the_local_clients_answer_champion_reads_in_boto3_shapes(registry, tmp_path):
+    register(registry), register(registry)
+    registry.decide(GROUP, 1, APPROVED)
+    sagemaker, s3 = local_clients(tmp_path)
+    listed = sagemaker.list_model_packages(
+        ModelPackageGroupName=GROUP, ModelApprovalStatus=APPROVED, SortBy="CreationTime", SortOrder="Descending"
+    )["ModelPackageSummaryList"]
+    assert [item["ModelPackageArn"] for item in listed] == [package_arn(GROUP, 1)]
+    described = sagemaker.describe_model_package(ModelPackageName=listed[0]["ModelPackageArn"])
+    assert described["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"].endswith("evaluation.json")
+    report = tmp_path / "s3" / "local-artifacts" / "eval" / "evaluation.json"
+    report.parent.mkdir(parents=True)
+    report.write_text('{"auc": 1}')
+    assert s3.get_object(Bucket="local-artifacts", Key="eval/evaluation.json")["Body"].read() == b'{"auc": 1}'
+    with pytest.raises(RegistryError, match="is not a local model package ARN"):
+        LocalSageMakerClient(registry).describe_model_package(ModelPackageName="arn:aws:sagemaker:x")
