@@ -18,7 +18,7 @@ STAGE ?=
 DEMO_DIR := work/demo
 DEMO_ROWS ?= 20000
 
-.PHONY: help demo test lint synth golden deploy clean
+.PHONY: help venv venv-ml demo test lint synth golden definition deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -38,27 +38,36 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+venv: $(VENV)/.installed ## the CDK app's environment (.venv): CDK, SageMaker SDK, Spark, tests; local_mode runs here
+
+venv-ml: $(ML_VENV)/.installed ## the ML environment (.venv-ml, the container's versions): local mode runs the steps with it
+
 lint: $(VENV)/.installed ## ruff lint and format check over the whole tree
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-demo: $(VENV)/.installed $(ML_VENV)/.installed ## raw JSON -> ETL (local Spark) -> preprocess -> train -> evaluate -> gate
+demo: $(VENV)/.installed $(ML_VENV)/.installed ## raw JSON -> ETL (local Spark) -> the pipeline definition, executed -> registry
 	rm -rf $(DEMO_DIR)
 	$(OFFLINE) $(VENV)/bin/python -m local_mode generate --rows $(DEMO_ROWS) --defect-rate 0.01 \
 		--output $(DEMO_DIR)/raw/export.jsonl
 	$(OFFLINE) $(VENV)/bin/python -m local_mode etl --contract customer-churn --input $(DEMO_DIR)/raw \
 		--output $(DEMO_DIR)/etl --hash-key-file local_mode/demo-hash-key.txt
-	$(OFFLINE) $(ML_VENV)/bin/python -m local_mode run --contract customer-churn \
-		--data $(DEMO_DIR)/etl/curated --workdir $(DEMO_DIR)/run
+	$(OFFLINE) $(VENV)/bin/python -m local_mode run --contract customer-churn \
+		--data $(DEMO_DIR)/etl/curated --workdir $(DEMO_DIR)
 
-# ml_code and local mode run at the container's versions (.venv-ml); the rest with the CDK app (.venv).
-ML_TESTS := tests/ml_code tests/local_mode
+# ml_code runs at the container's versions (.venv-ml); the rest with the CDK app (.venv). Local mode runs in .venv
+# and its steps in .venv-ml, as a data scientist runs it.
+ML_TESTS := tests/ml_code
 test: lint $(VENV)/.installed $(ML_VENV)/.installed ## ruff + every test, offline
 	$(OFFLINE) $(VENV)/bin/pytest tests $(addprefix --ignore=,$(ML_TESTS))
 	$(OFFLINE) $(ML_VENV)/bin/pytest $(ML_TESTS)
 
 synth: $(VENV)/.installed node_modules/.installed ## synthesize every stage (or STAGE=dev) into cdk.out, offline
 	$(OFFLINE) npx cdk synth --no-notices --quiet $(if $(STAGE),-c stage=$(STAGE))
+
+CONTRACT ?= customer-churn
+definition: $(VENV)/.installed ## export the pipeline definition local mode runs (CONTRACT=...) to work/definition/
+	$(OFFLINE) $(VENV)/bin/python -m local_mode definition --contract $(CONTRACT) --output work/definition
 
 golden: $(VENV)/.installed ## regenerate tests/infra/golden/pipeline_definition.json after a reviewed pipeline change
 	$(OFFLINE) $(VENV)/bin/python -m tests.infra.golden.regenerate

@@ -105,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _etl(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("pyspark") is None:
+        raise RuntimeError("the ETL needs pyspark, in the CDK app's environment: `make venv`, then .venv/bin/python")
     from local_mode.etl import run_local_etl
     from ml_code.contracts.contract import load_contract
 

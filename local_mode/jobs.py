@@ -14,7 +14,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -213,18 +212,10 @@ def _tail(log: Path) -> str:
 
 
 def default_python() -> str:
-    """The interpreter the steps run with: the ML environment's (.venv-ml), or this one if it is that."""
+    """The interpreter the steps run with: the ML environment's (.venv-ml, the container's versions)."""
     candidate = ROOT / ".venv-ml" / "bin" / "python"
-    if candidate.exists():
-        return str(candidate)
-    if sys.version_info[:2] == (3, 10) and _has_xgboost(sys.executable):
-        return sys.executable
-    raise FileNotFoundError(
-        "the ML environment .venv-ml (Python 3.10 with the container's packages) is missing: run `make venv-ml`"
-    )
-
-
-def _has_xgboost(python: str) -> bool:
-    import importlib.util
-
-    return python == sys.executable and importlib.util.find_spec("xgboost") is not None
+    if not candidate.exists():
+        raise FileNotFoundError(
+            "the ML environment .venv-ml (Python 3.10 with the container's packages) is missing: run `make venv-ml`"
+        )
+    return str(candidate)

@@ -114,7 +114,7 @@ def _contracts_of(definition: dict) -> set[str]:
     found = set()
     for step in definition.get("Steps", []):
         arguments = step.get("Arguments", {}).get("AppSpecification", {}).get("ContainerArguments", [])
-        found |= {value for flag, value in zip(arguments, arguments[1:]) if flag == "--contract"}
+        found |= {value for flag, value in zip(arguments, arguments[1:], strict=False) if flag == "--contract"}
     return found
 
 

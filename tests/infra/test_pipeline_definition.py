@@ -127,7 +127,17 @@ def test_parameters_and_their_defaults(definition):
         "ChampionTolerance": 0.01,
         "ModelApprovalStatus": "PendingManualApproval",
         "GitCommit": "unknown",
+        "Seed": 42,
     }
+
+
+def test_one_seed_parameter_reaches_the_split_the_model_and_the_bootstrap(definition):
+    steps = all_steps(definition)
+    seed = {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.Seed"}]}}
+    for name in ("Preprocess", "Evaluate"):
+        arguments = steps[name]["Arguments"]["AppSpecification"]["ContainerArguments"]
+        assert arguments[arguments.index("--seed") + 1] == seed, name
+    assert steps["Train"]["Arguments"]["HyperParameters"]["seed"] == seed
 
 
 def test_the_gate_reads_the_metric_evaluate_writes_in_the_right_direction(definition):
