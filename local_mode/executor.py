@@ -100,7 +100,7 @@ class PipelineExecutor:
     ) -> None:
         self.definition = definition
         self.pipeline_name = pipeline_name
-        self.home = Path(home)
+        self.home = Path(home).resolve()  # jobs run in other working directories
         self.s3 = LocalS3(self.home)
         self.registry = Registry(self.home)
         self.jobs = JobRunner(self.home, python)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,7 +212,8 @@ def test_runs_on_a_folder_of_csv_parts_as_the_etl_writes_them(tmp_path, definiti
     curated.mkdir(parents=True)
     (curated / "part-0.csv").write_text("".join(lines[:2000]))
     (curated / "part-1.csv").write_text(lines[0] + "".join(lines[2000:]))
-    result = run(definition_file, tmp_path / "curated", tmp_path / "home")
+    home = Path(os.path.relpath(tmp_path / "home", ROOT))  # a relative workdir, as `make demo` gives
+    result = run(definition_file, tmp_path / "curated", home)
     assert result.returncode == 0, result.stdout[-3000:]
     (copied,) = (tmp_path / "home" / "executions").glob("*/Preprocess/opt/ml/processing/input/data/*/run=a")
     assert sorted(p.name for p in copied.iterdir()) == ["part-0.csv", "part-1.csv"]
