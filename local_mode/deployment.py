@@ -21,16 +21,13 @@ XGBOOST_IMAGE = "local/sagemaker-xgboost:3.0-5"  # the step scripts, run by the 
 MODEL_MONITOR_IMAGE = "local/sagemaker-model-monitor-analyzer"  # local_mode/data_quality.py
 CODE_BUCKET = "local-code"
 BUCKETS = {"ArtifactsBucket": "local-artifacts", "CuratedBucket": "local-curated", "CodeBucket": CODE_BUCKET}
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _PLACEHOLDER = re.compile(r"\$\{(!?)([A-Za-z0-9:]+)\}")
 
 
 def code_objects(contract_file: Path | None = None, contract_name: str | None = None) -> dict[str, bytes]:
     """The code bucket's objects by key: the code package and the processing bootstrap, named by hash."""
     files = ml_code_sources()
-    if contract_file is not None:
-        if not contract_name or not _SAFE_NAME.match(contract_name) or ".." in contract_name:
-            raise ValueError(f"contract name {contract_name!r} cannot name a file in the code package")
+    if contract_file is not None:  # the contract's name is validated to be a plain file name (contract.py)
         files[f"ml_code/contracts/{contract_name}.json"] = Path(contract_file).read_bytes()
     package = sourcedir_archive(files)
     bootstrap = (ROOT / "ml_code" / "bootstrap.py").read_bytes()

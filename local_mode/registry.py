@@ -93,6 +93,13 @@ def parse_arn(arn: str) -> tuple[str, int]:
     return group, int(version)
 
 
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        return "unknown"
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -219,7 +226,7 @@ class Registry:
             db.execute(
                 "UPDATE model_packages SET status = ?, decided_at = ?, decided_by = ?, comment = ?"
                 " WHERE group_name = ? AND version = ?",
-                (status, _now(), approver or getpass.getuser(), comment, group, version),
+                (status, _now(), approver or _user(), comment, group, version),
             )
         return self.package(group, version)
 

@@ -7,6 +7,7 @@ curated output) becomes the InputDataUri parameter. Exit codes: 0 registered, 3 
 
 from __future__ import annotations
 
+import csv
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +42,12 @@ def stage_input(data: Path, home: Path, columns: list[str] | None) -> str:
         return str(data.resolve())
     if not columns:
         return str(data.resolve())
+    with data.open(newline="") as source:
+        first = next(csv.reader(source), [])
+    if len(first) != len(columns):  # say the counts only: the line may hold personal data
+        raise ValueError(
+            f"--columns names {len(columns)} columns, but the first line of {data} has {len(first)} fields"
+        )
     staged = home.resolve() / STAGED_INPUT_DIR / (data.stem + ".csv")
     staged.parent.mkdir(parents=True, exist_ok=True)
     with staged.open("w") as out, data.open() as source:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,8 @@ _KEYS = {
     "drop",
     "metric",
 }
+_CONTRACT_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+MAX_NAME_LENGTH = 40
 _REQUIRED = {"name", "problem_type", "target", "metric"}
 
 
@@ -197,7 +200,7 @@ def parse_contract(raw: Any, *, where: str = "contract") -> DatasetContract:
         raise ContractError(f"{where}: positive_label is only for binary_classification, not {problem_type}")
 
     return DatasetContract(
-        name=_text(raw["name"], "name", where),
+        name=_contract_name(raw["name"], where),
         problem_type=problem_type,
         target=target,
         metric=_metric(raw["metric"], problem_type, where),
@@ -245,6 +248,16 @@ def _names(value: Any, key: str, where: str) -> tuple[str, ...]:
     if len(set(value)) != len(value):
         raise ContractError(f"{where}: {key} lists a column twice: {value!r}")
     return tuple(value)
+
+
+def _contract_name(value: Any, where: str) -> str:
+    name = _text(value, "name", where)
+    if len(name) > MAX_NAME_LENGTH or not _CONTRACT_NAME.match(name):
+        raise ContractError(
+            f"{where}: name {name!r} must be at most {MAX_NAME_LENGTH} lowercase letters and digits, joined by single "
+            "hyphens: it names S3 prefixes, files and the model package group"
+        )
+    return name
 
 
 def _text(value: Any, key: str, where: str) -> str:

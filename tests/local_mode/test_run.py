@@ -168,6 +168,24 @@ def test_exits_1_when_the_contract_is_malformed(tmp_path, churn_csv):
     assert "missing key(s) ['metric']" in result.stderr
 
 
+@pytest.mark.parametrize("columns", ["a,b", "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q"])
+def test_exits_1_when_columns_do_not_match_the_files_fields(tmp_path, definition_file, columns):
+    data = tmp_path / "headerless.csv"
+    data.write_text("C-1,Ana Lima,ana@example.com,3\nC-2,Bo,bo@example.com,4\n")
+    result = run(definition_file, data, tmp_path / "home", "--columns", columns)
+    assert result.returncode == 1
+    assert (
+        f"--columns names {len(columns.split(','))} columns, but the first line of {data} has 4 fields" in result.stderr
+    )
+    assert "Ana" not in result.stderr + result.stdout
+
+
+def test_exits_1_when_a_registry_call_names_an_unknown_group(tmp_path):
+    result = local_mode("registry", "approve", "--workdir", tmp_path, "--group", "nope", "--version", "1")
+    assert result.returncode == 1
+    assert "error: no model package group 'nope' (groups: none yet)" in result.stderr
+
+
 def test_exits_1_when_a_hyperparameter_is_not_name_value(tmp_path, churn_csv):
     result = local_mode(
         "run", "--contract", "customer-churn", "--data", churn_csv, "--workdir", tmp_path, "--hyperparameter", "eta"

@@ -103,3 +103,9 @@ def test_fails_when_the_contract_file_is_not_there(tmp_path):
 def test_every_metric_direction_is_declared():
     for metrics in REPORT_METRICS.values():
         assert all(isinstance(higher, bool) for higher in metrics.values())
+
+
+@pytest.mark.parametrize("name", ["../../x", "Churn", "churn_v2", "a--b", "-a", "x" * 41])
+def test_fails_when_the_name_cannot_name_a_prefix_a_file_and_a_group(name):
+    with pytest.raises(ContractError, match="lowercase letters and digits, joined by single hyphens"):
+        parse_contract(churn(name=name))
