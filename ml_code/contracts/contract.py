@@ -33,6 +33,13 @@ REPORT_METRICS: dict[str, dict[str, bool]] = {
     "regression": {"mse": False, "rmse": False, "mae": False, "r2": True},
 }
 
+# The values each reported metric can take: a gate threshold outside them is a typo, not a policy.
+METRIC_RANGES: dict[str, tuple[float, float]] = {
+    **dict.fromkeys(("auc", "accuracy", "precision", "recall", "f1", "weighted_f1"), (0.0, 1.0)),
+    **dict.fromkeys(("log_loss", "mse", "rmse", "mae"), (0.0, math.inf)),
+    "r2": (-math.inf, 1.0),
+}
+
 _KEYS = {
     "name",
     "problem_type",
@@ -239,6 +246,9 @@ def _metric(raw: Any, problem_type: str, where: str) -> Metric:
     threshold = raw["threshold"]
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
         raise ContractError(f"{where}: metric.threshold must be a number, got {threshold!r}")
+    low, high = METRIC_RANGES[raw["name"]]
+    if not low <= threshold <= high:
+        raise ContractError(f"{where}: metric.threshold {threshold!r} is outside {raw['name']}'s range [{low}, {high}]")
     return Metric(name=raw["name"], threshold=float(threshold), higher_is_better=known[raw["name"]])
 
 

@@ -109,3 +109,15 @@ def test_every_metric_direction_is_declared():
 def test_fails_when_the_name_cannot_name_a_prefix_a_file_and_a_group(name):
     with pytest.raises(ContractError, match="lowercase letters and digits, joined by single hyphens"):
         parse_contract(churn(name=name))
+
+
+@pytest.mark.parametrize(("metric", "threshold"), [("auc", 7), ("f1", -0.1)])
+def test_fails_when_the_threshold_is_outside_the_metrics_range(metric, threshold):
+    with pytest.raises(ContractError, match=rf"metric.threshold {threshold} is outside {metric}'s range \["):
+        parse_contract(churn(metric={"name": metric, "threshold": threshold}))
+
+
+def test_every_reported_metric_has_a_range():
+    from ml_code.contracts.contract import METRIC_RANGES
+
+    assert {name for metrics in REPORT_METRICS.values() for name in metrics} == set(METRIC_RANGES)
