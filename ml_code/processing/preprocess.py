@@ -43,6 +43,10 @@ logger = logging.getLogger(__name__)
 
 FRACTIONS = (0.7, 0.2, 0.1)
 REGRESSION_STRATA = 10
+# What the metrics need of each split: rows enough for a bootstrap, and (classification) every class in each
+# split, twice at least (AUC and its bootstrap need both classes in the test split).
+MIN_ROWS_PER_SPLIT = 10
+MIN_CLASS_ROWS_PER_SPLIT = 2
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,7 @@ def split(
     data: pd.DataFrame, contract: DatasetContract, *, seed: int, fractions: tuple[float, ...] = FRACTIONS
 ) -> Splits:
     """A seeded 70/20/10 split, stratified on the target (on its deciles for regression)."""
+    check_enough_rows(data, contract, fractions)
     rng = np.random.default_rng(seed)
     if contract.problem_type == "regression":
         # Stratify on target quantiles, so each split sees the whole range (a rare value cannot stand alone).
@@ -139,10 +144,42 @@ def split(
         for part, piece in zip(parts, np.split(shuffled, [cut_train, cut_validation]), strict=True):
             part.append(piece)
     train, validation, test = (data.iloc[np.sort(np.concatenate(part))].reset_index(drop=True) for part in parts)
-    for name, frame in (("train", train), ("validation", validation), ("test", test)):
-        if frame.empty:
-            raise ContractError(f"the {name} split is empty: {len(data)} labelled rows are too few to split")
     return Splits(train=train, validation=validation, test=test)
+
+
+def _split_sizes(rows: int, fractions: tuple[float, ...]) -> tuple[int, int, int]:
+    """How many of `rows` go to train, validation and test (the cuts `split` makes)."""
+    train = round(rows * fractions[0])
+    validation = round(rows * fractions[1])
+    return train, validation, rows - train - validation
+
+
+def rows_needed(per_split: int, fractions: tuple[float, ...] = FRACTIONS) -> int:
+    """The fewest rows whose split gives every part at least `per_split` rows."""
+    rows = per_split
+    while min(_split_sizes(rows, fractions)) < per_split:
+        rows += 1
+    return rows
+
+
+def check_enough_rows(data: pd.DataFrame, contract: DatasetContract, fractions: tuple[float, ...]) -> None:
+    """Fail before any work when the split would leave a metric without the rows it needs."""
+    needed = rows_needed(MIN_ROWS_PER_SPLIT, fractions)
+    if len(data) < needed:
+        raise ContractError(
+            f"{len(data)} labelled rows are too few: the split needs at least {needed}, so that each of "
+            f"train, validation and test holds {MIN_ROWS_PER_SPLIT}"
+        )
+    if contract.problem_type == "regression":
+        return
+    per_class = rows_needed(MIN_CLASS_ROWS_PER_SPLIT, fractions)
+    counts = as_category_text(data[contract.target]).value_counts()
+    few = {label: int(count) for label, count in counts.items() if count < per_class}
+    if few:
+        raise ContractError(
+            f"class(es) {few} of {contract.target!r} have too few labelled rows: each class needs at least "
+            f"{per_class}, so that every split holds {MIN_CLASS_ROWS_PER_SPLIT} of it"
+        )
 
 
 def model_matrix(frame: pd.DataFrame, transform: FeatureTransform, target: str) -> pd.DataFrame:

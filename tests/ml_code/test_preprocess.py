@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ml_code import paths
-from ml_code.contracts.contract import CONTRACTS_DIR, load_contract
+from ml_code.contracts.contract import CONTRACTS_DIR, ContractError, load_contract
 from ml_code.processing.preprocess import check_target, main, read_input, split
 
 CHURN_CONTRACT = str(CONTRACTS_DIR / "customer-churn.json")
@@ -117,3 +117,23 @@ def test_fails_when_a_column_is_entirely_missing(tmp_path, churn_csv):
 def test_fails_when_the_contract_does_not_match_the_data(tmp_path, churn_csv):
     code, base, failure = run_main(churn_csv.read_text(), tmp_path, contract=str(CONTRACTS_DIR / "abalone.json"))
     assert_failed_cleanly(code, base, failure, "does not match contract 'abalone': missing column(s) ['rings', 'sex']")
+
+
+def test_fails_early_when_the_data_is_too_small_for_the_split(churn_contract):
+    data = pd.DataFrame({"churned": ["yes", "no"] * 5, "plan": ["basic"] * 10})
+    with pytest.raises(ContractError, match=r"10 labelled rows are too few: the split needs at least \d+"):
+        split(data, churn_contract, seed=1)
+
+
+def test_fails_early_naming_the_class_that_is_too_rare(churn_contract):
+    data = pd.DataFrame({"churned": ["yes"] * 5 + ["no"] * 200, "plan": ["basic"] * 205})
+    with pytest.raises(ContractError, match=r"class\(es\) \{'yes': 5\} of 'churned' have too few labelled rows"):
+        split(data, churn_contract, seed=1)
+
+
+def test_the_minimum_gives_every_split_its_rows():
+    from ml_code.processing.preprocess import FRACTIONS, _split_sizes, rows_needed
+
+    for per_split in (1, 2, 10):
+        needed = rows_needed(per_split)
+        assert min(_split_sizes(needed, FRACTIONS)) >= per_split > min(_split_sizes(needed - 1, FRACTIONS))
