@@ -14,6 +14,7 @@ if __package__ in (None, ""):  # run as a file, as SageMaker does: import from t
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import argparse  # noqa: E402
+import csv  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
@@ -63,6 +64,11 @@ def read_input(input_dir: Path) -> pd.DataFrame:
         raise ContractError(f"no CSV file under {input_dir}")
     frames = []
     for path in files:
+        with path.open(newline="") as handle:
+            header = next(csv.reader(handle), [])
+        repeated = sorted({name for name in header if header.count(name) > 1})
+        if repeated:  # pandas would rename them (`x.1`) into extra features
+            raise ContractError(f"{path}: column(s) {repeated} appear more than once in the header")
         try:
             frames.append(pd.read_csv(path, dtype=str, keep_default_na=True))
         except pd.errors.EmptyDataError as error:

@@ -137,3 +137,9 @@ def test_the_minimum_gives_every_split_its_rows():
     for per_split in (1, 2, 10):
         needed = rows_needed(per_split)
         assert min(_split_sizes(needed, FRACTIONS)) >= per_split > min(_split_sizes(needed - 1, FRACTIONS))
+
+
+def test_fails_when_a_column_name_is_repeated_in_the_header(tmp_path):
+    (tmp_path / "data.csv").write_text("churned,plan,plan\nyes,basic,premium\n")
+    with pytest.raises(ContractError, match=r"column\(s\) \['plan'\] appear more than once in the header"):
+        read_input(tmp_path)
