@@ -2,8 +2,9 @@
 
 One SQLite file (standard library only, so the pipeline's steps can read it from the ML environment too).
 Registration takes the database's write lock before it numbers a version, so concurrent registrations get
-distinct versions. `sagemaker_client()` and `s3_client()` answer the few calls champion.py makes with the
-shapes boto3 returns, so the champion decision runs the same code locally as on AWS.
+distinct versions. `local_clients()` answers the few calls champion.py makes (ListModelPackages,
+DescribeModelPackage, S3 GetObject) in the shapes boto3 returns, so the champion decision runs the same code
+locally as on AWS.
 """
 
 from __future__ import annotations
