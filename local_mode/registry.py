@@ -192,13 +192,7 @@ class Registry:
 
     def package(self, group: str, version: int) -> ModelPackage:
         with self._transaction(write=False) as db:
-            self._require_group(db, group)
-            row = db.execute(
-                "SELECT * FROM model_packages WHERE group_name = ? AND version = ?", (group, version)
-            ).fetchone()
-            if row is None:
-                known = [v for (v,) in db.execute("SELECT version FROM model_packages WHERE group_name = ?", (group,))]
-                raise RegistryError(f"group {group!r} has no version {version} (versions: {known or 'none'})")
+            row = self._row(db, group, version)
         return _package(row)
 
     def newest(self, group: str, status: str) -> ModelPackage | None:
@@ -210,13 +204,7 @@ class Registry:
     ) -> ModelPackage:
         """Approve or reject a package: only the moves in TRANSITIONS are allowed."""
         with self._transaction(write=True) as db:
-            self._require_group(db, group)
-            row = db.execute(
-                "SELECT status FROM model_packages WHERE group_name = ? AND version = ?", (group, version)
-            ).fetchone()
-            if row is None:
-                raise RegistryError(f"group {group!r} has no version {version}")
-            current = row[0]
+            current = _package(self._row(db, group, version)).status
             if status not in TRANSITIONS[current]:
                 allowed = " or ".join(TRANSITIONS[current])
                 raise RegistryError(
@@ -230,6 +218,18 @@ class Registry:
                 (status, _now(), approver or _user(), comment, group, version),
             )
         return self.package(group, version)
+
+    @classmethod
+    def _row(cls, db: sqlite3.Connection, group: str, version: int) -> tuple:
+        """One package's row; an unknown group or version is an error that lists what exists."""
+        cls._require_group(db, group)
+        row = db.execute(
+            "SELECT * FROM model_packages WHERE group_name = ? AND version = ?", (group, version)
+        ).fetchone()
+        if row is None:
+            known = [v for (v,) in db.execute("SELECT version FROM model_packages WHERE group_name = ?", (group,))]
+            raise RegistryError(f"group {group!r} has no version {version} (versions: {known or 'none'})")
+        return row
 
     @staticmethod
     def _require_group(db: sqlite3.Connection, group: str) -> None:
