@@ -46,14 +46,8 @@ lint: $(VENV)/.installed ## ruff lint and format check over the whole tree
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-demo: $(VENV)/.installed $(ML_VENV)/.installed ## raw JSON -> ETL (local Spark) -> the pipeline definition, executed -> registry
-	rm -rf $(DEMO_DIR)
-	$(OFFLINE) $(VENV)/bin/python -m local_mode generate --rows $(DEMO_ROWS) --defect-rate 0.01 \
-		--output $(DEMO_DIR)/raw/export.jsonl
-	$(OFFLINE) $(VENV)/bin/python -m local_mode etl --contract customer-churn --input $(DEMO_DIR)/raw \
-		--output $(DEMO_DIR)/etl --hash-key-file local_mode/demo-hash-key.txt
-	$(OFFLINE) $(VENV)/bin/python -m local_mode run --contract customer-churn \
-		--data $(DEMO_DIR)/etl/curated --workdir $(DEMO_DIR)
+demo: $(VENV)/.installed $(ML_VENV)/.installed ## the whole loop: ETL, pipeline, registry, endpoint, capture, monitor, alarm, retrain
+	$(OFFLINE) $(VENV)/bin/python -m local_mode demo --workdir $(DEMO_DIR) --rows $(DEMO_ROWS)
 
 # ml_code runs at the container's versions (.venv-ml); the rest with the CDK app (.venv). Local mode runs in .venv
 # and its steps in .venv-ml, as a data scientist runs it.

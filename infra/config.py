@@ -54,6 +54,13 @@ class StageConfig:
     processing_instance_type: str = "ml.m5.xlarge"
     spot_training: bool = False
     champion_tolerance: float = 0.01
+    # Monitoring: an alarm fires when `alarm_datapoints` of the last `alarm_evaluation_periods` monitoring runs
+    # breach (feature drift above `drift_threshold`, Model Monitor's distance; the contract's metric worse than its
+    # threshold); a retraining starts at most once per alarm episode and `retrain_cooldown_hours` apart.
+    drift_threshold: float = 0.1
+    alarm_evaluation_periods: int = 3
+    alarm_datapoints: int = 2
+    retrain_cooldown_hours: float = 12.0
 
     @property
     def cdk_removal_policy(self) -> cdk.RemovalPolicy:
@@ -92,6 +99,20 @@ class StageConfig:
         for key in ("training_instance_type", "processing_instance_type", "endpoint_instance_type"):
             if not getattr(self, key).startswith("ml."):
                 raise ConfigError(f"{where}.{key} in {SOURCE}: {getattr(self, key)!r} is not a SageMaker instance type")
+        if not 0 < self.drift_threshold <= 1:
+            raise ConfigError(
+                f"{where}.drift_threshold in {SOURCE}: {self.drift_threshold!r} must be in (0, 1], a distance between "
+                "two distributions"
+            )
+        if not 1 <= self.alarm_datapoints <= self.alarm_evaluation_periods:
+            raise ConfigError(
+                f"{where}.alarm_datapoints/alarm_evaluation_periods in {SOURCE}: need 1 <= datapoints <= periods, "
+                f"got {self.alarm_datapoints} and {self.alarm_evaluation_periods}"
+            )
+        if self.retrain_cooldown_hours < 0:
+            raise ConfigError(
+                f"{where}.retrain_cooldown_hours in {SOURCE}: {self.retrain_cooldown_hours!r} must not be negative"
+            )
         if not 1 <= self.min_instances <= self.max_instances:
             raise ConfigError(
                 f"{where}.min_instances/max_instances in {SOURCE}: need 1 <= min <= max, "

@@ -1,4 +1,5 @@
-"""python -m local_mode {generate,etl,run,definition,registry} ...: the platform's loop on this machine, offline."""
+"""python -m local_mode {generate,etl,run,definition,registry,serve,monitor,demo} ...: the platform's loop on this
+machine, offline."""
 
 from __future__ import annotations
 
@@ -65,6 +66,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if name != "show":
             action.add_argument("--approver", help="who decides (default: the user name)")
             action.add_argument("--comment", default="")
+
+    serve = commands.add_parser("serve", help="serve an Approved model (or a model.tar.gz) over HTTP, until Ctrl-C")
+    workdir(serve)
+    model = serve.add_mutually_exclusive_group(required=True)
+    model.add_argument("--group", help="serve this group's newest Approved version (or --version)")
+    model.add_argument("--model", type=Path, help="a model.tar.gz (needs --endpoint)")
+    serve.add_argument("--version", type=int)
+    serve.add_argument("--endpoint", help="the endpoint's name (default: the group's)")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--workers", type=int, default=2)
+    serve.add_argument("--capture-percentage", type=float, default=100.0, help="data capture sampling, 0-100")
+    serve.add_argument("--no-capture", action="store_true", help="capture nothing")
+
+    monitor = commands.add_parser("monitor", help="a monitoring run of an endpoint's captured traffic, and its alarms")
+    workdir(monitor)
+    monitor.add_argument(
+        "--group", required=True, help="the served model's group (its baseline is the served version's)"
+    )
+    monitor.add_argument("--version", type=int, help="the served version (default: the newest Approved)")
+    monitor.add_argument("--endpoint", help="the endpoint's name (default: the group's)")
+    monitor.add_argument("--contract", help="default: the contract the package was trained with")
+
+    demo = commands.add_parser("demo", help="the whole loop, from raw export to a retrained candidate")
+    workdir(demo)
+    demo.add_argument("--rows", type=int, default=20_000)
     return parser.parse_args(argv)
 
 
@@ -97,6 +123,15 @@ def main(argv: list[str] | None = None) -> int:
             from local_mode.registry_cli import registry_command
 
             print(registry_command(args))
+            return 0
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "monitor":
+            return _monitor(args)
+        if args.command == "demo":
+            from local_mode.demo import run_demo
+
+            run_demo(args.workdir, rows=args.rows)
             return 0
         return _run(args)
     except Exception as error:  # the CLI's boundary: one clear line and exit 1
@@ -145,6 +180,66 @@ def _run(args: argparse.Namespace) -> int:
     )
     print(summary(result, contract, args.workdir))
     return exit_code(result)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import signal
+
+    from local_mode.serving.endpoint import EndpointSpec, LocalEndpoint, approved_package, package_archive
+
+    if args.model:
+        if not args.endpoint:
+            raise ValueError("--model needs --endpoint, the name its capture is filed under")
+        archive, what = args.model, str(args.model)
+    else:
+        package = approved_package(args.workdir, args.group, args.version)
+        archive, what = package_archive(args.workdir, package), f"{package.group} version {package.version}"
+    spec = EndpointSpec(
+        name=args.endpoint or args.group,
+        model_archive=archive,
+        port=args.port,
+        workers=args.workers,
+        sampling_percentage=None if args.no_capture else args.capture_percentage,
+    )
+    endpoint = LocalEndpoint(spec, args.workdir)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as Ctrl-C does: gracefully, capture flushed
+    with endpoint:
+        capture = (
+            "no capture" if args.no_capture else f"capturing {spec.sampling_percentage:g} % to {endpoint.capture_root}"
+        )
+        print(f"serving {what} at {endpoint.url} ({capture}); Ctrl-C stops it", flush=True)
+        try:
+            endpoint.process.wait()
+        except KeyboardInterrupt:
+            pass
+    print(f"endpoint {spec.name} stopped")
+    return 0
+
+
+def _interrupt(*_signal) -> None:
+    raise KeyboardInterrupt
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    from local_mode.definition import local_stage
+    from local_mode.monitoring import run_monitor
+    from local_mode.serving.endpoint import approved_package
+    from ml_code.contracts.contract import load_contract
+
+    package = approved_package(args.workdir, args.group, args.version)
+    contract = load_contract(args.contract or package.customer_metadata["contract"])
+    endpoint = args.endpoint or args.group
+    result = run_monitor(
+        args.workdir, endpoint=endpoint, package=package, contract=contract, stage=local_stage(contract.name)[1]
+    )
+    print(f"monitoring run {result.run_id} of {endpoint}: {result.records} records -> {result.output}")
+    for violation in result.violations:
+        print(f"  {violation['constraint_check_type']:<26} {violation['feature_name']}: {violation['description']}")
+    if result.model_quality:
+        print(f"  model quality on {result.model_quality['merged_records']} labelled records written")
+    for outcome in result.alarms:
+        print(f"alarm {outcome.rule.name}: {outcome.state.value} ({outcome.state.reason})")
+    return 0
 
 
 def _pairs(items: list[str], option: str) -> dict[str, str]:

@@ -47,6 +47,11 @@ FIELDS = (
 
 
 DEFECTS = ("malformed", "missing_target", "not_numeric", "duplicate")
+# What `drift=True` shifts: more basic plans, higher charges and more support calls, and through them usage
+# (basic plans use less data) and total charges. Nothing else changes, so a monitor must flag these only.
+DRIFTED_FIELDS = ("plan", "monthly_charges", "total_charges", "support_calls", "data_usage_gb")
+DRIFTED_PLAN_WEIGHTS = {"basic": 0.9}
+DRIFTED_PRICE_FACTOR = 1.4
 
 
 def generate(
@@ -81,13 +86,13 @@ def _defective(defect: str, record: dict[str, Any], previous: dict[str, Any]) ->
 
 def _record(rng: random.Random, number: int, drift: bool) -> dict[str, Any]:
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-    plan = _weighted(rng, {name: weight for name, (weight, _, _) in PLANS.items()}, drift and {"basic": 0.6})
+    plan = _weighted(rng, {name: weight for name, (weight, _, _) in PLANS.items()}, drift and DRIFTED_PLAN_WEIGHTS)
     _, plan_effect, plan_price = PLANS[plan]
     region = rng.choice(list(REGIONS))
     payment = rng.choice(list(PAYMENT_METHODS))
     tenure_days = int(rng.expovariate(1 / 700)) + 1
     created = EXPORT_DATE - timedelta(days=tenure_days)
-    monthly = max(5.0, rng.gauss(plan_price * (1.25 if drift else 1.0), 12.0))
+    monthly = max(5.0, rng.gauss(plan_price * (DRIFTED_PRICE_FACTOR if drift else 1.0), 12.0))
     support_calls = _poisson(rng, 2.6 if drift else 1.4)
     late_payments = _poisson(rng, 0.5)
     usage = max(0.0, rng.gauss(18.0 if plan == "basic" else 32.0, 9.0))

@@ -18,12 +18,25 @@ from ml_code.contracts.contract import DatasetContract
 LOCAL_STAGE = "dev"
 
 
+def local_stage(contract_name: str):
+    """(platform config for `contract_name`, the LOCAL_STAGE settings) from cdk.json, as the stack reads them."""
+    try:
+        from infra.config import load_config
+    except ImportError as error:  # run from .venv-ml, which has no CDK
+        raise RuntimeError(
+            f"reading cdk.json's settings needs the CDK app's environment ({error.name} is missing): "
+            "run local mode with .venv/bin/python (`make venv`)"
+        ) from error
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    config = dataclasses.replace(load_config(context), dataset_contract=contract_name)
+    return config, config.stage(LOCAL_STAGE)
+
+
 def build_local_definition(contract: DatasetContract) -> tuple[str, dict]:
     """(pipeline name, definition) for `contract`, with the `${...}` placeholders the stack would fill."""
     os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
     logging.getLogger("sagemaker.config").setLevel(logging.WARNING)
     try:
-        from infra.config import load_config
         from infra.pipeline.definition import PipelineSettings, build_definition
     except ImportError as error:  # run from .venv-ml, which has no SDK and no CDK
         raise RuntimeError(
@@ -31,9 +44,7 @@ def build_local_definition(contract: DatasetContract) -> tuple[str, dict]:
             "run local mode with .venv/bin/python (`make venv`), or pass --definition with a file that "
             "`make definition` exported"
         ) from error
-    context = json.loads((ROOT / "cdk.json").read_text())["context"]
-    config = dataclasses.replace(load_config(context), dataset_contract=contract.name)
-    settings = PipelineSettings.for_stage(config, config.stage(LOCAL_STAGE))
+    settings = PipelineSettings.for_stage(*local_stage(contract.name))
     return settings.pipeline_name, build_definition(settings, contract)
 
 

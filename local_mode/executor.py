@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import secrets
 import time
@@ -126,6 +127,7 @@ class PipelineExecutor:
         self._create_groups()
         records = {node.name: StepRecord(node.name, node.body["Type"]) for node in self.nodes}
         result = ExecutionResult(execution_id, self.pipeline_name, "Succeeded", list(records.values()), parameters)
+        self._save(result, status="Executing")  # the retrain guard sees a running execution
         self.log(f"pipeline {self.pipeline_name}: execution {execution_id}")
         skipped: set[str] = set()
         for node in self.nodes:
@@ -337,13 +339,14 @@ class PipelineExecutor:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({**entry, "stored": datetime.now(timezone.utc).isoformat()}, sort_keys=True))
 
-    def _save(self, result: ExecutionResult) -> None:
+    def _save(self, result: ExecutionResult, *, status: str | None = None) -> None:
         folder = self.home / EXECUTIONS_DIR / result.execution_id
         folder.mkdir(parents=True, exist_ok=True)
         record = {
             "execution_id": result.execution_id,
             "pipeline_name": result.pipeline_name,
-            "status": result.status,
+            "status": status or result.status,
+            "pid": os.getpid(),
             "failure_reason": result.failure_reason,
             "parameters": result.parameters,
             "steps": [asdict(step) for step in result.steps],

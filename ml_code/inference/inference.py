@@ -3,6 +3,7 @@
 Requests are `text/csv` (with a header row, or columns in the order of the model's input columns) or
 `application/json` (a record, a list of records, or `{"instances": [...]}`); the feature transform is
 applied here, so clients send raw values. Responses are JSON (`{"predictions": [...]}`) or CSV.
+`transform` answers a whole request: a client error becomes its 4xx status with the reason, never a 5xx.
 """
 
 from __future__ import annotations
@@ -32,7 +33,21 @@ MAX_RECORDS = 10_000
 
 
 class RequestError(ValueError):
-    """The request cannot be scored; the message says why (the container answers 4xx/5xx with it)."""
+    """The request cannot be scored; the message says why and `status` is the HTTP status to answer with."""
+
+    status = 400
+
+
+class UnsupportedContentType(RequestError):
+    status = 415
+
+
+class UnsupportedAccept(RequestError):
+    status = 406
+
+
+class TooManyRecords(RequestError):
+    status = 413
 
 
 @dataclass(frozen=True)
@@ -52,7 +67,7 @@ def input_fn(request_body: str | bytes, request_content_type: str) -> pd.DataFra
     """Parse raw feature records: JSON records by name; CSV rows by position (named in `predict_fn`)."""
     content_type = (request_content_type or "").split(";")[0].strip().lower()
     if content_type not in (JSON, CSV):
-        raise RequestError(f"unsupported content type {request_content_type!r}: use {JSON} or {CSV}")
+        raise UnsupportedContentType(f"unsupported content type {request_content_type!r}: use {JSON} or {CSV}")
     if isinstance(request_body, (bytes, bytearray)):
         try:
             request_body = request_body.decode("utf-8")
@@ -62,7 +77,7 @@ def input_fn(request_body: str | bytes, request_content_type: str) -> pd.DataFra
         raise RequestError("the request body is empty: send one or more feature records")
     frame = _records_from_json(request_body) if content_type == JSON else _records_from_csv(request_body)
     if len(frame) > MAX_RECORDS:
-        raise RequestError(f"{len(frame)} records in one request; send at most {MAX_RECORDS}")
+        raise TooManyRecords(f"{len(frame)} records in one request; send at most {MAX_RECORDS}")
     return frame
 
 
@@ -104,7 +119,17 @@ def output_fn(predictions: list[dict[str, Any]], accept: str) -> tuple[str, str]
         for prediction in predictions:
             writer.writerow(_csv_row(prediction))
         return buffer.getvalue(), CSV
-    raise RequestError(f"unsupported accept type {accept!r}: use {JSON} or {CSV}")
+    raise UnsupportedAccept(f"unsupported accept type {accept!r}: use {JSON} or {CSV}")
+
+
+def transform(model: LoadedModel, body: str | bytes, content_type: str, accept: str) -> tuple[str, str, int]:
+    """One request, end to end: (response body, its content type, HTTP status). A client error answers with
+    its status and `{"error": ..., "message": ...}`; anything else is the server's fault and propagates."""
+    try:
+        response, response_type = output_fn(predict_fn(input_fn(body, content_type), model), accept)
+    except RequestError as error:
+        return json.dumps({"error": type(error).__name__, "message": str(error)}), JSON, error.status
+    return response, response_type, 200
 
 
 def _csv_row(prediction: dict[str, Any]) -> list[Any]:
@@ -131,6 +156,9 @@ def _records_from_json(body: str) -> pd.DataFrame:
     bad = [i for i, record in enumerate(payload) if not isinstance(record, dict)]
     if bad:
         raise RequestError(f"JSON records must be objects of column -> value; item(s) {bad[:5]} are not")
+    nested = sorted({name for record in payload for name, value in record.items() if isinstance(value, (dict, list))})
+    if nested:
+        raise RequestError(f"record values must be numbers, text or null; column(s) {nested[:5]} hold objects")
     return pd.DataFrame.from_records(payload)
 
 

@@ -1,0 +1,106 @@
+"""The endpoint's WSGI application, as the SageMaker XGBoost container builds it for a script-mode model.
+
+The container imports SAGEMAKER_PROGRAM from the model's `code/` folder, calls its `model_fn` once per worker,
+and answers `POST /invocations` with the script's `transform_fn` (or `input_fn` -> `predict_fn` -> `output_fn`),
+reading `Content-Type` (or `ContentType`) and `Accept` as the container does; `GET /ping` answers 200 once the
+model is loaded. Successful requests are offered to data capture. Runs under gunicorn in the ML environment.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import flask
+
+from local_mode.serving import CAPTURE_ENV, INFERENCE_ID_HEADER, MODEL_DIR_ENV
+from local_mode.serving.capture import CaptureConfig, DataCapture
+from ml_code.paths import SERVING_CODE_DIR, SERVING_PROGRAM
+
+JSON = "application/json"
+TEXT_TYPES = ("application/json", "text/csv")  # the container hands these to the script as text
+DEFAULT_ACCEPT = os.environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", JSON)
+
+
+def load_program(model_dir: Path):
+    """Import `<model>/code/inference.py` as the container does, with `code/` first on the import path."""
+    code_dir = model_dir / SERVING_CODE_DIR
+    program = code_dir / SERVING_PROGRAM
+    if not program.is_file():
+        raise FileNotFoundError(f"the model has no {SERVING_CODE_DIR}/{SERVING_PROGRAM}: {model_dir}")
+    sys.path.insert(0, str(code_dir))
+    spec = importlib.util.spec_from_file_location(program.stem, program)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def handlers(module):
+    """The script's transform: its `transform_fn`, or its three functions chained as the container chains them."""
+    chain = [getattr(module, name, None) for name in ("input_fn", "predict_fn", "output_fn")]
+    if getattr(module, "transform_fn", None):
+        if any(chain):
+            raise TypeError("the serving program defines transform_fn and input_fn/predict_fn/output_fn: keep one")
+        return module.transform_fn
+    if not all(chain):
+        raise TypeError("the serving program needs transform_fn, or input_fn, predict_fn and output_fn")
+    input_fn, predict_fn, output_fn = chain
+    return lambda model, content, content_type, accept: output_fn(
+        predict_fn(input_fn(content, content_type), model), accept
+    )
+
+
+def create_app(model_dir: Path, capture: DataCapture | None = None) -> flask.Flask:
+    module = load_program(model_dir)
+    model = module.model_fn(str(model_dir))
+    transform_fn = handlers(module)
+    app = flask.Flask("local_endpoint")
+
+    @app.get("/ping")
+    def ping() -> flask.Response:
+        return flask.Response(status=200)
+
+    @app.post("/invocations")
+    def invocations() -> flask.Response:
+        request = flask.request
+        content_type = request.headers.get("ContentType") or request.headers.get("Content-Type") or JSON
+        accept = request.headers.get("Accept")
+        accept = DEFAULT_ACCEPT if not accept or accept == "*/*" else accept
+        content = request.get_data(as_text=content_type in TEXT_TYPES)
+        result = transform_fn(model, content, content_type, accept)
+        response = flask.Response(result[0], mimetype=result[1]) if isinstance(result, tuple) else result
+        if capture is not None and response.status_code == 200:
+            capture.offer(
+                input_body=request.get_data(),
+                input_type=content_type,
+                output_body=response.get_data(),
+                output_type=response.content_type,
+                inference_time=datetime.now(timezone.utc),
+                inference_id=request.headers.get(INFERENCE_ID_HEADER),
+            )
+        return response
+
+    return app
+
+
+def capture_from_env() -> DataCapture | None:
+    raw = os.environ.get(CAPTURE_ENV)
+    if not raw:
+        return None
+    settings = json.loads(raw)
+    return DataCapture(
+        CaptureConfig(
+            destination=Path(settings["destination"]),
+            endpoint=settings["endpoint"],
+            variant=settings["variant"],
+            sampling_percentage=float(settings["sampling_percentage"]),
+        )
+    )
+
+
+capture = capture_from_env()
+application = create_app(Path(os.environ[MODEL_DIR_ENV]), capture)

@@ -1,0 +1,83 @@
+"""Client traffic for a local endpoint: feature records from the synthetic CRM export, sent over HTTP with an
+inference id per request, and the ground truth for those ids as Model Monitor's ground-truth lines."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from local_mode.serving import INFERENCE_ID_HEADER
+
+
+class EndpointClient:
+    """A keep-alive HTTP connection to one endpoint (a client per thread)."""
+
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        parts = urlsplit(url)
+        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+
+    def invoke(
+        self, body: bytes, content_type: str, accept: str = "application/json", inference_id: str | None = None
+    ) -> tuple[int, bytes]:
+        headers = {"Content-Type": content_type, "Accept": accept}
+        if inference_id:
+            headers[INFERENCE_ID_HEADER] = inference_id
+        self.connection.request("POST", "/invocations", body=body, headers=headers)
+        response = self.connection.getresponse()
+        return response.status, response.read()
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def send_records(
+    url: str, records: Iterable[dict], columns: list[str], label: str, *, batch: int = 10
+) -> list[tuple[str, list[str]]]:
+    """Score the records' `columns` in JSON batches; returns (inference id, true labels) per request."""
+    client, sent, pending = EndpointClient(url), [], []
+
+    def flush() -> None:
+        inference_id = str(uuid.uuid4())
+        body = json.dumps([{column: record.get(column) for column in columns} for record in pending]).encode()
+        status, answer = client.invoke(body, "application/json", inference_id=inference_id)
+        if status != 200:
+            raise RuntimeError(f"the endpoint answered {status}: {answer[:300].decode(errors='replace')}")
+        sent.append((inference_id, [str(record[label]) for record in pending]))
+        pending.clear()
+
+    try:
+        for record in records:
+            if isinstance(record, dict):
+                pending.append(record)
+            if len(pending) == batch:
+                flush()
+        if pending:
+            flush()
+    finally:
+        client.close()
+    return sent
+
+
+def write_ground_truth(folder: Path, labels: list[tuple[str, list[str]]], when: datetime | None = None) -> Path:
+    """One file in `<folder>/yyyy/mm/dd/hh/`, a line per request: `{"groundTruthData": {"data": "<a label per
+    line>", "encoding": "CSV"}, "eventMetadata": {"eventId": "<inference id>"}, "eventVersion": "0"}`."""
+    when = when or datetime.now(timezone.utc)
+    path = folder / when.strftime("%Y/%m/%d/%H") / f"{uuid.uuid4().hex}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [
+        json.dumps(
+            {
+                "groundTruthData": {"data": "\n".join(truth), "encoding": "CSV"},
+                "eventMetadata": {"eventId": inference_id},
+                "eventVersion": "0",
+            }
+        )
+        for inference_id, truth in labels
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
