@@ -89,7 +89,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     monitor.add_argument("--contract", help="default: the contract the package was trained with")
 
     demo = commands.add_parser("demo", help="the whole loop, from raw export to a retrained candidate")
-    workdir(demo)
+    demo.add_argument(
+        "--workdir", type=Path, default=Path("work/demo"), help="replaced by each demo (default: work/demo)"
+    )
     demo.add_argument("--rows", type=int, default=20_000)
     return parser.parse_args(argv)
 

@@ -140,9 +140,18 @@ class Demo:
             self.phase("v2 rejected", second.failure_reason or "")
 
 
+DEMO_MARKER = ".local-mode-demo"
+
+
 def run_demo(home: Path, *, rows: int) -> None:
+    """Run the demo in `home`, which must be empty, absent, or a previous demo's (which is replaced)."""
+    home = Path(home)
+    if home.exists() and any(home.iterdir()) and not (home / DEMO_MARKER).is_file():
+        raise FileExistsError(f"{home} holds other work: give the demo an empty or new --workdir")
     logging.getLogger().setLevel(logging.WARNING)
     shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    (home / DEMO_MARKER).write_text("made by `local_mode demo`; the next demo replaces this folder\n")
     demo = Demo(home, rows=rows)
     demo.run()
     demo.say(f"demo finished in {time.monotonic() - demo.clock:.1f} s; everything is under {home}")

@@ -142,7 +142,7 @@ class JobRunner:
             **environment,
             paths.LOCAL_HOME_ENV: str(self.home.resolve()),
             # the step scripts' imports come from the code package; local_mode (the local registry) from here
-            "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
+            "PYTHONPATH": python_path(),
             "PYTHONDONTWRITEBYTECODE": "1",
         }
         with log.open("w") as handle:
@@ -209,6 +209,11 @@ def pack_model(model_dir: Path, destination: Path) -> Path:
 def _tail(log: Path) -> str:
     text = log.read_text(errors="replace").strip() if log.is_file() else ""
     return ("no failure reason written; the log ends: " + text[-LOG_TAIL_CHARACTERS:]) if text else "no output"
+
+
+def python_path() -> str:
+    """PYTHONPATH for a process in the ML environment: this repository first, then what the caller had."""
+    return os.pathsep.join(part for part in (str(ROOT), os.environ.get("PYTHONPATH", "")) if part)
 
 
 def default_python() -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from local_mode.jobs import ROOT, default_python
+from local_mode.jobs import default_python, python_path
 from local_mode.local_s3 import LocalS3
 from local_mode.metrics import MetricsStore
 from local_mode.model_monitor import DATA_NAMESPACE, DRIFT_METRIC_PREFIX, METRICS_FILE, MODEL_NAMESPACE
@@ -89,7 +89,7 @@ def run_monitor(
     s3 = LocalS3(home)
     env = {
         **os.environ,
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": python_path(),
         "dataset_source": str(home / CAPTURE_DIR / endpoint / VARIANT),
         "start_time": start.isoformat(),
         "end_time": end.isoformat(),

@@ -36,6 +36,7 @@ CHAMPION_FILE = "decision.json"
 SERVING_CODE_DIR = "code"
 SERVING_PROGRAM = "inference.py"
 MODEL_DIR = "/opt/ml/model"
+MAX_RECORDS_PER_REQUEST = 10_000  # more in one request is a client error (413)
 
 # Processing jobs receive the code package (a .tar.gz) here; ml_code/bootstrap.py unpacks it.
 CODE_PACKAGE_INPUT = "/opt/ml/processing/input/code_package"

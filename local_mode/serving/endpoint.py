@@ -19,7 +19,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from local_mode.jobs import ROOT, default_python
+from local_mode.jobs import default_python, python_path
 from local_mode.local_s3 import LocalS3
 from local_mode.registry import APPROVED, ModelPackage, Registry, RegistryError
 from local_mode.serving import CAPTURE_ENV, MODEL_DIR_ENV, SETTINGS_ENV, VARIANT
@@ -103,7 +103,7 @@ class LocalEndpoint:
         model_dir = unpack(self.spec.model_archive, self.folder / "model")
         env = {
             **os.environ,
-            "PYTHONPATH": str(ROOT),
+            "PYTHONPATH": python_path(),
             MODEL_DIR_ENV: str(model_dir),
             SETTINGS_ENV: json.dumps(
                 {"bind": f"127.0.0.1:{self.spec.port}", "workers": self.spec.workers, "log": str(self.log_file)}

@@ -24,12 +24,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xgboost as xgb  # noqa: E402
 
+from ml_code.paths import MAX_RECORDS_PER_REQUEST as MAX_RECORDS  # noqa: E402
 from ml_code.paths import MODEL_FILE, TRANSFORM_FILE  # noqa: E402
 from ml_code.processing.features import FeatureTransform  # noqa: E402
 
 JSON = "application/json"
 CSV = "text/csv"
-MAX_RECORDS = 10_000
 
 
 class RequestError(ValueError):

@@ -1,13 +1,18 @@
-"""Shared, real artefacts for the local-mode tests: generated churn data and the exported pipeline definition."""
+"""Shared, real artefacts for the local-mode tests: generated churn data, the exported pipeline definition, and
+approved models that the real pipeline trained."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from local_mode.churn_data import generate, write
+from local_mode.registry import APPROVED, ModelPackage, Registry
+from local_mode.runner import run_pipeline
+from ml_code.contracts.contract import DatasetContract, load_contract
 from tests.cli import local_mode
 
 
@@ -31,3 +36,54 @@ def definition_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def definition(definition_file) -> dict:
     return json.loads(definition_file.read_text())
+
+
+# Contracts over the churn data for the two other problem types, so that every serving path is exercised.
+OTHER_PROBLEM_TYPES = {
+    "regression": {
+        "name": "churn-charges",
+        "problem_type": "regression",
+        "target": "monthly_charges",
+        "categorical": ["plan", "region", "payment_method", "churned"],
+        "metric": {"name": "rmse", "threshold": 100.0},
+    },
+    "multiclass_classification": {
+        "name": "churn-plan",
+        "problem_type": "multiclass_classification",
+        "target": "plan",
+        "categorical": ["region", "payment_method", "churned"],
+        "metric": {"name": "accuracy", "threshold": 0.3},
+    },
+}
+CRM_COLUMNS = {
+    "id_columns": ["customer_id"],
+    "pii": {"drop": ["name", "email", "phone"], "hash": ["customer_id"]},
+    "datetime_age": {"account_created": "account_age_days"},
+    "drop": ["export_ts"],
+}
+
+
+@dataclass(frozen=True)
+class ApprovedModel:
+    home: Path
+    package: ModelPackage
+    contract: DatasetContract
+
+
+def _train_and_approve(contract_source: str | Path, data: Path, home: Path) -> ApprovedModel:
+    result = run_pipeline(contract_source, data, home, log=lambda _line: None)
+    assert result.registered is not None, result.failure_reason
+    registry = Registry(home)
+    package = registry.decide(result.registered.group, result.registered.version, APPROVED, approver="tests")
+    return ApprovedModel(home, package, load_contract(contract_source))
+
+
+@pytest.fixture(scope="session")
+def approved_models(tmp_path_factory, churn_csv) -> dict[str, ApprovedModel]:
+    """One approved churn model per problem type, each in its own local home, trained by the real pipeline."""
+    models = {"binary_classification": _train_and_approve("customer-churn", churn_csv, tmp_path_factory.mktemp("home"))}
+    for problem_type, contract in OTHER_PROBLEM_TYPES.items():
+        contract_file = tmp_path_factory.mktemp("contract") / f"{contract['name']}.json"
+        contract_file.write_text(json.dumps({**contract, **CRM_COLUMNS}))
+        models[problem_type] = _train_and_approve(contract_file, churn_csv, tmp_path_factory.mktemp("home"))
+    return models

@@ -1,0 +1,224 @@
+"""`local_mode serve`: a real gunicorn server on a loopback port, SageMaker's serving contract, data capture."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from local_mode.churn_data import generate
+from local_mode.monitoring import input_columns
+from local_mode.registry import PENDING, Registry, RegistryError
+from local_mode.serving.capture import CaptureConfig, DataCapture
+from local_mode.serving.endpoint import EndpointSpec, LocalEndpoint, approved_package, free_port, package_archive
+from local_mode.traffic import EndpointClient
+from ml_code.paths import MAX_RECORDS_PER_REQUEST as MAX_RECORDS
+
+PROBLEM_TYPES = ("binary_classification", "multiclass_classification", "regression")
+
+
+def start(model, name: str, **spec) -> LocalEndpoint:
+    archive = package_archive(model.home, model.package)
+    return LocalEndpoint(EndpointSpec(name=name, model_archive=archive, port=free_port(), **spec), model.home).start()
+
+
+@pytest.fixture(scope="module")
+def endpoints(approved_models):
+    running = {kind: start(model, f"serve-{kind}") for kind, model in approved_models.items()}
+    yield running
+    for endpoint in running.values():
+        endpoint.stop()
+
+
+def feature_records(model, count: int, **generate_args) -> list[dict]:
+    columns = input_columns(model.home, model.package)
+    return [{c: record[c] for c in columns} for record in generate(count, seed=11, **generate_args)]
+
+
+def invoke(endpoint: LocalEndpoint, body, content_type: str, accept: str = "application/json", **headers):
+    client = EndpointClient(endpoint.url)
+    try:
+        payload = body if isinstance(body, bytes) else body.encode()
+        return client.invoke(payload, content_type, accept, **headers)
+    finally:
+        client.close()
+
+
+def test_ping_answers_200_once_the_model_is_loaded(endpoints):
+    client = EndpointClient(endpoints["binary_classification"].url)
+    client.connection.request("GET", "/ping")
+    assert client.connection.getresponse().status == 200
+
+
+@pytest.mark.parametrize("problem_type", PROBLEM_TYPES)
+def test_json_and_csv_answers_for_each_problem_type(endpoints, approved_models, problem_type):
+    model, endpoint = approved_models[problem_type], endpoints[problem_type]
+    records = feature_records(model, 5)
+    status, body = invoke(endpoint, json.dumps(records), "application/json")
+    assert status == 200, body
+    predictions = json.loads(body)["predictions"]
+    assert len(predictions) == 5
+    if problem_type == "binary_classification":
+        assert all(0 <= p["probability"] <= 1 and p["label"] in ("yes", "not yes") for p in predictions)
+    elif problem_type == "multiclass_classification":
+        assert all(set(p["probabilities"]) == {"basic", "premium", "standard"} for p in predictions)
+        assert all(p["label"] == max(p["probabilities"], key=p["probabilities"].get) for p in predictions)
+    else:
+        assert all(5 <= p["value"] <= 200 for p in predictions)  # monthly charges, in dollars
+    status, csv_body = invoke(endpoint, pd.DataFrame(records).to_csv(index=False), "text/csv", accept="text/csv")
+    assert status == 200
+    rows = csv_body.decode().strip().splitlines()
+    assert len(rows) == 5
+    first = predictions[0]
+    expected = first.get("value", first.get("probability", first.get("label")))
+    assert rows[0].split(",")[0] == str(expected)  # CSV and JSON give the same answer
+
+
+def bad_requests(model) -> dict[str, tuple[bytes, str, str, int]]:
+    record = feature_records(model, 1)[0]
+    too_many = json.dumps([record] * (MAX_RECORDS + 1)).encode()
+    without_plan = json.dumps({k: v for k, v in record.items() if k != "plan"}).encode()
+    return {
+        "malformed JSON": (b'{"plan": ', "application/json", "application/json", 400),
+        "a missing column": (without_plan, "application/json", "application/json", 400),
+        "a CSV row of the wrong width": (b"1,2,3\n", "text/csv", "application/json", 400),
+        "a nested value": (
+            json.dumps({**record, "plan": {"a": 1}}).encode(),
+            "application/json",
+            "application/json",
+            400,
+        ),
+        "an empty body": (b"", "application/json", "application/json", 400),
+        "an unsupported content type": (b"\x93NUMPY", "application/x-npy", "application/json", 415),
+        "an unsupported accept type": (json.dumps(record).encode(), "application/json", "application/x-protobuf", 406),
+        "too many records": (too_many, "application/json", "application/json", 413),
+    }
+
+
+BAD_REQUEST_KINDS = (
+    "malformed JSON",
+    "a missing column",
+    "a CSV row of the wrong width",
+    "a nested value",
+    "an empty body",
+    "an unsupported content type",
+    "an unsupported accept type",
+    "too many records",
+)
+
+
+@pytest.mark.parametrize("kind", BAD_REQUEST_KINDS)
+def test_a_client_error_is_a_4xx_with_its_reason_and_the_server_keeps_serving(endpoints, approved_models, kind):
+    model, endpoint = approved_models["binary_classification"], endpoints["binary_classification"]
+    body, content_type, accept, expected = bad_requests(model)[kind]
+    status, answer = invoke(endpoint, body, content_type, accept)
+    assert status == expected, answer
+    error = json.loads(answer)
+    assert error["error"] and error["message"]
+    status, _ = invoke(endpoint, json.dumps(feature_records(model, 1)), "application/json")
+    assert status == 200
+
+
+def test_fails_to_serve_a_version_that_is_not_approved(approved_models):
+    model = approved_models["regression"]
+    registry = Registry(model.home)
+    fields = ("description", "inference_specification", "model_metrics", "drift_check_baselines", "customer_metadata")
+    pending = registry.register(
+        model.package.group,
+        status=PENDING,
+        pipeline_execution="test",
+        **{name: getattr(model.package, name) for name in fields},
+    )
+    with pytest.raises(RegistryError, match=r"version 2 is PendingManualApproval, not Approved"):
+        approved_package(model.home, model.package.group, pending.version)
+    assert approved_package(model.home, model.package.group).version == 1  # the newest *Approved* one
+
+
+def test_fails_when_a_group_has_no_approved_version(tmp_path):
+    Registry(tmp_path).create_group("empty-group")
+    with pytest.raises(RegistryError, match=r"group 'empty-group' has no Approved version"):
+        approved_package(tmp_path, "empty-group")
+
+
+CAPTURE_FILE = re.compile(r"\d{4}/\d{2}/\d{2}/\d{2}/\d{2}-\d{2}-\d{3}-[0-9a-f]{12}\.jsonl$")
+
+
+def captured(endpoint: LocalEndpoint) -> list[dict]:
+    files = sorted(endpoint.capture_root.rglob("*.jsonl"))
+    assert files and all(CAPTURE_FILE.search(path.relative_to(endpoint.capture_root).as_posix()) for path in files)
+    return [json.loads(line) for path in files for line in path.read_text().splitlines()]
+
+
+def test_captures_every_answered_request_in_sagemakers_format_and_loses_none_on_shutdown(approved_models):
+    model = approved_models["binary_classification"]
+    endpoint = start(model, "capture-all", workers=2)
+    records = feature_records(model, 60)
+    try:
+        for number, record in enumerate(records):
+            if number % 2:
+                status, _ = invoke(endpoint, json.dumps(record), "application/json", inference_id=f"id-{number}")
+            else:
+                status, _ = invoke(endpoint, pd.DataFrame([record]).to_csv(index=False), "text/csv", "text/csv")
+            assert status == 200
+        assert invoke(endpoint, b"{", "application/json")[0] == 400  # not captured: no answer to monitor
+    finally:
+        assert endpoint.stop() == 0
+    events = captured(endpoint)
+    assert len(events) == len(records)
+    by_id = {e["eventMetadata"].get("inferenceId"): e for e in events}
+    json_event = by_id["id-1"]
+    assert json_event["eventVersion"] == "0"
+    assert json_event["captureData"]["endpointInput"] == {
+        "observedContentType": "application/json",
+        "mode": "INPUT",
+        "data": json.dumps(records[1]),
+        "encoding": "JSON",
+    }
+    output = json_event["captureData"]["endpointOutput"]
+    assert output["mode"] == "OUTPUT" and output["encoding"] == "JSON"
+    assert len(json.loads(output["data"])["predictions"]) == 1
+    csv_events = [e for e in events if e["captureData"]["endpointInput"]["encoding"] == "CSV"]
+    assert len(csv_events) == 30 and all("inferenceId" not in e["eventMetadata"] for e in csv_events)
+    assert all(e["captureData"]["endpointOutput"]["observedContentType"].startswith("text/csv") for e in csv_events)
+    assert len({e["eventMetadata"]["eventId"] for e in events}) == len(events)
+    assert all(
+        re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", e["eventMetadata"]["inferenceTime"]) for e in events
+    )
+
+
+def test_captures_the_sampled_share_of_requests(approved_models):
+    model = approved_models["binary_classification"]
+    endpoint = start(model, "capture-some", workers=1, sampling_percentage=25)
+    body = json.dumps(feature_records(model, 1))
+    try:
+        assert all(invoke(endpoint, body, "application/json")[0] == 200 for _ in range(400))
+    finally:
+        endpoint.stop()
+    assert 55 <= len(captured(endpoint)) <= 145  # 100 expected; 5 binomial standard deviations either side
+
+
+def test_sampling_follows_the_percentage_and_close_drains_the_queue(tmp_path):
+    from datetime import datetime, timezone
+
+    for percentage, low, high in ((0, 0, 0), (10, 150, 250), (100, 2000, 2000)):
+        capture = DataCapture(CaptureConfig(tmp_path / str(percentage), "ep", "AllTraffic", percentage), seed=3)
+        for _ in range(2000):
+            capture.offer(
+                input_body=b"1",
+                input_type="text/csv",
+                output_body=b"0.5",
+                output_type="text/csv",
+                inference_time=datetime.now(timezone.utc),
+                inference_id=None,
+            )
+        capture.close()
+        lines = sum(len(p.read_text().splitlines()) for p in Path(tmp_path / str(percentage)).rglob("*.jsonl"))
+        assert low <= lines <= high, percentage
+
+
+def test_fails_when_the_sampling_percentage_is_out_of_range(tmp_path):
+    with pytest.raises(ValueError, match=r"sampling percentage must be in \[0, 100\], got 120"):
+        CaptureConfig(tmp_path, "ep", "AllTraffic", 120)
