@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC
 from pathlib import Path
 
 import pandas as pd
@@ -201,7 +202,7 @@ def test_captures_the_sampled_share_of_requests(approved_models):
 
 
 def test_sampling_follows_the_percentage_and_close_drains_the_queue(tmp_path):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     for percentage, low, high in ((0, 0, 0), (10, 150, 250), (100, 2000, 2000)):
         capture = DataCapture(CaptureConfig(tmp_path / str(percentage), "ep", "AllTraffic", percentage), seed=3)
@@ -211,7 +212,7 @@ def test_sampling_follows_the_percentage_and_close_drains_the_queue(tmp_path):
                 input_type="text/csv",
                 output_body=b"0.5",
                 output_type="text/csv",
-                inference_time=datetime.now(timezone.utc),
+                inference_time=datetime.now(UTC),
                 inference_id=None,
             )
         capture.close()
