@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -108,7 +108,7 @@ def test_a_missing_column_a_new_column_and_an_unknown_category_are_reported(mode
         {**{c: r[c] for c in columns if c != "region"}, "plan": "platinum" if n % 10 == 0 else r["plan"], "coupon": "x"}
         for n, r in enumerate(generate(300, seed=31))
     ]
-    when = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
+    when = datetime(2026, 1, 1, 12, tzinfo=UTC)
     write_capture(model.home, "hand-written", records, when)
     result = run_monitor(
         model.home,
@@ -133,8 +133,8 @@ def test_fails_when_the_window_holds_no_captured_request(model, stage):
             package=model.package,
             contract=model.contract,
             stage=stage,
-            start=datetime(2020, 1, 1, tzinfo=timezone.utc),
-            end=datetime(2020, 1, 2, tzinfo=timezone.utc),
+            start=datetime(2020, 1, 1, tzinfo=UTC),
+            end=datetime(2020, 1, 2, tzinfo=UTC),
         )
 
 
@@ -143,5 +143,5 @@ def test_an_alarm_without_data_stays_insufficient(model, stage):
     from local_mode.monitoring import alarm_rules, evaluate_alarm
 
     rule = alarm_rules("never-monitored", model.contract, stage)[0]
-    outcome = evaluate_alarm(MetricsStore(model.home), rule, "never-monitored", datetime.now(timezone.utc))
+    outcome = evaluate_alarm(MetricsStore(model.home), rule, "never-monitored", datetime.now(UTC))
     assert outcome.state.value == INSUFFICIENT_DATA and not outcome.fired

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from local_mode.executor import EXECUTIONS_DIR, RECORD_FILE
 from local_mode.retrain import RetrainGuard, running_executions
 
 PIPELINE = "mlops-dev-model-build"
-NOW = datetime(2026, 11, 22, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 
 
 def execution_record(home, execution_id: str, status: str, pid: int) -> None:
