@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -10,7 +10,7 @@ from ml_code.monitoring.alarm import ALARM, INSUFFICIENT_DATA, OK, AlarmRule, ev
 from ml_code.monitoring.retrain_guard import GuardState, decide, episode_id
 
 RULE = AlarmRule("drift", "feature_baseline_drift_", 0.1, evaluation_periods=3, datapoints_to_alarm=2)
-NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
+NOW = datetime(2026, 11, 22, 12, tzinfo=timezone.utc)
 COOLDOWN = timedelta(hours=12)
 
 
