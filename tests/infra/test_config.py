@@ -120,6 +120,9 @@ def test_fails_when_the_platform_key_is_missing():
         ("glue_workers", 1, r"glue_workers in cdk\.json: Glue needs at least 2 workers"),
         ("glue_worker_type", "G.3X", r"glue_worker_type in cdk\.json: 'G.3X' is not one of"),
         ("etl_schedule", "every night", r"etl_schedule in cdk\.json: 'every night' is not an EventBridge schedule"),
+        ("drift_threshold", 0.0, r"drift_threshold in cdk\.json: 0\.0 must be in \(0, 1\]"),
+        ("alarm_datapoints", 4, r"alarm_datapoints/alarm_evaluation_periods in cdk\.json: need 1 <= datapoints"),
+        ("retrain_cooldown_hours", -1.0, r"retrain_cooldown_hours in cdk\.json: -1\.0 must not be negative"),
     ],
 )
 def test_fails_when_a_stage_value_is_invalid(context, key, value, message):

@@ -1,0 +1,48 @@
+"""`local_mode demo` (what `make demo` runs): the whole loop, one line per phase, no server left behind."""
+
+from __future__ import annotations
+
+import re
+
+from tests.cli import local_mode
+
+PHASES = (
+    "raw export",
+    "ETL",
+    "pipeline",
+    "v1 registered",
+    "v1 approved",
+    "served",
+    "normal traffic",
+    "monitor",
+    "drifted traffic",
+    "endpoint stopped",
+    "alarm ALARM",
+    "retrain guard",
+    "champion",
+)
+
+
+def test_the_demo_tells_the_whole_story_and_stops_its_server(tmp_path):
+    home = tmp_path / "demo"
+    result = local_mode("demo", "--workdir", home, "--rows", "4000")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    lines = re.findall(r"^\[\s*[\d.]+ s\] (.+)$", result.stdout, flags=re.MULTILINE)
+    phases = [line[:22].strip() for line in lines]
+    assert all(phase in phases for phase in PHASES), phases
+    monitors = [line for line in lines if line.startswith("monitor")]
+    assert "0 violation(s)" in monitors[0] and "drift on" in monitors[-1]
+    assert re.search(r"^\[.*\] retrain guard\s+start: ", result.stdout, flags=re.MULTILINE)
+    assert re.search(r"the same alarm again: no start: .* already started", result.stdout)
+    assert re.search(r"^\[.*\] v2 (registered|rejected)", result.stdout, flags=re.MULTILINE)
+    assert "Listening at" not in result.stdout  # the server's log goes to its file, not the story
+    server_log = (home / "endpoints" / "mlops-dev-customer-churn" / "server.log").read_text()
+    assert "Shutting down: Master" in server_log
+
+
+def test_fails_when_the_workdir_holds_other_work(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = local_mode("demo", "--workdir", tmp_path)
+    assert result.returncode == 1
+    assert "holds other work: give the demo an empty or new --workdir" in result.stderr
+    assert (tmp_path / "notes.txt").read_text() == "mine"
