@@ -96,3 +96,27 @@ def test_fails_when_the_accept_type_is_unsupported(model, raw_records):
 def test_csv_lines_for_each_kind_of_prediction():
     body, _ = output_fn([{"value": 9.5}, {"probability": 0.25, "label": "not yes"}], "text/csv")
     assert body == "9.5\n0.25,not yes\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "accept", "status"),
+    [
+        ('{"plan": ', "application/json", "application/json", 400),
+        ("x", "application/x-npy", "application/json", 415),
+        ('{"plan": "basic"}', "application/json", "application/x-protobuf", 406),
+        ('{"plan": {"nested": 1}}', "application/json", "application/json", 400),
+    ],
+)
+def test_transform_answers_a_client_error_with_its_status_and_reason(model, body, content_type, accept, status):
+    from ml_code.inference.inference import transform
+
+    answer, answer_type, code = transform(model, body, content_type, accept)
+    assert code == status and answer_type == "application/json"
+    assert json.loads(answer)["message"]
+
+
+def test_transform_answers_200_with_predictions(model, raw_records):
+    from ml_code.inference.inference import transform
+
+    answer, answer_type, code = transform(model, raw_records.to_json(orient="records"), "application/json", "*/*")
+    assert code == 200 and len(json.loads(answer)["predictions"]) == 5

@@ -36,8 +36,8 @@ def test_the_model_carries_its_serving_code(churn_model_dir, churn_prepared, tmp
     script = (
         "import sys, json; sys.path.insert(0, sys.argv[1]); import inference; "
         "model = inference.model_fn(sys.argv[2]); "
-        "rows = inference.input_fn(open(sys.argv[3]).read(), 'text/csv'); "
-        "print(inference.output_fn(inference.predict_fn(rows, model), 'application/json')[0])"
+        "response = inference.transform_fn(model, open(sys.argv[3]).read(), 'text/csv', 'application/json'); "
+        "print(response.status_code, response.get_data(as_text=True))"
     )
     sample = tmp_path / "sample.csv"
     sample.write_text("".join(churn_prepared.raw_csv.read_text().splitlines(keepends=True)[:4]))
@@ -49,7 +49,8 @@ def test_the_model_carries_its_serving_code(churn_model_dir, churn_prepared, tmp
         check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert len(json.loads(result.stdout)["predictions"]) == 3
+    status, body = result.stdout.split(" ", 1)
+    assert status == "200" and len(json.loads(body)["predictions"]) == 3
 
 
 def test_logs_metric_lines_that_a_metric_definition_reads(tmp_path, churn_prepared, capfd):
