@@ -103,7 +103,6 @@ def test_csv_lines_for_each_kind_of_prediction():
     [
         ('{"plan": ', "application/json", "application/json", 400),
         ("x", "application/x-npy", "application/json", 415),
-        ('{"plan": "basic"}', "application/json", "application/x-protobuf", 406),
         ('{"plan": {"nested": 1}}', "application/json", "application/json", 400),
     ],
 )
@@ -113,6 +112,13 @@ def test_transform_answers_a_client_error_with_its_status_and_reason(model, body
     answer, answer_type, code = transform(model, body, content_type, accept)
     assert code == status and answer_type == "application/json"
     assert json.loads(answer)["message"]
+
+
+def test_transform_checks_the_accept_type_of_a_scorable_request(model, raw_records):
+    from ml_code.inference.inference import transform
+
+    answer, _, code = transform(model, raw_records.to_json(orient="records"), "application/json", "application/x-npy")
+    assert code == 406 and "unsupported accept type" in json.loads(answer)["message"]
 
 
 def test_transform_answers_200_with_predictions(model, raw_records):
