@@ -10,14 +10,21 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from local_mode.jobs import default_python, python_path
 from local_mode.local_s3 import LocalS3
 from local_mode.metrics import MetricsStore
-from local_mode.model_monitor import DATA_NAMESPACE, DRIFT_METRIC_PREFIX, METRICS_FILE, MODEL_NAMESPACE
+from local_mode.model_monitor import (
+    DATA_NAMESPACE,
+    DRIFT_METRIC_PREFIX,
+    METRICS_FILE,
+    MODEL_NAMESPACE,
+    MODEL_QUALITY_DIR,
+    VIOLATIONS_FILE,
+)
 from local_mode.registry import ModelPackage
 from local_mode.serving import VARIANT
 from local_mode.serving.endpoint import CAPTURE_DIR
@@ -50,7 +57,7 @@ class MonitorResult:
     violations: list[dict]
     drift: dict[str, float]
     model_quality: dict | None
-    alarms: list[AlarmOutcome] = field(default_factory=list)
+    alarms: list[AlarmOutcome]
 
 
 def alarm_rules(endpoint: str, contract: DatasetContract, stage) -> list[AlarmRule]:
@@ -115,21 +122,20 @@ def run_monitor(
         raise RuntimeError(f"monitoring run {run_id} of {endpoint} failed: {reason}")
     metrics = json.loads((output / METRICS_FILE).read_text())
     store.put_run(run_id, endpoint, end, metrics)
-    quality_file = output / "model_quality" / "statistics.json"
-    result = MonitorResult(
+    quality_file = output / MODEL_QUALITY_DIR / "statistics.json"
+    return MonitorResult(
         run_id=run_id,
         output=output,
         records=_records_monitored(output),
-        violations=json.loads((output / "constraint_violations.json").read_text())["violations"],
+        violations=json.loads((output / VIOLATIONS_FILE).read_text())["violations"],
         drift={
             m["MetricName"].removeprefix(DRIFT_METRIC_PREFIX): m["Value"]
             for m in metrics
             if m["Namespace"] == DATA_NAMESPACE
         },
         model_quality=json.loads(quality_file.read_text()) if quality_file.is_file() else None,
+        alarms=[evaluate_alarm(store, rule, endpoint, end) for rule in alarm_rules(endpoint, contract, stage)],
     )
-    alarms = [evaluate_alarm(store, rule, endpoint, end) for rule in alarm_rules(endpoint, contract, stage)]
-    return MonitorResult(**{**result.__dict__, "alarms": alarms})
 
 
 def input_columns(home: Path, package: ModelPackage) -> list[str]:
