@@ -47,6 +47,7 @@ lint: $(VENV)/.installed ## ruff lint and format check over the whole tree
 	$(VENV)/bin/ruff format --check .
 
 demo: $(VENV)/.installed $(ML_VENV)/.installed ## the whole loop: ETL, pipeline, registry, endpoint, capture, monitor, alarm, retrain
+	rm -rf $(DEMO_DIR)
 	$(OFFLINE) $(VENV)/bin/python -m local_mode demo --workdir $(DEMO_DIR) --rows $(DEMO_ROWS)
 
 # ml_code runs at the container's versions (.venv-ml); the rest with the CDK app (.venv). Local mode runs in .venv
