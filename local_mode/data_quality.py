@@ -9,18 +9,15 @@ The KLL sketch is exact here: its data are up to SKETCH_SIZE evenly spaced order
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ml_code.paths import PROCESSING_FAILURE_FILE
-from ml_code.runtime import atomic_write_text, configure_logging, parse_known, run_step
+from ml_code.runtime import atomic_write_text, run_env_step
 
 logger = logging.getLogger(__name__)
 
@@ -161,19 +158,10 @@ def analyze(source: Path, dataset_format: dict, output: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure_logging()
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--failure-file", default=PROCESSING_FAILURE_FILE)
-    args = parse_known(parser, argv)
+    def job(env: dict) -> None:
+        analyze(Path(env["dataset_source"]), json.loads(env["dataset_format"]), Path(env["output_path"]))
 
-    def job() -> None:
-        missing = [key for key in ("dataset_source", "dataset_format", "output_path") if key not in os.environ]
-        if missing:
-            raise KeyError(f"the analyzer's environment lacks {missing}")
-        source, output = Path(os.environ["dataset_source"]), Path(os.environ["output_path"])
-        analyze(source, json.loads(os.environ["dataset_format"]), output)
-
-    return run_step(job, args.failure_file)
+    return run_env_step(argv, __doc__, ("dataset_source", "dataset_format", "output_path"), job)
 
 
 if __name__ == "__main__":

@@ -75,17 +75,21 @@ class MetricsStore:
     def alarm_state(self, alarm: str) -> tuple[str, datetime | None]:
         """The alarm's current state and when it entered it (INSUFFICIENT_DATA before its first evaluation)."""
         with self._db() as db:
-            row = db.execute(
-                "SELECT state, changed_at FROM alarm_history WHERE alarm = ? ORDER BY rowid DESC LIMIT 1", (alarm,)
-            ).fetchone()
-        return (row[0], datetime.fromisoformat(row[1])) if row else (INSUFFICIENT_DATA, None)
+            return _current_state(db, alarm)
 
     def set_alarm_state(self, alarm: str, state: AlarmState, at: datetime) -> bool:
         """Record the state if it changed; True when it did."""
-        if self.alarm_state(alarm)[0] == state.value:
-            return False
         with self._db() as db:
+            if _current_state(db, alarm)[0] == state.value:
+                return False
             db.execute(
                 "INSERT INTO alarm_history VALUES (?, ?, ?, ?)", (alarm, state.value, state.reason, at.isoformat())
             )
         return True
+
+
+def _current_state(db: sqlite3.Connection, alarm: str) -> tuple[str, datetime | None]:
+    row = db.execute(
+        "SELECT state, changed_at FROM alarm_history WHERE alarm = ? ORDER BY rowid DESC LIMIT 1", (alarm,)
+    ).fetchone()
+    return (row[0], datetime.fromisoformat(row[1])) if row else (INSUFFICIENT_DATA, None)

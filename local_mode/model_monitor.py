@@ -16,14 +16,12 @@ training distribution does not raise a violation by chance.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import csv
 import io
 import json
 import logging
 import math
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -31,9 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from local_mode.data_quality import statistics
-from ml_code.paths import PROCESSING_FAILURE_FILE
-from ml_code.runtime import atomic_write_text, configure_logging, parse_known, run_step
+from local_mode.data_quality import STATISTICS_FILE, statistics
+from ml_code.runtime import atomic_write_text, run_env_step
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +67,7 @@ def read_capture(source: Path, start: datetime, end: datetime, columns: list[str
                 skipped += 1
                 continue
             frames.append(frame)
-            events.append(
-                {**event["eventMetadata"], "records": len(frame), "output": event["captureData"]["endpointOutput"]}
-            )
+            events.append({**event["eventMetadata"], "output": event["captureData"]["endpointOutput"]})
     records = pd.concat(frames, ignore_index=True).fillna("") if frames else pd.DataFrame(columns=columns)
     return CaptureWindow(records.astype(str), events, skipped)
 
@@ -155,8 +150,9 @@ def check(baseline: dict, constraints: dict, current: dict, records: pd.DataFram
                     f"the baseline's {len(domain)} categories",
                 )
         if compare and len(present):
-            distance, threshold = _drift(baseline_features[name], present)
-            threshold = numeric_threshold if threshold == "numeric" else categorical_threshold
+            baseline_feature = baseline_features[name]
+            distance = _drift(baseline_feature, present)
+            threshold = numeric_threshold if "numerical_statistics" in baseline_feature else categorical_threshold
             drift[name] = distance
             if distance > threshold:
                 violation(
@@ -177,25 +173,23 @@ def _conforming_share(present: pd.Series, expected: str) -> float:
     return float(conforming.mean())
 
 
-def _drift(baseline_feature: dict, present: pd.Series) -> tuple[float, str]:
+def _drift(baseline_feature: dict, present: pd.Series) -> float:
+    """The L-infinity distance between the baseline's distribution and the window's."""
     numeric = baseline_feature.get("numerical_statistics")
     if numeric:
-        numbers = pd.to_numeric(present, errors="coerce").dropna().to_numpy(float)
+        current = np.sort(pd.to_numeric(present, errors="coerce").dropna().to_numpy(float))
+        if not len(current):
+            return 1.0  # nothing numeric left: as far from the baseline as can be
         sketch = np.sort(np.asarray(numeric["distribution"]["kll"]["sketch"]["data"][0], dtype=float))
-        if not len(numbers):
-            return 1.0, "numeric"
-        current = np.sort(numbers)
         points = np.union1d(sketch, current)
         baseline_cdf = np.searchsorted(sketch, points, side="right") / len(sketch)
         current_cdf = np.searchsorted(current, points, side="right") / len(current)
-        return float(np.abs(baseline_cdf - current_cdf).max()), "numeric"
+        return float(np.abs(baseline_cdf - current_cdf).max())
     buckets = baseline_feature["string_statistics"]["distribution"]["categorical"]["buckets"]
     total = sum(bucket["count"] for bucket in buckets)
     expected = {bucket["value"]: bucket["count"] / total for bucket in buckets}
     observed = present.value_counts(normalize=True).to_dict()
-    return float(max(abs(expected.get(value, 0.0) - observed.get(value, 0.0)) for value in {*expected, *observed})), (
-        "categorical"
-    )
+    return float(max(abs(expected.get(value, 0.0) - observed.get(value, 0.0)) for value in {*expected, *observed}))
 
 
 def read_ground_truth(source: Path) -> dict[str, list[str]]:
@@ -253,7 +247,7 @@ def monitor(env: dict[str, str]) -> dict:
         raise ValueError(f"no captured requests between {env['start_time']} and {env['end_time']}")
     current = statistics(window.records)
     violations, drift = check(baseline, constraints, current, window.records)
-    atomic_write_text(output / "statistics.json", json.dumps(current, indent=2, allow_nan=False))
+    atomic_write_text(output / STATISTICS_FILE, json.dumps(current, indent=2, allow_nan=False))
     atomic_write_text(output / VIOLATIONS_FILE, json.dumps({"violations": violations}, indent=2))
     metrics = [_metric(DATA_NAMESPACE, DRIFT_METRIC_PREFIX + name, distance) for name, distance in drift.items()]
     quality = None
@@ -261,7 +255,7 @@ def monitor(env: dict[str, str]) -> dict:
         labels = read_ground_truth(Path(env["ground_truth_source"]))
         quality = model_quality(window.events, labels, env["problem_type"], env.get("positive_label", ""))
         if quality is not None:
-            atomic_write_text(output / MODEL_QUALITY_DIR / "statistics.json", json.dumps(quality, indent=2))
+            atomic_write_text(output / MODEL_QUALITY_DIR / STATISTICS_FILE, json.dumps(quality, indent=2))
             block = quality[f"{env['problem_type']}_metrics"]
             metrics += [
                 _metric(MODEL_NAMESPACE, name, value["value"])
@@ -284,19 +278,8 @@ def _metric(namespace: str, name: str, value: float) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure_logging()
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--failure-file", default=PROCESSING_FAILURE_FILE)
-    args = parse_known(parser, argv)
-
-    def job() -> None:
-        required = ("dataset_source", "start_time", "end_time", "baseline_statistics", "baseline_constraints")
-        missing = [key for key in (*required, "output_path") if key not in os.environ]
-        if missing:
-            raise KeyError(f"the monitoring job's environment lacks {missing}")
-        monitor(dict(os.environ))
-
-    return run_step(job, args.failure_file)
+    required = ("dataset_source", "start_time", "end_time", "baseline_statistics", "baseline_constraints")
+    return run_env_step(argv, __doc__, (*required, "output_path"), monitor)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from local_mode.data_quality import STATISTICS_FILE
 from local_mode.jobs import default_python, python_path
 from local_mode.local_s3 import LocalS3
 from local_mode.metrics import MetricsStore
@@ -122,7 +123,7 @@ def run_monitor(
         raise RuntimeError(f"monitoring run {run_id} of {endpoint} failed: {reason}")
     metrics = json.loads((output / METRICS_FILE).read_text())
     store.put_run(run_id, endpoint, end, metrics)
-    quality_file = output / MODEL_QUALITY_DIR / "statistics.json"
+    quality_file = output / MODEL_QUALITY_DIR / STATISTICS_FILE
     return MonitorResult(
         run_id=run_id,
         output=output,
@@ -145,7 +146,7 @@ def input_columns(home: Path, package: ModelPackage) -> list[str]:
 
 
 def _records_monitored(output: Path) -> int:
-    return json.loads((output / "statistics.json").read_text())["dataset"]["item_count"]
+    return json.loads((output / STATISTICS_FILE).read_text())["dataset"]["item_count"]
 
 
 def evaluate_alarm(store: MetricsStore, rule: AlarmRule, endpoint: str, at: datetime) -> AlarmOutcome:
