@@ -182,9 +182,10 @@ def select_features(encoded: pd.DataFrame, target: pd.Series) -> list[str]:
 def coerce_numeric(values: pd.Series, column: str, *, report: bool = True) -> pd.Series:
     """Numbers as floats; a value that is not a number becomes missing, and is counted in the log."""
     numbers = pd.to_numeric(values, errors="coerce").astype(float)
-    coerced = int((numbers.isna() & values.notna()).sum())
-    if coerced and report:
-        logger.warning("column %r: %d non-numeric value(s) coerced to missing and imputed", column, coerced)
+    if report:  # counted on arrays: on a one-record request, Series operations would cost more than the parse
+        coerced = int(np.count_nonzero(np.isnan(numbers.to_numpy()) & pd.notna(values.to_numpy())))
+        if coerced:
+            logger.warning("column %r: %d non-numeric value(s) coerced to missing and imputed", column, coerced)
     return numbers
 
 
