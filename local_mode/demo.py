@@ -17,6 +17,7 @@ from pathlib import Path
 from local_mode.churn_data import generate, write
 from local_mode.definition import local_stage
 from local_mode.etl import run_local_etl
+from local_mode.executor import ExecutionResult
 from local_mode.monitoring import GROUND_TRUTH_DIR, MonitorResult, input_columns, run_monitor
 from local_mode.registry import APPROVED, Registry
 from local_mode.retrain import RetrainGuard
@@ -41,7 +42,7 @@ class Demo:
     def phase(self, name: str, figure: str) -> None:
         self.say(f"[{time.monotonic() - self.clock:6.1f} s] {name:<22} {figure}")
 
-    def ingest_and_train(self, export: str, *, seed: int, drift: bool) -> object:
+    def ingest_and_train(self, export: str, *, seed: int, drift: bool) -> ExecutionResult:
         raw = self.home / "raw" / export
         count = write(raw, generate(self.rows, seed=seed, drift=drift, defect_rate=0.01))
         self.phase("raw export", f"{count} CRM records with PII and 1 % defects -> {raw.relative_to(self.home.parent)}")
