@@ -25,11 +25,16 @@ SOURCE = "cdk.json"
 
 REMOVAL_POLICIES = ("retain", "destroy")
 GLUE_WORKER_TYPES = ("G.1X", "G.2X", "G.4X", "G.8X")
+ROLLOUTS = ("all_at_once", "canary", "linear")
+MAX_ROLLOUT_BAKE_MINUTES = 60  # SageMaker waits at most 3600 s between traffic shifts
 MAX_PREFIX_AND_STAGE = 20
 _SCHEDULE = re.compile(r"^(cron\([^()]+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,20}$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+# Instance families with local NVMe storage (ml.m5d, ml.g4dn, ml.c6id, ...): SageMaker rejects a KMS key for their
+# volumes, and the platform encrypts every endpoint volume with its key.
+_INSTANCE_STORE_FAMILY = re.compile(r"^ml\.[a-z]+\d+[a-z]*d[a-z]*\.")
 
 
 class ConfigError(ValueError):
@@ -61,6 +66,21 @@ class StageConfig:
     alarm_evaluation_periods: int = 3
     alarm_datapoints: int = 2
     retrain_cooldown_hours: float = 12.0
+    # Serving (a ServingStack when `serving` is on): the endpoint's instances autoscale between min_instances and
+    # max_instances on `target_invocations_per_instance` (per minute); `capture_percentage` of requests are captured
+    # for Model Monitor. An update rolls out blue/green: all at once, or a canary of `rollout_step_instances`
+    # (linear: steps of that many) with `rollout_bake_minutes` between shifts, and rolls back when the endpoint's
+    # 5XX errors (`rollback_5xx_errors` a minute) or p99 model latency (`rollback_latency_ms`) alarm.
+    # `batch_schedule` scores the curated data with the newest Approved model periodically.
+    serving: bool = False
+    capture_percentage: int = 100
+    target_invocations_per_instance: int = 600
+    rollout: str = "all_at_once"
+    rollout_step_instances: int = 1
+    rollout_bake_minutes: int = 10
+    rollback_5xx_errors: int = 5
+    rollback_latency_ms: int = 500
+    batch_schedule: str | None = None
 
     @property
     def cdk_removal_policy(self) -> cdk.RemovalPolicy:
@@ -86,11 +106,13 @@ class StageConfig:
             raise ConfigError(
                 f"{where}.glue_workers in {SOURCE}: Glue needs at least 2 workers, got {self.glue_workers}"
             )
-        if self.etl_schedule is not None and not _SCHEDULE.match(self.etl_schedule):
-            raise ConfigError(
-                f"{where}.etl_schedule in {SOURCE}: {self.etl_schedule!r} is not an EventBridge schedule such as "
-                "'cron(0 2 * * ? *)' or 'rate(1 day)'"
-            )
+        for key in ("etl_schedule", "batch_schedule"):
+            schedule = getattr(self, key)
+            if schedule is not None and not _SCHEDULE.match(schedule):
+                raise ConfigError(
+                    f"{where}.{key} in {SOURCE}: {schedule!r} is not an EventBridge schedule such as "
+                    "'cron(0 2 * * ? *)' or 'rate(1 day)'"
+                )
         if not 0 <= self.champion_tolerance < 1:
             raise ConfigError(
                 f"{where}.champion_tolerance in {SOURCE}: {self.champion_tolerance!r} must be in [0, 1), the largest "
@@ -117,6 +139,46 @@ class StageConfig:
             raise ConfigError(
                 f"{where}.min_instances/max_instances in {SOURCE}: need 1 <= min <= max, "
                 f"got {self.min_instances} and {self.max_instances}"
+            )
+        self._validate_serving(where)
+
+    def _validate_serving(self, where: str) -> None:
+        if _INSTANCE_STORE_FAMILY.match(self.endpoint_instance_type):
+            raise ConfigError(
+                f"{where}.endpoint_instance_type in {SOURCE}: {self.endpoint_instance_type!r} has local instance "
+                "storage, which SageMaker cannot encrypt with the platform's KMS key; pick a family without 'd' "
+                "(ml.m5.large, not ml.m5d.large)"
+            )
+        if not 1 <= self.capture_percentage <= 100:
+            raise ConfigError(
+                f"{where}.capture_percentage in {SOURCE}: {self.capture_percentage!r} must be 1-100, the share of "
+                "requests captured for Model Monitor"
+            )
+        for key in ("target_invocations_per_instance", "rollback_5xx_errors", "rollback_latency_ms"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{where}.{key} in {SOURCE}: {getattr(self, key)!r} must be at least 1")
+        if self.rollout not in ROLLOUTS:
+            raise ConfigError(f"{where}.rollout in {SOURCE}: {self.rollout!r} is not one of {list(ROLLOUTS)}")
+        if not 0 <= self.rollout_bake_minutes <= MAX_ROLLOUT_BAKE_MINUTES:
+            raise ConfigError(
+                f"{where}.rollout_bake_minutes in {SOURCE}: {self.rollout_bake_minutes!r} must be 0-"
+                f"{MAX_ROLLOUT_BAKE_MINUTES}, SageMaker's longest wait between traffic shifts"
+            )
+        if self.rollout == "all_at_once":
+            return
+        # SageMaker: a canary is at most 50 % of the fleet, a linear step 10-50 %; the fleet is anywhere
+        # between min and max instances when a rollout starts.
+        step = self.rollout_step_instances
+        if step < 1 or 2 * step > self.min_instances:
+            raise ConfigError(
+                f"{where}.rollout_step_instances in {SOURCE}: a {self.rollout} step of {step} instance(s) must be at "
+                f"least 1 and at most half of min_instances ({self.min_instances}); a {self.rollout} rollout needs "
+                "min_instances >= 2"
+            )
+        if self.rollout == "linear" and 10 * step < self.max_instances:
+            raise ConfigError(
+                f"{where}.rollout_step_instances in {SOURCE}: a linear step of {step} instance(s) is under 10 % of "
+                f"max_instances ({self.max_instances}), SageMaker's smallest linear step"
             )
 
 

@@ -55,3 +55,30 @@ def model_package_group_name(config: PlatformConfig, stage: StageConfig) -> str:
 
 # Where the model build writes in the artifacts bucket (the pipeline definition uses the same prefix).
 MODEL_BUILD_PREFIX = "pipelines"
+
+
+def endpoint_name(config: PlatformConfig, stage: StageConfig) -> str:
+    """The stage's endpoint, named after its dataset as local mode names it, e.g. `mlops-prod-customer-churn`."""
+    return f"{stage_prefix(config, stage)}-{config.dataset_contract}"
+
+
+def rollback_alarm_name(endpoint: str, signal: str) -> str:
+    """An alarm whose firing rolls an endpoint update back, e.g. `mlops-prod-customer-churn-rollback-5xx`."""
+    return f"{endpoint}-rollback-{signal}"
+
+
+def deployed_name(config: PlatformConfig, stage: StageConfig, version: str, kind: str, digest: str) -> str:
+    """A Model or EndpointConfig, which CloudFormation replaces on any change: `<prefix>-<stage>-<kind>-v<package
+    version>-<digest of its settings>`, so every replacement gets a new name, e.g. `mlops-prod-model-v7-1a2b3c4d`."""
+    return f"{stage_prefix(config, stage)}-{kind}-v{version}-{digest}"
+
+
+def batch_scoring_pipeline_name(config: PlatformConfig, stage: StageConfig) -> str:
+    """The SageMaker Pipeline that scores curated data with the newest Approved model."""
+    return f"{stage_prefix(config, stage)}-batch-scoring"
+
+
+# Where batch scoring writes its predictions in the curated bucket (`predictions/<contract>/<execution>/`), and
+# its steps' outputs in the artifacts bucket.
+PREDICTIONS = "predictions"
+BATCH_SCORING_PREFIX = "batch-scoring"

@@ -11,6 +11,7 @@ from infra.config import PlatformConfig, StageConfig, load_config, selected_stag
 from infra.naming import stack_name
 from infra.stacks.data_stack import DataStack
 from infra.stacks.model_build_stack import ModelBuildStack
+from infra.stacks.serving_stack import ServingStack
 
 
 @dataclass(frozen=True)
@@ -20,9 +21,10 @@ class StageStacks:
     stage: StageConfig
     data: DataStack
     model_build: ModelBuildStack
+    serving: ServingStack | None  # where the stage serves (its `serving` setting)
 
     def all(self) -> tuple[cdk.Stack, ...]:
-        return (self.data, self.model_build)
+        return tuple(stack for stack in (self.data, self.model_build, self.serving) if stack is not None)
 
 
 def build_platform(app: cdk.App) -> dict[str, StageStacks]:
@@ -54,7 +56,19 @@ def _build_stage(app: cdk.App, config: PlatformConfig, stage: StageConfig) -> St
         env=env,
     )
     model_build.add_stack_dependency(data)
-    stacks = StageStacks(stage=stage, data=data, model_build=model_build)
+    serving = None
+    if stage.serving:
+        serving = ServingStack(
+            app,
+            f"{stage.name.capitalize()}Serving",
+            stack_name=stack_name(config, stage, "serving"),
+            config=config,
+            stage=stage,
+            encryption_key=data.key,
+            env=env,
+        )
+        serving.add_stack_dependency(model_build)
+    stacks = StageStacks(stage=stage, data=data, model_build=model_build, serving=serving)
     for stack in stacks.all():
         cdk.Tags.of(stack).add("platform", config.prefix)
         cdk.Tags.of(stack).add("stage", stage.name)

@@ -27,10 +27,10 @@ from local_mode.model_monitor import (
     VIOLATIONS_FILE,
 )
 from local_mode.registry import ModelPackage
-from local_mode.serving import VARIANT
 from local_mode.serving.endpoint import CAPTURE_DIR
 from ml_code.contracts.contract import DatasetContract
 from ml_code.monitoring.alarm import ALARM, AlarmRule, AlarmState, evaluate
+from ml_code.paths import ENDPOINT_VARIANT
 
 MONITORING_DIR = "monitoring"
 GROUND_TRUTH_DIR = "groundtruth"  # <home>/groundtruth/<endpoint>/yyyy/mm/dd/hh/*.jsonl
@@ -98,7 +98,7 @@ def run_monitor(
     env = {
         **os.environ,
         "PYTHONPATH": python_path(),
-        "dataset_source": str(home / CAPTURE_DIR / endpoint / VARIANT),
+        "dataset_source": str(home / CAPTURE_DIR / endpoint / ENDPOINT_VARIANT),
         "start_time": start.isoformat(),
         "end_time": end.isoformat(),
         "baseline_statistics": str(s3.path(baselines["Statistics"]["S3Uri"])),

@@ -37,6 +37,10 @@ SERVING_CODE_DIR = "code"
 SERVING_PROGRAM = "inference.py"
 MODEL_DIR = "/opt/ml/model"
 MAX_RECORDS_PER_REQUEST = 10_000  # more in one request is a client error (413)
+ENDPOINT_VARIANT = "AllTraffic"  # an endpoint's one production variant, on AWS and locally (capture paths name it)
+# Captured traffic: `<capture root>/datacapture/<endpoint>/<variant>/yyyy/mm/dd/hh/` (SageMaker adds what follows
+# the prefix); the root is the monitoring bucket on AWS and the workdir locally.
+DATA_CAPTURE_PREFIX = "datacapture"
 
 # Processing jobs receive the code package (a .tar.gz) here; ml_code/bootstrap.py unpacks it.
 CODE_PACKAGE_INPUT = "/opt/ml/processing/input/code_package"

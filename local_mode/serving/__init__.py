@@ -8,4 +8,3 @@ MODEL_DIR_ENV = "LOCAL_ENDPOINT_MODEL_DIR"  # the unpacked model.tar.gz: the mod
 CAPTURE_ENV = "LOCAL_ENDPOINT_CAPTURE"  # JSON: destination, endpoint, variant, sampling percentage (unset: none)
 SETTINGS_ENV = "LOCAL_ENDPOINT_SERVER"  # JSON: bind address, workers, log file for gunicorn
 INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
-VARIANT = "AllTraffic"

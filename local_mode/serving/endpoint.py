@@ -22,10 +22,11 @@ from pathlib import Path
 from local_mode.jobs import default_python, python_path
 from local_mode.local_s3 import LocalS3
 from local_mode.registry import APPROVED, ModelPackage, Registry, RegistryError
-from local_mode.serving import CAPTURE_ENV, MODEL_DIR_ENV, SETTINGS_ENV, VARIANT
+from local_mode.serving import CAPTURE_ENV, MODEL_DIR_ENV, SETTINGS_ENV
+from ml_code.paths import DATA_CAPTURE_PREFIX, ENDPOINT_VARIANT
 
 ENDPOINTS_DIR = "endpoints"
-CAPTURE_DIR = "datacapture"  # <home>/datacapture/<endpoint>/<variant>/yyyy/mm/dd/hh/
+CAPTURE_DIR = DATA_CAPTURE_PREFIX  # <home>/datacapture/<endpoint>/<variant>/yyyy/mm/dd/hh/
 DEFAULT_PORT = 8080  # the container's port
 START_TIMEOUT_SECONDS = 60.0
 
@@ -41,7 +42,7 @@ class EndpointSpec:
     port: int = DEFAULT_PORT
     workers: int = 2
     sampling_percentage: float | None = 100.0  # None: no data capture
-    variant: str = VARIANT
+    variant: str = ENDPOINT_VARIANT
 
     def __post_init__(self) -> None:
         if self.workers < 1:

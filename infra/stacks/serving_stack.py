@@ -1,0 +1,89 @@
+"""ServingStack: the stage's endpoint for an Approved model package named at deploy time."""
+
+from __future__ import annotations
+
+import functools
+
+import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.config import PlatformConfig, StageConfig
+from infra.constructs.endpoint_autoscaling import EndpointAutoscaling
+from infra.constructs.model_endpoint import ModelEndpoint, Rollout
+from infra.constructs.rollback_alarms import RollbackAlarms
+from infra.naming import MODEL_BUILD_PREFIX, bucket_name, deployed_name, endpoint_name, model_package_group_name
+
+MODEL_PACKAGE_PARAMETER = "ModelPackageArn"
+
+
+def model_package_arn_pattern(group: str) -> str:
+    """What the parameter accepts: a versioned package of the stage's own group, in any partition and region."""
+    return rf"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{{12}}:model-package/{group}/\d+$"
+
+
+class ServingStack(cdk.Stack):
+    """The endpoint that serves the model package given in the `ModelPackageArn` parameter (the deploy pipeline
+    passes the Approved package; nothing is looked up at synth), its rollback alarms and its autoscaling.
+    Deploy it after the stage's DataStack (buckets, key) and ModelBuildStack (the package's group)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        stage: StageConfig,
+        encryption_key: kms.IKey,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        group = model_package_group_name(config, stage)
+        package = cdk.CfnParameter(
+            self,
+            MODEL_PACKAGE_PARAMETER,
+            type="String",
+            description=f"ARN of the Approved model package of {group} to serve (given by the deploy pipeline)",
+            allowed_pattern=model_package_arn_pattern(group),
+            constraint_description=f"a versioned model package ARN of the group {group}",
+        )
+        package_arn = package.value_as_string
+        version = cdk.Fn.select(2, cdk.Fn.split("/", package_arn))  # .../model-package/<group>/<version>
+        name = endpoint_name(config, stage)
+
+        alarms = RollbackAlarms(
+            self,
+            "RollbackAlarms",
+            endpoint_name=name,
+            max_5xx_errors=stage.rollback_5xx_errors,
+            max_latency_ms=stage.rollback_latency_ms,
+        )
+        self.endpoint = ModelEndpoint(
+            self,
+            "Endpoint",
+            endpoint_name=name,
+            model_package_arn=package_arn,
+            versioned_name=functools.partial(deployed_name, config, stage, version),
+            model_data_bucket=s3.Bucket.from_bucket_name(self, "Artifacts", bucket_name(config, stage, "artifacts")),
+            model_data_prefix=f"{MODEL_BUILD_PREFIX}/",
+            capture_bucket=s3.Bucket.from_bucket_name(self, "Monitoring", bucket_name(config, stage, "monitoring")),
+            encryption_key=encryption_key,
+            instance_type=stage.endpoint_instance_type,
+            initial_instances=stage.min_instances,
+            max_instances=stage.max_instances,
+            capture_percentage=stage.capture_percentage,
+            rollout=Rollout(stage.rollout, stage.rollout_step_instances, stage.rollout_bake_minutes),
+            alarms=alarms,
+        )
+        EndpointAutoscaling(
+            self,
+            "Autoscaling",
+            model_endpoint=self.endpoint,
+            min_instances=stage.min_instances,
+            max_instances=stage.max_instances,
+            target_invocations_per_instance=stage.target_invocations_per_instance,
+        )
+        cdk.CfnOutput(self, "EndpointName", value=name)
+        cdk.CfnOutput(self, "ServedModelPackageArn", value=package_arn)
+
