@@ -33,7 +33,7 @@ class EndpointAutoscaling(Construct):
         if not 1 <= min_instances <= max_instances:
             raise ValueError(f"need 1 <= min_instances <= max_instances, got {min_instances} and {max_instances}")
         if target_invocations_per_instance < 1:
-            raise ValueError(f"target_invocations_per_instance must be at least 1, got {target_invocations_per_instance}")
+            raise ValueError(f"target_invocations_per_instance must be >= 1, got {target_invocations_per_instance}")
         self.target = autoscaling.CfnScalableTarget(
             self,
             "Target",

@@ -86,4 +86,3 @@ class ServingStack(cdk.Stack):
         )
         cdk.CfnOutput(self, "EndpointName", value=name)
         cdk.CfnOutput(self, "ServedModelPackageArn", value=package_arn)
-
