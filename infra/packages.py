@@ -5,12 +5,12 @@ Written under build/packages/ at synth; CDK then stages them as file assets. No 
 
 from __future__ import annotations
 
-import gzip
 import io
 import os
-import tarfile
 import zipfile
 from pathlib import Path
+
+from ml_code.archives import tar_gz
 
 ROOT = Path(__file__).resolve().parents[1]
 ML_CODE = ROOT / "ml_code"
@@ -42,27 +42,12 @@ def ml_code_zip() -> Path:
 
 def ml_code_sourcedir() -> Path:
     """`sourcedir.tar.gz` with the package at its root, for SageMaker script mode and processing code."""
-    return _write_if_changed(BUILD_DIR / "sourcedir.tar.gz", sourcedir_archive(ml_code_sources()))
+    return _write_if_changed(BUILD_DIR / "sourcedir.tar.gz", tar_gz(ml_code_sources()))
 
 
 def ml_code_sources() -> dict[str, bytes]:
     """The packaged files by their path in the archive (`ml_code/...`)."""
     return {str(path.relative_to(ROOT)): path.read_bytes() for path in ml_code_files()}
-
-
-def sourcedir_archive(files: dict[str, bytes]) -> bytes:
-    """A deterministic tar.gz of `files` (path in the archive -> content), in the order given."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode, info.uid, info.gid = len(data), 0, 0o644, 0, 0
-            info.uname = info.gname = ""
-            archive.addfile(info, io.BytesIO(data))
-    compressed = io.BytesIO()
-    with gzip.GzipFile(fileobj=compressed, mode="wb", mtime=0, filename="") as gz:
-        gz.write(raw.getvalue())
-    return compressed.getvalue()
 
 
 def _write_if_changed(path: Path, content: bytes) -> Path:

@@ -13,8 +13,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from infra.packages import ROOT, ml_code_sources, sourcedir_archive
+from infra.packages import ROOT, ml_code_sources
 from local_mode.local_s3 import LocalS3
+from ml_code.archives import tar_gz
 
 LOCAL_REGION = "local"
 XGBOOST_IMAGE = "local/sagemaker-xgboost:3.0-5"  # the step scripts, run by the ML environment's Python
@@ -29,7 +30,7 @@ def code_objects(contract_file: Path | None = None, contract_name: str | None = 
     files = ml_code_sources()
     if contract_file is not None:  # the contract's name is validated to be a plain file name (contract.py)
         files[f"ml_code/contracts/{contract_name}.json"] = Path(contract_file).read_bytes()
-    package = sourcedir_archive(files)
+    package = tar_gz(files)
     bootstrap = (ROOT / "ml_code" / "bootstrap.py").read_bytes()
     return {
         f"sourcedir-{hashlib.sha256(package).hexdigest()[:16]}.tar.gz": package,

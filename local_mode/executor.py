@@ -277,6 +277,7 @@ class PipelineExecutor:
             drift_check_baselines=arguments.get("DriftCheckBaselines", {}),
             customer_metadata=arguments.get("CustomerMetadataProperties", {}),
             pipeline_execution=execution_id,
+            sample_payload_url=arguments.get("SamplePayloadUrl"),
         )
         return package
 

@@ -48,9 +48,12 @@ CREATE TABLE IF NOT EXISTS model_packages (
     decided_at TEXT,
     decided_by TEXT,
     comment TEXT,
+    sample_payload_url TEXT,
     PRIMARY KEY (group_name, version)
 );
 """
+# Columns added after the first release, for registries made before them: (name, SQL type).
+_ADDED_COLUMNS = (("sample_payload_url", "TEXT"),)
 
 
 class RegistryError(ValueError):
@@ -72,6 +75,7 @@ class ModelPackage:
     decided_at: str | None
     decided_by: str | None
     comment: str | None
+    sample_payload_url: str | None = None
 
     @property
     def arn(self) -> str:
@@ -118,6 +122,7 @@ class Registry:
         try:
             connection.execute("PRAGMA foreign_keys = ON")
             connection.executescript(_SCHEMA)
+            _add_missing_columns(connection)
             connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield connection
@@ -151,6 +156,7 @@ class Registry:
         drift_check_baselines: dict,
         customer_metadata: dict,
         pipeline_execution: str,
+        sample_payload_url: str | None = None,
     ) -> ModelPackage:
         """Add the next version of `group` (which must exist), as RegisterModel does."""
         if status not in STATUSES:
@@ -162,8 +168,8 @@ class Registry:
             ).fetchone()
             db.execute(
                 "INSERT INTO model_packages (group_name, version, status, description, inference_specification,"
-                " model_metrics, drift_check_baselines, customer_metadata, pipeline_execution, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " model_metrics, drift_check_baselines, customer_metadata, pipeline_execution, created_at,"
+                " sample_payload_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     group,
                     version,
@@ -175,6 +181,7 @@ class Registry:
                     json.dumps(customer_metadata, sort_keys=True),
                     pipeline_execution,
                     _now(),
+                    sample_payload_url,
                 ),
             )
         return self.package(group, version)
@@ -238,8 +245,15 @@ class Registry:
             raise RegistryError(f"no model package group {group!r} (groups: {known or 'none yet'})")
 
 
+def _add_missing_columns(connection: sqlite3.Connection) -> None:
+    present = {row[1] for row in connection.execute("PRAGMA table_info(model_packages)")}
+    for name, kind in _ADDED_COLUMNS:
+        if name not in present:
+            connection.execute(f"ALTER TABLE model_packages ADD COLUMN {name} {kind}")
+
+
 def _package(row: tuple) -> ModelPackage:
-    (group, version, status, description, spec, metrics, baselines, metadata, execution, created, *decision) = row
+    (group, version, status, description, spec, metrics, baselines, metadata, execution, created, *rest) = row
     return ModelPackage(
         group,
         version,
@@ -251,7 +265,7 @@ def _package(row: tuple) -> ModelPackage:
         json.loads(metadata),
         execution,
         created,
-        *decision,
+        *rest,  # decided_at, decided_by, comment, sample_payload_url
     )
 
 
@@ -286,6 +300,7 @@ class LocalSageMakerClient:
             "ModelMetrics": package.model_metrics,
             "DriftCheckBaselines": package.drift_check_baselines,
             "CustomerMetadataProperties": package.customer_metadata,
+            **({"SamplePayloadUrl": package.sample_payload_url} if package.sample_payload_url else {}),
         }
 
 

@@ -14,7 +14,10 @@ SPLITS = ("train", "validation", "test")
 BASELINE_OUTPUT = "baseline"
 TRANSFORM_OUTPUT = "transform"
 METADATA_OUTPUT = "metadata"  # the input data's hash and row counts, recorded with the registered model
-PREPROCESS_OUTPUTS = (*SPLITS, BASELINE_OUTPUT, TRANSFORM_OUTPUT, METADATA_OUTPUT)
+# A few raw feature records of the training baseline (no target, no ids), registered as the package's
+# SamplePayloadUrl: a .tar.gz holding one CSV with a header, which a smoke test sends to a new endpoint.
+SAMPLE_PAYLOAD_OUTPUT = "sample_payload"
+PREPROCESS_OUTPUTS = (*SPLITS, BASELINE_OUTPUT, TRANSFORM_OUTPUT, METADATA_OUTPUT, SAMPLE_PAYLOAD_OUTPUT)
 # Training's input channels (SM_CHANNEL_<NAME>), each fed by the preprocessing output of the same name.
 TRAINING_CHANNELS = ("train", "validation", TRANSFORM_OUTPUT)
 # Evaluation's inputs and output, folders under the processing base.
@@ -30,6 +33,17 @@ REPORT_FILE = "evaluation.json"
 METADATA_FILE = "metadata.json"
 CHAMPION_OUTPUT = "champion"
 CHAMPION_FILE = "decision.json"
+SAMPLE_PAYLOAD_ARCHIVE = "payload.tar.gz"
+SAMPLE_PAYLOAD_FILE = "payload.csv"
+SAMPLE_PAYLOAD_RECORDS = 5
+
+# Batch scoring: the newest Approved package (its ARN and model data) found by one step, read by the next; the
+# scorer reads curated CSV (input/data), the model (model/model.tar.gz), and writes predictions with the ids.
+APPROVED_MODEL_OUTPUT = "approved"
+APPROVED_MODEL_FILE = "approved_model.json"
+SCORING_MODEL_INPUT = "model"
+PREDICTIONS_OUTPUT = "predictions"
+SCORING_SUMMARY_FILE = "_scoring.json"
 
 # Serving: the model directory carries its code (endpoints run with network isolation, so nothing is
 # downloaded at start-up); the container runs SERVING_PROGRAM from SERVING_CODE_DIR.

@@ -90,8 +90,13 @@ def write_failure(failure_file: str | Path, reason: str) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write a file so that readers see the old content or the new one, never a part."""
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write a file so that readers see the old content or the new one, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
-        handle.write(text)
+    with tempfile.NamedTemporaryFile("wb", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
+        handle.write(data)
         temp = Path(handle.name)
     os.replace(temp, path)

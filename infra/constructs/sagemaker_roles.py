@@ -54,39 +54,8 @@ class ModelBuildRoles(Construct):
         job.add_to_policy(
             iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources=[artifacts])
         )
-        job.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"],
-                resources=[f"arn:{stack.partition}:s3:::{a.s3_bucket_name}/{a.s3_object_key}" for a in code],
-            )
-        )
-        encryption_key.grant(job, "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
-        job.add_to_policy(
-            iam.PolicyStatement(
-                actions=["kms:CreateGrant"],
-                resources=[encryption_key.key_arn],
-                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},  # encrypted job volumes
-            )
-        )
-        sagemaker_logs = stack.format_arn(
-            service="logs",
-            resource="log-group",
-            resource_name="/aws/sagemaker/*",
-            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-        )
-        job.add_to_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[sagemaker_logs],
-            )
-        )
-        job.add_to_policy(
-            iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-            )
-        )
+        grant_read_code(job, code)
+        grant_job_essentials(job, encryption_key)
         job.add_to_policy(iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=[group_arn]))
         acknowledge(
             job,
@@ -95,15 +64,6 @@ class ModelBuildRoles(Construct):
             "keys SageMaker names per execution.",
             curated_data,
             artifacts,
-        )
-        acknowledge(
-            job, "AwsSolutions-IAM5", "SageMaker names job logs at run time under /aws/sagemaker/.", sagemaker_logs
-        )
-        acknowledge(
-            job,
-            "AwsSolutions-IAM5",
-            "cloudwatch:PutMetricData has no resource ARNs; a condition limits it to SageMaker's namespaces.",
-            "*",
         )
         job.add_to_policy(iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[packages_arn]))
 
@@ -161,3 +121,56 @@ class ModelBuildRoles(Construct):
             *jobs,
             artifacts,
         )
+
+
+def grant_read_code(role: iam.IRole, code: list[s3_assets.Asset]) -> None:
+    """Read the code objects a job runs (the assets' exact keys)."""
+    partition = cdk.Stack.of(role).partition
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["s3:GetObject"],
+            resources=[f"arn:{partition}:s3:::{asset.s3_bucket_name}/{asset.s3_object_key}" for asset in code],
+        )
+    )
+
+
+def grant_job_essentials(role: iam.Role, encryption_key: kms.IKey) -> None:
+    """What every SageMaker job of the platform needs: the key (data and encrypted volumes), its log streams and
+    its metrics."""
+    stack = cdk.Stack.of(role)
+    encryption_key.grant(role, "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["kms:CreateGrant"],
+            resources=[encryption_key.key_arn],
+            conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},  # encrypted job volumes
+        )
+    )
+    sagemaker_logs = stack.format_arn(
+        service="logs",
+        resource="log-group",
+        resource_name="/aws/sagemaker/*",
+        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[sagemaker_logs],
+        )
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["cloudwatch:PutMetricData"],
+            resources=["*"],
+            conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
+        )
+    )
+    acknowledge(
+        role, "AwsSolutions-IAM5", "SageMaker names job logs at run time under /aws/sagemaker/.", sagemaker_logs
+    )
+    acknowledge(
+        role,
+        "AwsSolutions-IAM5",
+        "cloudwatch:PutMetricData has no resource ARNs; a condition limits it to SageMaker's namespaces.",
+        "*",
+    )

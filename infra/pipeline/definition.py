@@ -11,6 +11,7 @@ import functools
 import json
 import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from unittest import mock
 
@@ -127,6 +128,11 @@ _JOB_NAME_NOTICES = _DropJobNameNotices()
 
 def build_definition(settings: PipelineSettings, contract: DatasetContract) -> dict:
     """The pipeline definition as a dict, with `${...}` placeholders for deploy-time values."""
+    return build_pipeline(lambda session: _pipeline(settings, contract, session))
+
+
+def build_pipeline(make: Callable[[PipelineSession], Pipeline]) -> dict:
+    """The definition of the pipeline `make` builds with an offline session, `${...}` placeholders and all."""
     logging.getLogger("sagemaker").setLevel(logging.WARNING)
     for name in ("sagemaker.workflow.utilities", "sagemaker.workflow._utils"):
         logging.getLogger(name).addFilter(_JOB_NAME_NOTICES)
@@ -134,14 +140,20 @@ def build_definition(settings: PipelineSettings, contract: DatasetContract) -> d
     # lookup (seconds per build), so the sender is switched off for the duration of the build instead.
     with mock.patch.object(telemetry_logging, "_send_telemetry_request", _no_telemetry), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "Running within a PipelineSession ...": expected here
-        session = PipelineSession(
-            boto_session=boto3.Session(region_name=REFERENCE_REGION),
-            default_bucket=PLACEHOLDERS["ArtifactsBucket"],
-            sagemaker_config={},
-        )
-        session._default_bucket = PLACEHOLDERS["ArtifactsBucket"]  # else the SDK checks (or creates) the bucket
-        text = _pipeline(settings, contract, session).definition()
+        text = make(_session()).definition()
     return json.loads(_to_placeholders(text))
+
+
+@functools.cache
+def _session() -> PipelineSession:
+    """One offline session per process: making one creates eight boto3 clients (about half a second)."""
+    session = PipelineSession(
+        boto_session=boto3.Session(region_name=REFERENCE_REGION),
+        default_bucket=PLACEHOLDERS["ArtifactsBucket"],
+        sagemaker_config={},
+    )
+    session._default_bucket = PLACEHOLDERS["ArtifactsBucket"]  # else the SDK checks (or creates) the bucket
+    return session
 
 
 def _no_telemetry(*_args, **_kwargs) -> None:
@@ -164,15 +176,60 @@ def _to_placeholders(text: str) -> str:
 
 def _s3(*parts) -> Join:
     """`s3://<artifacts>/pipelines/<pipeline>/<execution id>/<parts...>`."""
+    return execution_uri(MODEL_BUILD_PREFIX, *parts)
+
+
+def execution_uri(prefix: str, *parts) -> Join:
+    """`s3://<artifacts>/<prefix>/<pipeline>/<execution id>/<parts...>`: one execution's step outputs."""
     return Join(
         on="/",
         values=[
             f"s3://{PLACEHOLDERS['ArtifactsBucket']}",
-            MODEL_BUILD_PREFIX,
+            prefix,
             ExecutionVariables.PIPELINE_NAME,
             ExecutionVariables.PIPELINE_EXECUTION_ID,
             *parts,
         ],
+    )
+
+
+def job_retries() -> list:
+    """Retry throttling and service faults quickly, capacity and internal errors after a minute."""
+    return [
+        StepRetryPolicy(
+            exception_types=[StepExceptionTypeEnum.THROTTLING, StepExceptionTypeEnum.SERVICE_FAULT],
+            interval_seconds=10,
+            backoff_rate=2.0,
+            max_attempts=5,
+        ),
+        SageMakerJobStepRetryPolicy(
+            exception_types=[
+                SageMakerJobExceptionTypeEnum.CAPACITY_ERROR,
+                SageMakerJobExceptionTypeEnum.RESOURCE_LIMIT,
+                SageMakerJobExceptionTypeEnum.INTERNAL_ERROR,
+            ],
+            interval_seconds=60,
+            backoff_rate=2.0,
+            max_attempts=3,
+        ),
+    ]
+
+
+def job_input(name: str, source, folder: str) -> ProcessingInput:
+    """An input of a processing job, at `/opt/ml/processing/<folder>`."""
+    return ProcessingInput(input_name=name, source=source, destination=f"{paths.PROCESSING_BASE}/{folder}")
+
+
+def run_module(processor: ScriptProcessor, module: str, *, inputs, outputs, arguments=()):
+    """A processing job that runs `python -m <module>` from the code package, through the bootstrap."""
+    code_package = ProcessingInput(
+        input_name="code_package", source=SOURCE_DIR_URI, destination=paths.CODE_PACKAGE_INPUT
+    )
+    return processor.run(
+        code=BOOTSTRAP_URI,
+        inputs=[code_package, *inputs],
+        outputs=outputs,
+        arguments=["--module", module, "--", *arguments],
     )
 
 
@@ -205,24 +262,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
     ]
 
     cache = CacheConfig(enable_caching=True, expire_after="P30D")
-    retries = [
-        StepRetryPolicy(
-            exception_types=[StepExceptionTypeEnum.THROTTLING, StepExceptionTypeEnum.SERVICE_FAULT],
-            interval_seconds=10,
-            backoff_rate=2.0,
-            max_attempts=5,
-        ),
-        SageMakerJobStepRetryPolicy(
-            exception_types=[
-                SageMakerJobExceptionTypeEnum.CAPACITY_ERROR,
-                SageMakerJobExceptionTypeEnum.RESOURCE_LIMIT,
-                SageMakerJobExceptionTypeEnum.INTERNAL_ERROR,
-            ],
-            interval_seconds=60,
-            backoff_rate=2.0,
-            max_attempts=3,
-        ),
-    ]
+    retries = job_retries()
 
     def processor(base_job_name: str) -> ScriptProcessor:
         return ScriptProcessor(
@@ -237,30 +277,15 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
             sagemaker_session=session,
         )
 
-    def code_package() -> ProcessingInput:
-        return ProcessingInput(input_name="code_package", source=SOURCE_DIR_URI, destination=paths.CODE_PACKAGE_INPUT)
-
-    def job_input(name: str, source, folder: str) -> ProcessingInput:
-        return ProcessingInput(input_name=name, source=source, destination=f"{paths.PROCESSING_BASE}/{folder}")
-
     def job_output(name: str, step: str) -> ProcessingOutput:
         return ProcessingOutput(output_name=name, source=f"{paths.PROCESSING_BASE}/{name}", destination=_s3(step, name))
-
-    def run_module(job: str, module: str, *, inputs, outputs, arguments=()):
-        """A processing job that runs `python -m <module>` from the code package, through the bootstrap."""
-        return processor(job).run(
-            code=BOOTSTRAP_URI,
-            inputs=[code_package(), *inputs],
-            outputs=outputs,
-            arguments=["--module", module, "--", *arguments],
-        )
 
     # 1. Preprocess: curated CSV -> splits, Model Monitor baseline, feature transform, data hash
     metadata = PropertyFile(name="PreprocessMetadata", output_name=paths.METADATA_OUTPUT, path=paths.METADATA_FILE)
     preprocess = ProcessingStep(
         name="Preprocess",
         step_args=run_module(
-            "preprocess",
+            processor("preprocess"),
             "ml_code.processing.preprocess",
             inputs=[job_input("data", input_data, paths.PROCESSING_INPUT_DATA)],
             outputs=[job_output(name, "preprocess") for name in paths.PREPROCESS_OUTPUTS],
@@ -337,7 +362,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
     evaluate = ProcessingStep(
         name="Evaluate",
         step_args=run_module(
-            "evaluate",
+            processor("evaluate"),
             "ml_code.evaluation.evaluate",
             inputs=[
                 job_input("model", model_data, paths.EVALUATION_MODEL_INPUT),
@@ -356,7 +381,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
     compare = ProcessingStep(
         name="CompareWithChampion",
         step_args=run_module(
-            "champion",
+            processor("champion"),
             "ml_code.evaluation.champion",
             inputs=[job_input("evaluation", evaluation_uri, paths.EVALUATION_OUTPUT)],
             outputs=[job_output(paths.CHAMPION_OUTPUT, "champion")],
@@ -401,6 +426,9 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
             model_package_group_name=settings.model_package_group_name,
             approval_status=approval,
             description=f"{contract.name}: XGBoost {XGBOOST_VERSION}, gated on {contract.metric.name}",
+            sample_payload_url=Join(
+                on="/", values=[preprocessed(paths.SAMPLE_PAYLOAD_OUTPUT), paths.SAMPLE_PAYLOAD_ARCHIVE]
+            ),
             model_metrics=ModelMetrics(
                 model_statistics=MetricsSource(
                     s3_uri=Join(on="/", values=[evaluation_uri, paths.REPORT_FILE]), content_type="application/json"

@@ -10,10 +10,13 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import PlatformConfig, StageConfig
+from infra.constructs.batch_scoring import BatchScoring
 from infra.constructs.endpoint_autoscaling import EndpointAutoscaling
 from infra.constructs.model_endpoint import ModelEndpoint, Rollout
 from infra.constructs.rollback_alarms import RollbackAlarms
 from infra.naming import MODEL_BUILD_PREFIX, bucket_name, deployed_name, endpoint_name, model_package_group_name
+from infra.pipeline.batch_definition import BatchScoringSettings
+from ml_code.contracts.contract import load_contract
 
 MODEL_PACKAGE_PARAMETER = "ModelPackageArn"
 
@@ -25,7 +28,8 @@ def model_package_arn_pattern(group: str) -> str:
 
 class ServingStack(cdk.Stack):
     """The endpoint that serves the model package given in the `ModelPackageArn` parameter (the deploy pipeline
-    passes the Approved package; nothing is looked up at synth), its rollback alarms and its autoscaling.
+    passes the Approved package; nothing is looked up at synth), its rollback alarms and its autoscaling; and the
+    batch-scoring pipeline, which scores curated data with the newest Approved model.
     Deploy it after the stage's DataStack (buckets, key) and ModelBuildStack (the package's group)."""
 
     def __init__(
@@ -51,6 +55,7 @@ class ServingStack(cdk.Stack):
         package_arn = package.value_as_string
         version = cdk.Fn.select(2, cdk.Fn.split("/", package_arn))  # .../model-package/<group>/<version>
         name = endpoint_name(config, stage)
+        artifacts_bucket = s3.Bucket.from_bucket_name(self, "Artifacts", bucket_name(config, stage, "artifacts"))
 
         alarms = RollbackAlarms(
             self,
@@ -65,7 +70,7 @@ class ServingStack(cdk.Stack):
             endpoint_name=name,
             model_package_arn=package_arn,
             versioned_name=functools.partial(deployed_name, config, stage, version),
-            model_data_bucket=s3.Bucket.from_bucket_name(self, "Artifacts", bucket_name(config, stage, "artifacts")),
+            model_data_bucket=artifacts_bucket,
             model_data_prefix=f"{MODEL_BUILD_PREFIX}/",
             capture_bucket=s3.Bucket.from_bucket_name(self, "Monitoring", bucket_name(config, stage, "monitoring")),
             encryption_key=encryption_key,
@@ -84,5 +89,16 @@ class ServingStack(cdk.Stack):
             max_instances=stage.max_instances,
             target_invocations_per_instance=stage.target_invocations_per_instance,
         )
+        self.batch_scoring = BatchScoring(
+            self,
+            "BatchScoring",
+            settings=BatchScoringSettings.for_stage(config, stage),
+            contract=load_contract(config.dataset_contract),
+            curated_bucket=s3.Bucket.from_bucket_name(self, "Curated", bucket_name(config, stage, "curated")),
+            artifacts_bucket=artifacts_bucket,
+            encryption_key=encryption_key,
+            schedule=stage.batch_schedule,
+        )
         cdk.CfnOutput(self, "EndpointName", value=name)
         cdk.CfnOutput(self, "ServedModelPackageArn", value=package_arn)
+        cdk.CfnOutput(self, "BatchScoringPipelineName", value=self.batch_scoring.pipeline_name)

@@ -17,15 +17,14 @@ if __package__ in (None, ""):  # run as a file: import from the source root
 import argparse  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
-import os  # noqa: E402
 from dataclasses import asdict, dataclass  # noqa: E402
 from urllib.parse import urlparse  # noqa: E402
 
+from ml_code.model_registry import newest_approved, registry_clients  # noqa: E402
 from ml_code.paths import (  # noqa: E402
     CHAMPION_FILE,
     CHAMPION_OUTPUT,
     EVALUATION_OUTPUT,
-    LOCAL_HOME_ENV,
     PROCESSING_BASE,
     PROCESSING_FAILURE_FILE,
     REPORT_FILE,
@@ -72,17 +71,10 @@ def decide(
 
 def champion_metric(sagemaker, s3, group: str, metric_path: str) -> tuple[float | None, str | None]:
     """The metric of the group's newest Approved package, read from its registered evaluation report."""
-    listed = sagemaker.list_model_packages(
-        ModelPackageGroupName=group,
-        ModelApprovalStatus="Approved",
-        SortBy="CreationTime",
-        SortOrder="Descending",
-        MaxResults=1,
-    )["ModelPackageSummaryList"]
-    if not listed:
+    package = newest_approved(sagemaker, group)
+    if package is None:
         return None, None
-    arn = listed[0]["ModelPackageArn"]
-    package = sagemaker.describe_model_package(ModelPackageName=arn)
+    arn = package["ModelPackageArn"]
     try:
         report_uri = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
     except KeyError as error:
@@ -90,19 +82,6 @@ def champion_metric(sagemaker, s3, group: str, metric_path: str) -> tuple[float 
     location = urlparse(report_uri)
     body = s3.get_object(Bucket=location.netloc, Key=location.path.lstrip("/"))["Body"].read()
     return metric_at(json.loads(body), metric_path), arn
-
-
-def registry_clients() -> tuple:
-    """boto3's SageMaker and S3 clients; when local mode runs this step (it sets LOCAL_MODE_HOME), the local
-    registry's, which answer the same calls: the decision code is the same on both sides."""
-    home = os.environ.get(LOCAL_HOME_ENV)
-    if home:
-        from local_mode.registry import local_clients
-
-        return local_clients(Path(home))
-    import boto3
-
-    return boto3.client("sagemaker"), boto3.client("s3")
 
 
 def compare(

@@ -23,6 +23,7 @@ from dataclasses import dataclass  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from ml_code.archives import tar_gz  # noqa: E402
 from ml_code.contracts.contract import ContractError, DatasetContract, load_contract  # noqa: E402
 from ml_code.paths import (  # noqa: E402
     BASELINE_FILE,
@@ -33,12 +34,22 @@ from ml_code.paths import (  # noqa: E402
     PROCESSING_BASE,
     PROCESSING_FAILURE_FILE,
     PROCESSING_INPUT_DATA,
+    SAMPLE_PAYLOAD_ARCHIVE,
+    SAMPLE_PAYLOAD_FILE,
+    SAMPLE_PAYLOAD_OUTPUT,
+    SAMPLE_PAYLOAD_RECORDS,
     SPLITS,
     TRANSFORM_FILE,
     TRANSFORM_OUTPUT,
 )
 from ml_code.processing.features import FeatureTransform, as_category_text, fit_transform  # noqa: E402
-from ml_code.runtime import atomic_write_text, configure_logging, parse_known, run_step  # noqa: E402
+from ml_code.runtime import (  # noqa: E402
+    atomic_write_bytes,
+    atomic_write_text,
+    configure_logging,
+    parse_known,
+    run_step,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -205,7 +216,8 @@ def preprocess(input_dir: Path, base_dir: Path, contract: DatasetContract, *, se
         )
         for name in SPLITS
     }
-    outputs[f"{BASELINE_OUTPUT}/{BASELINE_FILE}"] = splits.train[transform.input_columns].to_csv(index=False)
+    baseline = splits.train[transform.input_columns]
+    outputs[f"{BASELINE_OUTPUT}/{BASELINE_FILE}"] = baseline.to_csv(index=False)
     outputs[f"{TRANSFORM_OUTPUT}/{TRANSFORM_FILE}"] = transform.to_json()
     metadata = {
         "data_sha256": data_hash(input_dir),
@@ -214,8 +226,10 @@ def preprocess(input_dir: Path, base_dir: Path, contract: DatasetContract, *, se
         "rows": {name: len(getattr(splits, name)) for name in SPLITS},
     }
     outputs[f"{METADATA_OUTPUT}/{METADATA_FILE}"] = json.dumps(metadata, indent=2, sort_keys=True)
+    payload = tar_gz({SAMPLE_PAYLOAD_FILE: baseline.head(SAMPLE_PAYLOAD_RECORDS).to_csv(index=False).encode()})
     for relative, text in outputs.items():  # written only once everything above has succeeded
         atomic_write_text(base_dir / relative, text)
+    atomic_write_bytes(base_dir / SAMPLE_PAYLOAD_OUTPUT / SAMPLE_PAYLOAD_ARCHIVE, payload)
     logger.info(
         "rows: train %d, validation %d, test %d; features: %d",
         len(splits.train),

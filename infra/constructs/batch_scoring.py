@@ -1,0 +1,138 @@
+"""Batch scoring as infrastructure: the pipeline of infra/pipeline/batch_definition.py, its roles and schedule."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.constructs.sagemaker_pipeline import code_assets, code_locations, pipeline_resource, start_rule
+from infra.constructs.sagemaker_roles import grant_job_essentials, grant_read_code
+from infra.nag import acknowledge
+from infra.naming import BATCH_SCORING_PREFIX, CURATED_DATA, MODEL_BUILD_PREFIX, PREDICTIONS, curated_prefix
+from infra.pipeline.batch_definition import BatchScoringSettings, build_batch_definition
+from ml_code.contracts.contract import DatasetContract
+
+
+class BatchScoring(Construct):
+    """Scores the contract's curated data (or any prefix given as `InputDataUri`) with the group's newest
+    Approved model, into `predictions/<contract>/<execution>/` of the curated bucket.
+
+    The jobs' role reads the curated data, the model build's artifacts (model data) and its own prefix of the
+    artifacts bucket, writes predictions, and reads the group's packages; the pipeline's role starts, watches and
+    stops processing jobs. `schedule` (an EventBridge expression; default: none) starts a run periodically."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: BatchScoringSettings,
+        contract: DatasetContract,
+        curated_bucket: s3.IBucket,
+        artifacts_bucket: s3.IBucket,
+        encryption_key: kms.IKey,
+        schedule: str | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        sagemaker = iam.ServicePrincipal("sagemaker.amazonaws.com")
+        sourcedir, bootstrap = code_assets(self)
+
+        job = iam.Role(self, "JobRole", assumed_by=sagemaker, description="SageMaker batch-scoring jobs")
+        curated_data = curated_bucket.arn_for_objects(f"{curated_prefix(CURATED_DATA, contract.name)}*")
+        predictions = curated_bucket.arn_for_objects(f"{curated_prefix(PREDICTIONS, contract.name)}*")
+        model_data = artifacts_bucket.arn_for_objects(f"{MODEL_BUILD_PREFIX}/*")
+        own_artifacts = artifacts_bucket.arn_for_objects(f"{BATCH_SCORING_PREFIX}/*")
+        packages = stack.format_arn(
+            service="sagemaker", resource="model-package", resource_name=f"{settings.model_package_group_name}/*"
+        )
+        job.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"], resources=[curated_bucket.bucket_arn, artifacts_bucket.bucket_arn]
+            )
+        )
+        job.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[curated_data, model_data]))
+        job.add_to_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[predictions]))
+        job.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"], resources=[own_artifacts]))
+        job.add_to_policy(iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[packages]))
+        # ListModelPackages has no resource type in IAM: a resource ARN would never match.
+        job.add_to_policy(iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"]))
+        grant_read_code(job, [sourcedir, bootstrap])
+        grant_job_essentials(job, encryption_key)
+        acknowledge(
+            job,
+            "AwsSolutions-IAM5",
+            "Batch scoring reads the dataset's curated prefix and the model build's artifacts (model data, named per "
+            "execution), writes predictions under the dataset's prefix, and keeps step outputs under its own prefix; "
+            "it describes the versions of its own model package group.",
+            curated_data,
+            model_data,
+            predictions,
+            own_artifacts,
+            packages,
+        )
+
+        pipeline_role = iam.Role(
+            self, "PipelineRole", assumed_by=sagemaker, description="SageMaker Pipeline of batch scoring"
+        )
+        processing_jobs = stack.format_arn(service="sagemaker", resource="processing-job", resource_name="*")
+        pipeline_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sagemaker:CreateProcessingJob",
+                    "sagemaker:DescribeProcessingJob",
+                    "sagemaker:StopProcessingJob",
+                    "sagemaker:AddTags",
+                ],
+                resources=[processing_jobs],
+            )
+        )
+        pipeline_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[job.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )
+        # The pipeline reads the ApprovedModel property file to give the scoring job its model.
+        pipeline_role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[own_artifacts]))
+        encryption_key.grant(pipeline_role, "kms:Decrypt")
+        acknowledge(
+            pipeline_role,
+            "AwsSolutions-IAM5",
+            "The pipeline names its processing jobs per execution (start, watch, stop and tag only) and reads its "
+            "property files under batch scoring's prefix.",
+            processing_jobs,
+            own_artifacts,
+        )
+
+        self.pipeline_name = settings.pipeline_name
+        self.pipeline = pipeline_resource(
+            self,
+            "Pipeline",
+            pipeline_name=settings.pipeline_name,
+            description=f"Score {contract.name} data with the newest Approved model",
+            role=pipeline_role,
+            definition=build_batch_definition(settings, contract),
+            values={
+                "ArtifactsBucket": artifacts_bucket.bucket_name,
+                "CuratedBucket": curated_bucket.bucket_name,
+                "JobRoleArn": job.role_arn,
+                "KmsKeyArn": encryption_key.key_arn,
+                **code_locations(sourcedir, bootstrap),
+            },
+        )
+        self.pipeline.node.add_dependency(job, pipeline_role)
+        if schedule is not None:
+            start_rule(
+                self,
+                "Schedule",
+                pipeline_arn=stack.format_arn(
+                    service="sagemaker", resource="pipeline", resource_name=settings.pipeline_name.lower()
+                ),
+                description=f"Score {contract.name} data with the newest Approved model on {schedule}",
+                schedule_expression=schedule,
+            )

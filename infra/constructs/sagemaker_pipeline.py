@@ -1,0 +1,109 @@
+"""A SageMaker Pipeline resource from a definition built as data, its `${...}` placeholders filled at deploy."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from infra.packages import ML_CODE, ml_code_sourcedir
+from infra.pipeline.definition import IMAGE_PLACEHOLDERS, image_uri
+
+IMAGE_MAP = "SageMakerImages"
+_IMAGE_KEYS = {"XgboostImageUri": "Xgboost", "ModelMonitorImageUri": "ModelMonitor"}
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z]+)\}")
+
+
+def image_mapping() -> dict[str, dict[str, str]]:
+    """Region -> image URIs, from the SDK's bundled tables, for every region that has all images."""
+    from sagemaker import image_uris
+
+    logging.getLogger("sagemaker.image_uris").setLevel(logging.WARNING)  # one INFO line per lookup otherwise
+    regions = set(image_uris.config_for_framework("xgboost")["training"]["versions"]["3.0-5"]["registries"])
+    regions &= set(image_uris.config_for_framework("model-monitor")["versions"][""]["registries"])
+    return {
+        region: {_IMAGE_KEYS[name]: image_uri(framework, region) for name, framework in IMAGE_PLACEHOLDERS.items()}
+        for region in sorted(regions)
+    }
+
+
+def code_assets(scope: Construct) -> tuple[s3_assets.Asset, s3_assets.Asset]:
+    """The code processing and training jobs run: ml_code as `sourcedir.tar.gz`, and the bootstrap that unpacks it."""
+    return (
+        s3_assets.Asset(scope, "SourceDir", path=str(ml_code_sourcedir())),
+        s3_assets.Asset(scope, "Bootstrap", path=str(ML_CODE / "bootstrap.py")),
+    )
+
+
+def code_locations(sourcedir: s3_assets.Asset, bootstrap: s3_assets.Asset) -> dict[str, str]:
+    """The code placeholders of a pipeline definition, filled from the assets."""
+    return {
+        "CodeBucket": sourcedir.s3_bucket_name,
+        "SourceDirKey": sourcedir.s3_object_key,
+        "BootstrapKey": bootstrap.s3_object_key,
+    }
+
+
+def pipeline_resource(
+    scope: Construct,
+    construct_id: str,
+    *,
+    pipeline_name: str,
+    description: str,
+    role: iam.IRole,
+    definition: dict,
+    values: dict[str, str],
+) -> sagemaker.CfnPipeline:
+    """`AWS::SageMaker::Pipeline` `construct_id` in `scope` running `definition`, whose placeholders get `values`
+    (names -> tokens) and images from a region mapping. A placeholder without a value fails here, naming it."""
+    body = json.dumps(definition, sort_keys=True)
+    used = set(_PLACEHOLDER.findall(body)) - {"AWS::Region"}
+    missing = sorted(used - set(values) - set(_IMAGE_KEYS))
+    if missing:
+        raise ValueError(f"pipeline {pipeline_name}: no value for placeholder(s) {missing}")
+    substitutions = {name: value for name, value in values.items() if name in used}
+    images = [name for name in _IMAGE_KEYS if name in used]
+    if images:
+        mapping = cdk.CfnMapping(scope, IMAGE_MAP, mapping=image_mapping())
+        region = cdk.Stack.of(scope).region
+        substitutions.update({name: mapping.find_in_map(region, _IMAGE_KEYS[name]) for name in images})
+    return sagemaker.CfnPipeline(
+        scope,
+        construct_id,
+        pipeline_name=pipeline_name,
+        pipeline_description=description,
+        role_arn=role.role_arn,
+        pipeline_definition={"PipelineDefinitionBody": cdk.Fn.sub(body, substitutions)},
+    )
+
+
+def start_rule(
+    scope: Construct,
+    construct_id: str,
+    *,
+    pipeline_arn: str,
+    description: str,
+    event_pattern: dict | None = None,
+    schedule_expression: str | None = None,
+) -> events.CfnRule:
+    """An EventBridge rule `construct_id` that starts the pipeline (default parameters) on a matching event or a
+    schedule, and its role `StartRole` (one per scope), allowed to start this pipeline only."""
+    if (event_pattern is None) == (schedule_expression is None):
+        raise ValueError("a start rule needs an event pattern or a schedule, not both")
+    role = iam.Role(scope, "StartRole", assumed_by=iam.ServicePrincipal("events.amazonaws.com"))
+    role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:StartPipelineExecution"], resources=[pipeline_arn]))
+    return events.CfnRule(
+        scope,
+        construct_id,
+        description=description,
+        event_pattern=event_pattern,
+        schedule_expression=schedule_expression,
+        targets=[events.CfnRule.TargetProperty(id="Pipeline", arn=pipeline_arn, role_arn=role.role_arn)],
+    )
