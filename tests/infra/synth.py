@@ -37,3 +37,14 @@ class SynthesizedPlatform:
 
     def template(self, stack: cdk.Stack) -> Template:
         return Template.from_json(self.assembly.get_stack_by_name(stack.stack_name).template)
+
+
+def role_statements(template: Template, role_prefix: str) -> list[dict]:
+    """Every policy statement attached to the role whose logical id starts with `role_prefix`."""
+    (role_id,) = [k for k in template.find_resources("AWS::IAM::Role") if k.startswith(role_prefix)]
+    return [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]

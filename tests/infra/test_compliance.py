@@ -10,8 +10,11 @@ from pathlib import Path
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import cx_api as cxapi
 from cdk_nag import AwsSolutionsChecks
+
+from tests.infra.synth import new_app
 
 # The only cfn-lint rules the project ignores: W3005 (redundant DependsOn, as CDK writes them) and
 # W3045 (access-control settings on log buckets, as CDK writes them).
@@ -28,13 +31,23 @@ def cfn_lint(templates: list[Path]) -> subprocess.CompletedProcess:
     )
 
 
-def test_the_whole_app_synthesizes_clean_under_cdk_nag(platform):
-    # The session fixture's app.synth() raises on any unacknowledged finding (see the next-but-one test),
-    # so reaching here means every stack of every stage passed.
+def validation_findings(outdir: Path) -> list[str]:
+    """Every finding of every validation plugin (cdk-nag, CDK's built-in template validation), any severity."""
+    report = json.loads((outdir / "validation-report.json").read_text())
+    return [
+        f"{plugin['pluginName']} {violation['ruleName']}: {violation['description']}"
+        for plugin in report["pluginReports"]
+        for violation in plugin.get("violations", [])
+    ]
+
+
+def test_the_whole_app_synthesizes_clean_under_cdk_nag_and_cdks_template_validation(platform):
+    # The session fixture's app.synth() raises on any unacknowledged cdk-nag finding (see the cdk-nag test
+    # below), so reaching here means every stack of every stage passed; CDK's built-in template validation only
+    # warns, so its findings are failed here (app.py leaves it to this test).
     expected = {stack.stack_name for stage in platform.stacks.values() for stack in stage.all()}
     assert {stack.stack_name for stack in platform.assembly.stacks} == expected
-    report = json.loads((platform.outdir / "validation-report.json").read_text())
-    assert all(not plugin.get("violations") for plugin in report["pluginReports"])
+    assert validation_findings(platform.outdir) == []
 
 
 def test_no_stack_carries_a_warning_or_an_error(platform):
@@ -64,6 +77,28 @@ def test_cdk_nag_fails_a_bucket_without_ssl_enforcement(tmp_path):
     # S10: the bucket does not require SSL
     with pytest.raises(RuntimeError, match=r"does not require requests to use SSL[\s\S]*AwsSolutions-S10"):
         app.synth()
+
+
+def test_cdks_template_validation_reports_an_invalid_property(tmp_path):
+    app = new_app(tmp_path)
+    stack = cdk.Stack(app, "Invalid")
+    sagemaker.CfnEndpointConfig(
+        stack,
+        "Config",
+        production_variants=[
+            sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                variant_name="AllTraffic", model_name="m", initial_instance_count=1, instance_type="ml.m5.large"
+            )
+        ],
+        data_capture_config=sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
+            capture_options=[sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Input")],
+            destination_s3_uri="s3://bucket/capture",
+            initial_sampling_percentage=150,
+        ),
+    )
+    app.synth()
+    (finding,) = validation_findings(tmp_path)
+    assert "InitialSamplingPercentage: 150 is greater than the maximum of 100" in finding
 
 
 def test_cfn_lint_fails_an_invalid_template(tmp_path):

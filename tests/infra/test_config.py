@@ -123,12 +123,39 @@ def test_fails_when_the_platform_key_is_missing():
         ("drift_threshold", 0.0, r"drift_threshold in cdk\.json: 0\.0 must be in \(0, 1\]"),
         ("alarm_datapoints", 4, r"alarm_datapoints/alarm_evaluation_periods in cdk\.json: need 1 <= datapoints"),
         ("retrain_cooldown_hours", -1.0, r"retrain_cooldown_hours in cdk\.json: -1\.0 must not be negative"),
+        ("endpoint_instance_type", "ml.m5d.large", r"'ml\.m5d\.large' has local instance storage"),
+        ("endpoint_instance_type", "ml.g4dn.xlarge", r"'ml\.g4dn\.xlarge' has local instance storage"),
+        ("capture_percentage", 0, r"capture_percentage in cdk\.json: 0 must be 1-100"),
+        ("capture_percentage", 101, r"capture_percentage in cdk\.json: 101 must be 1-100"),
+        ("target_invocations_per_instance", 0, r"target_invocations_per_instance in cdk\.json: 0 must be at least 1"),
+        ("rollback_latency_ms", 0, r"rollback_latency_ms in cdk\.json: 0 must be at least 1"),
+        ("rollout", "blue-green", r"rollout in cdk\.json: 'blue-green' is not one of \['all_at_once', 'canary'"),
+        ("rollout_bake_minutes", 61, r"rollout_bake_minutes in cdk\.json: 61 must be 0-60"),
+        ("rollout_step_instances", 2, r"a canary step of 2 instance\(s\) must be at least 1 and at most half of"),
+        ("min_instances", 1, r"a canary rollout needs min_instances >= 2"),
+        ("batch_schedule", "hourly", r"batch_schedule in cdk\.json: 'hourly' is not an EventBridge schedule"),
     ],
 )
 def test_fails_when_a_stage_value_is_invalid(context, key, value, message):
     context["platform"]["stages"]["prod"][key] = value
     with pytest.raises(ConfigError, match=message):
         load_config(context)
+
+
+def test_a_linear_rollout_steps_at_least_a_tenth_of_the_largest_fleet(context):
+    prod = context["platform"]["stages"]["prod"]
+    prod.update(rollout="linear", min_instances=2, max_instances=4, rollout_step_instances=1)
+    assert load_config(context).stage("prod").rollout == "linear"
+    prod["max_instances"] = 12
+    with pytest.raises(ConfigError, match=r"a linear step of 1 instance\(s\) is under 10 % of max_instances \(12\)"):
+        load_config(context)
+
+
+def test_serving_is_off_unless_a_stage_turns_it_on(context):
+    config = load_config(context)
+    assert [stage.name for stage in config.stages if stage.serving] == ["staging", "prod"]
+    del context["platform"]["stages"]["prod"]["serving"]
+    assert not load_config(context).stage("prod").serving
 
 
 def test_fails_when_prefix_and_stage_are_too_long_for_bucket_names(context):

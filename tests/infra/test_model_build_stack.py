@@ -9,6 +9,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from infra.pipeline.definition import IMAGE_PLACEHOLDERS, PLACEHOLDERS
+from tests.infra.synth import role_statements
 
 
 @pytest.fixture(scope="module")
@@ -20,16 +21,6 @@ def pipeline_body(template: Template) -> tuple[str, dict]:
     (pipeline,) = template.find_resources("AWS::SageMaker::Pipeline").values()
     body, variables = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"]
     return body, variables
-
-
-def role_statements(template: Template, role_prefix: str) -> list[dict]:
-    (role_id,) = [k for k in template.find_resources("AWS::IAM::Role") if k.startswith(role_prefix)]
-    return [
-        statement
-        for policy in template.find_resources("AWS::IAM::Policy").values()
-        if {"Ref": role_id} in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
 
 
 def test_a_model_package_group_per_stage(model_build):
