@@ -1,4 +1,4 @@
-"""python -m local_mode {generate,etl,run,definition,registry,serve,monitor,demo} ...: the platform's loop on this
+"""python -m local_mode {generate,etl,run,definition,registry,serve,score,monitor,demo} ...: the platform's loop on this
 machine, offline."""
 
 from __future__ import annotations
@@ -79,6 +79,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     serve.add_argument("--capture-percentage", type=float, default=100.0, help="data capture sampling, 0-100")
     serve.add_argument("--no-capture", action="store_true", help="capture nothing")
 
+    score = commands.add_parser("score", help="batch scoring: CSV scored with a group's newest Approved model")
+    workdir(score)
+    score.add_argument("--contract", required=True, help="a contract file, or the name of a shipped contract")
+    score.add_argument("--data", type=Path, required=True, help="a CSV file with a header, or a folder of them")
+    score.add_argument("--python", help="the interpreter the steps run with (default: .venv-ml's)")
+
     monitor = commands.add_parser("monitor", help="a monitoring run of an endpoint's captured traffic, and its alarms")
     workdir(monitor)
     monitor.add_argument(
@@ -130,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(args)
         if args.command == "monitor":
             return _monitor(args)
+        if args.command == "score":
+            return _score(args)
         if args.command == "demo":
             from local_mode.demo import run_demo
 
@@ -215,6 +223,22 @@ def _serve(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass
     print(f"endpoint {spec.name} stopped")
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from local_mode.scoring import run_batch_scoring
+
+    scoring = run_batch_scoring(args.contract, args.data, args.workdir, python=args.python)
+    execution = scoring.execution
+    if scoring.summary is None:
+        print(f"batch scoring {execution.execution_id} failed: {execution.failure_reason}", file=sys.stderr)
+        return EXIT_ERROR
+    summary = scoring.summary
+    print(
+        f"scored {summary['records']} records in {len(summary['files'])} file(s) with "
+        f"{summary['model_package_arn']} -> {scoring.predictions}"
+    )
     return 0
 
 

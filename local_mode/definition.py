@@ -34,8 +34,7 @@ def local_stage(contract_name: str):
 
 def build_local_definition(contract: DatasetContract) -> tuple[str, dict]:
     """(pipeline name, definition) for `contract`, with the `${...}` placeholders the stack would fill."""
-    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-    logging.getLogger("sagemaker.config").setLevel(logging.WARNING)
+    _quiet_sdk()
     try:
         from infra.pipeline.definition import PipelineSettings, build_definition
     except ImportError as error:  # run from .venv-ml, which has no SDK and no CDK
@@ -46,6 +45,25 @@ def build_local_definition(contract: DatasetContract) -> tuple[str, dict]:
         ) from error
     settings = PipelineSettings.for_stage(*local_stage(contract.name))
     return settings.pipeline_name, build_definition(settings, contract)
+
+
+def build_local_batch_definition(contract: DatasetContract) -> tuple[str, dict]:
+    """(pipeline name, definition) of batch scoring for `contract`, as the ServingStack deploys it."""
+    _quiet_sdk()
+    try:
+        from infra.pipeline.batch_definition import BatchScoringSettings, build_batch_definition
+    except ImportError as error:  # run from .venv-ml, which has no SDK and no CDK
+        raise RuntimeError(
+            f"building the batch-scoring definition needs the CDK app's environment ({error.name} is missing): "
+            "run local mode with .venv/bin/python (`make venv`)"
+        ) from error
+    settings = BatchScoringSettings.for_stage(*local_stage(contract.name))
+    return settings.pipeline_name, build_batch_definition(settings, contract)
+
+
+def _quiet_sdk() -> None:
+    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+    logging.getLogger("sagemaker.config").setLevel(logging.WARNING)
 
 
 def read_definition(path: Path) -> tuple[str, dict]:

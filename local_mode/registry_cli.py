@@ -48,6 +48,8 @@ def lineage(package: ModelPackage, home) -> str:
         lines.append(f"  decided        {package.decided_at} by {package.decided_by}: {package.comment or '-'}")
     lines.append(f"  description    {package.description}")
     lines.append(f"  model          {package.model_data_url}")
+    if package.sample_payload_url:
+        lines.append(f"  sample payload {package.sample_payload_url}")
     for key, value in sorted(package.customer_metadata.items()):
         lines.append(f"  {key:<14} {value}")
     report_uri = package.model_metrics.get("ModelQuality", {}).get("Statistics", {}).get("S3Uri")

@@ -68,6 +68,7 @@ class ApprovedModel:
     home: Path
     package: ModelPackage
     contract: DatasetContract
+    contract_source: str | Path  # a shipped contract's name, or the file the model was trained with
 
 
 def _train_and_approve(contract_source: str | Path, data: Path, home: Path) -> ApprovedModel:
@@ -75,7 +76,7 @@ def _train_and_approve(contract_source: str | Path, data: Path, home: Path) -> A
     assert result.registered is not None, result.failure_reason
     registry = Registry(home)
     package = registry.decide(result.registered.group, result.registered.version, APPROVED, approver="tests")
-    return ApprovedModel(home, package, load_contract(contract_source))
+    return ApprovedModel(home, package, load_contract(contract_source), contract_source)
 
 
 @pytest.fixture(scope="session")

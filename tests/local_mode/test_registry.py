@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from local_mode.registry import (
+    _SCHEMA,
     APPROVED,
     PENDING,
+    REGISTRY_FILE,
     REJECTED,
     LocalSageMakerClient,
     Registry,
@@ -140,3 +143,31 @@ def test_the_local_clients_answer_champion_reads_in_boto3_shapes(registry, tmp_p
     assert s3.get_object(Bucket="local-artifacts", Key="eval/evaluation.json")["Body"].read() == b'{"auc": 1}'
     with pytest.raises(RegistryError, match="is not a local model package ARN"):
         LocalSageMakerClient(registry).describe_model_package(ModelPackageName="arn:aws:sagemaker:x")
+
+
+def test_a_registry_made_before_sample_payloads_gains_the_column_and_keeps_its_packages(tmp_path):
+    old_schema = _SCHEMA.replace("    sample_payload_url TEXT,\n", "")
+    assert old_schema != _SCHEMA
+    with sqlite3.connect(tmp_path / REGISTRY_FILE) as db:
+        db.executescript(old_schema)
+    registry = Registry(tmp_path)
+    registry.create_group(GROUP)
+    old = register(registry)
+    assert old.sample_payload_url is None
+    new = registry.register(
+        GROUP,
+        status=PENDING,
+        description="with a payload",
+        inference_specification={"Containers": [{"Image": "local/xgboost", "ModelDataUrl": "s3://b/m.tar.gz"}]},
+        model_metrics={},
+        drift_check_baselines={},
+        customer_metadata={},
+        pipeline_execution="exec-2",
+        sample_payload_url="s3://b/payload.tar.gz",
+    )
+    assert registry.package(GROUP, new.version).sample_payload_url == "s3://b/payload.tar.gz"
+    described = LocalSageMakerClient(registry).describe_model_package(ModelPackageName=package_arn(GROUP, 2))
+    assert described["SamplePayloadUrl"] == "s3://b/payload.tar.gz"
+    assert "SamplePayloadUrl" not in LocalSageMakerClient(registry).describe_model_package(
+        ModelPackageName=package_arn(GROUP, 1)
+    )

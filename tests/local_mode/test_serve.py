@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import tarfile
 from datetime import UTC
 from pathlib import Path
 
@@ -11,12 +12,14 @@ import pandas as pd
 import pytest
 
 from local_mode.churn_data import generate
+from local_mode.local_s3 import LocalS3
 from local_mode.monitoring import input_columns
 from local_mode.registry import PENDING, Registry, RegistryError
 from local_mode.serving.capture import CaptureConfig, DataCapture
 from local_mode.serving.endpoint import EndpointSpec, LocalEndpoint, approved_package, free_port, package_archive
 from local_mode.traffic import EndpointClient
 from ml_code.paths import MAX_RECORDS_PER_REQUEST as MAX_RECORDS
+from ml_code.paths import SAMPLE_PAYLOAD_FILE, SAMPLE_PAYLOAD_RECORDS
 
 PROBLEM_TYPES = ("binary_classification", "multiclass_classification", "regression")
 
@@ -46,6 +49,17 @@ def invoke(endpoint: LocalEndpoint, body, content_type: str, accept: str = "appl
         return client.invoke(payload, content_type, accept, **headers)
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("problem_type", PROBLEM_TYPES)
+def test_the_packages_sample_payload_smoke_tests_its_endpoint(endpoints, approved_models, problem_type):
+    model = approved_models[problem_type]
+    archive = LocalS3(model.home).path(model.package.sample_payload_url)
+    with tarfile.open(archive) as tar:
+        payload = tar.extractfile(SAMPLE_PAYLOAD_FILE).read()
+    status, body = invoke(endpoints[problem_type], payload, "text/csv")
+    assert status == 200, body
+    assert len(json.loads(body)["predictions"]) == SAMPLE_PAYLOAD_RECORDS
 
 
 def test_ping_answers_200_once_the_model_is_loaded(endpoints):

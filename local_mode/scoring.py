@@ -1,0 +1,58 @@
+"""`local_mode score`: batch scoring on this machine, the pipeline the ServingStack deploys.
+
+The batch-scoring definition (infra/pipeline/batch_definition.py, built with the local stage's settings) runs on
+the local executor: `FindApprovedModel` asks the local registry for the group's newest Approved package, `Score`
+runs `ml_code/inference/batch_score.py` on its model.tar.gz and the data. Predictions land where the AWS run puts
+them in the curated bucket: `<workdir>/s3/local-curated/predictions/<contract>/<execution>/`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from infra.naming import PREDICTIONS
+from local_mode.definition import build_local_batch_definition
+from local_mode.deployment import BUCKETS, code_objects, deploy, substitute
+from local_mode.executor import ExecutionResult, PipelineExecutor
+from local_mode.jobs import default_python
+from local_mode.local_s3 import LocalS3
+from local_mode.runner import stage_input
+from ml_code import paths
+from ml_code.contracts.contract import contract_path, load_contract
+
+
+@dataclass(frozen=True)
+class ScoringResult:
+    execution: ExecutionResult
+    predictions: Path | None  # the folder of predictions, when the run succeeded
+    summary: dict | None  # its _scoring.json
+
+
+def run_batch_scoring(
+    contract_source: str | Path,
+    data: Path,
+    home: Path,
+    *,
+    python: str | None = None,
+    log: Callable[[str], None] = print,
+) -> ScoringResult:
+    """Deploy the code locally and run one batch-scoring execution on `data` (a CSV file or a folder)."""
+    contract = load_contract(contract_source)
+    pipeline_name, body = build_local_batch_definition(contract)
+    placeholders = deploy(home, code_objects(contract_path(contract_source), contract.name))
+    executor = PipelineExecutor(
+        substitute(body, placeholders),
+        pipeline_name=pipeline_name,
+        home=home,
+        python=python or default_python(),
+        log=log,
+    )
+    result = executor.start({"InputDataUri": stage_input(data, home, None)})
+    if result.status != "Succeeded":
+        return ScoringResult(result, None, None)
+    uri = f"s3://{BUCKETS['CuratedBucket']}/{PREDICTIONS}/{contract.name}/{result.execution_id}"
+    folder = LocalS3(home).path(uri)
+    return ScoringResult(result, folder, json.loads((folder / paths.SCORING_SUMMARY_FILE).read_text()))
