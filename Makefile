@@ -67,9 +67,13 @@ definition: $(VENV)/.installed ## export the pipeline definition local mode runs
 golden: $(VENV)/.installed ## regenerate tests/infra/golden/pipeline_definition.json after a reviewed pipeline change
 	$(OFFLINE) $(VENV)/bin/python -m tests.infra.golden.regenerate
 
-deploy: $(VENV)/.installed node_modules/.installed ## deploy STAGE=<stage> with your AWS credentials (see README)
+# The ServingStack serves an Approved package named at deploy time: deployed only with MODEL_PACKAGE_ARN.
+MODEL_PACKAGE_ARN ?=
+CDK_DEPLOY := CDK_DISABLE_CLI_TELEMETRY=true npx cdk deploy --no-notices --require-approval broadening
+deploy: $(VENV)/.installed node_modules/.installed ## deploy STAGE=<stage> (and its endpoint: MODEL_PACKAGE_ARN=<arn>), see README
 	@test -n "$(STAGE)" || { echo "make: say which stage, e.g. make deploy STAGE=dev" >&2; exit 1; }
-	CDK_DISABLE_CLI_TELEMETRY=true npx cdk deploy --no-notices -c stage=$(STAGE) --all --require-approval broadening
+	$(CDK_DEPLOY) -c stage=$(STAGE) '*Data' '*ModelBuild'
+	$(if $(MODEL_PACKAGE_ARN),$(CDK_DEPLOY) -c stage=$(STAGE) '*Serving' --parameters ModelPackageArn=$(MODEL_PACKAGE_ARN))
 
 clean: ## remove the environments and build outputs
 	rm -rf $(VENV) $(ML_VENV) node_modules cdk.out work

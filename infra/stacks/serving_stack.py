@@ -81,14 +81,15 @@ class ServingStack(cdk.Stack):
             rollout=Rollout(stage.rollout, stage.rollout_step_instances, stage.rollout_bake_minutes),
             alarms=alarms,
         )
-        EndpointAutoscaling(
-            self,
-            "Autoscaling",
-            model_endpoint=self.endpoint,
-            min_instances=stage.min_instances,
-            max_instances=stage.max_instances,
-            target_invocations_per_instance=stage.target_invocations_per_instance,
-        )
+        if stage.max_instances > stage.min_instances:  # else a fixed fleet: nothing to scale
+            EndpointAutoscaling(
+                self,
+                "Autoscaling",
+                model_endpoint=self.endpoint,
+                min_instances=stage.min_instances,
+                max_instances=stage.max_instances,
+                target_invocations_per_instance=stage.target_invocations_per_instance,
+            )
         self.batch_scoring = BatchScoring(
             self,
             "BatchScoring",
