@@ -73,7 +73,7 @@ CDK_DEPLOY := CDK_DISABLE_CLI_TELEMETRY=true npx cdk deploy --no-notices --requi
 deploy: $(VENV)/.installed node_modules/.installed ## deploy STAGE=<stage> (and its endpoint: MODEL_PACKAGE_ARN=<arn>), see README
 	@test -n "$(STAGE)" || { echo "make: say which stage, e.g. make deploy STAGE=dev" >&2; exit 1; }
 	$(CDK_DEPLOY) -c stage=$(STAGE) '*Data' '*ModelBuild'
-	$(if $(MODEL_PACKAGE_ARN),$(CDK_DEPLOY) -c stage=$(STAGE) '*Serving' --parameters ModelPackageArn=$(MODEL_PACKAGE_ARN))
+	$(if $(MODEL_PACKAGE_ARN),$(CDK_DEPLOY) -c stage=$(STAGE) --exclusively '*Serving' --parameters ModelPackageArn=$(MODEL_PACKAGE_ARN))
 
 clean: ## remove the environments and build outputs
 	rm -rf $(VENV) $(ML_VENV) node_modules cdk.out work
