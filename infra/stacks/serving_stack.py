@@ -10,6 +10,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import PlatformConfig, StageConfig
+from infra.constructs.approved_package_check import ApprovedPackageCheck
 from infra.constructs.batch_scoring import BatchScoring
 from infra.constructs.endpoint_autoscaling import EndpointAutoscaling
 from infra.constructs.model_endpoint import ModelEndpoint, Rollout
@@ -28,7 +29,8 @@ def model_package_arn_pattern(group: str) -> str:
 
 class ServingStack(cdk.Stack):
     """The endpoint that serves the model package given in the `ModelPackageArn` parameter (the deploy pipeline
-    passes the Approved package; nothing is looked up at synth), its rollback alarms and its autoscaling; and the
+    passes the Approved package; nothing is looked up at synth, and the deployment fails unless the package is
+    Approved), its rollback alarms and its autoscaling; and the
     batch-scoring pipeline, which scores curated data with the newest Approved model.
     Deploy it after the stage's DataStack (buckets, key) and ModelBuildStack (the package's group)."""
 
@@ -81,6 +83,16 @@ class ServingStack(cdk.Stack):
             rollout=Rollout(stage.rollout, stage.rollout_step_instances, stage.rollout_bake_minutes),
             alarms=alarms,
         )
+        # Whoever deploys, only an Approved package of this group gets a model.
+        approved = ApprovedPackageCheck(
+            self,
+            "ApprovedPackage",
+            model_package_arn=package_arn,
+            model_package_group_name=group,
+            encryption_key=encryption_key,
+            removal_policy=stage.cdk_removal_policy,
+        )
+        self.endpoint.model.node.add_dependency(approved)
         if stage.max_instances > stage.min_instances:  # else a fixed fleet: nothing to scale
             EndpointAutoscaling(
                 self,

@@ -64,6 +64,21 @@ def test_nothing_is_looked_up_at_synth(platform, prod):
     assert sorted(parameters) == ["BootstrapVersion", MODEL_PACKAGE_PARAMETER]
 
 
+def test_the_deployment_fails_before_any_model_unless_the_package_is_approved(prod):
+    (check_id, check) = next(iter(prod.find_resources("Custom::ApprovedModelPackage").items()))
+    assert check["Properties"]["ModelPackageArn"] == {"Ref": MODEL_PACKAGE_PARAMETER}
+    assert check["Properties"]["ModelPackageGroupName"] == GROUP
+    (model,) = prod.find_resources("AWS::SageMaker::Model").values()
+    assert check_id in model["DependsOn"]
+    statements = role_statements(prod, "ApprovedPackageRole")
+    (describe,) = [s for s in statements if s["Action"] == "sagemaker:DescribeModelPackage"]
+    assert json.dumps(describe["Resource"]).endswith(f':model-package/{GROUP}/*"]]}}')
+    assert {json.dumps(s["Action"]) for s in statements} == {
+        '"sagemaker:DescribeModelPackage"',
+        '["logs:CreateLogStream", "logs:PutLogEvents"]',
+    }
+
+
 def test_the_model_runs_the_package_network_isolated(prod):
     model = only(prod, "AWS::SageMaker::Model")
     assert model["PrimaryContainer"] == {"ModelPackageName": {"Ref": MODEL_PACKAGE_PARAMETER}}

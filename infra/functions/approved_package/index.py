@@ -1,0 +1,76 @@
+"""A CloudFormation custom resource that lets a deployment go on only with an Approved model package.
+
+The ServingStack names the package to serve in a parameter; whoever deploys it, this check fails the deployment
+(before any model is created) unless the package belongs to the stage's group and is Approved in the Model
+Registry. Deleting the resource checks nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+from urllib.parse import urlparse
+
+import boto3
+
+logger = logging.getLogger()
+logger.setLevel(logging.INFO)
+
+APPROVED = "Approved"
+
+
+class PackageNotServable(ValueError):
+    """The package may not be deployed; the message says why and what to do."""
+
+
+def handler(event: dict, context: object) -> None:
+    properties = event.get("ResourceProperties", {})
+    physical_id = event.get("PhysicalResourceId") or properties.get("ModelPackageArn", "unknown")
+    status, reason, data = "SUCCESS", "", {}
+    try:
+        if event["RequestType"] in ("Create", "Update"):
+            arn = properties["ModelPackageArn"]
+            data = check(boto3.client("sagemaker"), arn, properties["ModelPackageGroupName"])
+            physical_id = arn
+    except Exception as error:  # every outcome must reach CloudFormation, or the stack waits for an hour
+        status, reason = "FAILED", f"{type(error).__name__}: {error}"
+    logger.info("%s %s: %s %s", event.get("RequestType"), physical_id, status, reason)
+    respond(event, status=status, reason=reason, physical_id=physical_id, data=data)
+
+
+def check(sagemaker, arn: str, group: str) -> dict:
+    """The package's version when it is an Approved package of `group`; else PackageNotServable."""
+    package = sagemaker.describe_model_package(ModelPackageName=arn)
+    if package.get("ModelPackageGroupName") != group:
+        raise PackageNotServable(
+            f"model package {arn} belongs to {package.get('ModelPackageGroupName')!r}, not this stage's {group!r}"
+        )
+    if package["ModelApprovalStatus"] != APPROVED:
+        raise PackageNotServable(
+            f"model package {arn} is {package['ModelApprovalStatus']}, not {APPROVED}: approve it in the Model "
+            "Registry before deploying it"
+        )
+    return {"ModelPackageVersion": str(package["ModelPackageVersion"])}
+
+
+def respond(event: dict, *, status: str, reason: str, physical_id: str, data: dict) -> None:
+    """PUT the outcome to the pre-signed URL CloudFormation waits on."""
+    body = json.dumps(
+        {
+            "Status": status,
+            "Reason": reason[:1000] or status,
+            "PhysicalResourceId": physical_id,
+            "StackId": event["StackId"],
+            "RequestId": event["RequestId"],
+            "LogicalResourceId": event["LogicalResourceId"],
+            "Data": data,
+        }
+    ).encode()
+    url = event["ResponseURL"]
+    if urlparse(url).scheme not in ("https", "http"):
+        raise ValueError(f"the response URL is not HTTP(S): {url[:40]}")
+    headers = {"Content-Type": "", "Content-Length": str(len(body))}
+    request = urllib.request.Request(url, data=body, method="PUT", headers=headers)  # noqa: S310 (scheme checked)
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (scheme checked)
+        response.read()

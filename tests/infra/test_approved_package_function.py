@@ -1,0 +1,130 @@
+"""The deploy-time approval check against moto's Model Registry, answering a real HTTP server on loopback as it
+answers CloudFormation."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+SOURCE = Path(__file__).resolve().parents[2] / "infra" / "functions" / "approved_package" / "index.py"
+GROUP = "mlops-prod-customer-churn"
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5"
+
+
+def load_function():
+    spec = importlib.util.spec_from_file_location("approved_package_index", SOURCE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class CloudFormation(BaseHTTPRequestHandler):
+    """Receives the function's PUT as CloudFormation's pre-signed URL would."""
+
+    responses: list[dict] = []
+
+    def do_PUT(self):  # noqa: N802 (the HTTP method)
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        CloudFormation.responses.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *_args) -> None:
+        pass
+
+
+@pytest.fixture()
+def cloudformation():
+    CloudFormation.responses = []
+    server = HTTPServer(("127.0.0.1", 0), CloudFormation)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/response", CloudFormation.responses
+    server.shutdown()
+
+
+@pytest.fixture()
+def registry():
+    with mock_aws():
+        sagemaker = boto3.client("sagemaker")
+        for group in (GROUP, "mlops-staging-customer-churn"):
+            sagemaker.create_model_package_group(ModelPackageGroupName=group)
+        yield sagemaker
+
+
+def register(sagemaker, status: str, group: str = GROUP) -> str:
+    return sagemaker.create_model_package(
+        ModelPackageGroupName=group,
+        ModelApprovalStatus=status,
+        InferenceSpecification={
+            "Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://artifacts/model.tar.gz"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+    )["ModelPackageArn"]
+
+
+def invoke(url: str, request_type: str, arn: str, **extra) -> None:
+    event = {
+        "RequestType": request_type,
+        "ResponseURL": url,
+        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/mlops-prod-serving/1",
+        "RequestId": "request-1",
+        "LogicalResourceId": "ApprovedPackage",
+        "ResourceProperties": {"ModelPackageArn": arn, "ModelPackageGroupName": GROUP},
+        **extra,
+    }
+    load_function().handler(event, None)
+
+
+def test_an_approved_package_of_the_group_lets_the_deployment_go_on(registry, cloudformation):
+    url, responses = cloudformation
+    arn = register(registry, "Approved")
+    invoke(url, "Create", arn)
+    (response,) = responses
+    assert response["Status"] == "SUCCESS"
+    assert response["PhysicalResourceId"] == arn
+    assert response["Data"] == {"ModelPackageVersion": "1"}
+    assert (response["RequestId"], response["LogicalResourceId"]) == ("request-1", "ApprovedPackage")
+
+
+@pytest.mark.parametrize(
+    ("status", "group", "reason"),
+    [
+        ("PendingManualApproval", GROUP, r"is PendingManualApproval, not Approved: approve it in the Model Registry"),
+        ("Rejected", GROUP, r"is Rejected, not Approved"),
+        ("Approved", "mlops-staging-customer-churn", r"belongs to 'mlops-staging-customer-churn', not this stage's"),
+    ],
+)
+def test_fails_the_deployment_when_the_package_may_not_be_served(registry, cloudformation, status, group, reason):
+    url, responses = cloudformation
+    invoke(url, "Update", register(registry, status, group), PhysicalResourceId="previous")
+    (response,) = responses
+    assert response["Status"] == "FAILED"
+    assert response["Reason"].startswith("PackageNotServable: model package arn:aws:sagemaker:")
+    assert re.search(reason, response["Reason"])
+    assert response["PhysicalResourceId"] == "previous"  # a failed update keeps the resource it had
+
+
+def test_fails_the_deployment_when_the_package_does_not_exist(registry, cloudformation):
+    url, responses = cloudformation
+    invoke(url, "Create", f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{GROUP}/99")
+    (response,) = responses
+    assert response["Status"] == "FAILED"
+    assert response["Reason"].startswith("ClientError: ") and "(ValidationException)" in response["Reason"]
+
+
+def test_deleting_checks_nothing(registry, cloudformation):
+    url, responses = cloudformation
+    gone = f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{GROUP}/42"
+    invoke(url, "Delete", gone, PhysicalResourceId=gone)
+    (response,) = responses
+    assert (response["Status"], response["PhysicalResourceId"]) == ("SUCCESS", gone)
