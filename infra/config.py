@@ -15,9 +15,10 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aws_cdk as cdk
+if TYPE_CHECKING:
+    import aws_cdk as cdk
 
 CONTEXT_KEY = "platform"
 STAGE_SELECTOR = "stage"
@@ -85,6 +86,8 @@ class StageConfig:
     @property
     def cdk_removal_policy(self) -> cdk.RemovalPolicy:
         """What CloudFormation does with the stage's stateful resources when they leave the template."""
+        import aws_cdk as cdk  # here, not at the top: the pipeline builds read the config without the CDK
+
         return cdk.RemovalPolicy.DESTROY if self.removal_policy == "destroy" else cdk.RemovalPolicy.RETAIN
 
     def __post_init__(self) -> None:

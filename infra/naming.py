@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import aws_cdk as cdk
-
 from infra.config import PlatformConfig, StageConfig
 
 
@@ -15,6 +13,8 @@ def stage_prefix(config: PlatformConfig, stage: StageConfig) -> str:
 def bucket_name(config: PlatformConfig, stage: StageConfig, purpose: str) -> str:
     """`<prefix>-<stage>-<purpose>-<account>-<region>`: globally unique, and known to every stack without a
     cross-stack export (config.py keeps prefix and stage short enough for S3's 63 characters)."""
+    import aws_cdk as cdk  # here, not at the top: the pipeline builds use these names without the CDK
+
     return f"{stage_prefix(config, stage)}-{purpose}-{cdk.Aws.ACCOUNT_ID}-{cdk.Aws.REGION}"
 
 

@@ -9,6 +9,8 @@ from cdk_nag import AwsSolutionsChecks
 
 from infra.config import PlatformConfig, StageConfig, load_config, selected_stages
 from infra.naming import stack_name
+from infra.pipeline.builds import DefinitionBuilds
+from infra.pipeline.settings import BatchScoringSettings, PipelineSettings
 from infra.stacks.data_stack import DataStack
 from infra.stacks.model_build_stack import ModelBuildStack
 from infra.stacks.serving_stack import ServingStack
@@ -31,21 +33,39 @@ def build_platform(app: cdk.App) -> dict[str, StageStacks]:
     """Add every selected stage's stacks to `app` and turn on cdk-nag AwsSolutions for all of them."""
     context = app.node.get_all_context()  # cdk.json and -c flags; nothing else is read
     config = load_config(context)
-    stacks = {stage.name: _build_stage(app, config, stage) for stage in selected_stages(config, context)}
+    stages = selected_stages(config, context)
+    # A child process builds every pipeline definition meanwhile (infra/pipeline/builds.py); the data stacks,
+    # which need none, come first, so that little of the app waits for it.
+    definitions = DefinitionBuilds(
+        config.dataset_contract,
+        training=[PipelineSettings.for_stage(config, stage) for stage in stages],
+        batch_scoring=[BatchScoringSettings.for_stage(config, stage) for stage in stages if stage.serving],
+    )
+    data = {stage.name: _data_stack(app, config, stage) for stage in stages}
+    stacks = {stage.name: _build_stage(app, config, stage, data[stage.name], definitions) for stage in stages}
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return stacks
 
 
-def _build_stage(app: cdk.App, config: PlatformConfig, stage: StageConfig) -> StageStacks:
-    env = cdk.Environment(account=stage.account, region=stage.region)
-    data = DataStack(
+def _environment(stage: StageConfig) -> cdk.Environment:
+    return cdk.Environment(account=stage.account, region=stage.region)
+
+
+def _data_stack(app: cdk.App, config: PlatformConfig, stage: StageConfig) -> DataStack:
+    return DataStack(
         app,
         f"{stage.name.capitalize()}Data",
         stack_name=stack_name(config, stage, "data"),
         config=config,
         stage=stage,
-        env=env,
+        env=_environment(stage),
     )
+
+
+def _build_stage(
+    app: cdk.App, config: PlatformConfig, stage: StageConfig, data: DataStack, definitions: DefinitionBuilds
+) -> StageStacks:
+    env = _environment(stage)
     model_build = ModelBuildStack(
         app,
         f"{stage.name.capitalize()}ModelBuild",
@@ -53,6 +73,7 @@ def _build_stage(app: cdk.App, config: PlatformConfig, stage: StageConfig) -> St
         config=config,
         stage=stage,
         encryption_key=data.key,
+        definitions=definitions,
         env=env,
     )
     model_build.add_stack_dependency(data)
@@ -65,6 +86,7 @@ def _build_stage(app: cdk.App, config: PlatformConfig, stage: StageConfig) -> St
             config=config,
             stage=stage,
             encryption_key=data.key,
+            definitions=definitions,
             env=env,
         )
         serving.add_stack_dependency(model_build)

@@ -36,7 +36,8 @@ def build_local_definition(contract: DatasetContract) -> tuple[str, dict]:
     """(pipeline name, definition) for `contract`, with the `${...}` placeholders the stack would fill."""
     _quiet_sdk()
     try:
-        from infra.pipeline.definition import PipelineSettings, build_definition
+        from infra.pipeline.definition import build_definition
+        from infra.pipeline.settings import PipelineSettings
     except ImportError as error:  # run from .venv-ml, which has no SDK and no CDK
         raise RuntimeError(
             f"building the pipeline definition needs the CDK app's environment ({error.name} is missing): "
@@ -51,7 +52,8 @@ def build_local_batch_definition(contract: DatasetContract) -> tuple[str, dict]:
     """(pipeline name, definition) of batch scoring for `contract`, as the ServingStack deploys it."""
     _quiet_sdk()
     try:
-        from infra.pipeline.batch_definition import BatchScoringSettings, build_batch_definition
+        from infra.pipeline.batch_definition import build_batch_definition
+        from infra.pipeline.settings import BatchScoringSettings
     except ImportError as error:  # run from .venv-ml, which has no SDK and no CDK
         raise RuntimeError(
             f"building the batch-scoring definition needs the CDK app's environment ({error.name} is missing): "

@@ -12,13 +12,14 @@ from infra.constructs.sagemaker_pipeline import code_assets, code_locations, pip
 from infra.constructs.sagemaker_roles import grant_job_essentials, grant_read_code
 from infra.nag import acknowledge
 from infra.naming import BATCH_SCORING_PREFIX, CURATED_DATA, MODEL_BUILD_PREFIX, PREDICTIONS, curated_prefix
-from infra.pipeline.batch_definition import BatchScoringSettings, build_batch_definition
+from infra.pipeline.settings import BatchScoringSettings
 from ml_code.contracts.contract import DatasetContract
 
 
 class BatchScoring(Construct):
-    """Scores the contract's curated data (or any prefix given as `InputDataUri`) with the group's newest
-    Approved model, into `predictions/<contract>/<execution>/` of the curated bucket.
+    """Runs `definition` (infra/pipeline/batch_definition.py, for `settings`), which scores the contract's curated
+    data (or any prefix given as `InputDataUri`) with the group's newest Approved model, into
+    `predictions/<contract>/<execution>/` of the curated bucket.
 
     The jobs' role reads the curated data, the model build's artifacts (model data) and its own prefix of the
     artifacts bucket, writes predictions, and reads the group's packages; the pipeline's role starts, watches and
@@ -31,6 +32,8 @@ class BatchScoring(Construct):
         *,
         settings: BatchScoringSettings,
         contract: DatasetContract,
+        definition: dict,
+        images: dict[str, dict[str, str]],
         curated_bucket: s3.IBucket,
         artifacts_bucket: s3.IBucket,
         encryption_key: kms.IKey,
@@ -116,7 +119,7 @@ class BatchScoring(Construct):
             pipeline_name=settings.pipeline_name,
             description=f"Score {contract.name} data with the newest Approved model",
             role=pipeline_role,
-            definition=build_batch_definition(settings, contract),
+            definition=definition,
             values={
                 "ArtifactsBucket": artifacts_bucket.bucket_name,
                 "CuratedBucket": curated_bucket.bucket_name,
@@ -124,6 +127,7 @@ class BatchScoring(Construct):
                 "KmsKeyArn": encryption_key.key_arn,
                 **code_locations(sourcedir, bootstrap),
             },
+            images=images,
         )
         self.pipeline.node.add_dependency(job, pipeline_role)
         if schedule is not None:

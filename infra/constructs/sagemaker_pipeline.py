@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import re
 
 import aws_cdk as cdk
@@ -14,24 +13,10 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from infra.packages import ML_CODE, ml_code_sourcedir
-from infra.pipeline.definition import IMAGE_PLACEHOLDERS, image_uri
 
 IMAGE_MAP = "SageMakerImages"
 _IMAGE_KEYS = {"XgboostImageUri": "Xgboost", "ModelMonitorImageUri": "ModelMonitor"}
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z]+)\}")
-
-
-def image_mapping() -> dict[str, dict[str, str]]:
-    """Region -> image URIs, from the SDK's bundled tables, for every region that has all images."""
-    from sagemaker import image_uris
-
-    logging.getLogger("sagemaker.image_uris").setLevel(logging.WARNING)  # one INFO line per lookup otherwise
-    regions = set(image_uris.config_for_framework("xgboost")["training"]["versions"]["3.0-5"]["registries"])
-    regions &= set(image_uris.config_for_framework("model-monitor")["versions"][""]["registries"])
-    return {
-        region: {_IMAGE_KEYS[name]: image_uri(framework, region) for name, framework in IMAGE_PLACEHOLDERS.items()}
-        for region in sorted(regions)
-    }
 
 
 def code_assets(scope: Construct) -> tuple[s3_assets.Asset, s3_assets.Asset]:
@@ -60,20 +45,26 @@ def pipeline_resource(
     role: iam.IRole,
     definition: dict,
     values: dict[str, str],
+    images: dict[str, dict[str, str]],
 ) -> sagemaker.CfnPipeline:
     """`AWS::SageMaker::Pipeline` `construct_id` in `scope` running `definition`, whose placeholders get `values`
-    (names -> tokens) and images from a region mapping. A placeholder without a value fails here, naming it."""
+    (names -> tokens) and image URIs from `images` (region -> placeholder -> URI) through a region mapping. A
+    placeholder without a value fails here, naming it."""
     body = json.dumps(definition, sort_keys=True)
     used = set(_PLACEHOLDER.findall(body)) - {"AWS::Region"}
     missing = sorted(used - set(values) - set(_IMAGE_KEYS))
     if missing:
         raise ValueError(f"pipeline {pipeline_name}: no value for placeholder(s) {missing}")
     substitutions = {name: value for name, value in values.items() if name in used}
-    images = [name for name in _IMAGE_KEYS if name in used]
-    if images:
-        mapping = cdk.CfnMapping(scope, IMAGE_MAP, mapping=image_mapping())
+    used_images = [name for name in _IMAGE_KEYS if name in used]
+    if used_images:
+        mapping = cdk.CfnMapping(
+            scope,
+            IMAGE_MAP,
+            mapping={region: {_IMAGE_KEYS[name]: uri for name, uri in uris.items()} for region, uris in images.items()},
+        )
         region = cdk.Stack.of(scope).region
-        substitutions.update({name: mapping.find_in_map(region, _IMAGE_KEYS[name]) for name in images})
+        substitutions.update({name: mapping.find_in_map(region, _IMAGE_KEYS[name]) for name in used_images})
     return sagemaker.CfnPipeline(
         scope,
         construct_id,

@@ -10,13 +10,14 @@ from constructs import Construct
 
 from infra.constructs.sagemaker_pipeline import code_assets, code_locations, pipeline_resource, start_rule
 from infra.constructs.sagemaker_roles import ModelBuildRoles
-from infra.pipeline.definition import PipelineSettings, build_definition
+from infra.pipeline.settings import PipelineSettings
 from ml_code.contracts.contract import DatasetContract
 
 
 class TrainingPipeline(Construct):
-    """A Model Package Group and the SageMaker Pipeline that fills it (definition built offline at synth by
-    infra/pipeline/definition.py), its roles and code assets.
+    """A Model Package Group and the SageMaker Pipeline that fills it (`definition`, built offline at synth by
+    infra/pipeline/definition.py for `settings`; `images`: region -> image placeholder -> URI), its roles and
+    code assets.
 
     `start_on_glue_job` (default: none) starts a run whenever that Glue job succeeds."""
 
@@ -27,6 +28,8 @@ class TrainingPipeline(Construct):
         *,
         settings: PipelineSettings,
         contract: DatasetContract,
+        definition: dict,
+        images: dict[str, dict[str, str]],
         curated_bucket: s3.IBucket,
         artifacts_bucket: s3.IBucket,
         encryption_key: kms.IKey,
@@ -58,7 +61,7 @@ class TrainingPipeline(Construct):
             pipeline_name=settings.pipeline_name,
             description=f"Preprocess, baseline, train, evaluate and gate {contract.name} models",
             role=self.roles.pipeline_role,
-            definition=build_definition(settings, contract),
+            definition=definition,
             values={
                 "ArtifactsBucket": artifacts_bucket.bucket_name,
                 "CuratedBucket": curated_bucket.bucket_name,
@@ -66,6 +69,7 @@ class TrainingPipeline(Construct):
                 "KmsKeyArn": encryption_key.key_arn,
                 **code_locations(sourcedir, bootstrap),
             },
+            images=images,
         )
         self.pipeline.node.add_dependency(self.model_package_group)
         self.pipeline_name = settings.pipeline_name

@@ -14,8 +14,6 @@ files in chunks, and runs the same `model_fn`/`predict_fn` as the endpoint.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sagemaker.network import NetworkConfig
 from sagemaker.processing import ProcessingOutput, ScriptProcessor
 from sagemaker.workflow.execution_variables import ExecutionVariables
@@ -26,17 +24,8 @@ from sagemaker.workflow.pipeline_context import PipelineSession
 from sagemaker.workflow.properties import PropertyFile
 from sagemaker.workflow.steps import ProcessingStep
 
-from infra.config import PlatformConfig, StageConfig
-from infra.naming import (
-    BATCH_SCORING_PREFIX,
-    CURATED_DATA,
-    PREDICTIONS,
-    batch_scoring_pipeline_name,
-    curated_prefix,
-    model_package_group_name,
-)
+from infra.naming import BATCH_SCORING_PREFIX, CURATED_DATA, PREDICTIONS, curated_prefix
 from infra.pipeline.definition import (
-    PLACEHOLDERS,
     REFERENCE_REGION,
     build_pipeline,
     execution_uri,
@@ -45,27 +34,11 @@ from infra.pipeline.definition import (
     job_retries,
     run_module,
 )
+from infra.pipeline.settings import PLACEHOLDERS, BatchScoringSettings
 from ml_code import paths
 from ml_code.contracts.contract import DatasetContract
 
 MAX_RUNTIME_SECONDS = 6 * 3600
-
-
-@dataclass(frozen=True)
-class BatchScoringSettings:
-    """What the platform config decides about batch scoring (the rest are pipeline parameters)."""
-
-    pipeline_name: str
-    model_package_group_name: str
-    instance_type: str = "ml.m5.xlarge"
-
-    @classmethod
-    def for_stage(cls, config: PlatformConfig, stage: StageConfig) -> BatchScoringSettings:
-        return cls(
-            pipeline_name=batch_scoring_pipeline_name(config, stage),
-            model_package_group_name=model_package_group_name(config, stage),
-            instance_type=stage.processing_instance_type,
-        )
 
 
 def build_batch_definition(settings: BatchScoringSettings, contract: DatasetContract) -> dict:

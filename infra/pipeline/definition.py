@@ -12,7 +12,6 @@ import json
 import logging
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from unittest import mock
 
 import boto3
@@ -44,8 +43,8 @@ from sagemaker.workflow.retry import (
 )
 from sagemaker.workflow.steps import CacheConfig, ProcessingStep, TrainingStep
 
-from infra.config import PlatformConfig, StageConfig
-from infra.naming import CURATED_DATA, MODEL_BUILD_PREFIX, curated_prefix, model_package_group_name, pipeline_name
+from infra.naming import CURATED_DATA, MODEL_BUILD_PREFIX, curated_prefix
+from infra.pipeline.settings import IMAGE_PLACEHOLDERS, PLACEHOLDERS, PipelineSettings
 from ml_code import paths
 from ml_code.contracts.contract import DatasetContract
 from ml_code.training.objectives import metric_definitions
@@ -54,46 +53,10 @@ from ml_code.training.objectives import metric_definitions
 REFERENCE_REGION = "us-east-1"
 XGBOOST_VERSION = "3.0-5"
 
-# `${Name}` placeholders the stack substitutes (Fn::Sub), and the plain stand-ins the SDK sees instead.
-PLACEHOLDERS = {
-    "ArtifactsBucket": "placeholder-artifacts-bucket",
-    "CuratedBucket": "placeholder-curated-bucket",
-    "JobRoleArn": "arn:aws:iam::000000000000:role/placeholder-job-role",
-    "KmsKeyArn": "arn:aws:kms:us-east-1:000000000000:key/00000000-0000-0000-0000-000000000000",
-    "CodeBucket": "placeholder-code-bucket",
-    "SourceDirKey": "placeholder-sourcedir.tar.gz",
-    "BootstrapKey": "placeholder-bootstrap.py",
-}
 SOURCE_DIR_URI = f"s3://{PLACEHOLDERS['CodeBucket']}/{PLACEHOLDERS['SourceDirKey']}"
 BOOTSTRAP_URI = f"s3://{PLACEHOLDERS['CodeBucket']}/{PLACEHOLDERS['BootstrapKey']}"
 # The SDK assumes the code channel's file is called sourcedir.tar.gz; an asset's key is its hash.
 SDK_SOURCEDIR_PATH = "/opt/ml/input/data/code/sourcedir.tar.gz"
-IMAGE_PLACEHOLDERS = {"XgboostImageUri": "xgboost", "ModelMonitorImageUri": "model-monitor"}
-
-
-@dataclass(frozen=True)
-class PipelineSettings:
-    """What the platform config decides about the pipeline (the rest are pipeline parameters)."""
-
-    pipeline_name: str
-    model_package_group_name: str
-    processing_instance_type: str = "ml.m5.xlarge"
-    training_instance_type: str = "ml.m5.xlarge"
-    champion_tolerance: float = 0.01
-    use_spot: bool = False
-    max_run_seconds: int = 3600
-    max_wait_seconds: int = 7200
-
-    @classmethod
-    def for_stage(cls, config: PlatformConfig, stage: StageConfig) -> PipelineSettings:
-        return cls(
-            pipeline_name=pipeline_name(config, stage),
-            model_package_group_name=model_package_group_name(config, stage),
-            processing_instance_type=stage.processing_instance_type,
-            training_instance_type=stage.training_instance_type,
-            champion_tolerance=stage.champion_tolerance,
-            use_spot=stage.spot_training,
-        )
 
 
 @functools.cache
@@ -106,6 +69,19 @@ def image_uri(framework: str, region: str) -> str:
         if framework == "xgboost":
             return image_uris.retrieve("xgboost", region=region, version=XGBOOST_VERSION)
         return image_uris.retrieve(framework, region=region)
+
+
+def image_mapping() -> dict[str, dict[str, str]]:
+    """Region -> {image placeholder -> URI}, from the SDK's bundled tables, for every region that has all images."""
+    from sagemaker import image_uris
+
+    logging.getLogger("sagemaker.image_uris").setLevel(logging.WARNING)  # one INFO line per lookup otherwise
+    regions = set(image_uris.config_for_framework("xgboost")["training"]["versions"][XGBOOST_VERSION]["registries"])
+    regions &= set(image_uris.config_for_framework("model-monitor")["versions"][""]["registries"])
+    return {
+        region: {name: image_uri(framework, region) for name, framework in IMAGE_PLACEHOLDERS.items()}
+        for region in sorted(regions)
+    }
 
 
 @functools.cache

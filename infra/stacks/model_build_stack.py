@@ -10,13 +10,15 @@ from constructs import Construct
 from infra.config import PlatformConfig, StageConfig
 from infra.constructs.training_pipeline import TrainingPipeline
 from infra.naming import bucket_name, glue_job_name
-from infra.pipeline.definition import PipelineSettings
+from infra.pipeline.builds import DefinitionBuilds
+from infra.pipeline.settings import PipelineSettings
 from ml_code.contracts.contract import load_contract
 
 
 class ModelBuildStack(cdk.Stack):
     """Trains, evaluates, gates and registers models of the config's dataset; starts when the ETL succeeds.
-    Deploy it after the stage's DataStack (its buckets, key and ETL job)."""
+    Deploy it after the stage's DataStack (its buckets, key and ETL job). `definitions` holds the pipeline's
+    definition for the stage's PipelineSettings."""
 
     def __init__(
         self,
@@ -26,6 +28,7 @@ class ModelBuildStack(cdk.Stack):
         config: PlatformConfig,
         stage: StageConfig,
         encryption_key: kms.IKey,
+        definitions: DefinitionBuilds,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -38,6 +41,8 @@ class ModelBuildStack(cdk.Stack):
             "Training",
             settings=settings,
             contract=load_contract(config.dataset_contract),
+            definition=definitions.training(settings),
+            images=definitions.images(),
             curated_bucket=curated_bucket,
             artifacts_bucket=artifacts_bucket,
             encryption_key=encryption_key,

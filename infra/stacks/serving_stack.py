@@ -16,7 +16,8 @@ from infra.constructs.endpoint_autoscaling import EndpointAutoscaling
 from infra.constructs.model_endpoint import ModelEndpoint, Rollout
 from infra.constructs.rollback_alarms import RollbackAlarms
 from infra.naming import MODEL_BUILD_PREFIX, bucket_name, deployed_name, endpoint_name, model_package_group_name
-from infra.pipeline.batch_definition import BatchScoringSettings
+from infra.pipeline.builds import DefinitionBuilds
+from infra.pipeline.settings import BatchScoringSettings
 from ml_code.contracts.contract import load_contract
 
 MODEL_PACKAGE_PARAMETER = "ModelPackageArn"
@@ -32,7 +33,8 @@ class ServingStack(cdk.Stack):
     passes the Approved package; nothing is looked up at synth, and the deployment fails unless the package is
     Approved), its rollback alarms and its autoscaling; and the
     batch-scoring pipeline, which scores curated data with the newest Approved model.
-    Deploy it after the stage's DataStack (buckets, key) and ModelBuildStack (the package's group)."""
+    Deploy it after the stage's DataStack (buckets, key) and ModelBuildStack (the package's group). `definitions`
+    holds the batch-scoring definition for the stage's BatchScoringSettings."""
 
     def __init__(
         self,
@@ -42,6 +44,7 @@ class ServingStack(cdk.Stack):
         config: PlatformConfig,
         stage: StageConfig,
         encryption_key: kms.IKey,
+        definitions: DefinitionBuilds,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -102,11 +105,14 @@ class ServingStack(cdk.Stack):
                 max_instances=stage.max_instances,
                 target_invocations_per_instance=stage.target_invocations_per_instance,
             )
+        batch_settings = BatchScoringSettings.for_stage(config, stage)
         self.batch_scoring = BatchScoring(
             self,
             "BatchScoring",
-            settings=BatchScoringSettings.for_stage(config, stage),
+            settings=batch_settings,
             contract=load_contract(config.dataset_contract),
+            definition=definitions.batch_scoring(batch_settings),
+            images=definitions.images(),
             curated_bucket=s3.Bucket.from_bucket_name(self, "Curated", bucket_name(config, stage, "curated")),
             artifacts_bucket=artifacts_bucket,
             encryption_key=encryption_key,

@@ -8,7 +8,7 @@ import re
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from infra.pipeline.definition import IMAGE_PLACEHOLDERS, PLACEHOLDERS
+from infra.pipeline.settings import IMAGE_PLACEHOLDERS, PLACEHOLDERS
 from tests.infra.synth import role_statements
 
 

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from infra.config import load_config
-from infra.pipeline.definition import PipelineSettings, build_definition
+from infra.pipeline.definition import build_definition
+from infra.pipeline.settings import PipelineSettings
 from ml_code.contracts.contract import load_contract
 from tests.infra.synth import cdk_json_context
 

@@ -1,0 +1,102 @@
+"""The pipeline definitions of the whole CDK app, built by the SageMaker SDK in a child process while the app
+builds its stacks.
+
+Importing the SDK and building the definitions is about 3 s of Python, and the SDK's objects slow down the
+process's exit; meanwhile the CDK work of the stacks happens in jsii's node process. A child process of the same
+interpreter overlaps the two and keeps the SDK out of the app's process. It returns exactly what
+`build_definition` and `build_batch_definition` return in-process, with the region mapping of image URIs.
+
+    python -m infra.pipeline.builds '<request JSON>' > definitions.json   (what DefinitionBuilds runs)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from infra.pipeline.settings import BatchScoringSettings, PipelineSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class DefinitionBuilds:
+    """The definitions of `training` and `batch_scoring` pipelines of contract `contract_name`, started at once in a
+    child process; each accessor waits for it. A failed build raises with the child's error output."""
+
+    def __init__(
+        self,
+        contract_name: str,
+        *,
+        training: Sequence[PipelineSettings] = (),
+        batch_scoring: Sequence[BatchScoringSettings] = (),
+    ) -> None:
+        self._training, self._batch_scoring = list(training), list(batch_scoring)
+        request = {
+            "contract": contract_name,
+            "training": [dataclasses.asdict(settings) for settings in self._training],
+            "batch_scoring": [dataclasses.asdict(settings) for settings in self._batch_scoring],
+        }
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", __name__, json.dumps(request)],
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self._result: dict | None = None
+
+    def training(self, settings: PipelineSettings) -> dict:
+        return self._built()["training"][self._index(self._training, settings)]
+
+    def batch_scoring(self, settings: BatchScoringSettings) -> dict:
+        return self._built()["batch_scoring"][self._index(self._batch_scoring, settings)]
+
+    def images(self) -> dict[str, dict[str, str]]:
+        """Region -> {image placeholder -> URI}, for every region that has all the images."""
+        return self._built()["images"]
+
+    @staticmethod
+    def _index(requested: list, settings) -> int:
+        try:
+            return requested.index(settings)
+        except ValueError:
+            raise KeyError(f"no definition was requested for {settings}") from None
+
+    def _built(self) -> dict:
+        if self._result is None:
+            output, errors = self._process.communicate()
+            if self._process.returncode != 0:
+                raise RuntimeError(f"building the pipeline definitions failed:\n{errors.decode()[-4000:]}")
+            self._result = json.loads(output)
+        return self._result
+
+
+def build_all(request: dict) -> dict:
+    """What the child process computes (the SDK is imported here only)."""
+    from infra.pipeline.batch_definition import build_batch_definition
+    from infra.pipeline.definition import build_definition, image_mapping
+    from ml_code.contracts.contract import load_contract
+
+    contract = load_contract(request["contract"])
+    return {
+        "training": [build_definition(PipelineSettings(**s), contract) for s in request["training"]],
+        "batch_scoring": [
+            build_batch_definition(BatchScoringSettings(**s), contract) for s in request["batch_scoring"]
+        ],
+        "images": image_mapping(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    (request,) = sys.argv[1:] if argv is None else argv
+    result, sys.stdout = sys.stdout, sys.stderr  # the SDK prints notices to stdout: only the result goes there
+    json.dump(build_all(json.loads(request)), result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

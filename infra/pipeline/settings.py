@@ -1,0 +1,65 @@
+"""What the platform decides about its SageMaker pipelines, and the placeholders their definitions leave for the
+stack: plain data, importable without the SageMaker SDK (the CDK app builds the definitions in a child process,
+infra/pipeline/builds.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infra.config import PlatformConfig, StageConfig
+from infra.naming import batch_scoring_pipeline_name, model_package_group_name, pipeline_name
+
+# `${Name}` placeholders the stack substitutes (Fn::Sub), and the plain stand-ins the SDK sees instead.
+PLACEHOLDERS = {
+    "ArtifactsBucket": "placeholder-artifacts-bucket",
+    "CuratedBucket": "placeholder-curated-bucket",
+    "JobRoleArn": "arn:aws:iam::000000000000:role/placeholder-job-role",
+    "KmsKeyArn": "arn:aws:kms:us-east-1:000000000000:key/00000000-0000-0000-0000-000000000000",
+    "CodeBucket": "placeholder-code-bucket",
+    "SourceDirKey": "placeholder-sourcedir.tar.gz",
+    "BootstrapKey": "placeholder-bootstrap.py",
+}
+# Image URIs differ per region: `${Name}` placeholders filled from a region mapping, by framework.
+IMAGE_PLACEHOLDERS = {"XgboostImageUri": "xgboost", "ModelMonitorImageUri": "model-monitor"}
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """What the platform config decides about the pipeline (the rest are pipeline parameters)."""
+
+    pipeline_name: str
+    model_package_group_name: str
+    processing_instance_type: str = "ml.m5.xlarge"
+    training_instance_type: str = "ml.m5.xlarge"
+    champion_tolerance: float = 0.01
+    use_spot: bool = False
+    max_run_seconds: int = 3600
+    max_wait_seconds: int = 7200
+
+    @classmethod
+    def for_stage(cls, config: PlatformConfig, stage: StageConfig) -> PipelineSettings:
+        return cls(
+            pipeline_name=pipeline_name(config, stage),
+            model_package_group_name=model_package_group_name(config, stage),
+            processing_instance_type=stage.processing_instance_type,
+            training_instance_type=stage.training_instance_type,
+            champion_tolerance=stage.champion_tolerance,
+            use_spot=stage.spot_training,
+        )
+
+
+@dataclass(frozen=True)
+class BatchScoringSettings:
+    """What the platform config decides about batch scoring (the rest are pipeline parameters)."""
+
+    pipeline_name: str
+    model_package_group_name: str
+    instance_type: str = "ml.m5.xlarge"
+
+    @classmethod
+    def for_stage(cls, config: PlatformConfig, stage: StageConfig) -> BatchScoringSettings:
+        return cls(
+            pipeline_name=batch_scoring_pipeline_name(config, stage),
+            model_package_group_name=model_package_group_name(config, stage),
+            instance_type=stage.processing_instance_type,
+        )

@@ -1,0 +1,44 @@
+"""The app's pipeline definitions, built in a child process: the same JSON as in-process builds, clear failures,
+and the SageMaker SDK kept out of the CDK app's process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from infra.pipeline.batch_definition import build_batch_definition
+from infra.pipeline.builds import ROOT, DefinitionBuilds
+from infra.pipeline.definition import build_definition, image_mapping
+from infra.pipeline.settings import BatchScoringSettings, PipelineSettings
+from ml_code.contracts.contract import load_contract
+from tests.infra.golden.regenerate import render
+
+TRAINING = PipelineSettings(pipeline_name="mlops-test-model-build", model_package_group_name="mlops-test-models")
+BATCH = BatchScoringSettings(pipeline_name="mlops-test-batch-scoring", model_package_group_name="mlops-test-models")
+
+
+def test_the_child_builds_what_an_in_process_build_gives():
+    builds = DefinitionBuilds("customer-churn", training=[TRAINING], batch_scoring=[BATCH])
+    churn = load_contract("customer-churn")
+    assert render(builds.training(TRAINING)) == render(build_definition(TRAINING, churn))
+    assert render(builds.batch_scoring(BATCH)) == render(build_batch_definition(BATCH, churn))
+    assert builds.images() == image_mapping()
+
+
+def test_fails_with_the_childs_error_when_a_build_fails():
+    builds = DefinitionBuilds("no-such-contract", training=[TRAINING])
+    with pytest.raises(RuntimeError, match=r"(?s)building the pipeline definitions failed:.*no-such-contract"):
+        builds.training(TRAINING)
+
+
+def test_fails_when_a_definition_was_not_requested():
+    builds = DefinitionBuilds("customer-churn", training=[TRAINING])
+    with pytest.raises(KeyError, match=r"no definition was requested for BatchScoringSettings"):
+        builds.batch_scoring(BATCH)
+
+
+def test_the_cdk_app_does_not_import_the_sagemaker_sdk():
+    check = "import sys, infra.platform; sys.exit('sagemaker' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", check], cwd=ROOT, check=False).returncode == 0
