@@ -13,9 +13,11 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from infra.packages import ML_CODE, ml_code_sourcedir
+from infra.pipeline.settings import IMAGE_PLACEHOLDERS
 
 IMAGE_MAP = "SageMakerImages"
-_IMAGE_KEYS = {"XgboostImageUri": "Xgboost", "ModelMonitorImageUri": "ModelMonitor"}
+# Image placeholders -> their key in the region mapping (`XgboostImageUri` -> `Xgboost`).
+_IMAGE_KEYS = {name: name.removesuffix("ImageUri") for name in IMAGE_PLACEHOLDERS}
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z]+)\}")
 
 
@@ -87,7 +89,7 @@ def start_rule(
     """An EventBridge rule `construct_id` that starts the pipeline (default parameters) on a matching event or a
     schedule, and its role `StartRole` (one per scope), allowed to start this pipeline only."""
     if (event_pattern is None) == (schedule_expression is None):
-        raise ValueError("a start rule needs an event pattern or a schedule, not both")
+        raise ValueError("a start rule needs exactly one of an event pattern and a schedule")
     role = iam.Role(scope, "StartRole", assumed_by=iam.ServicePrincipal("events.amazonaws.com"))
     role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:StartPipelineExecution"], resources=[pipeline_arn]))
     return events.CfnRule(
