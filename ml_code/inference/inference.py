@@ -17,6 +17,7 @@ if __package__ in (None, ""):  # loaded from a file, as SageMaker does: import f
 import csv  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
+import re  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -30,6 +31,7 @@ from ml_code.processing.features import FeatureTransform  # noqa: E402
 
 JSON = "application/json"
 CSV = "text/csv"
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
 class RequestError(ValueError):
@@ -84,7 +86,7 @@ def input_fn(request_body: str | bytes, request_content_type: str) -> pd.DataFra
 def predict_fn(records: pd.DataFrame, model: LoadedModel) -> list[dict[str, Any]]:
     transform = model.transform
     if isinstance(records.columns, pd.RangeIndex):  # CSV: a header row, or values in input-column order
-        records = _name_csv_columns(records, transform.input_columns)
+        records = _name_csv_columns(records, transform)
     missing = [column for column in transform.input_columns if column not in records.columns]
     if missing:
         raise RequestError(f"records lack input column(s) {missing}; the model needs {transform.input_columns}")
@@ -163,22 +165,62 @@ def _records_from_json(body: str) -> pd.DataFrame:
 
 
 def _records_from_csv(body: str) -> pd.DataFrame:
-    rows = [row for row in csv.reader(io.StringIO(body)) if row]
+    rows = [row for row in csv.reader(io.StringIO(body), skipinitialspace=True) if row]
     widths = sorted({len(row) for row in rows})
     if len(widths) != 1:
         raise RequestError(f"every CSV record needs the same number of values; got rows with {widths}")
     return pd.DataFrame(rows).replace("", np.nan)
 
 
-def _name_csv_columns(rows: pd.DataFrame, input_columns: list[str]) -> pd.DataFrame:
+def _name_csv_columns(rows: pd.DataFrame, transform: FeatureTransform) -> pd.DataFrame:
+    """Name CSV rows by their header, or by the model's input-column order when there is none. A first row that
+    looks like names but is not the model's header is an error: scoring it as a record would shift every
+    prediction onto the wrong record."""
+    input_columns = transform.input_columns
     first = [str(value) for value in rows.iloc[0].tolist()]
     if set(first) >= set(input_columns):
         if len(rows) == 1:
             raise RequestError("the CSV has a header but no records")
         return pd.DataFrame(rows.iloc[1:].to_numpy(), columns=first)
+    if _looks_like_a_header(rows, first, transform):
+        missing = sorted(set(input_columns) - set(first))
+        extra = set(first) - set(input_columns)
+        # only what could be a column name: should the row be a record after all, its values stay out of the reply
+        unexpected = sorted(value for value in extra if _NAME.match(value))
+        others = f" and {len(extra) - len(unexpected)} other value(s)" if len(extra) > len(unexpected) else ""
+        raise RequestError(
+            f"the first CSV row looks like a header but does not name the model's columns: missing {missing}, "
+            f"unexpected {unexpected}{others}; send the header {','.join(input_columns)}, or no header"
+        )
     if rows.shape[1] != len(input_columns):
         raise RequestError(
             f"a CSV record without a header needs {len(input_columns)} values in this order: "
             f"{', '.join(input_columns)}; got {rows.shape[1]}"
         )
     return rows.set_axis(input_columns, axis=1)
+
+
+def _looks_like_a_header(rows: pd.DataFrame, first: list[str], transform: FeatureTransform) -> bool:
+    """A column name in the first row (ignoring case), or text where the model reads numbers while the rows
+    below hold numbers there."""
+    names = {column.strip().lower() for column in transform.input_columns}
+    if any(value.strip().lower() in names for value in first):
+        return True
+    if len(rows) < 2 or rows.shape[1] != len(transform.input_columns):
+        return False
+    number_columns = [i for i, column in enumerate(transform.input_columns) if column in transform.numeric]
+    below = rows.iloc[1:]
+    return any(
+        _is_text(first[i]) and pd.to_numeric(below.iloc[:, i], errors="coerce").notna().all() for i in number_columns
+    )
+
+
+def _is_text(value: str) -> bool:
+    """Not a number and not empty: what a column name in a numeric column would be."""
+    if not value.strip() or value.strip().lower() in ("nan", "null", "none", "na"):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return True
+    return False

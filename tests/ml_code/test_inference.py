@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -126,3 +127,39 @@ def test_transform_answers_200_with_predictions(model, raw_records):
 
     answer, answer_type, code = transform(model, raw_records.to_json(orient="records"), "application/json", "*/*")
     assert code == 200 and len(json.loads(answer)["predictions"]) == 5
+
+
+def test_a_header_with_spaces_after_the_commas_is_still_a_header(model, raw_records):
+    inputs = raw_records[model.transform.input_columns]
+    spaced = inputs.to_csv(index=False).replace(",", ", ")
+    payload, _ = score(spaced, "text/csv", model, accept="text/csv")
+    expected, _ = score(inputs.to_csv(index=False), "text/csv", model, accept="text/csv")
+    assert payload == expected
+
+
+@pytest.mark.parametrize(
+    ("rename", "missing", "unexpected"),
+    [
+        ({"plan": "Plan"}, "['plan']", "['Plan']"),  # a case slip
+        ({"region": "sales_region"}, "['region']", "['sales_region']"),  # a renamed column
+    ],
+)
+def test_fails_naming_the_mismatch_when_a_header_is_slightly_off(model, raw_records, rename, missing, unexpected):
+    body = raw_records[model.transform.input_columns].rename(columns=rename).to_csv(index=False)
+    with pytest.raises(RequestError, match=rf"looks like a header.*missing {re.escape(missing)}.*unexpected "):
+        predict_fn(input_fn(body, "text/csv"), model)
+    with pytest.raises(RequestError, match=re.escape(unexpected)):
+        predict_fn(input_fn(body, "text/csv"), model)
+
+
+def test_fails_when_a_header_of_other_names_stands_where_numbers_belong(model, raw_records):
+    inputs = raw_records[model.transform.input_columns]
+    renamed = inputs.set_axis([f"col{i}" for i in range(inputs.shape[1])], axis=1)
+    with pytest.raises(RequestError, match=r"the first CSV row looks like a header"):
+        predict_fn(input_fn(renamed.to_csv(index=False), "text/csv"), model)
+
+
+def test_predictions_come_back_one_per_record_without_a_header(model, raw_records):
+    inputs = raw_records[model.transform.input_columns]
+    payload, _ = score(inputs.to_csv(index=False, header=False), "text/csv", model, accept="text/csv")
+    assert len(payload.strip().splitlines()) == len(inputs)
