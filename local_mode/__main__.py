@@ -166,6 +166,8 @@ def _etl(args: argparse.Namespace) -> int:
     )
     for reason, count in counts["quarantined_by_reason"].items():
         print(f"  quarantined {count:>7} {reason}")
+    for name, count in counts["undeclared_fields"].items():  # names only: their values never leave the raw data
+        print(f"  left behind {count:>7} undeclared field {name!r}")
     if manifest["outputs"]:
         print(f"curated CSV: {manifest['outputs']['curated']}")
     return 0

@@ -51,6 +51,7 @@ _KEYS = {
     "numeric",
     "datetime_age",
     "drop",
+    "pass_through",
     "metric",
 }
 _CONTRACT_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -87,11 +88,36 @@ class DatasetContract:
     numeric: tuple[str, ...] = ()
     datetime_age: dict[str, str] = field(default_factory=dict)
     drop: tuple[str, ...] = ()
+    pass_through: tuple[str, ...] = ()
 
     @property
     def removed_columns(self) -> tuple[str, ...]:
-        """Columns that never become features: ids, PII and the drop list."""
-        return tuple(dict.fromkeys((*self.id_columns, *self.pii_drop, *self.pii_hash, *self.drop)))
+        """Columns that never become features: ids, PII, the drop list and pass-through columns."""
+        return tuple(dict.fromkeys((*self.id_columns, *self.pii_drop, *self.pii_hash, *self.drop, *self.pass_through)))
+
+    @property
+    def curated_columns(self) -> tuple[str, ...]:
+        """What the ETL lets out of the raw bucket, in the curated CSV's column order: the target, ids, features,
+        dates and pass-through columns. Everything else (PII to drop, the drop list, any field the contract does
+        not name) stays behind. Needs the numeric features listed: "every other column" is no allowlist."""
+        if not self.numeric:
+            raise ContractError(
+                f"contract {self.name!r} lists no numeric features: the ETL lets only declared columns out of the "
+                "raw bucket, so name them in `numeric`"
+            )
+        return tuple(
+            dict.fromkeys(
+                (
+                    self.target,
+                    *self.id_columns,
+                    *self.pii_hash,
+                    *self.categorical,
+                    *self.numeric,
+                    *self.datetime_age,
+                    *self.pass_through,
+                )
+            )
+        )
 
     @property
     def declared_columns(self) -> tuple[str, ...]:
@@ -122,8 +148,12 @@ class DatasetContract:
         present = set(columns)
         missing = [column for column in self.required_columns(columns) if column not in present]
         if missing:
+            # the data's own column names are not repeated: without a header row they would be a record's values
+            known = len(present & set(self.declared_columns))
+            hint = " (is its header row missing?)" if not known else ""
             raise ContractError(
-                f"the data does not match contract {self.name!r}: missing column(s) {missing}; the data has {columns}"
+                f"the data does not match contract {self.name!r}: missing column(s) {missing}; the data has "
+                f"{len(columns)} column(s), {known} of them named in the contract{hint}"
             )
 
     def is_positive(self, value: Any) -> bool:
@@ -196,6 +226,7 @@ def parse_contract(raw: Any, *, where: str = "contract") -> DatasetContract:
         "numeric": _names(raw.get("numeric", []), "numeric", where),
         "datetime_age": tuple(datetime_age),
         "drop": _names(raw.get("drop", []), "drop", where),
+        "pass_through": _names(raw.get("pass_through", []), "pass_through", where),
     }
     _check_each_column_has_one_role(target, roles, where)
 
@@ -219,6 +250,7 @@ def parse_contract(raw: Any, *, where: str = "contract") -> DatasetContract:
         numeric=roles["numeric"],
         datetime_age=dict(datetime_age),
         drop=roles["drop"],
+        pass_through=roles["pass_through"],
     )
 
 

@@ -17,7 +17,7 @@ from pyspark.sql import SparkSession
 
 from ml_code.contracts.contract import DatasetContract
 from ml_code.etl.storage import delete_tree, dumps, list_files, read_raw, read_texts, write_text
-from ml_code.etl.transforms import transform
+from ml_code.etl.transforms import EtlCounts, transform
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def run_etl(
         "ingest_date": ingest_date,
         "source_files": new_files,
         "outputs": {},
-        "counts": {"read": 0, "written": 0, "quarantined": 0, "duplicates": 0, "quarantined_by_reason": {}},
+        "counts": asdict(EtlCounts(read=0, written=0, quarantined=0, duplicates=0, quarantined_by_reason={})),
     }
     if new_files:
         result = transform(read_raw(spark, new_files), contract, key)

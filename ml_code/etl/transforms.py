@@ -7,7 +7,7 @@ Uses only APIs that Spark 3.5 (Glue 5.0) and Spark 4 (local) share, and is corre
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -31,13 +31,15 @@ _HMAC_BLOCK = 64  # SHA-256's block size in bytes
 
 @dataclass(frozen=True)
 class EtlCounts:
-    """What one run did with its records: read == written + quarantined + duplicates, always."""
+    """What one run did with its records: read == written + quarantined + duplicates, always. Fields the
+    contract does not name are left behind, and counted by name (records that carried them)."""
 
     read: int
     written: int
     quarantined: int
     duplicates: int
     quarantined_by_reason: dict[str, int]
+    undeclared_fields: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.read != self.written + self.quarantined + self.duplicates:
@@ -54,11 +56,11 @@ def data_columns(frame: DataFrame) -> list[str]:
 def flatten_to_text(frame: DataFrame) -> DataFrame:
     """Every data column as text: nested values become their JSON, so that nothing is lost or guessed."""
     columns = []
-    for field in frame.schema.fields:
-        if field.name in data_columns(frame) and not isinstance(field.dataType, StringType):
-            columns.append(F.to_json(F.col(_quoted(field.name))).alias(field.name))
+    for column in frame.schema.fields:
+        if column.name in data_columns(frame) and not isinstance(column.dataType, StringType):
+            columns.append(F.to_json(F.col(_quoted(column.name))).alias(column.name))
         else:
-            columns.append(F.col(_quoted(field.name)))
+            columns.append(F.col(_quoted(column.name)))
     return frame.select(*columns)
 
 
@@ -99,14 +101,21 @@ def hmac_sha256_hex(column: Column, key: bytes) -> Column:
     return F.sha2(F.concat(F.lit(outer_pad), inner), 256)
 
 
-def apply_pii_policy(frame: DataFrame, contract: DatasetContract, key: bytes) -> DataFrame:
-    """Drop the contract's `pii.drop` columns and replace its `pii.hash` columns by their keyed hash."""
+def allowed_columns(frame: DataFrame, contract: DatasetContract) -> DataFrame:
+    """Only the contract's curated columns, in its order (null where a record lacks one), and the ETL's own."""
     present = set(frame.columns)
-    kept = frame.drop(*[column for column in contract.pii_drop if column in present])
+    columns = [
+        F.col(_quoted(column)) if column in present else F.lit(None).cast("string").alias(column)
+        for column in contract.curated_columns
+    ]
+    return frame.select(*columns, *[F.col(column) for column in INTERNAL_COLUMNS if column in present])
+
+
+def hash_pii(frame: DataFrame, contract: DatasetContract, key: bytes) -> DataFrame:
+    """Replace the contract's `pii.hash` columns by their keyed hash."""
     for column in contract.pii_hash:
-        if column in present:
-            kept = kept.withColumn(column, hmac_sha256_hex(F.col(_quoted(column)), key))
-    return kept
+        frame = frame.withColumn(column, hmac_sha256_hex(F.col(_quoted(column)), key))
+    return frame
 
 
 @dataclass(frozen=True)
@@ -117,17 +126,23 @@ class EtlResult:
 
 
 def transform(raw: DataFrame, contract: DatasetContract, key: bytes) -> EtlResult:
-    """Raw records (with `_corrupt_record` and `_source_file`) -> curated records, quarantine, counts."""
+    """Raw records (with `_corrupt_record` and `_source_file`) -> curated records, quarantine, counts.
+
+    Only the contract's curated columns leave: curated CSV has exactly those, in the contract's order, whatever
+    the raw records carry, and the quarantine keeps no other field either (PII to drop, the drop list and any
+    field the contract does not name are left behind; undeclared ones are counted by name)."""
+    allowed = contract.curated_columns  # fails first when the contract has no allowlist
     checked = with_reason(flatten_to_text(_with_corrupt_column(raw)), contract).cache()
     columns = data_columns(checked)
+    declared = set(allowed) | set(contract.pii_drop) | set(contract.drop)
+    undeclared = [column for column in columns if column not in declared]
     valid = checked.filter(F.col(REASON_COLUMN).isNull())
-    # exact duplicates compare every field of the raw record (not the file it came from), before PII is dropped
+    # exact duplicates compare every field of the raw record (not the file it came from), before any is left out
     unique = valid.dropDuplicates(columns)
-    curated = apply_pii_policy(unique.select(*[F.col(_quoted(c)) for c in columns]), contract, key)
+    curated = hash_pii(allowed_columns(unique, contract), contract, key).select(*[_quoted(c) for c in allowed])
 
-    rejected = apply_pii_policy(checked.filter(F.col(REASON_COLUMN).isNotNull()), contract, key)
-    kept = data_columns(rejected)
-    record = F.to_json(F.struct(*[F.col(_quoted(c)) for c in kept])) if kept else F.lit(None).cast("string")
+    rejected = hash_pii(allowed_columns(checked.filter(F.col(REASON_COLUMN).isNotNull()), contract), contract, key)
+    record = F.to_json(F.struct(*[F.col(_quoted(c)) for c in allowed]))
     quarantine = rejected.select(
         F.col(REASON_COLUMN).alias("reason"),
         F.col(SOURCE_COLUMN).alias("source_file"),
@@ -136,16 +151,19 @@ def transform(raw: DataFrame, contract: DatasetContract, key: bytes) -> EtlResul
         F.when(F.col(CORRUPT_COLUMN).isNull(), record).alias("record"),
     )
 
-    # two Spark jobs count everything: one pass over the checked records, one over the de-duplicated ones
+    # Spark jobs count everything: one pass over the checked records (and one for undeclared fields, if any),
+    # one over the de-duplicated ones
     by_reason = {row[REASON_COLUMN]: row["count"] for row in checked.groupBy(REASON_COLUMN).count().collect()}
     valid_count = by_reason.pop(None, 0)
     written = unique.count()
+    carried = checked.agg(*[F.count(F.col(_quoted(c))).alias(c) for c in undeclared]).first() if undeclared else {}
     counts = EtlCounts(
         read=valid_count + sum(by_reason.values()),
         written=written,
         quarantined=sum(by_reason.values()),
         duplicates=valid_count - written,
         quarantined_by_reason=dict(sorted(by_reason.items())),
+        undeclared_fields={column: carried[column] for column in sorted(undeclared) if carried[column]},
     )
     return EtlResult(curated=curated, quarantine=quarantine, counts=counts)
 

@@ -69,7 +69,8 @@ class Splits:
 
 
 def read_input(input_dir: Path) -> pd.DataFrame:
-    """Every CSV under `input_dir` (the ETL writes one folder per ingestion date), all values as text."""
+    """Every CSV under `input_dir` (the ETL writes one folder per ingestion date), all values as text, columns
+    matched by name across files."""
     files = sorted(path for path in input_dir.rglob("*.csv") if path.is_file())
     if not files:
         raise ContractError(f"no CSV file under {input_dir}")
@@ -84,14 +85,15 @@ def read_input(input_dir: Path) -> pd.DataFrame:
             frames.append(pd.read_csv(path, dtype=str, keep_default_na=True))
         except pd.errors.EmptyDataError as error:
             raise ContractError(f"{path} is empty: expected a CSV file with a header and rows") from error
-    columns = list(frames[0].columns)
-    for path, frame in zip(files, frames, strict=True):
-        if list(frame.columns) != columns:
-            raise ContractError(f"{path} has columns {list(frame.columns)}, unlike {files[0]} with {columns}")
+    # by name: an ETL run from before a column was declared lacks it, and its rows get missing values there
     data = pd.concat(frames, ignore_index=True)
+    for path, frame in zip(files, frames, strict=True):
+        absent = len(data.columns) - len(frame.columns)
+        if absent:
+            logger.info("%s lacks %d of the %d columns: missing values there", path, absent, len(data.columns))
     if data.empty:
         raise ContractError(f"the input under {input_dir} has a header but no rows")
-    logger.info("read %d rows and %d columns from %d file(s)", len(data), len(columns), len(files))
+    logger.info("read %d rows and %d columns from %d file(s)", len(data), len(data.columns), len(files))
     return data
 
 

@@ -18,7 +18,14 @@ from ml_code.etl.transforms import hmac_sha256_hex, transform
 
 KEY = b"test-key-not-a-secret"
 CHURN = load_contract("customer-churn")
-PII_VALUES = ("Ada Lovelace", "ada@example.com", "+1-555-010-0001", "Grace O'Hopper", "grace@example.org")
+PII_VALUES = (
+    "Ada Lovelace",
+    "ada@example.com",
+    "+1-555-010-0001",
+    "Grace O'Hopper",
+    "grace@example.org",
+    "ada.private@example.net",
+)
 
 
 def record(customer_id: str, **overrides) -> dict:
@@ -69,8 +76,15 @@ def messy_raw(tmp_path_factory) -> Path:
             "",  # blank line: not a record
         ],
     )
-    # C10 has a column the contract does not name: numeric by the contract's rule, and kept
-    write_lines(raw / "2026-06-30/export-2.jsonl", [record("C1"), record("C10", extra_field=7)])
+    # C10 carries fields the contract does not name (personal data among them); C7b is bad and carries one too
+    write_lines(
+        raw / "2026-06-30/export-2.jsonl",
+        [
+            record("C1"),
+            record("C10", contact_email="ada.private@example.net", notes="Ada Lovelace called about her bill"),
+            record("C14", churned=None, notes="Ada Lovelace asked to cancel"),
+        ],
+    )
     (raw / "2026-07-01").mkdir()
     (raw / "2026-07-01/export-3.json").write_text(json.dumps([record("C11"), record("C12", plan=1)], indent=2))
     (raw / "2026-07-01/broken-array.json").write_text('[\n  {"customer_id": "C13", "name": "Ada Lovelace"},\n')
@@ -87,7 +101,7 @@ def test_every_bad_record_is_quarantined_with_its_reason(messy_result):
     assert messy_result.counts.quarantined_by_reason == {
         "malformed_json": 2,
         "missing_id:customer_id": 2,
-        "missing_target": 2,
+        "missing_target": 3,
         "not_a_date:account_created": 1,
         "not_numeric:monthly_charges": 1,
         "not_numeric:support_calls": 1,
@@ -99,17 +113,24 @@ def test_every_bad_record_is_quarantined_with_its_reason(messy_result):
 
 def test_counts_always_add_up(messy_result):
     counts = messy_result.counts
-    assert (counts.read, counts.written, counts.quarantined, counts.duplicates) == (16, 5, 9, 2)
+    assert (counts.read, counts.written, counts.quarantined, counts.duplicates) == (17, 5, 10, 2)
     assert counts.read == counts.written + counts.quarantined + counts.duplicates
     assert messy_result.curated.count() == counts.written
     assert messy_result.quarantine.count() == counts.quarantined
 
 
+def test_only_the_contracts_columns_leave_and_the_others_are_counted_by_name(messy_result):
+    assert tuple(messy_result.curated.columns) == CHURN.curated_columns  # one schema, the contract's order
+    assert messy_result.counts.undeclared_fields == {"contact_email": 1, "notes": 2}
+    quarantined = [row.asDict() for row in messy_result.quarantine.collect()]
+    assert not [row for row in quarantined if row["record"] and ("notes" in row["record"] or "Ada" in row["record"])]
+
+
 def test_curated_records_keep_features_and_hash_the_id(messy_result):
     rows = messy_result.curated.collect()
     columns = set(messy_result.curated.columns)
-    assert {"name", "email", "phone"}.isdisjoint(columns)
-    assert {"plan", "monthly_charges", "churned", "customer_id", "extra_field"} <= columns
+    assert {"name", "email", "phone", "export_ts"}.isdisjoint(columns)
+    assert {"plan", "monthly_charges", "churned", "customer_id"} <= columns
     ids = {row["customer_id"] for row in rows}
     expected = hmac.new(KEY, b"C1", hashlib.sha256).hexdigest()
     assert expected in ids and "C1" not in ids
@@ -194,6 +215,7 @@ def test_columns_with_spaces_and_apostrophes_are_checked_by_name(spark):
             "id_columns": ["Customer's ID"],
             "pii": {"hash": ["Customer's ID"], "drop": ["Owner Name"]},
             "categorical": ["Area Code"],
+            "numeric": ["Day.Mins"],
             "metric": {"name": "rmse", "threshold": 10},
         }
     )

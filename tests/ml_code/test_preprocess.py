@@ -143,3 +143,29 @@ def test_fails_when_a_column_name_is_repeated_in_the_header(tmp_path):
     (tmp_path / "data.csv").write_text("churned,plan,plan\nyes,basic,premium\n")
     with pytest.raises(ContractError, match=r"column\(s\) \['plan'\] appear more than once in the header"):
         read_input(tmp_path)
+
+
+def test_runs_with_different_columns_are_read_by_name(tmp_path, churn_csv):
+    frame = pd.read_csv(churn_csv, dtype=str)
+    older, newer = tmp_path / "run=old" / "part.csv", tmp_path / "run=new" / "part.csv"
+    for path in (older, newer):
+        path.parent.mkdir()
+    # an ETL run from before `late_payments` was declared, with its columns in another order too
+    without = frame.iloc[:100].drop(columns=["late_payments"])
+    without[list(reversed(without.columns))].to_csv(older, index=False)
+    frame.iloc[100:200].to_csv(newer, index=False)
+    data = read_input(tmp_path)
+    assert len(data) == 200
+    assert data["late_payments"].isna().sum() == 100
+    by_id = data.set_index("customer_id")
+    assert by_id.loc[frame.loc[5, "customer_id"], "plan"] == frame.loc[5, "plan"]  # values stay in their column
+
+
+def test_a_csv_without_a_header_is_never_echoed_into_the_failure(tmp_path, churn_csv):
+    headerless = "".join(churn_csv.read_text().splitlines(keepends=True)[1:])
+    code, base, failure = run_main(headerless, tmp_path)
+    first_record = headerless.splitlines()[0].split(",")
+    assert_failed_cleanly(code, base, failure, "is its header row missing?")
+    reason = failure.read_text()
+    assert len(first_record) == 16 and "@" in headerless.splitlines()[0]  # the record holds personal data
+    assert not [value for value in first_record if len(value) > 3 and value in reason]
