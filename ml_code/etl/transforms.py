@@ -18,7 +18,8 @@ from ml_code.contracts.contract import DatasetContract
 CORRUPT_COLUMN = "_corrupt_record"
 SOURCE_COLUMN = "_source_file"
 REASON_COLUMN = "_reason"
-INTERNAL_COLUMNS = (CORRUPT_COLUMN, SOURCE_COLUMN, REASON_COLUMN)
+INNER_PAD_COLUMN, OUTER_PAD_COLUMN = "_hmac_inner_pad", "_hmac_outer_pad"
+INTERNAL_COLUMNS = (CORRUPT_COLUMN, SOURCE_COLUMN, REASON_COLUMN, INNER_PAD_COLUMN, OUTER_PAD_COLUMN)
 
 MALFORMED_JSON = "malformed_json"
 MISSING_TARGET = "missing_target"
@@ -87,18 +88,28 @@ def with_reason(frame: DataFrame, contract: DatasetContract) -> DataFrame:
     return frame.withColumn(REASON_COLUMN, reason)
 
 
-def hmac_sha256_hex(column: Column, key: bytes) -> Column:
-    """HMAC-SHA256 of a text column (UTF-8) as lowercase hex, in Spark SQL (no Python UDF).
+def with_hmac_key(frame: DataFrame, key: bytes) -> DataFrame:
+    """`frame` with the HMAC key's two pads as columns, joined from a one-row frame: they travel as data, so no
+    query plan shows the key (as literals they would be in every plan, and so in logs and the Spark UI's event
+    logs). `hmac_sha256_hex` reads them.
 
     HMAC(K, m) = H((K' ^ opad) || H((K' ^ ipad) || m)), with K' the key padded to the block size.
     """
     if not key:
         raise ValueError("the hash key is empty")
     padded = (hashlib.sha256(key).digest() if len(key) > _HMAC_BLOCK else key).ljust(_HMAC_BLOCK, b"\0")
-    inner_pad = bytearray(byte ^ 0x36 for byte in padded)
-    outer_pad = bytearray(byte ^ 0x5C for byte in padded)
-    inner = F.unhex(F.sha2(F.concat(F.lit(inner_pad), column.cast("binary")), 256))
-    return F.sha2(F.concat(F.lit(outer_pad), inner), 256)
+    pads = frame.sparkSession.createDataFrame(
+        [(bytearray(byte ^ 0x36 for byte in padded), bytearray(byte ^ 0x5C for byte in padded))],
+        f"{INNER_PAD_COLUMN} binary, {OUTER_PAD_COLUMN} binary",
+    )
+    return frame.crossJoin(F.broadcast(pads))
+
+
+def hmac_sha256_hex(column: Column) -> Column:
+    """HMAC-SHA256 of a text column (UTF-8) as lowercase hex, in Spark SQL (no Python UDF), on a frame that
+    `with_hmac_key` prepared."""
+    inner = F.unhex(F.sha2(F.concat(F.col(INNER_PAD_COLUMN), column.cast("binary")), 256))
+    return F.sha2(F.concat(F.col(OUTER_PAD_COLUMN), inner), 256)
 
 
 def allowed_columns(frame: DataFrame, contract: DatasetContract) -> DataFrame:
@@ -111,10 +122,10 @@ def allowed_columns(frame: DataFrame, contract: DatasetContract) -> DataFrame:
     return frame.select(*columns, *[F.col(column) for column in INTERNAL_COLUMNS if column in present])
 
 
-def hash_pii(frame: DataFrame, contract: DatasetContract, key: bytes) -> DataFrame:
-    """Replace the contract's `pii.hash` columns by their keyed hash."""
+def hash_pii(frame: DataFrame, contract: DatasetContract) -> DataFrame:
+    """Replace the contract's `pii.hash` columns by their keyed hash (on a frame `with_hmac_key` prepared)."""
     for column in contract.pii_hash:
-        frame = frame.withColumn(column, hmac_sha256_hex(F.col(_quoted(column)), key))
+        frame = frame.withColumn(column, hmac_sha256_hex(F.col(_quoted(column))))
     return frame
 
 
@@ -132,22 +143,22 @@ def transform(raw: DataFrame, contract: DatasetContract, key: bytes) -> EtlResul
     the raw records carry, and the quarantine keeps no other field either (PII to drop, the drop list and any
     field the contract does not name are left behind; undeclared ones are counted by name)."""
     allowed = contract.curated_columns  # fails first when the contract has no allowlist
-    checked = with_reason(flatten_to_text(_with_corrupt_column(raw)), contract).cache()
+    checked = with_hmac_key(with_reason(flatten_to_text(_with_corrupt_column(raw)), contract), key).cache()
     columns = data_columns(checked)
     declared = set(allowed) | set(contract.pii_drop) | set(contract.drop)
     undeclared = [column for column in columns if column not in declared]
     valid = checked.filter(F.col(REASON_COLUMN).isNull())
     # exact duplicates compare every field of the raw record (not the file it came from), before any is left out
     unique = valid.dropDuplicates(columns)
-    curated = hash_pii(allowed_columns(unique, contract), contract, key).select(*[_quoted(c) for c in allowed])
+    curated = hash_pii(allowed_columns(unique, contract), contract).select(*[_quoted(c) for c in allowed])
 
-    rejected = hash_pii(allowed_columns(checked.filter(F.col(REASON_COLUMN).isNotNull()), contract), contract, key)
+    rejected = hash_pii(allowed_columns(checked.filter(F.col(REASON_COLUMN).isNotNull()), contract), contract)
     record = F.to_json(F.struct(*[F.col(_quoted(c)) for c in allowed]))
     quarantine = rejected.select(
         F.col(REASON_COLUMN).alias("reason"),
         F.col(SOURCE_COLUMN).alias("source_file"),
         # a malformed record cannot be parsed, so its text (which may hold PII) is kept only as a keyed hash
-        F.when(F.col(CORRUPT_COLUMN).isNotNull(), hmac_sha256_hex(F.col(CORRUPT_COLUMN), key)).alias("raw_hmac"),
+        F.when(F.col(CORRUPT_COLUMN).isNotNull(), hmac_sha256_hex(F.col(CORRUPT_COLUMN))).alias("raw_hmac"),
         F.when(F.col(CORRUPT_COLUMN).isNull(), record).alias("record"),
     )
 

@@ -14,7 +14,7 @@ from local_mode.etl import local_locations
 from ml_code.contracts.contract import load_contract, parse_contract
 from ml_code.etl.job import run_etl
 from ml_code.etl.storage import read_raw
-from ml_code.etl.transforms import hmac_sha256_hex, transform
+from ml_code.etl.transforms import hmac_sha256_hex, transform, with_hmac_key
 
 KEY = b"test-key-not-a-secret"
 CHURN = load_contract("customer-churn")
@@ -158,9 +158,26 @@ def test_no_pii_value_survives_anywhere_in_the_output(spark, messy_raw, tmp_path
 )
 def test_hmac_in_spark_sql_equals_pythons_hmac(spark, key):
     values = ["C1", "Ünïcødé ✓", "", "x" * 300]
-    frame = spark.createDataFrame([(v,) for v in values], ["value"])
-    hashed = [row[0] for row in frame.select(hmac_sha256_hex(frame["value"], key)).collect()]
+    frame = with_hmac_key(spark.createDataFrame([(v,) for v in values], ["value"]), key)
+    hashed = [row[0] for row in frame.select(hmac_sha256_hex(frame["value"])).collect()]
     assert hashed == [hmac.new(key, v.encode(), hashlib.sha256).hexdigest() for v in values]
+
+
+def plan_text(frame) -> str:
+    """Every plan Spark keeps of a query (parsed, analyzed, optimized, physical): what logs and the UI show."""
+    return frame._jdf.queryExecution().toString()
+
+
+def test_the_key_never_appears_in_a_query_plan(spark, messy_raw):
+    key = b"plan-secret-0123456789"
+    frame = read_raw(spark, [p.resolve().as_uri() for p in sorted(messy_raw.rglob("*.jsonl"))])
+    result = transform(frame, CHURN, key)
+    padded = key.ljust(64, b"\0")
+    secrets = [key.decode(), key.hex(), *(bytes(b ^ pad for b in padded).hex() for pad in (0x36, 0x5C))]
+    for output in (result.curated, result.quarantine):
+        plans = plan_text(output).lower()
+        assert "sha2" in plans  # the hashing is in the plan, vectorized
+        assert not [secret for secret in secrets if secret.lower() in plans]
 
 
 def test_hashes_are_stable_across_runs_and_depend_on_the_key(spark, messy_raw):
@@ -176,7 +193,7 @@ def test_hashes_are_stable_across_runs_and_depend_on_the_key(spark, messy_raw):
 def test_fails_when_the_hash_key_is_empty(spark):
     frame = spark.createDataFrame([("C1",)], ["value"])
     with pytest.raises(ValueError, match="the hash key is empty"):
-        hmac_sha256_hex(frame["value"], b"")
+        with_hmac_key(frame, b"")
 
 
 def test_runs_skip_files_an_earlier_run_processed(spark, tmp_path):
