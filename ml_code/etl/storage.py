@@ -93,4 +93,4 @@ def read_raw(spark: SparkSession, files: list[str]) -> DataFrame:
 
 
 def dumps(document: dict) -> str:
-    return json.dumps(document, indent=2, sort_keys=True)
+    return json.dumps(document, indent=2, sort_keys=True, allow_nan=False)

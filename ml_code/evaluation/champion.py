@@ -92,7 +92,9 @@ def compare(
     decision = decide(
         candidate, champion, tolerance=tolerance, higher_is_better=higher_is_better, champion_package=package
     )
-    atomic_write_text(output_dir / CHAMPION_FILE, json.dumps(asdict(decision), indent=2, sort_keys=True))
+    atomic_write_text(
+        output_dir / CHAMPION_FILE, json.dumps(asdict(decision), indent=2, sort_keys=True, allow_nan=False)
+    )
     logger.info("champion/challenger: %s", decision.reason)
     return decision
 

@@ -223,7 +223,7 @@ def evaluate(model_tar: Path, test_dir: Path, output_dir: Path, *, seed: int) ->
     report = build_report(transform.problem_type, y_test, prediction, seed=seed)
     output_dir.mkdir(parents=True, exist_ok=True)
     save_plots(transform.problem_type, y_test, prediction, booster, output_dir)
-    atomic_write_text(output_dir / REPORT_FILE, json.dumps(report, indent=2, sort_keys=True))
+    atomic_write_text(output_dir / REPORT_FILE, json.dumps(report, indent=2, sort_keys=True, allow_nan=False))
     logger.info("evaluation: %s", json.dumps(report))
     return report
 

@@ -49,7 +49,7 @@ def approved_model(sagemaker, group: str) -> dict:
 
 def write_approved_model(output_dir: Path, group: str) -> dict:
     chosen = approved_model(registry_clients()[0], group)
-    atomic_write_text(output_dir / APPROVED_MODEL_FILE, json.dumps(chosen, indent=2, sort_keys=True))
+    atomic_write_text(output_dir / APPROVED_MODEL_FILE, json.dumps(chosen, indent=2, sort_keys=True, allow_nan=False))
     logger.info("scoring with %s (version %s)", chosen["model_package_arn"], chosen["model_package_version"])
     return chosen
 

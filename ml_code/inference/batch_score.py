@@ -130,7 +130,7 @@ def score(base_dir: Path, contract: DatasetContract, input_dir: Path | None = No
         "files": counts,
         "records": sum(counts.values()),
     }
-    atomic_write_text(output_dir / SCORING_SUMMARY_FILE, json.dumps(summary, indent=2, sort_keys=True))
+    atomic_write_text(output_dir / SCORING_SUMMARY_FILE, json.dumps(summary, indent=2, sort_keys=True, allow_nan=False))
     logger.info("scored %d records in %d file(s) with %s", summary["records"], len(files), chosen["model_package_arn"])
     return summary
 

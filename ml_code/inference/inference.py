@@ -114,7 +114,7 @@ def predict_fn(records: pd.DataFrame, model: LoadedModel) -> list[dict[str, Any]
 def output_fn(predictions: list[dict[str, Any]], accept: str) -> tuple[str, str]:
     accept = (accept or JSON).split(";")[0].strip().lower()
     if accept in (JSON, "*/*"):
-        return json.dumps({"predictions": predictions}), JSON
+        return json.dumps({"predictions": predictions}, allow_nan=False), JSON
     if accept == CSV:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -90,7 +91,7 @@ class FeatureTransform:
         return coerce_numeric(target, "target")
 
     def to_json(self) -> str:
-        return json.dumps({"format_version": FORMAT_VERSION, **asdict(self)}, indent=2, sort_keys=True)
+        return json.dumps({"format_version": FORMAT_VERSION, **asdict(self)}, indent=2, sort_keys=True, allow_nan=False)
 
     @classmethod
     def from_json(cls, text: str) -> FeatureTransform:
@@ -124,8 +125,13 @@ def fit_transform(train: pd.DataFrame, contract: DatasetContract) -> FeatureTran
             raise ContractError(f"column {column!r} is entirely missing (or non-numeric) in the training split")
         median = float(values.median())
         filled = values.fillna(median)
-        std = float(filled.std(ddof=0))
-        numeric[column] = NumericStats(median=median, mean=float(filled.mean()), std=std if std > 0 else 1.0)
+        mean, std = float(filled.mean()), float(filled.std(ddof=0))
+        if not (math.isfinite(mean) and math.isfinite(std)):
+            raise ContractError(
+                f"column {column!r}: its values (up to {float(filled.abs().max()):.3g} in magnitude) overflow the "
+                "mean and scale; rescale the column (e.g. to thousands) before training"
+            )
+        numeric[column] = NumericStats(median=median, mean=mean, std=std if std > 0 else 1.0)
 
     categorical = {}
     for column in contract.categorical:
@@ -180,12 +186,22 @@ def select_features(encoded: pd.DataFrame, target: pd.Series) -> list[str]:
 
 
 def coerce_numeric(values: pd.Series, column: str, *, report: bool = True) -> pd.Series:
-    """Numbers as floats; a value that is not a number becomes missing, and is counted in the log."""
+    """Numbers as floats; a value that is not a number, or is infinite, becomes missing and is counted in the
+    log (infinity has no place in a mean, a scale or a JSON document)."""
     numbers = pd.to_numeric(values, errors="coerce").astype(float)
+    array = numbers.to_numpy(copy=True)
+    infinite = np.isinf(array)
+    if infinite.any():
+        array[infinite] = np.nan
+        numbers = pd.Series(array, index=numbers.index, name=numbers.name)
     if report:  # counted on arrays: on a one-record request, Series operations would cost more than the parse
-        coerced = int(np.count_nonzero(np.isnan(numbers.to_numpy()) & pd.notna(values.to_numpy())))
+        coerced = int(np.count_nonzero(np.isnan(array) & pd.notna(values.to_numpy()) & ~infinite))
         if coerced:
             logger.warning("column %r: %d non-numeric value(s) coerced to missing and imputed", column, coerced)
+        if infinite.any():
+            logger.warning(
+                "column %r: %d infinite value(s) treated as missing and imputed", column, int(infinite.sum())
+            )
     return numbers
 
 

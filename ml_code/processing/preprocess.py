@@ -227,7 +227,7 @@ def preprocess(input_dir: Path, base_dir: Path, contract: DatasetContract, *, se
         "seed": seed,
         "rows": {name: len(getattr(splits, name)) for name in SPLITS},
     }
-    outputs[f"{METADATA_OUTPUT}/{METADATA_FILE}"] = json.dumps(metadata, indent=2, sort_keys=True)
+    outputs[f"{METADATA_OUTPUT}/{METADATA_FILE}"] = json.dumps(metadata, indent=2, sort_keys=True, allow_nan=False)
     payload = tar_gz({SAMPLE_PAYLOAD_FILE: baseline.head(SAMPLE_PAYLOAD_RECORDS).to_csv(index=False).encode()})
     for relative, text in outputs.items():  # written only once everything above has succeeded
         atomic_write_text(base_dir / relative, text)

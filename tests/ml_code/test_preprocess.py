@@ -169,3 +169,32 @@ def test_a_csv_without_a_header_is_never_echoed_into_the_failure(tmp_path, churn
     reason = failure.read_text()
     assert len(first_record) == 16 and "@" in headerless.splitlines()[0]  # the record holds personal data
     assert not [value for value in first_record if len(value) > 3 and value in reason]
+
+
+def strict_json(text: str):
+    """JSON as the standard has it: NaN and Infinity are not numbers there."""
+
+    def refuse(constant: str):
+        raise ValueError(f"not valid JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_infinite_values_are_missing_values_counted_and_every_json_output_stays_strict(tmp_path, churn_csv, capfd):
+    frame = pd.read_csv(churn_csv, dtype=str)
+    frame.loc[:40, "monthly_charges"] = "inf"
+    frame.loc[41:60, "total_charges"] = "-Infinity"
+    code, base, _ = run_main(frame.to_csv(index=False), tmp_path)
+    assert code == 0
+    strict_json((base / paths.TRANSFORM_OUTPUT / paths.TRANSFORM_FILE).read_text())
+    strict_json((base / paths.METADATA_OUTPUT / paths.METADATA_FILE).read_text())
+    log = capfd.readouterr().err
+    assert "column 'monthly_charges':" in log and "infinite value(s)" in log
+
+
+@pytest.mark.parametrize("value", ["inf", "1e308"])
+def test_fails_naming_the_column_when_its_values_cannot_be_scaled(tmp_path, churn_csv, value):
+    frame = pd.read_csv(churn_csv, dtype=str).assign(support_calls=value)
+    code, base, failure = run_main(frame.to_csv(index=False), tmp_path)
+    assert code == 1
+    assert "column 'support_calls'" in failure.read_text()
