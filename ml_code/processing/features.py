@@ -68,7 +68,7 @@ class FeatureTransform:
         for column, stats in self.numeric.items():
             values = coerce_numeric(raw_numeric[column], column, report=report).to_numpy(dtype=float, copy=True)
             values[np.isnan(values)] = stats.median
-            encoded[column] = (values - stats.mean) / stats.std
+            encoded[feature_name(column)] = (values - stats.mean) / stats.std
         for column, stats in self.categorical.items():
             values = as_category_text(frame[column]).to_numpy(dtype=object)
             values[pd.isna(values)] = stats.mode
@@ -125,7 +125,8 @@ def fit_transform(train: pd.DataFrame, contract: DatasetContract) -> FeatureTran
             raise ContractError(f"column {column!r} is entirely missing (or non-numeric) in the training split")
         median = float(values.median())
         filled = values.fillna(median)
-        mean, std = float(filled.mean()), float(filled.std(ddof=0))
+        with np.errstate(over="ignore"):  # an overflow is reported below, naming the column
+            mean, std = float(filled.mean()), float(filled.std(ddof=0))
         if not (math.isfinite(mean) and math.isfinite(std)):
             raise ContractError(
                 f"column {column!r}: its values (up to {float(filled.abs().max()):.3g} in magnitude) overflow the "
@@ -228,5 +229,17 @@ def age_in_days(values: pd.Series, reference: pd.Timestamp) -> pd.Series:
     return (reference - parse_dates(values)).dt.total_seconds() / 86400.0
 
 
+# Characters xgboost refuses in feature names, and the two the names themselves use; each becomes %XX, so that
+# a name is valid whatever the raw values are, and distinct values keep distinct names.
+_ESCAPED = {character: f"%{ord(character):02X}" for character in "%[]<="}
+_ESCAPE = str.maketrans(_ESCAPED)
+
+
+def feature_name(name: str) -> str:
+    """A column's feature name: the column, with `%`, `[`, `]`, `<` and `=` percent-encoded."""
+    return name.translate(_ESCAPE)
+
+
 def one_hot_name(column: str, category: str) -> str:
-    return f"{column}={category}"
+    """`<column>=<category>`, both parts encoded as `feature_name` does (so the `=` between them is the only one)."""
+    return f"{feature_name(column)}={feature_name(category)}"

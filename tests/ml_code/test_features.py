@@ -122,3 +122,41 @@ def test_fails_when_an_input_column_is_absent_at_apply_time():
     transform = fit_transform(frame(100, seed=1), CONTRACT)
     with pytest.raises(ContractError, match=r"missing input column\(s\) \['plan'\]"):
         transform.apply(frame(5, seed=2).drop(columns=["plan"]))
+
+
+def test_feature_names_are_valid_unique_and_stable_whatever_the_raw_values(tmp_path):
+    import xgboost as xgb
+
+    contract = parse_contract(
+        {
+            "name": "housing",
+            "problem_type": "regression",
+            "target": "value",
+            "categorical": ["ocean<proximity"],
+            "numeric": ["rooms[2]", "a=b"],
+            "metric": {"name": "rmse", "threshold": 10},
+        }
+    )
+    rng = np.random.default_rng(3)
+    rows = 400
+    # categories xgboost forbids in feature names, and two that would collide if the forbidden ones were dropped
+    categories = ["<1H OCEAN", "a[1]", "x<y", "a1", "a%5B1]", "b"]
+    data = pd.DataFrame(
+        {
+            "ocean<proximity": rng.choice(categories, rows),
+            "rooms[2]": rng.normal(5, 1, rows).astype(str),
+            "a=b": rng.normal(0, 1, rows).astype(str),
+            "value": rng.normal(100, 10, rows).astype(str),
+        }
+    )
+    transform = fit_transform(data, contract)
+    assert transform.features == fit_transform(data, contract).features  # stable
+    assert len(set(transform.features)) == len(transform.features)  # unique
+    assert not [f for f in transform.features if any(c in f for c in "[]<")]  # valid for xgboost
+    matrix = transform.apply(data)
+    booster = xgb.train(
+        {"objective": "reg:squarederror"},
+        xgb.DMatrix(matrix.to_numpy(float), label=data["value"].astype(float), feature_names=transform.features),
+        num_boost_round=2,
+    )
+    assert booster.feature_names == transform.features
