@@ -51,6 +51,7 @@ SERVING_CODE_DIR = "code"
 SERVING_PROGRAM = "inference.py"
 MODEL_DIR = "/opt/ml/model"
 MAX_RECORDS_PER_REQUEST = 10_000  # more in one request is a client error (413)
+MAX_REQUEST_BYTES = 6 * 1024 * 1024  # SageMaker's real-time payload limit; larger is a 413 before any parsing
 ENDPOINT_VARIANT = "AllTraffic"  # an endpoint's one production variant, on AWS and locally (capture paths name it)
 # Captured traffic: `<capture root>/datacapture/<endpoint>/<variant>/yyyy/mm/dd/hh/` (SageMaker adds what follows
 # the prefix); the root is the monitoring bucket on AWS and the workdir locally.

@@ -26,7 +26,11 @@ import pandas as pd  # noqa: E402
 import xgboost as xgb  # noqa: E402
 
 from ml_code.paths import MAX_RECORDS_PER_REQUEST as MAX_RECORDS  # noqa: E402
-from ml_code.paths import MODEL_FILE, TRANSFORM_FILE  # noqa: E402
+from ml_code.paths import (  # noqa: E402
+    MAX_REQUEST_BYTES,  # noqa: E402
+    MODEL_FILE,
+    TRANSFORM_FILE,
+)
 from ml_code.processing.features import FeatureTransform  # noqa: E402
 
 JSON = "application/json"
@@ -70,6 +74,10 @@ def input_fn(request_body: str | bytes, request_content_type: str) -> pd.DataFra
     content_type = (request_content_type or "").split(";")[0].strip().lower()
     if content_type not in (JSON, CSV):
         raise UnsupportedContentType(f"unsupported content type {request_content_type!r}: use {JSON} or {CSV}")
+    # the limits first: a body that is too big is refused before any time or memory goes into parsing it
+    size = len(request_body) if isinstance(request_body, (bytes, bytearray)) else len(request_body.encode())
+    if size > MAX_REQUEST_BYTES:
+        raise TooManyRecords(f"{size} bytes in one request; send at most {MAX_REQUEST_BYTES}")
     if isinstance(request_body, (bytes, bytearray)):
         try:
             request_body = request_body.decode("utf-8")
@@ -77,6 +85,8 @@ def input_fn(request_body: str | bytes, request_content_type: str) -> pd.DataFra
             raise RequestError(f"the request body is not UTF-8 text: {error}") from error
     if not request_body.strip():
         raise RequestError("the request body is empty: send one or more feature records")
+    if content_type == CSV and request_body.count("\n") > MAX_RECORDS + 1:  # a header and the records, at most
+        raise TooManyRecords(f"{MAX_RECORDS + 1} lines or more in one CSV request; send at most {MAX_RECORDS} records")
     frame = _records_from_json(request_body) if content_type == JSON else _records_from_csv(request_body)
     if len(frame) > MAX_RECORDS:
         raise TooManyRecords(f"{len(frame)} records in one request; send at most {MAX_RECORDS}")
@@ -146,9 +156,11 @@ def _csv_row(prediction: dict[str, Any]) -> list[Any]:
 
 def _records_from_json(body: str) -> pd.DataFrame:
     try:
-        payload = json.loads(body)
+        payload = json.loads(body)  # NaN and Infinity, which Python's json writes, read as missing values
     except json.JSONDecodeError as error:
         raise RequestError(f"malformed JSON at line {error.lineno} column {error.colno}: {error.msg}") from error
+    except RecursionError as error:
+        raise RequestError("the JSON is nested too deeply: send a record, or a list of flat records") from error
     if isinstance(payload, dict) and "instances" in payload:
         payload = payload["instances"]
     if isinstance(payload, dict):
@@ -165,7 +177,10 @@ def _records_from_json(body: str) -> pd.DataFrame:
 
 
 def _records_from_csv(body: str) -> pd.DataFrame:
-    rows = [row for row in csv.reader(io.StringIO(body), skipinitialspace=True) if row]
+    try:
+        rows = [row for row in csv.reader(io.StringIO(body), skipinitialspace=True) if row]
+    except csv.Error as error:  # a NUL byte, for one
+        raise RequestError(f"the CSV cannot be read: {error}") from error
     widths = sorted({len(row) for row in rows})
     if len(widths) != 1:
         raise RequestError(f"every CSV record needs the same number of values; got rows with {widths}")

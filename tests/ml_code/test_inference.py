@@ -8,7 +8,7 @@ import re
 import pandas as pd
 import pytest
 
-from ml_code.inference.inference import RequestError, input_fn, model_fn, output_fn, predict_fn
+from ml_code.inference.inference import RequestError, TooManyRecords, input_fn, model_fn, output_fn, predict_fn
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +163,34 @@ def test_predictions_come_back_one_per_record_without_a_header(model, raw_record
     inputs = raw_records[model.transform.input_columns]
     payload, _ = score(inputs.to_csv(index=False, header=False), "text/csv", model, accept="text/csv")
     assert len(payload.strip().splitlines()) == len(inputs)
+
+
+def test_fails_with_a_client_error_when_json_is_nested_too_deeply():
+    with pytest.raises(RequestError, match=r"nested too deeply"):
+        input_fn("[" * 10_000 + "]" * 10_000, "application/json")
+
+
+@pytest.mark.parametrize("number", ["Infinity", "-Infinity", "NaN", "1e999"])
+def test_infinite_and_overflowing_numbers_are_missing_values(model, raw_records, number):
+    record = raw_records.iloc[0].to_dict()
+    record["monthly_charges"] = "PLACEHOLDER"
+    body = json.dumps(record).replace('"PLACEHOLDER"', number)
+    payload, _ = score(body, "application/json", model)
+    assert 0.0 <= json.loads(payload)["predictions"][0]["probability"] <= 1.0
+    csv_body = raw_records.head(1).assign(monthly_charges="inf").to_csv(index=False)
+    csv_payload, _ = score(csv_body, "text/csv", model)
+    assert 0.0 <= json.loads(csv_payload)["predictions"][0]["probability"] <= 1.0
+
+
+def test_fails_with_a_client_error_on_a_nul_byte_in_csv(model):
+    with pytest.raises(RequestError, match=r"the CSV cannot be read"):
+        input_fn("basic,north\x00,card\n", "text/csv")
+
+
+def test_the_size_limits_are_checked_before_parsing():
+    from ml_code.paths import MAX_REQUEST_BYTES
+
+    with pytest.raises(TooManyRecords, match=r"bytes in one request; send at most"):
+        input_fn(b"x" * (MAX_REQUEST_BYTES + 1), "application/json")
+    with pytest.raises(TooManyRecords, match=r"10001 lines or more"):
+        input_fn("a,b\n" * 10_002, "text/csv")
