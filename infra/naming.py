@@ -28,6 +28,11 @@ def glue_job_name(config: PlatformConfig, stage: StageConfig) -> str:
     return f"{stage_prefix(config, stage)}-etl"
 
 
+def etl_events_source(config: PlatformConfig, stage: StageConfig) -> str:
+    """The EventBridge source of the ETL's `ETL Run Wrote Rows` events, e.g. `mlops-dev.etl`."""
+    return f"{stage_prefix(config, stage)}.etl"
+
+
 def glue_security_configuration_name(config: PlatformConfig, stage: StageConfig) -> str:
     return f"{stage_prefix(config, stage)}-etl"
 

@@ -27,8 +27,9 @@ class GlueEtlJob(Construct):
     """A Glue 5.0 Spark job running ml_code/etl for one dataset contract.
 
     Reads every new file of `raw_bucket`; writes `data/<contract>/`, `quarantine/<contract>/` and
-    `manifests/<contract>/` in `curated_bucket`. Its role can do that, read its code and its hash-key
-    secret, and nothing else. A security configuration encrypts its S3 output, CloudWatch logs and job
+    `manifests/<contract>/` in `curated_bucket`; a run that wrote new rows puts an `ETL Run Wrote Rows` event with
+    `events_source` on the default bus. Its role can do that, read its code and its hash-key secret, and nothing
+    else. A security configuration encrypts its S3 output, CloudWatch logs and job
     bookmarks with `encryption_key`. One run at a time (the manifests are its ledger of processed files).
     """
 
@@ -38,6 +39,7 @@ class GlueEtlJob(Construct):
         construct_id: str,
         *,
         job_name: str,
+        events_source: str,
         security_configuration_name: str,
         contract_name: str,
         raw_bucket: s3.IBucket,
@@ -147,6 +149,14 @@ class GlueEtlJob(Construct):
                 conditions={"StringEquals": {"cloudwatch:namespace": "Glue"}},
             )
         )
+        # a run that wrote new rows announces them (ml_code/etl/announce.py), with its own source only
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["events:PutEvents"],
+                resources=[stack.format_arn(service="events", resource="event-bus", resource_name="default")],
+                conditions={"StringEquals": {"events:source": events_source}},
+            )
+        )
         acknowledge(
             self.role,
             "AwsSolutions-IAM5",
@@ -219,6 +229,7 @@ class GlueEtlJob(Construct):
                 "--quarantine_uri": f"{curated_uri}/{curated_prefix(QUARANTINE, contract_name)}",
                 "--manifest_uri": f"{curated_uri}/{curated_prefix(MANIFESTS, contract_name)}",
                 "--hash_key_secret_id": self.hash_key.secret_arn,
+                "--events_source": events_source,
             },
         )
 

@@ -12,6 +12,7 @@ from infra.constructs.sagemaker_pipeline import code_assets, code_locations, pip
 from infra.constructs.sagemaker_roles import ModelBuildRoles
 from infra.pipeline.settings import PipelineSettings
 from ml_code.contracts.contract import DatasetContract
+from ml_code.etl.announce import NEW_ROWS_DETAIL_TYPE
 
 
 class TrainingPipeline(Construct):
@@ -19,7 +20,8 @@ class TrainingPipeline(Construct):
     infra/pipeline/definition.py for `settings`; `images`: region -> image placeholder -> URI), its roles and
     code assets.
 
-    `start_on_glue_job` (default: none) starts a run whenever that Glue job succeeds."""
+    `start_on_new_rows` (default: none), an ETL's (events source, job name), starts a run whenever a run of that
+    job wrote new rows (its `ETL Run Wrote Rows` event), never on a run that wrote nothing."""
 
     def __init__(
         self,
@@ -33,7 +35,7 @@ class TrainingPipeline(Construct):
         curated_bucket: s3.IBucket,
         artifacts_bucket: s3.IBucket,
         encryption_key: kms.IKey,
-        start_on_glue_job: str | None = None,
+        start_on_new_rows: tuple[str, str] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -76,18 +78,19 @@ class TrainingPipeline(Construct):
         self.pipeline_arn = stack.format_arn(
             service="sagemaker", resource="pipeline", resource_name=settings.pipeline_name.lower()
         )
-        if start_on_glue_job is not None:
-            self._start_on(start_on_glue_job)
+        if start_on_new_rows is not None:
+            self._start_on(*start_on_new_rows)
 
-    def _start_on(self, glue_job_name: str) -> None:
+    def _start_on(self, source: str, glue_job_name: str) -> None:
         self.start_rule = start_rule(
             self,
-            "StartOnEtlSucceeded",
+            "StartOnNewRows",
             pipeline_arn=self.pipeline_arn,
-            description=f"Train when the {glue_job_name} ETL job succeeds",
-            event_pattern={
-                "source": ["aws.glue"],
-                "detail-type": ["Glue Job State Change"],
-                "detail": {"jobName": [glue_job_name], "state": ["SUCCEEDED"]},
-            },
+            description=f"Train when a run of the {glue_job_name} ETL job wrote new rows",
+            event_pattern=new_rows_pattern(source, glue_job_name),
         )
+
+
+def new_rows_pattern(source: str, glue_job_name: str) -> dict:
+    """The events of `glue_job_name`'s runs that wrote new rows (ml_code/etl/announce.py puts them)."""
+    return {"source": [source], "detail-type": [NEW_ROWS_DETAIL_TYPE], "detail": {"jobName": [glue_job_name]}}

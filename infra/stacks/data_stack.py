@@ -11,7 +11,13 @@ from infra.constructs.encryption_key import PlatformKey
 from infra.constructs.etl_trigger import EtlTrigger
 from infra.constructs.glue_etl_job import GlueEtlJob
 from infra.constructs.secure_bucket import AccessLogsBucket, SecureBucket
-from infra.naming import bucket_name, glue_job_name, glue_security_configuration_name, stage_prefix
+from infra.naming import (
+    bucket_name,
+    etl_events_source,
+    glue_job_name,
+    glue_security_configuration_name,
+    stage_prefix,
+)
 
 RAW_INFREQUENT_ACCESS_AFTER = cdk.Duration.days(30)
 
@@ -58,6 +64,7 @@ class DataStack(cdk.Stack):
             self,
             "Etl",
             job_name=glue_job_name(config, stage),
+            events_source=etl_events_source(config, stage),
             security_configuration_name=glue_security_configuration_name(config, stage),
             contract_name=config.dataset_contract,
             raw_bucket=self.raw_bucket,

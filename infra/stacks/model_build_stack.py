@@ -9,14 +9,14 @@ from constructs import Construct
 
 from infra.config import PlatformConfig, StageConfig
 from infra.constructs.training_pipeline import TrainingPipeline
-from infra.naming import bucket_name, glue_job_name
+from infra.naming import bucket_name, etl_events_source, glue_job_name
 from infra.pipeline.builds import DefinitionBuilds
 from infra.pipeline.settings import PipelineSettings
 from ml_code.contracts.contract import load_contract
 
 
 class ModelBuildStack(cdk.Stack):
-    """Trains, evaluates, gates and registers models of the config's dataset; starts when the ETL succeeds.
+    """Trains, evaluates, gates and registers models of the config's dataset; starts when an ETL run wrote new rows.
     Deploy it after the stage's DataStack (its buckets, key and ETL job). `definitions` holds the pipeline's
     definition for the stage's PipelineSettings."""
 
@@ -46,7 +46,7 @@ class ModelBuildStack(cdk.Stack):
             curated_bucket=curated_bucket,
             artifacts_bucket=artifacts_bucket,
             encryption_key=encryption_key,
-            start_on_glue_job=glue_job_name(config, stage),
+            start_on_new_rows=(etl_events_source(config, stage), glue_job_name(config, stage)),
         )
         cdk.CfnOutput(self, "PipelineName", value=settings.pipeline_name)
         cdk.CfnOutput(self, "ModelPackageGroupName", value=settings.model_package_group_name)

@@ -1,4 +1,5 @@
-"""The Glue 5.0 job's entry point: resolve the job's arguments, read the hash key, run the ETL.
+"""The Glue 5.0 job's entry point: resolve the job's arguments, read the hash key, run the ETL, and announce
+new rows (which start training).
 
 Everything it does is in ml_code.etl (shipped with --extra-py-files); awsglue exists only on Glue, so it
 is imported here, inside main().
@@ -19,6 +20,7 @@ ARGUMENTS = (
     "quarantine_uri",
     "manifest_uri",
     "hash_key_secret_id",
+    "events_source",
 )
 
 
@@ -30,6 +32,7 @@ def main() -> int:
     from pyspark.context import SparkContext
 
     from ml_code.contracts.contract import load_contract
+    from ml_code.etl.announce import announce_new_rows
     from ml_code.etl.job import EtlLocations, run_etl
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -38,7 +41,7 @@ def main() -> int:
     job = Job(glue_context)
     job.init(args["JOB_NAME"], args)
     secret = boto3.client("secretsmanager").get_secret_value(SecretId=args["hash_key_secret_id"])["SecretString"]
-    run_etl(
+    manifest = run_etl(
         glue_context.spark_session,
         load_contract(args["contract_file"]),  # shipped beside the script with --extra-files
         EtlLocations(
@@ -52,6 +55,8 @@ def main() -> int:
         ingest_date=datetime.now(timezone.utc).date().isoformat(),
     )
     job.commit()
+    # after the commit: training may start only on a finished run's data
+    announce_new_rows(boto3.client("events"), manifest, source=args["events_source"], job_name=args["JOB_NAME"])
     return 0
 
 

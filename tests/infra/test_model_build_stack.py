@@ -46,14 +46,14 @@ def test_images_are_mapped_for_the_regions_sagemaker_serves(model_build):
     assert mapping["us-east-1"]["ModelMonitor"].endswith("/sagemaker-model-monitor-analyzer")
 
 
-def test_a_succeeded_etl_run_starts_the_pipeline(model_build):
+def test_an_etl_run_that_wrote_new_rows_starts_the_pipeline(model_build):
     model_build.has_resource_properties(
         "AWS::Events::Rule",
         {
             "EventPattern": {
-                "source": ["aws.glue"],
-                "detail-type": ["Glue Job State Change"],
-                "detail": {"jobName": ["mlops-dev-etl"], "state": ["SUCCEEDED"]},
+                "source": ["mlops-dev.etl"],
+                "detail-type": ["ETL Run Wrote Rows"],
+                "detail": {"jobName": ["mlops-dev-etl"]},
             },
             "Targets": [Match.object_like({"Arn": Match.any_value(), "RoleArn": Match.any_value()})],
         },
