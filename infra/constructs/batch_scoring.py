@@ -9,7 +9,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.constructs.sagemaker_pipeline import code_assets, code_locations, pipeline_resource, start_rule
-from infra.constructs.sagemaker_roles import grant_job_essentials, grant_read_code
+from infra.constructs.sagemaker_roles import grant_job_essentials, grant_read_code, pipeline_job_grants
 from infra.nag import acknowledge
 from infra.naming import BATCH_SCORING_PREFIX, CURATED_DATA, MODEL_BUILD_PREFIX, PREDICTIONS, curated_prefix
 from infra.pipeline.settings import BatchScoringSettings
@@ -61,10 +61,10 @@ class BatchScoring(Construct):
         job.add_to_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[predictions]))
         job.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"], resources=[own_artifacts]))
         job.add_to_policy(iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[packages]))
-        # ListModelPackages has no resource type in IAM: a resource ARN would never match.
+        # ListModelPackages names no resource of its type in the request: only `*` matches it (see ModelBuildRoles)
         job.add_to_policy(iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"]))
         grant_read_code(job, [sourcedir, bootstrap])
-        grant_job_essentials(job, encryption_key)
+        grant_job_essentials(job, encryption_key, ("ProcessingJobs",))
         acknowledge(
             job,
             "AwsSolutions-IAM5",
@@ -81,18 +81,7 @@ class BatchScoring(Construct):
         pipeline_role = iam.Role(
             self, "PipelineRole", assumed_by=sagemaker, description="SageMaker Pipeline of batch scoring"
         )
-        processing_jobs = stack.format_arn(service="sagemaker", resource="processing-job", resource_name="*")
-        pipeline_role.add_to_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "sagemaker:CreateProcessingJob",
-                    "sagemaker:DescribeProcessingJob",
-                    "sagemaker:StopProcessingJob",
-                    "sagemaker:AddTags",
-                ],
-                resources=[processing_jobs],
-            )
-        )
+        processing_jobs = pipeline_job_grants(pipeline_role, ("processing",))
         pipeline_role.add_to_policy(
             iam.PolicyStatement(
                 actions=["iam:PassRole"],
@@ -108,7 +97,7 @@ class BatchScoring(Construct):
             "AwsSolutions-IAM5",
             "The pipeline names its processing jobs per execution (start, watch, stop and tag only) and reads its "
             "property files under batch scoring's prefix.",
-            processing_jobs,
+            *processing_jobs,
             own_artifacts,
         )
 

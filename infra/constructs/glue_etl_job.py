@@ -129,10 +129,12 @@ class GlueEtlJob(Construct):
         )
         # data in both buckets, the secret, bookmarks and logs are all under the platform key
         encryption_key.grant(self.role, "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")
+        # With a security configuration that encrypts logs, Glue writes the driver's output and error to
+        # `/aws-glue/jobs/<configuration>-role/<role>/{output,error}`; the rest goes to the job's own log group.
         glue_logs = stack.format_arn(
             service="logs",
             resource="log-group",
-            resource_name="/aws-glue/*",
+            resource_name=f"/aws-glue/jobs/{security_configuration_name}-role/{self.role.role_name}/*",
             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
         )
         log_streams = f"{self.log_group.log_group_arn}:*"
@@ -167,8 +169,8 @@ class GlueEtlJob(Construct):
         acknowledge(
             self.role,
             "AwsSolutions-IAM5",
-            "Glue names its driver and executor log groups and streams at run time, under /aws-glue/ and this "
-            "job's continuous-logging group.",
+            "Glue names the log streams at run time, in this job's own log groups (its security configuration's and "
+            "role's output and error groups, and its continuous-logging group).",
             glue_logs,
             log_streams,
         )

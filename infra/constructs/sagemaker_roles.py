@@ -55,8 +55,10 @@ class ModelBuildRoles(Construct):
             iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources=[artifacts])
         )
         grant_read_code(job, code)
-        grant_job_essentials(job, encryption_key)
-        job.add_to_policy(iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=[group_arn]))
+        grant_job_essentials(job, encryption_key, ("ProcessingJobs", "TrainingJobs"))
+        # ListModelPackages names no resource of its type (model-package) in the request: only `*` matches it
+        # (the service authorization reference; tests/infra/test_iam_resource_types.py checks every grant)
+        job.add_to_policy(iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"]))
         acknowledge(
             job,
             "AwsSolutions-IAM5",
@@ -65,27 +67,14 @@ class ModelBuildRoles(Construct):
             curated_data,
             artifacts,
         )
+
         job.add_to_policy(iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[packages_arn]))
 
         self.pipeline_role = iam.Role(
             self, "PipelineRole", assumed_by=sagemaker, description="SageMaker Pipeline of the model build"
         )
         pipeline = self.pipeline_role
-        jobs = [arn(kind, "*") for kind in ("processing-job", "training-job")]
-        pipeline.add_to_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "sagemaker:CreateProcessingJob",
-                    "sagemaker:DescribeProcessingJob",
-                    "sagemaker:StopProcessingJob",
-                    "sagemaker:CreateTrainingJob",
-                    "sagemaker:DescribeTrainingJob",
-                    "sagemaker:StopTrainingJob",
-                    "sagemaker:AddTags",
-                ],
-                resources=jobs,
-            )
-        )
+        jobs = pipeline_job_grants(pipeline, ("processing", "training"))
         pipeline.add_to_policy(
             iam.PolicyStatement(
                 actions=[
@@ -134,9 +123,28 @@ def grant_read_code(role: iam.IRole, code: list[s3_assets.Asset]) -> None:
     )
 
 
-def grant_job_essentials(role: iam.Role, encryption_key: kms.IKey) -> None:
-    """What every SageMaker job of the platform needs: the key (data and encrypted volumes), its log streams and
-    its metrics."""
+# SageMaker Pipelines names the jobs it starts `pipelines-<execution id>-<step>-<suffix>`: the platform's prefix
+# cannot be in those names, but this one is.
+PIPELINE_JOB_NAMES = "pipelines-*"
+
+
+def pipeline_job_grants(role: iam.IRole, kinds: tuple[str, ...]) -> list[str]:
+    """Let a pipeline's role start, watch, stop and tag the jobs of `kinds` (`processing`, `training`) that a
+    pipeline names; the job ARNs granted."""
+    stack = cdk.Stack.of(role)
+    granted = []
+    for kind in kinds:
+        jobs = stack.format_arn(service="sagemaker", resource=f"{kind}-job", resource_name=PIPELINE_JOB_NAMES)
+        noun = kind.capitalize()
+        actions = [f"sagemaker:{verb}{noun}Job" for verb in ("Create", "Describe", "Stop")]
+        role.add_to_principal_policy(iam.PolicyStatement(actions=[*actions, "sagemaker:AddTags"], resources=[jobs]))
+        granted.append(jobs)
+    return granted
+
+
+def grant_job_essentials(role: iam.Role, encryption_key: kms.IKey, job_logs: tuple[str, ...]) -> None:
+    """What every SageMaker job of the platform needs: the key (data and encrypted volumes), its log streams (in
+    SageMaker's log groups `job_logs`: `ProcessingJobs`, `TrainingJobs`) and its metrics."""
     stack = cdk.Stack.of(role)
     encryption_key.grant(role, "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
     role.add_to_policy(
@@ -146,16 +154,20 @@ def grant_job_essentials(role: iam.Role, encryption_key: kms.IKey) -> None:
             conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},  # encrypted job volumes
         )
     )
-    sagemaker_logs = stack.format_arn(
-        service="logs",
-        resource="log-group",
-        resource_name="/aws/sagemaker/*",
-        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-    )
+    groups = [
+        stack.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=f"/aws/sagemaker/{group}",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+        for group in job_logs
+    ]
+    streams = [f"{group}:*" for group in groups]
     role.add_to_policy(
         iam.PolicyStatement(
             actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-            resources=[sagemaker_logs],
+            resources=[*groups, *streams],
         )
     )
     role.add_to_policy(
@@ -166,11 +178,16 @@ def grant_job_essentials(role: iam.Role, encryption_key: kms.IKey) -> None:
         )
     )
     acknowledge(
-        role, "AwsSolutions-IAM5", "SageMaker names job logs at run time under /aws/sagemaker/.", sagemaker_logs
+        role,
+        "AwsSolutions-IAM5",
+        "SageMaker names each job's log streams at run time, in its fixed log groups for processing and training.",
+        *streams,
     )
     acknowledge(
         role,
         "AwsSolutions-IAM5",
-        "cloudwatch:PutMetricData has no resource ARNs; a condition limits it to SageMaker's namespaces.",
+        "Only actions whose requests name no resource ARN are granted on *: cloudwatch:PutMetricData (a condition "
+        "limits it to SageMaker's namespaces) and, for jobs that read the registry, sagemaker:ListModelPackages "
+        "(they describe only their own group's packages).",
         "*",
     )
