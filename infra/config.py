@@ -53,6 +53,8 @@ class StageConfig:
     endpoint_instance_type: str = "ml.m5.large"
     min_instances: int = 1
     max_instances: int = 4
+    # How long raw exports, which hold personal data, are kept after ingestion: the data-retention policy.
+    raw_retention_days: int = 365
     glue_worker_type: str = "G.1X"
     glue_workers: int = 2
     etl_schedule: str | None = None
@@ -104,6 +106,11 @@ class StageConfig:
             raise ConfigError(
                 f"{where}.glue_worker_type in {SOURCE}: {self.glue_worker_type!r} is not one of "
                 f"{list(GLUE_WORKER_TYPES)}"
+            )
+        if self.raw_retention_days < 1:
+            raise ConfigError(
+                f"{where}.raw_retention_days in {SOURCE}: {self.raw_retention_days!r} must be at least 1, the days "
+                "raw exports are kept after ingestion"
             )
         if self.glue_workers < 2:
             raise ConfigError(

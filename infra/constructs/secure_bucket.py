@@ -63,7 +63,8 @@ class SecureBucket(s3.Bucket):
     under `<construct id>/`, noncurrent versions expiring after 90 days, incomplete uploads aborted after 7.
 
     `infrequent_access_after` moves current objects to Standard-IA after that long (default: never; at least 30 days).
-    `event_bridge` sends the bucket's events to EventBridge (default: off).
+    `expire_after` deletes current objects that long after they were written (default: never; later than
+    `infrequent_access_after`). `event_bridge` sends the bucket's events to EventBridge (default: off).
     """
 
     def __init__(
@@ -76,6 +77,7 @@ class SecureBucket(s3.Bucket):
         access_logs: s3.IBucket,
         removal_policy: cdk.RemovalPolicy,
         infrequent_access_after: cdk.Duration | None = None,
+        expire_after: cdk.Duration | None = None,
         event_bridge: bool = False,
     ) -> None:
         transitions = []
@@ -88,6 +90,14 @@ class SecureBucket(s3.Bucket):
             transitions.append(
                 s3.Transition(storage_class=s3.StorageClass.INFREQUENT_ACCESS, transition_after=infrequent_access_after)
             )
+        if expire_after is not None and (
+            expire_after.to_days() < 1
+            or (infrequent_access_after is not None and expire_after.to_days() <= infrequent_access_after.to_days())
+        ):
+            raise ValueError(
+                f"{construct_id}: expire_after is {expire_after.to_days()} days; it must be at least 1 and later "
+                "than infrequent_access_after"
+            )
         super().__init__(
             scope,
             construct_id,
@@ -97,7 +107,7 @@ class SecureBucket(s3.Bucket):
             bucket_key_enabled=True,
             server_access_logs_bucket=access_logs,
             server_access_logs_prefix=f"{construct_id}/",
-            lifecycle_rules=[_expiring_rule(transitions=transitions or None)],
+            lifecycle_rules=[_expiring_rule(transitions=transitions or None, expiration=expire_after)],
             **_baseline(removal_policy),
         )
         if event_bridge:

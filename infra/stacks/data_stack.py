@@ -52,7 +52,15 @@ class DataStack(cdk.Stack):
                 **options,
             )
 
-        self.raw_bucket = data_bucket("Raw", infrequent_access_after=RAW_INFREQUENT_ACCESS_AFTER, event_bridge=True)
+        # personal data is kept `raw_retention_days` after ingestion (Standard-IA first, if it stays long enough)
+        retention = cdk.Duration.days(stage.raw_retention_days)
+        keeps_long = retention.to_days() > RAW_INFREQUENT_ACCESS_AFTER.to_days()
+        self.raw_bucket = data_bucket(
+            "Raw",
+            infrequent_access_after=RAW_INFREQUENT_ACCESS_AFTER if keeps_long else None,
+            expire_after=retention,
+            event_bridge=True,
+        )
         self.curated_bucket = data_bucket("Curated")
         self.artifacts_bucket = data_bucket("Artifacts")
         self.monitoring_bucket = data_bucket("Monitoring")

@@ -118,6 +118,7 @@ def test_fails_when_the_platform_key_is_missing():
         ("removal_policy", "snapshot", r"removal_policy in cdk\.json: 'snapshot' is not one of"),
         ("min_instances", 9, r"min_instances/max_instances in cdk\.json: need 1 <= min <= max"),
         ("glue_workers", 1, r"glue_workers in cdk\.json: Glue needs at least 2 workers"),
+        ("raw_retention_days", 0, r"raw_retention_days in cdk\.json: 0 must be at least 1"),
         ("glue_worker_type", "G.3X", r"glue_worker_type in cdk\.json: 'G.3X' is not one of"),
         ("etl_schedule", "every night", r"etl_schedule in cdk\.json: 'every night' is not an EventBridge schedule"),
         ("drift_threshold", 0.0, r"drift_threshold in cdk\.json: 0\.0 must be in \(0, 1\]"),

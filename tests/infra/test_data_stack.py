@@ -87,10 +87,18 @@ def test_lifecycle_expires_noncurrent_versions_and_moves_raw_data_to_infrequent_
         (rule,) = bucket(dev, name)["LifecycleConfiguration"]["Rules"]
         assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 90}
         assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
-    (raw_rule,) = bucket(dev, "Raw")["LifecycleConfiguration"]["Rules"]
-    assert raw_rule["Transitions"] == [{"StorageClass": "STANDARD_IA", "TransitionInDays": 30}]
     (curated_rule,) = bucket(dev, "Curated")["LifecycleConfiguration"]["Rules"]
-    assert "Transitions" not in curated_rule
+    assert "Transitions" not in curated_rule and "ExpirationInDays" not in curated_rule
+
+
+def test_raw_exports_are_deleted_after_the_stages_retention(dev, prod):
+    # prod keeps a year, Standard-IA after 30 days; dev keeps 30 days, too short for Standard-IA
+    (prod_rule,) = bucket(prod, "Raw")["LifecycleConfiguration"]["Rules"]
+    assert prod_rule["ExpirationInDays"] == 365
+    assert prod_rule["Transitions"] == [{"StorageClass": "STANDARD_IA", "TransitionInDays": 30}]
+    (dev_rule,) = bucket(dev, "Raw")["LifecycleConfiguration"]["Rules"]
+    assert dev_rule["ExpirationInDays"] == 30
+    assert "Transitions" not in dev_rule
 
 
 def test_removal_policy_comes_from_the_stage(dev, prod):
@@ -112,6 +120,21 @@ def test_bucket_names_are_outputs_for_operators(dev):
     assert name.as_string().startswith("Raw")
     for bucket_name in ("Curated", "Artifacts", "Monitoring"):
         dev.has_output(f"{bucket_name}BucketName", Match.any_value())
+
+
+def test_fails_when_objects_would_expire_before_they_move_to_infrequent_access():
+    stack = cdk.Stack(cdk.App(), "Scratch")
+    with pytest.raises(ValueError, match=r"Raw: expire_after is 30 days; it must be at least 1 and later than"):
+        SecureBucket(
+            stack,
+            "Raw",
+            bucket_name="scratch-raw",
+            encryption_key=cdk.aws_kms.Key(stack, "Key"),
+            access_logs=cdk.aws_s3.Bucket(stack, "Logs"),
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+            infrequent_access_after=cdk.Duration.days(30),
+            expire_after=cdk.Duration.days(30),
+        )
 
 
 def test_fails_when_infrequent_access_is_earlier_than_s3_allows():
