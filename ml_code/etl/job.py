@@ -1,7 +1,8 @@
 """One ETL run: new raw files -> curated CSV, quarantine and a run manifest. Shared by Glue and local mode.
 
-The manifests are the job's ledger: every run records the source files it processed, and the next run
-skips them, so event-triggered and scheduled runs never process a file twice. The manifest is written last:
+The manifests are the job's ledger: every run records the source files it processed, each with its version
+(size and modification time), and the next run skips those versions, so event-triggered and scheduled runs
+never process a file twice, and a file written again with new content is processed again. The manifest is written last:
 a run that died before it left output folders without one, which the next run removes before it processes
 the same files again, so nothing is lost and nothing is written twice.
 """
@@ -16,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pyspark.sql import SparkSession
 
 from ml_code.contracts.contract import DatasetContract
-from ml_code.etl.storage import delete_tree, dumps, list_files, read_raw, read_texts, write_text
+from ml_code.etl.storage import delete_tree, dumps, file_versions, list_files, read_raw, read_texts, write_text
 from ml_code.etl.transforms import EtlCounts, transform
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,19 @@ def read_manifests(spark: SparkSession, manifests_uri: str) -> list[dict]:
     return [json.loads(text) for text in read_texts(spark, manifests)]
 
 
+def processed_versions(manifests: list[dict]) -> set[tuple[str, str | None]]:
+    """(file, version) of every file a finished run processed; version None for runs from before versions were
+    recorded (their files count as processed, whatever their content)."""
+    seen = set()
+    for manifest in manifests:
+        versions = manifest.get("source_versions")
+        if versions is None:
+            seen |= {(uri, None) for uri in manifest["source_files"]}
+        else:
+            seen |= set(versions.items())
+    return seen
+
+
 def remove_unfinished_runs(spark: SparkSession, locations: EtlLocations, finished: set[str]) -> list[str]:
     """Delete the output folders of runs that wrote data but no manifest (they died); return them."""
     removed = []
@@ -69,14 +83,16 @@ def run_etl(
     """Process the raw files no earlier run has processed; write the manifest last and return it."""
     manifests = read_manifests(spark, locations.manifests)
     remove_unfinished_runs(spark, locations, {manifest["run_id"] for manifest in manifests})
-    seen = {source for manifest in manifests for source in manifest["source_files"]}
-    new_files = [uri for uri in list_files(spark, locations.raw) if uri not in seen]
+    seen = processed_versions(manifests)
+    versions = file_versions(spark, locations.raw)
+    new_files = [uri for uri, version in versions.items() if (uri, version) not in seen and (uri, None) not in seen]
     logger.info("%d new raw file(s) under %s (%d processed before)", len(new_files), locations.raw, len(seen))
     manifest = {
         "run_id": run_id,
         "contract": contract.name,
         "ingest_date": ingest_date,
         "source_files": new_files,
+        "source_versions": {uri: versions[uri] for uri in new_files},
         "outputs": {},
         "counts": asdict(EtlCounts(read=0, written=0, quarantined=0, duplicates=0, quarantined_by_reason={})),
     }

@@ -31,6 +31,21 @@ def list_files(spark: SparkSession, uri: str) -> list[str]:
     return sorted(found)
 
 
+def file_versions(spark: SparkSession, uri: str) -> dict[str, str]:
+    """Every file under `uri` (as `list_files` finds them) -> its version, `<size>@<modification time in ms>`:
+    a file written again gets a new version (on S3, an overwrite is a new object with a new time)."""
+    filesystem, path = _filesystem(spark, uri)
+    if not filesystem.exists(path):
+        return {}
+    found = {}
+    files = filesystem.listFiles(path, True)
+    while files.hasNext():
+        status = files.next()
+        if not status.getPath().getName().startswith((".", "_")):
+            found[status.getPath().toString()] = f"{status.getLen()}@{status.getModificationTime()}"
+    return dict(sorted(found.items()))
+
+
 def starts_with_array(spark: SparkSession, uri: str) -> bool:
     """Whether a file's first non-blank byte opens a JSON array (a multi-line export, not JSON lines)."""
     filesystem, path = _filesystem(spark, uri)

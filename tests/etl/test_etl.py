@@ -211,6 +211,33 @@ def test_runs_skip_files_an_earlier_run_processed(spark, tmp_path):
     assert manifests == ["run=r1.json", "run=r2.json", "run=r3.json"]
 
 
+def test_a_file_written_again_with_new_content_is_processed_again(spark, tmp_path):
+    raw, output = tmp_path / "raw", tmp_path / "out"
+    write_lines(raw / "daily.jsonl", [record("C1")])
+    locations = local_locations(raw, output)
+    first = run_etl(spark, CHURN, locations, key=KEY, run_id="r1", ingest_date="2026-07-01")
+    write_lines(raw / "daily.jsonl", [record("C7"), record("C8")])  # the export overwritten the next day
+    second = run_etl(spark, CHURN, locations, key=KEY, run_id="r2", ingest_date="2026-07-02")
+    third = run_etl(spark, CHURN, locations, key=KEY, run_id="r3", ingest_date="2026-07-02")
+    assert (first["counts"]["written"], second["counts"]["written"], third["counts"]["written"]) == (1, 2, 0)
+    assert second["source_files"] == first["source_files"]
+    assert second["source_versions"] != first["source_versions"]
+
+
+def test_files_that_runs_before_versions_recorded_stay_processed(spark, tmp_path):
+    raw, output = tmp_path / "raw", tmp_path / "out"
+    write_lines(raw / "old.jsonl", [record("C1")])
+    locations = local_locations(raw, output)
+    run_etl(spark, CHURN, locations, key=KEY, run_id="r1", ingest_date="2026-07-01")
+    manifest_file = output / "manifests" / "run=r1.json"
+    legacy = json.loads(manifest_file.read_text())
+    del legacy["source_versions"]
+    manifest_file.write_text(json.dumps(legacy))
+    (manifest_file.parent / f".{manifest_file.name}.crc").unlink()  # Hadoop's local checksum of the old text
+    again = run_etl(spark, CHURN, locations, key=KEY, run_id="r2", ingest_date="2026-07-02")
+    assert again["source_files"] == []
+
+
 def test_curated_csv_reads_back_with_its_header(spark, tmp_path):
     raw, output = tmp_path / "raw", tmp_path / "out"
     write_lines(raw / "a.jsonl", [record("C1", plan='gold, "plus"'), record("C2", region="north\nwest")])
