@@ -168,7 +168,9 @@ def _etl(args: argparse.Namespace) -> int:
         print(f"  quarantined {count:>7} {reason}")
     for name, count in counts["undeclared_fields"].items():  # names only: their values never leave the raw data
         print(f"  left behind {count:>7} undeclared field {name!r}")
-    if manifest["outputs"]:
+    for reason, count in counts["quarantined_files"].items():
+        print(f"  quarantined {count:>7} whole file(s): {reason}")
+    if "curated" in manifest["outputs"]:
         print(f"curated CSV: {manifest['outputs']['curated']}")
     return 0
 

@@ -12,12 +12,23 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from pyspark.sql import SparkSession
 
 from ml_code.contracts.contract import DatasetContract
-from ml_code.etl.storage import delete_tree, dumps, file_versions, list_files, read_raw, read_texts, write_text
+from ml_code.etl.storage import (
+    NOT_JSON,
+    delete_tree,
+    dumps,
+    file_versions,
+    list_files,
+    read_raw,
+    read_texts,
+    same_file,
+    screen_files,
+    write_text,
+)
 from ml_code.etl.transforms import EtlCounts, transform
 
 logger = logging.getLogger(__name__)
@@ -40,9 +51,67 @@ class EtlLocations:
 
 
 def read_manifests(spark: SparkSession, manifests_uri: str) -> list[dict]:
-    """The manifests of the runs that finished."""
+    """The manifests of the runs that finished; one that is not JSON (truncated, edited) fails naming it."""
     manifests = [uri for uri in list_files(spark, manifests_uri) if uri.endswith(MANIFEST_SUFFIX)]
-    return [json.loads(text) for text in read_texts(spark, manifests)]
+    parsed = []
+    for uri in manifests:
+        (text,) = read_texts(spark, [uri])
+        try:
+            parsed.append(json.loads(text))
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f"the ETL's ledger has a manifest that is not JSON: {uri} ({error}); restore it from the bucket's "
+                "previous version, or delete it to process that run's files again"
+            ) from error
+    return parsed
+
+
+def _process(
+    spark: SparkSession,
+    contract: DatasetContract,
+    locations: EtlLocations,
+    files: list[str],
+    *,
+    key: bytes,
+    run_id: str,
+    ingest_date: str,
+) -> dict:
+    """The run's outputs and counts: files that hold no record are quarantined whole, with the reason; the
+    records of the others go through `transform`."""
+    rejected = screen_files(spark, files)
+    readable = [uri for uri in files if uri not in rejected]
+    frames = []
+    counts = EtlCounts(read=0, written=0, quarantined=0, duplicates=0, quarantined_by_reason={})
+    outputs = {}
+    if readable:
+        result = transform(read_raw(spark, readable), contract, key)
+        unparsed = {same_file(source) for source in result.unparsed_files}
+        rejected.update({uri: NOT_JSON for uri in readable if same_file(uri) in unparsed})
+        if len(rejected) < len(files):
+            curated = locations.run_folder(locations.curated, ingest_date, run_id)
+            # quote and escape by RFC 4180 (a quote doubles), as pandas and most readers expect
+            result.curated.write.option("header", True).option("escape", '"').mode("errorifexists").csv(curated)
+            outputs["curated"] = curated
+            frames.append(result.quarantine)
+            counts = result.counts
+    if rejected:
+        files_frame = spark.createDataFrame(
+            [(reason, uri, None, None) for uri, reason in sorted(rejected.items())],
+            "reason string, source_file string, raw_hmac string, record string",
+        )
+        frames.append(files_frame)
+        logger.warning("%d file(s) hold no record and are quarantined whole: %s", len(rejected), sorted(rejected))
+    quarantine = locations.run_folder(locations.quarantine, ingest_date, run_id)
+    combined = frames[0]
+    for frame in frames[1:]:
+        combined = combined.unionByName(frame)
+    combined.write.mode("errorifexists").json(quarantine)
+    outputs["quarantine"] = quarantine
+    by_reason = {}
+    for reason in rejected.values():
+        by_reason[reason] = by_reason.get(reason, 0) + 1
+    counts = replace(counts, quarantined_files=dict(sorted(by_reason.items())))
+    return {"outputs": outputs, "counts": asdict(counts)}
 
 
 def processed_versions(manifests: list[dict]) -> set[tuple[str, str | None]]:
@@ -97,14 +166,9 @@ def run_etl(
         "counts": asdict(EtlCounts(read=0, written=0, quarantined=0, duplicates=0, quarantined_by_reason={})),
     }
     if new_files:
-        result = transform(read_raw(spark, new_files), contract, key)
-        curated = locations.run_folder(locations.curated, ingest_date, run_id)
-        quarantine = locations.run_folder(locations.quarantine, ingest_date, run_id)
-        # quote and escape by RFC 4180 (a quote doubles), as pandas and most readers expect
-        result.curated.write.option("header", True).option("escape", '"').mode("errorifexists").csv(curated)
-        result.quarantine.write.mode("errorifexists").json(quarantine)
-        manifest["outputs"] = {"curated": curated, "quarantine": quarantine}
-        manifest["counts"] = asdict(result.counts)
+        manifest.update(
+            _process(spark, contract, locations, new_files, key=key, run_id=run_id, ingest_date=ingest_date)
+        )
     write_text(spark, f"{locations.manifests.rstrip('/')}/run={run_id}{MANIFEST_SUFFIX}", dumps(manifest))
     logger.info("run %s: %s", run_id, manifest["counts"])
     return manifest

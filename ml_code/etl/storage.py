@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -80,6 +81,43 @@ def write_text(spark: SparkSession, uri: str, text: str) -> None:
         stream.close()
 
 
+EMPTY_FILE, BINARY_FILE, NOT_UTF8, NOT_JSON = "empty_file", "binary_file", "not_utf8", "not_json"
+
+
+def same_file(uri: str) -> str:
+    """A file's URI as Spark's `_metadata.file_path` and Hadoop's listing both write it (`file:/x` or `file:///x`)."""
+    return re.sub(r"^file:/+", "file:///", uri)
+
+
+def screen_files(spark: SparkSession, files: list[str]) -> dict[str, str]:
+    """The files that cannot hold JSON records, with the reason (`empty_file`: nothing but blanks,
+    `binary_file`: a NUL byte, `not_utf8`: bytes that are not UTF-8, read as U+FFFD), in one pass over their
+    lines. A file of which no record parses as JSON is found when it is parsed (`EtlResult.unparsed_files`)."""
+    if not files:
+        return {}
+    lines = spark.read.text(files).select(F.col("_metadata.file_path").alias("file"), F.col("value"))
+    found = {
+        same_file(row["file"]): row
+        for row in lines.groupBy("file")
+        .agg(
+            F.sum((F.trim(F.col("value")) != "").cast("int")).alias("content"),
+            F.max(F.col("value").contains("\u0000").cast("int")).alias("binary"),
+            F.max(F.col("value").rlike("\\uFFFD").cast("int")).alias("not_utf8"),
+        )
+        .collect()
+    }
+    rejected = {}
+    for uri in files:
+        row = found.get(same_file(uri))
+        if row is None or not row["content"]:
+            rejected[uri] = EMPTY_FILE
+        elif row["binary"]:
+            rejected[uri] = BINARY_FILE
+        elif row["not_utf8"]:
+            rejected[uri] = NOT_UTF8
+    return rejected
+
+
 def read_raw(spark: SparkSession, files: list[str]) -> DataFrame:
     """JSON lines and multi-line JSON arrays, every primitive as text, malformed records kept as text.
 
@@ -98,6 +136,10 @@ def read_raw(spark: SparkSession, files: list[str]) -> DataFrame:
                 .option("multiLine", multi_line)
                 .json(group)
             )
+            if frame.columns == [CORRUPT_COLUMN]:
+                # no record of these files parsed, and Spark refuses any query of such a read: their text, as
+                # the corrupt records it would have kept (a line each, or a whole array file)
+                frame = _as_corrupt_records(spark, group, whole_files=multi_line)
             frames.append(frame.withColumn(SOURCE_COLUMN, F.col("_metadata.file_path")))
     if not frames:
         raise FileNotFoundError("no input files to read")
@@ -105,6 +147,11 @@ def read_raw(spark: SparkSession, files: list[str]) -> DataFrame:
     for frame in frames[1:]:
         combined = combined.unionByName(frame, allowMissingColumns=True)
     return combined
+
+
+def _as_corrupt_records(spark: SparkSession, files: list[str], *, whole_files: bool) -> DataFrame:
+    text = spark.read.text(files, wholetext=whole_files)
+    return text.filter(F.trim(F.col("value")) != "").withColumnRenamed("value", CORRUPT_COLUMN)
 
 
 def dumps(document: dict) -> str:

@@ -41,6 +41,7 @@ class EtlCounts:
     duplicates: int
     quarantined_by_reason: dict[str, int]
     undeclared_fields: dict[str, int] = field(default_factory=dict)
+    quarantined_files: dict[str, int] = field(default_factory=dict)  # whole files that hold no record, by reason
 
     def __post_init__(self) -> None:
         if self.read != self.written + self.quarantined + self.duplicates:
@@ -134,6 +135,7 @@ class EtlResult:
     curated: DataFrame
     quarantine: DataFrame
     counts: EtlCounts
+    unparsed_files: frozenset[str] = frozenset()  # sources of which no record parsed: left out of the above
 
 
 def transform(raw: DataFrame, contract: DatasetContract, key: bytes) -> EtlResult:
@@ -144,6 +146,13 @@ def transform(raw: DataFrame, contract: DatasetContract, key: bytes) -> EtlResul
     field the contract does not name are left behind; undeclared ones are counted by name)."""
     allowed = contract.curated_columns  # fails first when the contract has no allowlist
     checked = with_hmac_key(with_reason(flatten_to_text(_with_corrupt_column(raw)), contract), key).cache()
+    # a file of which no record parsed (a CSV export, a broken array) is the caller's to quarantine whole
+    per_file = checked.groupBy(SOURCE_COLUMN).agg(
+        F.count("*").alias("records"), F.count(F.col(CORRUPT_COLUMN)).alias("corrupt")
+    )
+    unparsed = frozenset(row[SOURCE_COLUMN] for row in per_file.collect() if row["records"] == row["corrupt"])
+    if unparsed:
+        checked = checked.filter(~F.col(SOURCE_COLUMN).isin(sorted(unparsed)))
     columns = data_columns(checked)
     declared = set(allowed) | set(contract.pii_drop) | set(contract.drop)
     undeclared = [column for column in columns if column not in declared]
@@ -176,7 +185,7 @@ def transform(raw: DataFrame, contract: DatasetContract, key: bytes) -> EtlResul
         quarantined_by_reason=dict(sorted(by_reason.items())),
         undeclared_fields={column: carried[column] for column in sorted(undeclared) if carried[column]},
     )
-    return EtlResult(curated=curated, quarantine=quarantine, counts=counts)
+    return EtlResult(curated=curated, quarantine=quarantine, counts=counts, unparsed_files=unparsed)
 
 
 def _with_corrupt_column(frame: DataFrame) -> DataFrame:

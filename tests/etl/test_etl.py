@@ -98,8 +98,10 @@ def messy_result(spark, messy_raw):
 
 
 def test_every_bad_record_is_quarantined_with_its_reason(messy_result):
+    # the broken array holds no record that parses: the run quarantines that file whole (see below)
+    assert [Path(source).name for source in messy_result.unparsed_files] == ["broken-array.json"]
     assert messy_result.counts.quarantined_by_reason == {
-        "malformed_json": 2,
+        "malformed_json": 1,
         "missing_id:customer_id": 2,
         "missing_target": 3,
         "not_a_date:account_created": 1,
@@ -108,12 +110,12 @@ def test_every_bad_record_is_quarantined_with_its_reason(messy_result):
     }
     reasons = {row["reason"]: row["source_file"] for row in messy_result.quarantine.collect()}
     assert reasons["not_numeric:monthly_charges"].endswith("2026-06-30/export-1.jsonl")
-    assert reasons["malformed_json"].endswith((".jsonl", "broken-array.json"))
+    assert reasons["malformed_json"].endswith("export-1.jsonl")
 
 
 def test_counts_always_add_up(messy_result):
     counts = messy_result.counts
-    assert (counts.read, counts.written, counts.quarantined, counts.duplicates) == (17, 5, 10, 2)
+    assert (counts.read, counts.written, counts.quarantined, counts.duplicates) == (16, 5, 9, 2)
     assert counts.read == counts.written + counts.quarantined + counts.duplicates
     assert messy_result.curated.count() == counts.written
     assert messy_result.quarantine.count() == counts.quarantined
@@ -300,3 +302,51 @@ def test_a_run_that_died_before_its_manifest_is_cleaned_up_and_redone(spark, tmp
     assert manifest["counts"]["written"] == 2
     csv_rows = [line for path in (output / "curated").rglob("*.csv") for line in path.read_text().splitlines()[1:]]
     assert len(csv_rows) == 2  # the two records once, nothing of the dead run
+
+
+BAD_FILES = {
+    "empty.jsonl": (b"", "empty_file"),
+    "blank.jsonl": (b"\n  \n\n", "empty_file"),
+    "garbage.jsonl": (b'{"customer_id": \n{"plan": 2\n', "not_json"),
+    "binary.jsonl": (bytes(range(256)) * 4, "binary_file"),
+    "export.csv": (b"customer_id,plan\nC1,basic\n", "not_json"),
+    "broken-array.json": (b'[{"customer_id": "C1", "churned": "no"}, {"customer_id": "C2", ]', "not_json"),
+    "latin1.jsonl": ('{"customer_id": "C1", "churned": "no", "plan": "caf\u00e9"}\n'.encode("latin-1"), "not_utf8"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_a_run_whose_only_new_file_holds_no_record_quarantines_it_whole_and_succeeds(spark, tmp_path, name):
+    content, reason = BAD_FILES[name]
+    raw, output = tmp_path / "raw", tmp_path / "out"
+    raw.mkdir()
+    (raw / name).write_bytes(content)
+    manifest = run_etl(spark, CHURN, local_locations(raw, output), key=KEY, run_id="r1", ingest_date="2026-07-01")
+    assert manifest["counts"]["quarantined_files"] == {reason: 1}
+    assert manifest["counts"]["written"] == 0 and "curated" not in manifest["outputs"]
+    (row,) = [
+        json.loads(line) for path in (output / "quarantine").rglob("*.json") for line in path.read_text().splitlines()
+    ]
+    assert row["reason"] == reason and row["source_file"].endswith(name)
+    assert (output / "manifests" / "run=r1.json").is_file()
+
+
+def test_good_files_go_through_beside_a_bad_one(spark, tmp_path):
+    raw, output = tmp_path / "raw", tmp_path / "out"
+    write_lines(raw / "good.jsonl", [record("C1"), record("C2")])
+    (raw / "export.csv").write_bytes(BAD_FILES["export.csv"][0])
+    manifest = run_etl(spark, CHURN, local_locations(raw, output), key=KEY, run_id="r1", ingest_date="2026-07-01")
+    assert manifest["counts"]["written"] == 2
+    assert manifest["counts"]["quarantined_files"] == {"not_json": 1}
+
+
+def test_fails_naming_the_manifest_that_is_not_json(spark, tmp_path):
+    raw, output = tmp_path / "raw", tmp_path / "out"
+    write_lines(raw / "a.jsonl", [record("C1")])
+    locations = local_locations(raw, output)
+    run_etl(spark, CHURN, locations, key=KEY, run_id="r1", ingest_date="2026-07-01")
+    manifest = output / "manifests" / "run=r1.json"
+    manifest.write_text(manifest.read_text()[:40])  # truncated
+    (manifest.parent / f".{manifest.name}.crc").unlink()
+    with pytest.raises(ValueError, match=r"a manifest that is not JSON: .*run=r1\.json"):
+        run_etl(spark, CHURN, locations, key=KEY, run_id="r2", ingest_date="2026-07-02")
