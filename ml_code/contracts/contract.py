@@ -52,6 +52,7 @@ _KEYS = {
     "datetime_age",
     "drop",
     "pass_through",
+    "newest_per_id",
     "metric",
 }
 _CONTRACT_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -89,6 +90,7 @@ class DatasetContract:
     datetime_age: dict[str, str] = field(default_factory=dict)
     drop: tuple[str, ...] = ()
     pass_through: tuple[str, ...] = ()
+    newest_per_id: str | None = None  # keep, per id, only the record with the largest value of this column
 
     @property
     def removed_columns(self) -> tuple[str, ...]:
@@ -230,6 +232,17 @@ def parse_contract(raw: Any, *, where: str = "contract") -> DatasetContract:
     }
     _check_each_column_has_one_role(target, roles, where)
 
+    newest_per_id = raw.get("newest_per_id")
+    if newest_per_id is not None:
+        kept = {*roles["pass_through"], *roles["datetime_age"], *roles["numeric"], *roles["categorical"]}
+        if not isinstance(newest_per_id, str) or newest_per_id not in kept:
+            raise ContractError(
+                f"{where}: newest_per_id must name a column the curated data keeps (a pass_through, date, numeric "
+                f"or categorical column) whose largest value marks a record as newest, got {newest_per_id!r}"
+            )
+        if not roles["id_columns"]:
+            raise ContractError(f"{where}: newest_per_id needs id_columns: the newest record of which id?")
+
     positive_label = raw.get("positive_label")
     if problem_type == "binary_classification":
         if positive_label is None or isinstance(positive_label, (dict, list)):
@@ -251,6 +264,7 @@ def parse_contract(raw: Any, *, where: str = "contract") -> DatasetContract:
         datetime_age=dict(datetime_age),
         drop=roles["drop"],
         pass_through=roles["pass_through"],
+        newest_per_id=newest_per_id,
     )
 
 

@@ -42,7 +42,12 @@ from ml_code.paths import (  # noqa: E402
     TRANSFORM_FILE,
     TRANSFORM_OUTPUT,
 )
-from ml_code.processing.features import FeatureTransform, as_category_text, fit_transform  # noqa: E402
+from ml_code.processing.features import (  # noqa: E402
+    FeatureTransform,
+    as_category_text,
+    fit_transform,
+    parse_dates,
+)
 from ml_code.runtime import (  # noqa: E402
     atomic_write_bytes,
     atomic_write_text,
@@ -106,6 +111,31 @@ def data_hash(input_dir: Path) -> str:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
+
+
+def keep_newest_per_id(data: pd.DataFrame, contract: DatasetContract) -> pd.DataFrame:
+    """With the contract's `newest_per_id`, one record per id: the one with the largest value of that column
+    (dates compared as dates, numbers as numbers, else as text; a missing value is oldest; on a tie, the later
+    file's). Later ETL runs re-send customers; this keeps their latest state."""
+    column = contract.newest_per_id
+    if column is None:
+        return data
+    contract.check_columns(data.columns)
+    missing = [c for c in (*contract.id_columns, column) if c not in data.columns]
+    if missing:
+        raise ContractError(f"newest_per_id needs column(s) {missing}, which the data lacks")
+    values = data[column]
+    order = parse_dates(values) if column in contract.datetime_age or column in contract.pass_through else None
+    if order is None or order.isna().all():
+        numbers = pd.to_numeric(values, errors="coerce")
+        order = numbers if numbers.notna().any() else values
+    ranked = data.assign(_order=order, _position=range(len(data)))
+    newest = ranked.sort_values(["_order", "_position"], na_position="first", kind="stable").drop_duplicates(
+        list(contract.id_columns), keep="last"
+    )
+    kept = newest.sort_values("_position").drop(columns=["_order", "_position"])
+    logger.info("newest per id by %r: kept %d of %d records", column, len(kept), len(data))
+    return kept.reset_index(drop=True)
 
 
 def check_target(data: pd.DataFrame, contract: DatasetContract) -> pd.DataFrame:
@@ -209,7 +239,7 @@ def model_matrix(frame: pd.DataFrame, transform: FeatureTransform, target: str) 
 
 def preprocess(input_dir: Path, base_dir: Path, contract: DatasetContract, *, seed: int) -> None:
     """The whole step: validate, split, fit on train, transform every split, then write everything."""
-    data = check_target(read_input(input_dir), contract)
+    data = check_target(keep_newest_per_id(read_input(input_dir), contract), contract)
     splits = split(data, contract, seed=seed)
     transform = fit_transform(splits.train, contract)
     outputs = {

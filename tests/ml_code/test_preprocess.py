@@ -198,3 +198,43 @@ def test_fails_naming_the_column_when_its_values_cannot_be_scaled(tmp_path, chur
     code, base, failure = run_main(frame.to_csv(index=False), tmp_path)
     assert code == 1
     assert "column 'support_calls'" in failure.read_text()
+
+
+def churn_contract_with(**extra):
+    from ml_code.contracts.contract import parse_contract
+
+    raw = json.loads(Path(CHURN_CONTRACT).read_text())
+    raw["drop"] = [column for column in raw["drop"] if column != "export_ts"]
+    return parse_contract({**raw, "pass_through": ["export_ts"], **extra})
+
+
+def test_newest_per_id_keeps_each_customers_latest_record_across_runs(churn_csv):
+    from ml_code.processing.preprocess import keep_newest_per_id
+
+    contract = churn_contract_with(newest_per_id="export_ts")
+    first = pd.read_csv(churn_csv, dtype=str).head(50).assign(export_ts="2026-06-30T23:00:00+00:00")
+    # the next day's export re-sends ten customers, now on another plan, and one record without a time
+    later = first.head(10).assign(export_ts="2026-07-01T23:00:00+00:00", plan="premium-2026")
+    undated = first.iloc[[20]].assign(export_ts=None, plan="stale")
+    data = pd.concat([later, first, undated], ignore_index=True)  # file order must not matter
+    kept = keep_newest_per_id(data, contract)
+    assert len(kept) == 50
+    by_id = kept.set_index("customer_id")["plan"]
+    assert (by_id[first["customer_id"].head(10)] == "premium-2026").all()
+    assert by_id[first["customer_id"].iloc[20]] != "stale"
+    assert keep_newest_per_id(data, load_contract(CHURN_CONTRACT)) is data  # no option: every record stays
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"newest_per_id": "unknown_column"}, r"newest_per_id must name a column the curated data keeps"),
+        (
+            {"newest_per_id": "export_ts", "id_columns": [], "pii": {"drop": ["name", "email", "phone"]}},
+            r"newest_per_id needs id_columns",
+        ),
+    ],
+)
+def test_fails_when_newest_per_id_cannot_work(extra, message):
+    with pytest.raises(ContractError, match=message):
+        churn_contract_with(**extra)
