@@ -58,8 +58,14 @@ def model_package_group_name(config: PlatformConfig, stage: StageConfig) -> str:
     return f"{stage_prefix(config, stage)}-{config.dataset_contract}"
 
 
-# Where the model build writes in the artifacts bucket (the pipeline definition uses the same prefix).
+# Where the model build writes in the artifacts bucket (the pipeline definition uses the same prefix):
+# `pipelines/<pipeline>/<execution>/<step>/...`, models under the `train` step.
 MODEL_BUILD_PREFIX = "pipelines"
+
+
+def model_data_prefix(config: PlatformConfig, stage: StageConfig) -> str:
+    """Where the stage's trained models are in the artifacts bucket: `pipelines/<pipeline>/*/train/`."""
+    return f"{MODEL_BUILD_PREFIX}/{pipeline_name(config, stage)}/*/train/"
 
 
 def endpoint_name(config: PlatformConfig, stage: StageConfig) -> str:

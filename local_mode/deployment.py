@@ -54,6 +54,8 @@ def deploy(home: Path, objects: dict[str, bytes]) -> dict[str, str]:
         "SourceDirKey": source_dir,
         "BootstrapKey": bootstrap,
         "JobRoleArn": "arn:aws:iam::000000000000:role/local-job-role",
+        "TrainingRoleArn": "arn:aws:iam::000000000000:role/local-training-role",
+        "ChampionRoleArn": "arn:aws:iam::000000000000:role/local-champion-role",
         "KmsKeyArn": "arn:aws:kms:local:000000000000:key/local",  # local files are not encrypted
         "XgboostImageUri": XGBOOST_IMAGE,
         "ModelMonitorImageUri": MODEL_MONITOR_IMAGE,

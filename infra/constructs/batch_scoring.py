@@ -11,7 +11,7 @@ from constructs import Construct
 from infra.constructs.sagemaker_pipeline import code_assets, code_locations, pipeline_resource, start_rule
 from infra.constructs.sagemaker_roles import grant_job_essentials, grant_read_code, pipeline_job_grants
 from infra.nag import acknowledge
-from infra.naming import BATCH_SCORING_PREFIX, CURATED_DATA, MODEL_BUILD_PREFIX, PREDICTIONS, curated_prefix
+from infra.naming import BATCH_SCORING_PREFIX, CURATED_DATA, PREDICTIONS, curated_prefix
 from infra.pipeline.settings import BatchScoringSettings
 from ml_code.contracts.contract import DatasetContract
 
@@ -21,7 +21,7 @@ class BatchScoring(Construct):
     data (or any prefix given as `InputDataUri`) with the group's newest Approved model, into
     `predictions/<contract>/<execution>/` of the curated bucket.
 
-    The jobs' role reads the curated data, the model build's artifacts (model data) and its own prefix of the
+    The jobs' role reads the curated data, the models under `model_data_prefix` and its own prefix of the
     artifacts bucket, writes predictions, and reads the group's packages; the pipeline's role starts, watches and
     stops processing jobs. `schedule` (an EventBridge expression; default: none) starts a run periodically."""
 
@@ -31,6 +31,7 @@ class BatchScoring(Construct):
         construct_id: str,
         *,
         settings: BatchScoringSettings,
+        model_data_prefix: str,
         contract: DatasetContract,
         definition: dict,
         images: dict[str, dict[str, str]],
@@ -47,7 +48,7 @@ class BatchScoring(Construct):
         job = iam.Role(self, "JobRole", assumed_by=sagemaker, description="SageMaker batch-scoring jobs")
         curated_data = curated_bucket.arn_for_objects(f"{curated_prefix(CURATED_DATA, contract.name)}*")
         predictions = curated_bucket.arn_for_objects(f"{curated_prefix(PREDICTIONS, contract.name)}*")
-        model_data = artifacts_bucket.arn_for_objects(f"{MODEL_BUILD_PREFIX}/*")
+        model_data = artifacts_bucket.arn_for_objects(f"{model_data_prefix}*")
         own_artifacts = artifacts_bucket.arn_for_objects(f"{BATCH_SCORING_PREFIX}/*")
         packages = stack.format_arn(
             service="sagemaker", resource="model-package", resource_name=f"{settings.model_package_group_name}/*"

@@ -1,4 +1,4 @@
-"""The two roles of the model build: the pipeline's (starts jobs, registers models) and the jobs' (does the work)."""
+"""The roles of the model build: the pipeline's (starts jobs, registers models) and one per kind of job."""
 
 from __future__ import annotations
 
@@ -14,16 +14,24 @@ from infra.naming import CURATED_DATA, MODEL_BUILD_PREFIX, curated_prefix
 
 
 class ModelBuildRoles(Construct):
-    """`job_role`: what processing and training jobs may touch (the dataset's curated prefix, the model build's
-    prefix of the artifacts bucket, its code objects, the key, its logs, and read access to its model package
-    group for the champion). `pipeline_role`: what the pipeline service may do (start and watch those jobs,
-    register packages in the group, pass `job_role`). No AWS-managed policies."""
+    """One role per kind of job, each with what its steps need, all under the pipeline's own prefix of the
+    artifacts bucket (`pipelines/<pipeline>/<execution>/<step>/`), and none may delete:
+
+    - `job_role`, the network-isolated processing jobs (preprocess, baseline, evaluate): reads the dataset's
+      curated prefix and the pipeline's artifacts, writes only the `preprocess/`, `baseline/` and `evaluate/`
+      outputs;
+    - `training_role`: reads the `preprocess/` outputs, writes `train/` (the model) and `checkpoints/`;
+    - `champion_role`: reads the registry (its group's packages) and `evaluate/` reports, writes `champion/`.
+
+    `pipeline_role`: what the pipeline service may do (start and watch the jobs, register packages in the group,
+    pass the three roles). No AWS-managed policies."""
 
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
+        pipeline_name: str,
         contract_name: str,
         model_package_group_name: str,
         curated_bucket: s3.IBucket,
@@ -40,35 +48,62 @@ class ModelBuildRoles(Construct):
 
         group_arn = arn("model-package-group", model_package_group_name)
         packages_arn = arn("model-package", f"{model_package_group_name}/*")
-        artifacts = artifacts_bucket.arn_for_objects(f"{MODEL_BUILD_PREFIX}/*")
+        # everything the executions write; SageMaker names the folder of each execution
+        artifacts = artifacts_bucket.arn_for_objects(f"{MODEL_BUILD_PREFIX}/{pipeline_name}/*")
 
-        self.job_role = iam.Role(self, "JobRole", assumed_by=sagemaker, description="SageMaker model build jobs")
-        job = self.job_role
-        job.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:ListBucket"], resources=[curated_bucket.bucket_arn, artifacts_bucket.bucket_arn]
+        def step_outputs(*steps: str) -> list[str]:
+            return [
+                artifacts_bucket.arn_for_objects(f"{MODEL_BUILD_PREFIX}/{pipeline_name}/*/{step}/*") for step in steps
+            ]
+
+        def job_role(construct_id: str, description: str, *, reads: list[str], writes: list[str]) -> iam.Role:
+            role = iam.Role(self, construct_id, assumed_by=sagemaker, description=description)
+            role.add_to_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[artifacts_bucket.bucket_arn]))
+            role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=reads))
+            role.add_to_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=writes))
+            grant_read_code(role, code)
+            acknowledge(
+                role,
+                "AwsSolutions-IAM5",
+                "The job reads and writes under its pipeline's prefix, in the folder SageMaker names per execution "
+                "and step (and reads the dataset's curated prefix, if it is the preprocessing role).",
+                *dict.fromkeys((*reads, *writes)),
             )
-        )
+            return role
+
         curated_data = curated_bucket.arn_for_objects(f"{curated_prefix(CURATED_DATA, contract_name)}*")
-        job.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[curated_data]))
-        job.add_to_policy(
-            iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources=[artifacts])
+        self.job_role = job_role(
+            "JobRole",
+            "SageMaker model build processing jobs (network-isolated)",
+            reads=[curated_data, artifacts],
+            writes=step_outputs("preprocess", "baseline", "evaluate"),
         )
-        grant_read_code(job, code)
-        grant_job_essentials(job, encryption_key, ("ProcessingJobs", "TrainingJobs"))
+        self.job_role.add_to_policy(
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[curated_bucket.bucket_arn])
+        )
+        grant_job_essentials(self.job_role, encryption_key, ("ProcessingJobs",))
+
+        self.training_role = job_role(
+            "TrainingRole",
+            "SageMaker model build training jobs",
+            reads=step_outputs("preprocess", "checkpoints"),
+            writes=step_outputs("train", "checkpoints"),
+        )
+        grant_job_essentials(self.training_role, encryption_key, ("TrainingJobs",))
+
+        self.champion_role = job_role(
+            "ChampionRole",
+            "SageMaker model build champion check (reads the Model Registry)",
+            reads=step_outputs("evaluate"),
+            writes=step_outputs("champion"),
+        )
+        grant_job_essentials(self.champion_role, encryption_key, ("ProcessingJobs",))
         # ListModelPackages names no resource of its type (model-package) in the request: only `*` matches it
         # (the service authorization reference; tests/infra/test_iam_resource_types.py checks every grant)
-        job.add_to_policy(iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"]))
-        acknowledge(
-            job,
-            "AwsSolutions-IAM5",
-            "Jobs read the dataset's curated prefix and read and write the model build's artifacts prefix, whose "
-            "keys SageMaker names per execution.",
-            curated_data,
-            artifacts,
+        self.champion_role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"]))
+        self.champion_role.add_to_policy(
+            iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[packages_arn])
         )
-
-        job.add_to_policy(iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[packages_arn]))
 
         self.pipeline_role = iam.Role(
             self, "PipelineRole", assumed_by=sagemaker, description="SageMaker Pipeline of the model build"
@@ -89,7 +124,7 @@ class ModelBuildRoles(Construct):
         pipeline.add_to_policy(
             iam.PolicyStatement(
                 actions=["iam:PassRole"],
-                resources=[job.role_arn],
+                resources=[role.role_arn for role in (self.job_role, self.training_role, self.champion_role)],
                 conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
             )
         )

@@ -49,6 +49,7 @@ class TrainingPipeline(Construct):
         self.roles = ModelBuildRoles(
             self,
             "Roles",
+            pipeline_name=settings.pipeline_name,
             contract_name=contract.name,
             model_package_group_name=settings.model_package_group_name,
             curated_bucket=curated_bucket,
@@ -68,6 +69,8 @@ class TrainingPipeline(Construct):
                 "ArtifactsBucket": artifacts_bucket.bucket_name,
                 "CuratedBucket": curated_bucket.bucket_name,
                 "JobRoleArn": self.roles.job_role.role_arn,
+                "TrainingRoleArn": self.roles.training_role.role_arn,
+                "ChampionRoleArn": self.roles.champion_role.role_arn,
                 "KmsKeyArn": encryption_key.key_arn,
                 **code_locations(sourcedir, bootstrap),
             },

@@ -21,6 +21,7 @@ from sagemaker.inputs import TrainingInput
 from sagemaker.model import Model
 from sagemaker.model_metrics import MetricsSource, ModelMetrics
 from sagemaker.model_monitor.dataset_format import DatasetFormat
+from sagemaker.network import NetworkConfig
 from sagemaker.processing import ProcessingInput, ProcessingOutput, ScriptProcessor
 from sagemaker.telemetry import telemetry_logging
 from sagemaker.workflow.check_job_config import CheckJobConfig
@@ -240,15 +241,18 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
     cache = CacheConfig(enable_caching=True, expire_after="P30D")
     retries = job_retries()
 
-    def processor(base_job_name: str) -> ScriptProcessor:
+    def processor(base_job_name: str, *, registry: bool = False) -> ScriptProcessor:
+        """A processing job, network-isolated unless it reads the Model Registry (then with its own role)."""
         return ScriptProcessor(
             image_uri=xgboost_image,
             command=["python3"],
-            role=role,
+            role=PLACEHOLDERS["ChampionRoleArn"] if registry else role,
             instance_type=processing_type,
             instance_count=processing_count,
             volume_kms_key=key,
             output_kms_key=key,
+            max_runtime_in_seconds=settings.max_processing_seconds,
+            network_config=NetworkConfig(enable_network_isolation=not registry),
             base_job_name=base_job_name,
             sagemaker_session=session,
         )
@@ -289,6 +293,8 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
             instance_type=processing_type,
             volume_kms_key=key,
             output_kms_key=key,
+            max_runtime_in_seconds=settings.max_processing_seconds,
+            network_config=NetworkConfig(enable_network_isolation=True),
             sagemaker_session=session,
         ),
         skip_check=True,  # this run establishes the baseline the endpoint's monitor will check against
@@ -302,7 +308,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
         image_uri=xgboost_image,
         entry_point="ml_code/training/train.py",
         source_dir=SOURCE_DIR_URI,
-        role=role,
+        role=PLACEHOLDERS["TrainingRoleArn"],
         instance_type=training_type,
         instance_count=training_count,
         output_path=_s3("train"),
@@ -357,7 +363,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
     compare = ProcessingStep(
         name="CompareWithChampion",
         step_args=run_module(
-            processor("champion"),
+            processor("champion", registry=True),
             "ml_code.evaluation.champion",
             inputs=[job_input("evaluation", evaluation_uri, paths.EVALUATION_OUTPUT)],
             outputs=[job_output(paths.CHAMPION_OUTPUT, "champion")],

@@ -13,7 +13,9 @@ from infra.naming import batch_scoring_pipeline_name, model_package_group_name, 
 PLACEHOLDERS = {
     "ArtifactsBucket": "placeholder-artifacts-bucket",
     "CuratedBucket": "placeholder-curated-bucket",
-    "JobRoleArn": "arn:aws:iam::000000000000:role/placeholder-job-role",
+    "JobRoleArn": "arn:aws:iam::000000000000:role/placeholder-job-role",  # processing jobs that need no network
+    "TrainingRoleArn": "arn:aws:iam::000000000000:role/placeholder-training-role",
+    "ChampionRoleArn": "arn:aws:iam::000000000000:role/placeholder-champion-role",  # reads the Model Registry
     "KmsKeyArn": "arn:aws:kms:us-east-1:000000000000:key/00000000-0000-0000-0000-000000000000",
     "CodeBucket": "placeholder-code-bucket",
     "SourceDirKey": "placeholder-sourcedir.tar.gz",
@@ -35,6 +37,7 @@ class PipelineSettings:
     use_spot: bool = False
     max_run_seconds: int = 3600
     max_wait_seconds: int = 7200
+    max_processing_seconds: int = 7200  # every processing and check job stops after this long
 
     @classmethod
     def for_stage(cls, config: PlatformConfig, stage: StageConfig) -> PipelineSettings:

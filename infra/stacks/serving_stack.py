@@ -15,7 +15,7 @@ from infra.constructs.batch_scoring import BatchScoring
 from infra.constructs.endpoint_autoscaling import EndpointAutoscaling
 from infra.constructs.model_endpoint import ModelEndpoint, Rollout
 from infra.constructs.rollback_alarms import RollbackAlarms
-from infra.naming import MODEL_BUILD_PREFIX, bucket_name, deployed_name, endpoint_name, model_package_group_name
+from infra.naming import bucket_name, deployed_name, endpoint_name, model_data_prefix, model_package_group_name
 from infra.pipeline.builds import DefinitionBuilds
 from infra.pipeline.settings import BatchScoringSettings
 from ml_code.contracts.contract import load_contract
@@ -76,7 +76,7 @@ class ServingStack(cdk.Stack):
             model_package_arn=package_arn,
             versioned_name=functools.partial(deployed_name, config, stage, version),
             model_data_bucket=artifacts_bucket,
-            model_data_prefix=f"{MODEL_BUILD_PREFIX}/",
+            model_data_prefix=model_data_prefix(config, stage),
             capture_bucket=s3.Bucket.from_bucket_name(self, "Monitoring", bucket_name(config, stage, "monitoring")),
             encryption_key=encryption_key,
             instance_type=stage.endpoint_instance_type,
@@ -110,6 +110,7 @@ class ServingStack(cdk.Stack):
             self,
             "BatchScoring",
             settings=batch_settings,
+            model_data_prefix=model_data_prefix(config, stage),
             contract=load_contract(config.dataset_contract),
             definition=definitions.batch_scoring(batch_settings),
             images=definitions.images(),

@@ -67,23 +67,47 @@ def test_no_role_uses_an_aws_managed_policy(model_build):
         assert "ManagedPolicyArns" not in role["Properties"]
 
 
-def test_the_job_role_reaches_only_its_data_and_artifacts_prefixes(model_build):
-    objects = [
-        json.dumps(resource)
-        for statement in role_statements(model_build, "TrainingRolesJobRole")
-        if statement["Action"] in ("s3:GetObject", ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"])
-        for resource in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]])
-    ]
-    assert any("mlops-dev-curated-" in r and r.endswith('/data/customer-churn/*"]]}') for r in objects)
-    assert any("mlops-dev-artifacts-" in r and r.endswith('/pipelines/*"]]}') for r in objects)
-    assert not [
-        r for r in objects if r.endswith('/*"]]}') and "/data/customer-churn/*" not in r and "/pipelines/*" not in r
-    ]
+def s3_access(template: Template, role_prefix: str) -> dict[str, list[str]]:
+    """S3 action -> the object paths (after the bucket name) the role is granted it on."""
+    access: dict[str, list[str]] = {}
+    for statement in role_statements(template, role_prefix):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        for action in actions:
+            if action.startswith("s3:") and action != "s3:ListBucket":
+                access.setdefault(action, []).extend(
+                    json.dumps(r).split('"]]}')[0].rsplit('"', 1)[-1] for r in resources if "Fn::Join" in r
+                )
+    return access
 
 
-def test_the_pipeline_role_passes_only_the_job_role_to_sagemaker(model_build):
+def test_each_kind_of_job_reaches_only_what_its_steps_need(model_build):
+    processing = s3_access(model_build, "TrainingRolesJobRole")
+    training = s3_access(model_build, "TrainingRolesTrainingRole")
+    champion = s3_access(model_build, "TrainingRolesChampionRole")
+    pipeline = "/pipelines/mlops-dev-model-build"
+    assert sorted(processing["s3:PutObject"]) == sorted(
+        f"{pipeline}/*/{s}/*" for s in ("preprocess", "baseline", "evaluate")
+    )
+    assert sorted(training["s3:PutObject"]) == sorted(f"{pipeline}/*/{s}/*" for s in ("train", "checkpoints"))
+    assert champion["s3:PutObject"] == [f"{pipeline}/*/champion/*"]
+    assert "/data/customer-churn/*" in processing["s3:GetObject"]
+    assert f"{pipeline}/*/evaluate/*" in champion["s3:GetObject"]
+    assert not any("s3:DeleteObject" in access for access in (processing, training, champion))
+    # only the champion check reads the registry
+    for role, reads_registry in (("JobRole", False), ("TrainingRole", False), ("ChampionRole", True)):
+        actions = {json.dumps(s["Action"]) for s in role_statements(model_build, f"TrainingRoles{role}")}
+        assert ('"sagemaker:ListModelPackages"' in actions) is reads_registry
+
+
+def test_the_pipeline_role_passes_only_the_job_roles_to_sagemaker(model_build):
     (pass_role,) = [
         s for s in role_statements(model_build, "TrainingRolesPipelineRole") if s["Action"] == "iam:PassRole"
     ]
-    assert pass_role["Resource"]["Fn::GetAtt"][0].startswith("TrainingRolesJobRole")
+    passed = sorted(resource["Fn::GetAtt"][0] for resource in pass_role["Resource"])
+    assert [name[: name.index("Role", len("TrainingRoles")) + 4] for name in passed] == [
+        "TrainingRolesChampionRole",
+        "TrainingRolesJobRole",
+        "TrainingRolesTrainingRole",
+    ]
     assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}

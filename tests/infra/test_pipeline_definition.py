@@ -283,3 +283,20 @@ def test_the_build_drops_the_sdks_job_name_notices_and_nothing_else(caplog):
     messages = [record.getMessage() for record in caplog.records]
     assert not [message for message in messages if message.startswith("Popping out")]
     assert "another warning" in messages
+
+
+def test_every_job_stops_in_time_and_only_the_registry_reader_has_a_network(definition):
+    steps = all_steps(definition)
+    for name in ("Preprocess", "DataQualityBaseline", "Evaluate", "CompareWithChampion"):
+        arguments = steps[name]["Arguments"]
+        assert arguments["StoppingCondition"]["MaxRuntimeInSeconds"] > 0, name
+        isolated = arguments["NetworkConfig"]["EnableNetworkIsolation"]
+        assert isolated is (name != "CompareWithChampion"), name
+    train = steps["Train"]["Arguments"]
+    assert train["StoppingCondition"]["MaxRuntimeInSeconds"] > 0 and train["EnableNetworkIsolation"] is True
+    roles = {name: steps[name]["Arguments"]["RoleArn"] for name in ("Preprocess", "Train", "CompareWithChampion")}
+    assert roles == {
+        "Preprocess": "${JobRoleArn}",
+        "Train": "${TrainingRoleArn}",
+        "CompareWithChampion": "${ChampionRoleArn}",
+    }

@@ -175,7 +175,7 @@ def test_autoscaling_tracks_invocations_per_instance_within_the_stages_bounds(pr
 def test_the_model_role_reads_model_data_writes_capture_and_reads_its_alarms(prod):
     statements = role_statements(prod, "EndpointRole")
     by_action = {json.dumps(s["Action"]): json.dumps(s["Resource"]) for s in statements}
-    assert by_action['"s3:GetObject"'].endswith('/pipelines/*"]]}')
+    assert by_action['"s3:GetObject"'].endswith('/pipelines/mlops-prod-model-build/*/train/*"]]}')
     assert "-artifacts-" in by_action['"s3:GetObject"']
     assert by_action['"s3:PutObject"'].endswith(f'/datacapture/{GROUP}/*"]]}}')
     assert by_action['"cloudwatch:DescribeAlarms"'].count(":alarm:") == 2
