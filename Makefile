@@ -53,9 +53,11 @@ demo: $(VENV)/.installed $(ML_VENV)/.installed ## the whole loop: ETL, pipeline,
 # ml_code runs at the container's versions (.venv-ml); the rest with the CDK app (.venv). Local mode runs in .venv
 # and its steps in .venv-ml, as a data scientist runs it.
 ML_TESTS := tests/ml_code
+# The tests run in a network namespace with loopback only where the OS allows it (tests/offline/isolated).
+ISOLATED := tests/offline/isolated
 test: lint $(VENV)/.installed $(ML_VENV)/.installed ## ruff + every test, offline
-	$(OFFLINE) $(VENV)/bin/pytest tests $(addprefix --ignore=,$(ML_TESTS))
-	$(OFFLINE) $(ML_VENV)/bin/pytest $(ML_TESTS)
+	$(OFFLINE) $(ISOLATED) $(VENV)/bin/pytest tests $(addprefix --ignore=,$(ML_TESTS))
+	$(OFFLINE) $(ISOLATED) $(ML_VENV)/bin/pytest $(ML_TESTS)
 
 synth: $(VENV)/.installed node_modules/.installed ## synthesize every stage (or STAGE=dev) into cdk.out, offline
 	$(OFFLINE) npx cdk synth --no-notices --quiet $(if $(STAGE),-c stage=$(STAGE))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -43,3 +44,37 @@ def test_fails_when_a_python_subprocess_connects_outside():
 def test_offline_settings_are_applied():
     assert os.environ["AWS_EC2_METADATA_DISABLED"] == "true"
     assert os.environ["AWS_ACCESS_KEY_ID"] == "testing"
+
+
+ISOLATED = os.path.join(os.path.dirname(__file__), "offline", "isolated")
+NAMESPACES = (
+    bool(shutil.which("unshare")) and subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode == 0
+)
+# what the in-process guard cannot see: a shell's own socket (bash's /dev/tcp), here to TEST-NET-3
+SHELL_CONNECTS_OUT = f"exec 3<>/dev/tcp/{OUTSIDE[0]}/{OUTSIDE[1]}"
+
+
+@pytest.mark.skipif(os.environ.get("OFFLINE_NAMESPACE") != "1", reason="the suite runs without a network namespace")
+def test_a_non_python_child_of_the_suite_cannot_connect_out():
+    result = subprocess.run(["bash", "-c", SHELL_CONNECTS_OUT], capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert "Network is unreachable" in result.stderr
+
+
+@pytest.mark.skipif(not NAMESPACES, reason="this OS gives no network namespace: the in-process guard applies")
+def test_the_isolated_runner_leaves_loopback_only():
+    # run with -I and without this folder on the path: no in-process guard, only the namespace
+    probe = (
+        "import socket, subprocess\n"
+        "server = socket.socket(); server.bind(('127.0.0.1', 0)); server.listen(1)\n"
+        "socket.create_connection(server.getsockname(), timeout=2)\n"
+        "print('loopback')\n"
+        f"shell = subprocess.run(['bash', '-c', {SHELL_CONNECTS_OUT!r}], capture_output=True, text=True)\n"
+        "print(shell.returncode, shell.stderr)\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    result = subprocess.run(
+        [ISOLATED, sys.executable, "-I", "-c", probe], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert result.stdout.startswith("loopback\n")
+    assert "Network is unreachable" in result.stdout and not result.stdout.splitlines()[1].startswith("0 ")
