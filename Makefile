@@ -28,10 +28,16 @@ $(VENV)/.installed: requirements.txt
 	$(VENV)/bin/pip install $(PIP_FLAGS) -r requirements.txt
 	touch $@
 
+# The serving toolkit the XGBoost container pins (aws/sagemaker-xgboost-container's requirements.txt).
+SERVING_TOOLKIT := sagemaker-containers==2.8.6.post2
 $(ML_VENV)/.installed: ml_code/requirements.txt tests/requirements-ml.txt
 	@test -n "$(PYTHON310)" || { echo "make: no Python 3.10 found (the container's version); install it or pass PYTHON310=/path/to/python3.10" >&2; exit 1; }
 	$(PYTHON310) -m venv $(ML_VENV)
 	cd tests && ../$(ML_VENV)/bin/pip install $(PIP_FLAGS) -r requirements-ml.txt
+	# the container's serving toolkit, installed as its Dockerfile does: no dependencies (they pin Flask 1.1.1),
+	# and collections.Mapping patched for Python 3.10
+	$(ML_VENV)/bin/pip install $(PIP_FLAGS) --no-deps $(SERVING_TOOLKIT)
+	sed -i 's/collections\.Mapping/collections.abc.Mapping/g' $(ML_VENV)/lib/python3.10/site-packages/sagemaker_containers/_mapping.py
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
