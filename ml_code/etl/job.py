@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass, replace
 
 from pyspark.sql import SparkSession
@@ -107,10 +108,7 @@ def _process(
         combined = combined.unionByName(frame)
     combined.write.mode("errorifexists").json(quarantine)
     outputs["quarantine"] = quarantine
-    by_reason = {}
-    for reason in rejected.values():
-        by_reason[reason] = by_reason.get(reason, 0) + 1
-    counts = replace(counts, quarantined_files=dict(sorted(by_reason.items())))
+    counts = replace(counts, quarantined_files=dict(sorted(Counter(rejected.values()).items())))
     return {"outputs": outputs, "counts": asdict(counts)}
 
 
