@@ -10,6 +10,7 @@ import dataclasses
 import json
 import logging
 import os
+import types
 from pathlib import Path
 
 from infra.packages import ROOT
@@ -34,33 +35,31 @@ def local_stage(contract_name: str):
 
 def build_local_definition(contract: DatasetContract) -> tuple[str, dict]:
     """(pipeline name, definition) for `contract`, with the `${...}` placeholders the stack would fill."""
-    _quiet_sdk()
-    try:
-        from infra.pipeline.definition import build_definition
-        from infra.pipeline.settings import PipelineSettings
-    except ImportError as error:  # run from .venv-ml, which has no SDK and no CDK
-        raise RuntimeError(
-            f"building the pipeline definition needs the CDK app's environment ({error.name} is missing): "
-            "run local mode with .venv/bin/python (`make venv`), or pass --definition with a file that "
-            "`make definition` exported"
-        ) from error
-    settings = PipelineSettings.for_stage(*local_stage(contract.name))
-    return settings.pipeline_name, build_definition(settings, contract)
+    pipelines = _pipelines(
+        "the pipeline definition", ", or pass --definition with a file that `make definition` exported"
+    )
+    settings = pipelines.settings.PipelineSettings.for_stage(*local_stage(contract.name))
+    return settings.pipeline_name, pipelines.definition.build_definition(settings, contract)
 
 
 def build_local_batch_definition(contract: DatasetContract) -> tuple[str, dict]:
     """(pipeline name, definition) of batch scoring for `contract`, as the ServingStack deploys it."""
+    pipelines = _pipelines("the batch-scoring definition")
+    settings = pipelines.settings.BatchScoringSettings.for_stage(*local_stage(contract.name))
+    return settings.pipeline_name, pipelines.batch_definition.build_batch_definition(settings, contract)
+
+
+def _pipelines(what: str, alternative: str = "") -> types.SimpleNamespace:
+    """The definition builders of infra/pipeline, which need the SageMaker SDK of the CDK app's environment."""
     _quiet_sdk()
     try:
-        from infra.pipeline.batch_definition import build_batch_definition
-        from infra.pipeline.settings import BatchScoringSettings
+        from infra.pipeline import batch_definition, definition, settings
     except ImportError as error:  # run from .venv-ml, which has no SDK and no CDK
         raise RuntimeError(
-            f"building the batch-scoring definition needs the CDK app's environment ({error.name} is missing): "
-            "run local mode with .venv/bin/python (`make venv`)"
+            f"building {what} needs the CDK app's environment ({error.name} is missing): run local mode with "
+            f".venv/bin/python (`make venv`){alternative}"
         ) from error
-    settings = BatchScoringSettings.for_stage(*local_stage(contract.name))
-    return settings.pipeline_name, build_batch_definition(settings, contract)
+    return types.SimpleNamespace(batch_definition=batch_definition, definition=definition, settings=settings)
 
 
 def _quiet_sdk() -> None:

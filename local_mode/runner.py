@@ -104,16 +104,31 @@ def run_pipeline(
         raise ValueError(
             f"the definition runs contract(s) {sorted(built_for)}, not {contract.name!r}: export it for that"
         )
+    executor = deployed_executor(contract_source, (pipeline_name, body), home, python=python, log=log)
+    values = {"InputDataUri": stage_input(data, home, columns), "Seed": seed, "GitCommit": git_commit()}
+    return executor.start({**values, **(parameters or {})}, hyperparameters=hyperparameters)
+
+
+def deployed_executor(
+    contract_source: str | Path,
+    definition: tuple[str, dict],
+    home: Path,
+    *,
+    python: str | None = None,
+    log: Callable[[str], None] = print,
+) -> PipelineExecutor:
+    """Deploy locally (the code objects, with the contract if it is a file) and an executor of `definition`
+    (pipeline name, body) with its placeholders filled."""
+    contract = load_contract(contract_source)
     placeholders = deploy(home, code_objects(contract_path(contract_source), contract.name))
-    executor = PipelineExecutor(
+    pipeline_name, body = definition
+    return PipelineExecutor(
         substitute(body, placeholders),
         pipeline_name=pipeline_name,
         home=home,
         python=python or default_python(),
         log=log,
     )
-    values = {"InputDataUri": stage_input(data, home, columns), "Seed": seed, "GitCommit": git_commit()}
-    return executor.start({**values, **(parameters or {})}, hyperparameters=hyperparameters)
 
 
 def _contracts_of(definition: dict) -> set[str]:

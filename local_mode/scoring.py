@@ -15,13 +15,12 @@ from pathlib import Path
 
 from infra.naming import PREDICTIONS
 from local_mode.definition import build_local_batch_definition
-from local_mode.deployment import BUCKETS, code_objects, deploy, substitute
-from local_mode.executor import ExecutionResult, PipelineExecutor
-from local_mode.jobs import default_python
+from local_mode.deployment import BUCKETS
+from local_mode.executor import ExecutionResult
 from local_mode.local_s3 import LocalS3
-from local_mode.runner import stage_input
+from local_mode.runner import deployed_executor, stage_input
 from ml_code import paths
-from ml_code.contracts.contract import contract_path, load_contract
+from ml_code.contracts.contract import load_contract
 
 
 @dataclass(frozen=True)
@@ -41,15 +40,7 @@ def run_batch_scoring(
 ) -> ScoringResult:
     """Deploy the code locally and run one batch-scoring execution on `data` (a CSV file or a folder)."""
     contract = load_contract(contract_source)
-    pipeline_name, body = build_local_batch_definition(contract)
-    placeholders = deploy(home, code_objects(contract_path(contract_source), contract.name))
-    executor = PipelineExecutor(
-        substitute(body, placeholders),
-        pipeline_name=pipeline_name,
-        home=home,
-        python=python or default_python(),
-        log=log,
-    )
+    executor = deployed_executor(contract_source, build_local_batch_definition(contract), home, python=python, log=log)
     result = executor.start({"InputDataUri": stage_input(data, home, None)})
     if result.status != "Succeeded":
         return ScoringResult(result, None, None)

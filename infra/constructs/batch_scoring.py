@@ -9,7 +9,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.constructs.sagemaker_pipeline import code_assets, code_locations, pipeline_resource, start_rule
-from infra.constructs.sagemaker_roles import grant_job_essentials, grant_read_code, pipeline_job_grants
+from infra.constructs.sagemaker_roles import grant_job_essentials, grant_read_code, pipeline_role
 from infra.nag import acknowledge
 from infra.naming import BATCH_SCORING_PREFIX, CURATED_DATA, PREDICTIONS, curated_prefix
 from infra.pipeline.settings import BatchScoringSettings
@@ -79,27 +79,14 @@ class BatchScoring(Construct):
             packages,
         )
 
-        pipeline_role = iam.Role(
-            self, "PipelineRole", assumed_by=sagemaker, description="SageMaker Pipeline of batch scoring"
-        )
-        processing_jobs = pipeline_job_grants(pipeline_role, ("processing",))
-        pipeline_role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["iam:PassRole"],
-                resources=[job.role_arn],
-                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-            )
-        )
-        # The pipeline reads the ApprovedModel property file to give the scoring job its model.
-        pipeline_role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[own_artifacts]))
-        encryption_key.grant(pipeline_role, "kms:Decrypt")
-        acknowledge(
-            pipeline_role,
-            "AwsSolutions-IAM5",
-            "The pipeline names its processing jobs per execution (start, watch, stop and tag only) and reads its "
-            "property files under batch scoring's prefix.",
-            *processing_jobs,
-            own_artifacts,
+        role = pipeline_role(
+            self,
+            "PipelineRole",
+            description="SageMaker Pipeline of batch scoring",
+            job_kinds=("processing",),
+            job_roles=[job],
+            property_files=own_artifacts,  # the ApprovedModel property file gives the scoring job its model
+            encryption_key=encryption_key,
         )
 
         self.pipeline_name = settings.pipeline_name
@@ -108,7 +95,7 @@ class BatchScoring(Construct):
             "Pipeline",
             pipeline_name=settings.pipeline_name,
             description=f"Score {contract.name} data with the newest Approved model",
-            role=pipeline_role,
+            role=role,
             definition=definition,
             values={
                 "ArtifactsBucket": artifacts_bucket.bucket_name,
@@ -119,7 +106,7 @@ class BatchScoring(Construct):
             },
             images=images,
         )
-        self.pipeline.node.add_dependency(job, pipeline_role)
+        self.pipeline.node.add_dependency(job, role)
         if schedule is not None:
             start_rule(
                 self,

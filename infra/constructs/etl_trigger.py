@@ -9,15 +9,13 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.constructs.glue_etl_job import GlueEtlJob
-from infra.nag import acknowledge
+from infra.constructs.python_function import python_function
 
 FUNCTION_CODE = Path(__file__).resolve().parents[1] / "functions" / "start_etl"
 RAW_SUFFIXES = (".json", ".jsonl", ".ndjson")
@@ -63,38 +61,17 @@ class EtlTrigger(Construct):
             removal_policy=removal_policy,
         )
 
-        log_group = logs.LogGroup(
-            self,
-            "Logs",
-            encryption_key=encryption_key,
-            retention=logs.RetentionDays.THREE_MONTHS,
-            removal_policy=removal_policy,
-        )
-        role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
-        log_streams = f"{log_group.log_group_arn}:*"
-        role.add_to_policy(
-            iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_streams])
-        )
-        role.add_to_policy(iam.PolicyStatement(actions=["glue:StartJobRun"], resources=[job.job_arn]))
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5",
-            "The function writes only to its own log group, whose streams Lambda names at run time.",
-            log_streams,
-        )
-        self.function = lambda_.Function(
+        self.function = python_function(
             self,
             "StartJob",
+            code=FUNCTION_CODE,
             description=f"Starts the {job.job_name} Glue job for new raw objects",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            architecture=lambda_.Architecture.ARM_64,
-            handler="index.handler",
-            code=lambda_.Code.from_asset(str(FUNCTION_CODE), exclude=["__pycache__"]),
-            environment={"JOB_NAME": job.job_name},
             timeout=cdk.Duration.seconds(30),
-            role=role,
-            log_group=log_group,
+            encryption_key=encryption_key,
+            removal_policy=removal_policy,
+            environment={"JOB_NAME": job.job_name},
         )
+        self.function.add_to_role_policy(iam.PolicyStatement(actions=["glue:StartJobRun"], resources=[job.job_arn]))
         self.function.add_event_source(
             sources.SqsEventSource(
                 self.queue,

@@ -105,12 +105,16 @@ class ModelBuildRoles(Construct):
             iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[packages_arn])
         )
 
-        self.pipeline_role = iam.Role(
-            self, "PipelineRole", assumed_by=sagemaker, description="SageMaker Pipeline of the model build"
+        self.pipeline_role = pipeline_role(
+            self,
+            "PipelineRole",
+            description="SageMaker Pipeline of the model build",
+            job_kinds=("processing", "training"),
+            job_roles=[self.job_role, self.training_role, self.champion_role],
+            property_files=artifacts,
+            encryption_key=encryption_key,
         )
-        pipeline = self.pipeline_role
-        jobs = pipeline_job_grants(pipeline, ("processing", "training"))
-        pipeline.add_to_policy(
+        self.pipeline_role.add_to_policy(
             iam.PolicyStatement(
                 actions=[
                     "sagemaker:CreateModelPackage",
@@ -121,29 +125,11 @@ class ModelBuildRoles(Construct):
                 resources=[group_arn, packages_arn],
             )
         )
-        pipeline.add_to_policy(
-            iam.PolicyStatement(
-                actions=["iam:PassRole"],
-                resources=[role.role_arn for role in (self.job_role, self.training_role, self.champion_role)],
-                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-            )
-        )
-        # The pipeline reads its property files (evaluation.json, ...) to evaluate conditions.
-        pipeline.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[artifacts]))
-        encryption_key.grant(pipeline, "kms:Decrypt")
         acknowledge(
             self,
             "AwsSolutions-IAM5",
             "Packages of the group get version numbers at registration; only this group's are reachable.",
             packages_arn,
-        )
-        acknowledge(
-            pipeline,
-            "AwsSolutions-IAM5",
-            "The pipeline names its processing and training jobs per execution; the actions are limited to "
-            "starting, watching, stopping and tagging them, and it reads its property files.",
-            *jobs,
-            artifacts,
         )
 
 
@@ -163,18 +149,48 @@ def grant_read_code(role: iam.IRole, code: list[s3_assets.Asset]) -> None:
 PIPELINE_JOB_NAMES = "pipelines-*"
 
 
-def pipeline_job_grants(role: iam.IRole, kinds: tuple[str, ...]) -> list[str]:
-    """Let a pipeline's role start, watch, stop and tag the jobs of `kinds` (`processing`, `training`) that a
-    pipeline names; the job ARNs granted."""
-    stack = cdk.Stack.of(role)
-    granted = []
-    for kind in kinds:
-        jobs = stack.format_arn(service="sagemaker", resource=f"{kind}-job", resource_name=PIPELINE_JOB_NAMES)
+def pipeline_role(
+    scope: Construct,
+    construct_id: str,
+    *,
+    description: str,
+    job_kinds: tuple[str, ...],
+    job_roles: list[iam.IRole],
+    property_files: str,
+    encryption_key: kms.IKey,
+) -> iam.Role:
+    """A SageMaker Pipeline's role: it starts, watches, stops and tags the jobs of `job_kinds` (`processing`,
+    `training`) that a pipeline names, passes them `job_roles` only, and reads its `property_files`."""
+    stack = cdk.Stack.of(scope)
+    role = iam.Role(
+        scope, construct_id, assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"), description=description
+    )
+    jobs = []
+    for kind in job_kinds:
+        arn = stack.format_arn(service="sagemaker", resource=f"{kind}-job", resource_name=PIPELINE_JOB_NAMES)
         noun = kind.capitalize()
         actions = [f"sagemaker:{verb}{noun}Job" for verb in ("Create", "Describe", "Stop")]
-        role.add_to_principal_policy(iam.PolicyStatement(actions=[*actions, "sagemaker:AddTags"], resources=[jobs]))
-        granted.append(jobs)
-    return granted
+        role.add_to_policy(iam.PolicyStatement(actions=[*actions, "sagemaker:AddTags"], resources=[arn]))
+        jobs.append(arn)
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["iam:PassRole"],
+            resources=[job_role.role_arn for job_role in job_roles],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        )
+    )
+    # the pipeline reads its property files (evaluation.json, the approved model, ...) to resolve its steps
+    role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[property_files]))
+    encryption_key.grant(role, "kms:Decrypt")
+    acknowledge(
+        role,
+        "AwsSolutions-IAM5",
+        "The pipeline names its jobs per execution; the actions are limited to starting, watching, stopping and "
+        "tagging them, and it reads its property files under its own prefix.",
+        *jobs,
+        property_files,
+    )
+    return role
 
 
 def grant_job_essentials(role: iam.Role, encryption_key: kms.IKey, job_logs: tuple[str, ...]) -> None:

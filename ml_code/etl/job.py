@@ -55,8 +55,7 @@ def read_manifests(spark: SparkSession, manifests_uri: str) -> list[dict]:
     """The manifests of the runs that finished; one that is not JSON (truncated, edited) fails naming it."""
     manifests = [uri for uri in list_files(spark, manifests_uri) if uri.endswith(MANIFEST_SUFFIX)]
     parsed = []
-    for uri in manifests:
-        (text,) = read_texts(spark, [uri])
+    for uri, text in read_texts(spark, manifests).items():
         try:
             parsed.append(json.loads(text))
         except json.JSONDecodeError as error:

@@ -60,11 +60,13 @@ def starts_with_array(spark: SparkSession, uri: str) -> bool:
         stream.close()
 
 
-def read_texts(spark: SparkSession, uris: list[str]) -> list[str]:
-    """Whole small files (manifests) as text."""
+def read_texts(spark: SparkSession, uris: list[str]) -> dict[str, str]:
+    """Whole small files (manifests) as text, by file, in one read."""
     if not uris:
-        return []
-    return [row[0] for row in spark.read.text(uris, wholetext=True).collect()]
+        return {}
+    texts = spark.read.text(uris, wholetext=True).select(F.col("_metadata.file_path").alias("file"), "value")
+    by_file = {same_file(row["file"]): row["value"] for row in texts.collect()}
+    return {uri: by_file[same_file(uri)] for uri in uris}
 
 
 def delete_tree(spark: SparkSession, uri: str) -> None:

@@ -190,10 +190,10 @@ def coerce_numeric(values: pd.Series, column: str, *, report: bool = True) -> pd
     """Numbers as floats; a value that is not a number, or is infinite, becomes missing and is counted in the
     log (infinity has no place in a mean, a scale or a JSON document)."""
     numbers = pd.to_numeric(values, errors="coerce").astype(float)
-    array = numbers.to_numpy(copy=True)
+    array = numbers.to_numpy()
     infinite = np.isinf(array)
-    if infinite.any():
-        array[infinite] = np.nan
+    if infinite.any():  # copied only then: scoring one record a request is the hot path
+        array = np.where(infinite, np.nan, array)
         numbers = pd.Series(array, index=numbers.index, name=numbers.name)
     if report:  # counted on arrays: on a one-record request, Series operations would cost more than the parse
         coerced = int(np.count_nonzero(np.isnan(array) & pd.notna(values.to_numpy()) & ~infinite))

@@ -226,16 +226,21 @@ def test_a_file_written_again_with_new_content_is_processed_again(spark, tmp_pat
     assert second["source_versions"] != first["source_versions"]
 
 
+def rewrite_manifest(output: Path, run_id: str, text: str) -> None:
+    """Replace a run's manifest, as an operator or a bad write would, and Hadoop's local checksum of the old."""
+    manifest = output / "manifests" / f"run={run_id}.json"
+    manifest.write_text(text)
+    (manifest.parent / f".{manifest.name}.crc").unlink()
+
+
 def test_files_that_runs_before_versions_recorded_stay_processed(spark, tmp_path):
     raw, output = tmp_path / "raw", tmp_path / "out"
     write_lines(raw / "old.jsonl", [record("C1")])
     locations = local_locations(raw, output)
     run_etl(spark, CHURN, locations, key=KEY, run_id="r1", ingest_date="2026-07-01")
-    manifest_file = output / "manifests" / "run=r1.json"
-    legacy = json.loads(manifest_file.read_text())
+    legacy = json.loads((output / "manifests" / "run=r1.json").read_text())
     del legacy["source_versions"]
-    manifest_file.write_text(json.dumps(legacy))
-    (manifest_file.parent / f".{manifest_file.name}.crc").unlink()  # Hadoop's local checksum of the old text
+    rewrite_manifest(output, "r1", json.dumps(legacy))
     again = run_etl(spark, CHURN, locations, key=KEY, run_id="r2", ingest_date="2026-07-02")
     assert again["source_files"] == []
 
@@ -345,8 +350,6 @@ def test_fails_naming_the_manifest_that_is_not_json(spark, tmp_path):
     write_lines(raw / "a.jsonl", [record("C1")])
     locations = local_locations(raw, output)
     run_etl(spark, CHURN, locations, key=KEY, run_id="r1", ingest_date="2026-07-01")
-    manifest = output / "manifests" / "run=r1.json"
-    manifest.write_text(manifest.read_text()[:40])  # truncated
-    (manifest.parent / f".{manifest.name}.crc").unlink()
+    rewrite_manifest(output, "r1", (output / "manifests" / "run=r1.json").read_text()[:40])  # truncated
     with pytest.raises(ValueError, match=r"a manifest that is not JSON: .*run=r1\.json"):
         run_etl(spark, CHURN, locations, key=KEY, run_id="r2", ingest_date="2026-07-02")

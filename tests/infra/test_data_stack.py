@@ -122,9 +122,19 @@ def test_bucket_names_are_outputs_for_operators(dev):
         dev.has_output(f"{bucket_name}BucketName", Match.any_value())
 
 
-def test_fails_when_objects_would_expire_before_they_move_to_infrequent_access():
+@pytest.mark.parametrize(
+    ("lifecycle", "message"),
+    [
+        ({"infrequent_access_after": 7}, r"Raw: infrequent_access_after is 7 days; S3 needs at least 30"),
+        (
+            {"infrequent_access_after": 30, "expire_after": 30},
+            r"Raw: expire_after is 30 days; it must be at least 1 and later than",
+        ),
+    ],
+)
+def test_fails_when_the_lifecycle_is_one_s3_refuses(lifecycle, message):
     stack = cdk.Stack(cdk.App(), "Scratch")
-    with pytest.raises(ValueError, match=r"Raw: expire_after is 30 days; it must be at least 1 and later than"):
+    with pytest.raises(ValueError, match=message):
         SecureBucket(
             stack,
             "Raw",
@@ -132,20 +142,5 @@ def test_fails_when_objects_would_expire_before_they_move_to_infrequent_access()
             encryption_key=cdk.aws_kms.Key(stack, "Key"),
             access_logs=cdk.aws_s3.Bucket(stack, "Logs"),
             removal_policy=cdk.RemovalPolicy.RETAIN,
-            infrequent_access_after=cdk.Duration.days(30),
-            expire_after=cdk.Duration.days(30),
-        )
-
-
-def test_fails_when_infrequent_access_is_earlier_than_s3_allows():
-    stack = cdk.Stack(cdk.App(), "Scratch")
-    with pytest.raises(ValueError, match=r"Raw: infrequent_access_after is 7 days; S3 needs at least 30"):
-        SecureBucket(
-            stack,
-            "Raw",
-            bucket_name="scratch-raw",
-            encryption_key=cdk.aws_kms.Key(stack, "Key"),
-            access_logs=cdk.aws_s3.Bucket(stack, "Logs"),
-            removal_policy=cdk.RemovalPolicy.RETAIN,
-            infrequent_access_after=cdk.Duration.days(7),
+            **{name: cdk.Duration.days(days) for name, days in lifecycle.items()},
         )
