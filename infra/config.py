@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import aws_cdk as cdk
 
 CONTEXT_KEY = "platform"
+CICD_KEY = "cicd"
 STAGE_SELECTOR = "stage"
 SOURCE = "cdk.json"
 
@@ -33,6 +34,10 @@ _SCHEDULE = re.compile(r"^(cron\([^()]+\)|rate\(\d+ (minute|minutes|hour|hours|d
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,20}$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_CONNECTION = re.compile(r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[\w-]+$")
+_REPOSITORY = re.compile(r"^[\w.-]+(/[\w.-]+)+$")
+_BRANCH = re.compile(r"^[\w./-]{1,100}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Instance families with local NVMe storage (ml.m5d, ml.g4dn, ml.c6id, ...): SageMaker rejects a KMS key for their
 # volumes, and the platform encrypts every endpoint volume with its key.
 _INSTANCE_STORE_FAMILY = re.compile(r"^ml\.[a-z]+\d+[a-z]*d[a-z]*\.")
@@ -193,12 +198,57 @@ class StageConfig:
 
 
 @dataclass(frozen=True)
+class CicdConfig:
+    """The CI/CD pipelines (the `cicd` key): where their source comes from, where they run, which stage releases.
+
+    The source is the `repository` branch through the CodeConnections connection `connection_arn`, or, without
+    one, a zip of the repository uploaded to the pipelines' source bucket (`make upload-source`). They run in
+    `account`/`region` (default: the first stage's). Models are trained and approved in `release_stage` (default:
+    the first serving stage), and every serving stage serves that stage's Approved packages. `notify` lists the
+    e-mail addresses told of approvals waiting, rejected packages and failed runs.
+    """
+
+    connection_arn: str | None = None
+    repository: str | None = None
+    branch: str = "main"
+    account: str | None = None
+    region: str | None = None
+    release_stage: str | None = None
+    notify: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        where = f"{CONTEXT_KEY}.{CICD_KEY}"
+        if self.connection_arn is not None and not _CONNECTION.match(self.connection_arn):
+            raise ConfigError(
+                f"{where}.connection_arn in {SOURCE}: {self.connection_arn!r} is not a CodeConnections connection ARN "
+                "such as 'arn:aws:codeconnections:eu-west-1:111122223333:connection/<id>'"
+            )
+        if (self.connection_arn is None) != (self.repository is None):
+            raise ConfigError(
+                f"{where}.connection_arn and {where}.repository in {SOURCE}: give both (a repository through a "
+                "CodeConnections connection) or neither (a zip uploaded with `make upload-source`)"
+            )
+        if self.repository is not None and not _REPOSITORY.match(self.repository):
+            raise ConfigError(f"{where}.repository in {SOURCE}: {self.repository!r} is not 'owner/name'")
+        if not _BRANCH.match(self.branch):
+            raise ConfigError(f"{where}.branch in {SOURCE}: {self.branch!r} is not a branch name")
+        if self.account is not None and not _ACCOUNT.match(self.account):
+            raise ConfigError(f"{where}.account in {SOURCE}: {self.account!r} is not a 12-digit AWS account id")
+        if self.region is not None and not _REGION.match(self.region):
+            raise ConfigError(f"{where}.region in {SOURCE}: {self.region!r} is not an AWS region such as 'eu-west-1'")
+        for address in self.notify:
+            if not _EMAIL.match(address):
+                raise ConfigError(f"{where}.notify in {SOURCE}: {address!r} is not an e-mail address")
+
+
+@dataclass(frozen=True)
 class PlatformConfig:
     """Everything the CDK app needs to know, validated before any construct is built."""
 
     prefix: str
     dataset_contract: str
     stages: tuple[StageConfig, ...]
+    cicd: CicdConfig = CicdConfig()
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.prefix):
@@ -220,6 +270,22 @@ class PlatformConfig:
                     f"{len(self.prefix) + len(stage.name)} characters, at most {MAX_PREFIX_AND_STAGE} (bucket names "
                     "add purpose, account and region within S3's 63)"
                 )
+        names = [stage.name for stage in self.stages]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"{CONTEXT_KEY}.stages in {SOURCE}: stage names must differ, got {names}")
+        release = self.cicd.release_stage
+        if release is not None and release not in names:
+            raise ConfigError(
+                f"{CONTEXT_KEY}.{CICD_KEY}.release_stage in {SOURCE}: {release!r} is not a stage; stages are {names}"
+            )
+
+    @property
+    def release_stage(self) -> StageConfig | None:
+        """The stage whose Model Registry group releases models to every serving stage (`cicd.release_stage`, by
+        default the first serving stage); None when no stage serves."""
+        if self.cicd.release_stage is not None:
+            return self.stage(self.cicd.release_stage)
+        return next((stage for stage in self.stages if stage.serving), None)
 
     def stage(self, name: str) -> StageConfig:
         """The stage called `name`; an error lists the configured ones."""
@@ -264,7 +330,11 @@ def _platform_from_dict(raw: Any) -> PlatformConfig:
         )
         for name, body in stages_raw.items()
     )
-    return _from_dict(PlatformConfig, {**raw, "stages": stages}, CONTEXT_KEY)
+    nested = {"stages": stages}
+    if CICD_KEY in raw:
+        where = f"{CONTEXT_KEY}.{CICD_KEY}"
+        nested[CICD_KEY] = _from_dict(CicdConfig, _require_object(raw[CICD_KEY], where), where)
+    return _from_dict(PlatformConfig, {**raw, **nested}, CONTEXT_KEY)
 
 
 def _from_dict(cls: type, raw: Mapping[str, Any], where: str) -> Any:
@@ -283,7 +353,7 @@ def _from_dict(cls: type, raw: Mapping[str, Any], where: str) -> Any:
         raise ConfigError(f"missing key {where}.{missing[0]} in {SOURCE}")
     values = {}
     for name, value in raw.items():
-        if name == "stages":
+        if name in ("stages", CICD_KEY) and cls is PlatformConfig:  # built above from their own dataclasses
             values[name] = value
             continue
         values[name] = _check_type(value, hints[name], f"{where}.{name}")
@@ -307,6 +377,13 @@ def _from_cli(text: _CliText, allowed: tuple[type, ...]) -> Any:
 
 
 def _check_type(value: Any, hint: Any, key: str) -> Any:
+    if typing.get_origin(hint) is tuple:  # tuple[str, ...]: a JSON list (or, from -c, comma-separated text)
+        if isinstance(value, _CliText):
+            value = [item for item in value.split(",") if item]
+        if not isinstance(value, list):
+            raise ConfigError(f"wrong type for key {key} in {SOURCE}: expected a list, got {value!r}")
+        (item_hint, _) = typing.get_args(hint)
+        return tuple(_check_type(item, item_hint, f"{key}[{index}]") for index, item in enumerate(value))
     allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     if isinstance(value, _CliText):
         value = _from_cli(value, allowed)

@@ -15,7 +15,14 @@ def bucket_name(config: PlatformConfig, stage: StageConfig, purpose: str) -> str
     cross-stack export (config.py keeps prefix and stage short enough for S3's 63 characters)."""
     import aws_cdk as cdk  # here, not at the top: the pipeline builds use these names without the CDK
 
-    return f"{stage_prefix(config, stage)}-{purpose}-{cdk.Aws.ACCOUNT_ID}-{cdk.Aws.REGION}"
+    account = stage.account or cdk.Aws.ACCOUNT_ID  # a stage of its own account is named by it from any account
+    region = stage.region or cdk.Aws.REGION
+    return f"{stage_prefix(config, stage)}-{purpose}-{account}-{region}"
+
+
+def data_key_alias(config: PlatformConfig, stage: StageConfig) -> str:
+    """The alias of the stage's KMS key, by which other stages' roles are granted its use."""
+    return f"alias/{stage_prefix(config, stage)}-data"
 
 
 def stack_name(config: PlatformConfig, stage: StageConfig, component: str) -> str:

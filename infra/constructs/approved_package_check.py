@@ -10,6 +10,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from infra.constructs.python_function import python_function
+from infra.constructs.released_models import ReleasedModels
 from infra.nag import acknowledge
 
 FUNCTION_CODE = Path(__file__).resolve().parents[1] / "functions" / "approved_package"
@@ -17,9 +18,9 @@ RESOURCE_TYPE = "Custom::ApprovedModelPackage"
 
 
 class ApprovedPackageCheck(Construct):
-    """A custom resource that fails the deployment unless `model_package_arn` is an Approved package of
-    `model_package_group_name`; make what serves the package depend on it. Its function may only describe that
-    group's packages and write its own log group (encrypted with `encryption_key`)."""
+    """A custom resource that fails the deployment unless `model_package_arn` is an Approved package of the released
+    `models`' group; make what serves the package depend on it. Its function may only describe that group's packages
+    and write its own log group (encrypted with `encryption_key`)."""
 
     def __init__(
         self,
@@ -27,32 +28,29 @@ class ApprovedPackageCheck(Construct):
         construct_id: str,
         *,
         model_package_arn: str,
-        model_package_group_name: str,
+        models: ReleasedModels,
         encryption_key: kms.IKey,
         removal_policy: cdk.RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = cdk.Stack.of(self)
         self.function = python_function(
             self,
             "Function",
             code=FUNCTION_CODE,
-            description=f"Lets a deployment serve only Approved packages of {model_package_group_name}",
+            description=f"Lets a deployment serve only Approved packages of {models.group_name}",
             timeout=cdk.Duration.seconds(60),
             encryption_key=encryption_key,
             removal_policy=removal_policy,
         )
         role = self.function.role
-        packages = stack.format_arn(
-            service="sagemaker", resource="model-package", resource_name=f"{model_package_group_name}/*"
-        )
+        packages = models.package_arns
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[packages])
         )
         acknowledge(
             role,
             "AwsSolutions-IAM5",
-            "The function describes only the versions of the stage's model package group.",
+            "The function describes only the versions of the released models' model package group.",
             packages,
         )
         self.resource = cdk.CustomResource(
@@ -60,6 +58,6 @@ class ApprovedPackageCheck(Construct):
             "Resource",
             service_token=self.function.function_arn,
             resource_type=RESOURCE_TYPE,
-            properties={"ModelPackageArn": model_package_arn, "ModelPackageGroupName": model_package_group_name},
+            properties={"ModelPackageArn": model_package_arn, "ModelPackageGroupName": models.group_name},
         )
         self.resource.node.add_dependency(role)

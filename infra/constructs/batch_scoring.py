@@ -8,6 +8,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from infra.constructs.released_models import ReleasedModels
 from infra.constructs.sagemaker_pipeline import code_assets, code_locations, pipeline_resource, start_rule
 from infra.constructs.sagemaker_roles import grant_job_essentials, grant_read_code, pipeline_role
 from infra.nag import acknowledge
@@ -21,9 +22,9 @@ class BatchScoring(Construct):
     data (or any prefix given as `InputDataUri`) with the group's newest Approved model, into
     `predictions/<contract>/<execution>/` of the curated bucket.
 
-    The jobs' role reads the curated data, the models under `model_data_prefix` and its own prefix of the
-    artifacts bucket, writes predictions, and reads the group's packages; the pipeline's role starts, watches and
-    stops processing jobs. `schedule` (an EventBridge expression; default: none) starts a run periodically."""
+    The jobs' role reads the curated data, the released `models` and its own prefix of the artifacts bucket,
+    writes predictions, and reads the released group's packages; the pipeline's role starts, watches and stops
+    processing jobs. `schedule` (an EventBridge expression; default: none) starts a run periodically."""
 
     def __init__(
         self,
@@ -31,7 +32,7 @@ class BatchScoring(Construct):
         construct_id: str,
         *,
         settings: BatchScoringSettings,
-        model_data_prefix: str,
+        models: ReleasedModels,
         contract: DatasetContract,
         definition: dict,
         images: dict[str, dict[str, str]],
@@ -48,20 +49,27 @@ class BatchScoring(Construct):
         job = iam.Role(self, "JobRole", assumed_by=sagemaker, description="SageMaker batch-scoring jobs")
         curated_data = curated_bucket.arn_for_objects(f"{curated_prefix(CURATED_DATA, contract.name)}*")
         predictions = curated_bucket.arn_for_objects(f"{curated_prefix(PREDICTIONS, contract.name)}*")
-        model_data = artifacts_bucket.arn_for_objects(f"{model_data_prefix}*")
         own_artifacts = artifacts_bucket.arn_for_objects(f"{BATCH_SCORING_PREFIX}/*")
-        packages = stack.format_arn(
-            service="sagemaker", resource="model-package", resource_name=f"{settings.model_package_group_name}/*"
-        )
+        if settings.model_package_group_name != models.group_name:
+            raise ValueError(
+                f"batch scoring reads {settings.model_package_group_name!r}, but the released models are in "
+                f"{models.group_name!r}"
+            )
         job.add_to_policy(
             iam.PolicyStatement(
-                actions=["s3:ListBucket"], resources=[curated_bucket.bucket_arn, artifacts_bucket.bucket_arn]
+                actions=["s3:ListBucket"],
+                resources=list(
+                    dict.fromkeys((curated_bucket.bucket_arn, artifacts_bucket.bucket_arn, models.bucket.bucket_arn))
+                ),
             )
         )
-        job.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[curated_data, model_data]))
+        job.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[curated_data]))
+        model_data = models.grant_read(job)
         job.add_to_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[predictions]))
         job.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"], resources=[own_artifacts]))
-        job.add_to_policy(iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[packages]))
+        job.add_to_policy(
+            iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[models.package_arns])
+        )
         # ListModelPackages names no resource of its type in the request: only `*` matches it (see ModelBuildRoles)
         job.add_to_policy(iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"]))
         grant_read_code(job, [sourcedir, bootstrap])
@@ -69,14 +77,15 @@ class BatchScoring(Construct):
         acknowledge(
             job,
             "AwsSolutions-IAM5",
-            "Batch scoring reads the dataset's curated prefix and the model build's artifacts (model data, named per "
-            "execution), writes predictions under the dataset's prefix, and keeps step outputs under its own prefix; "
-            "it describes the versions of its own model package group.",
+            "Batch scoring reads the dataset's curated prefix and the release stage's trained models (named per "
+            "execution; another stage's key is known by its alias only), writes predictions under the dataset's "
+            "prefix, and keeps step outputs under its own prefix; it describes the versions of the released models' "
+            "model package group.",
             curated_data,
-            model_data,
+            *model_data,
             predictions,
             own_artifacts,
-            packages,
+            models.package_arns,
         )
 
         role = pipeline_role(

@@ -16,6 +16,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from infra.constructs.released_models import ReleasedModels
 from infra.constructs.rollback_alarms import RollbackAlarms
 from infra.nag import acknowledge
 from ml_code.paths import DATA_CAPTURE_PREFIX, ENDPOINT_VARIANT
@@ -83,8 +84,7 @@ class ModelEndpoint(Construct):
         endpoint_name: str,
         model_package_arn: str,
         versioned_name: Callable[[str, str], str],
-        model_data_bucket: s3.IBucket,
-        model_data_prefix: str,
+        models: ReleasedModels,
         capture_bucket: s3.IBucket,
         encryption_key: kms.IKey,
         instance_type: str,
@@ -101,7 +101,7 @@ class ModelEndpoint(Construct):
             raise ValueError(f"need 1 <= initial_instances <= max_instances, got {initial_instances}, {max_instances}")
         stack = cdk.Stack.of(self)
         self.endpoint_name = endpoint_name
-        self.role = self._role(endpoint_name, model_data_bucket, model_data_prefix, capture_bucket, encryption_key)
+        self.role = self._role(endpoint_name, models, capture_bucket, encryption_key)
         self.role.add_to_policy(
             iam.PolicyStatement(
                 actions=["cloudwatch:DescribeAlarms"],  # SageMaker reads the rollback alarms during an update
@@ -182,8 +182,7 @@ class ModelEndpoint(Construct):
     def _role(
         self,
         endpoint_name: str,
-        model_data_bucket: s3.IBucket,
-        model_data_prefix: str,
+        models: ReleasedModels,
         capture_bucket: s3.IBucket,
         encryption_key: kms.IKey,
     ) -> iam.Role:
@@ -196,9 +195,8 @@ class ModelEndpoint(Construct):
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description=f"SageMaker model of the {endpoint_name} endpoint",
         )
-        model_data = model_data_bucket.arn_for_objects(f"{model_data_prefix}*")
+        model_data = models.grant_read(role)
         captured = capture_bucket.arn_for_objects(f"{DATA_CAPTURE_PREFIX}/{endpoint_name}/*")
-        role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[model_data]))
         role.add_to_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[captured]))
         encryption_key.grant(role, "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")
         logs = stack.format_arn(
@@ -222,9 +220,10 @@ class ModelEndpoint(Construct):
         acknowledge(
             role,
             "AwsSolutions-IAM5",
-            "Model artifacts are under the model build's prefix, named per pipeline execution; captured traffic is "
-            "filed by SageMaker under the endpoint's own prefix by date; the endpoint's log streams are per instance.",
-            model_data,
+            "Model artifacts are under the release stage's model-build prefix, named per pipeline execution (and "
+            "another stage's key is known by its alias only); captured traffic is filed by SageMaker under the "
+            "endpoint's own prefix by date; the endpoint's log streams are per instance.",
+            *model_data,
             captured,
             logs,
         )

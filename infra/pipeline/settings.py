@@ -63,6 +63,7 @@ class BatchScoringSettings:
     def for_stage(cls, config: PlatformConfig, stage: StageConfig) -> BatchScoringSettings:
         return cls(
             pipeline_name=batch_scoring_pipeline_name(config, stage),
-            model_package_group_name=model_package_group_name(config, stage),
+            # the models every serving stage serves are the release stage's
+            model_package_group_name=model_package_group_name(config, config.release_stage or stage),
             instance_type=stage.processing_instance_type,
         )

@@ -13,10 +13,10 @@ from infra.constructs.glue_etl_job import GlueEtlJob
 from infra.constructs.secure_bucket import AccessLogsBucket, SecureBucket
 from infra.naming import (
     bucket_name,
+    data_key_alias,
     etl_events_source,
     glue_job_name,
     glue_security_configuration_name,
-    stage_prefix,
 )
 
 RAW_INFREQUENT_ACCESS_AFTER = cdk.Duration.days(30)
@@ -31,9 +31,7 @@ class DataStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         removal_policy = stage.cdk_removal_policy
-        self.key = PlatformKey(
-            self, "Key", alias=f"alias/{stage_prefix(config, stage)}-data", removal_policy=removal_policy
-        )
+        self.key = PlatformKey(self, "Key", alias=data_key_alias(config, stage), removal_policy=removal_policy)
         self.access_logs_bucket = AccessLogsBucket(
             self,
             "AccessLogs",

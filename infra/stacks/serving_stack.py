@@ -14,8 +14,9 @@ from infra.constructs.approved_package_check import ApprovedPackageCheck
 from infra.constructs.batch_scoring import BatchScoring
 from infra.constructs.endpoint_autoscaling import EndpointAutoscaling
 from infra.constructs.model_endpoint import ModelEndpoint, Rollout
+from infra.constructs.released_models import ReleasedModels
 from infra.constructs.rollback_alarms import RollbackAlarms
-from infra.naming import bucket_name, deployed_name, endpoint_name, model_data_prefix, model_package_group_name
+from infra.naming import bucket_name, deployed_name, endpoint_name
 from infra.pipeline.builds import DefinitionBuilds
 from infra.pipeline.settings import BatchScoringSettings
 from ml_code.contracts.contract import load_contract
@@ -24,15 +25,15 @@ MODEL_PACKAGE_PARAMETER = "ModelPackageArn"
 
 
 def model_package_arn_pattern(group: str) -> str:
-    """What the parameter accepts: a versioned package of the stage's own group, in any partition and region."""
+    """What the parameter accepts: a versioned package of the released models' group, in any partition and region."""
     return rf"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{{12}}:model-package/{group}/\d+$"
 
 
 class ServingStack(cdk.Stack):
     """The endpoint that serves the model package given in the `ModelPackageArn` parameter (the deploy pipeline
     passes the Approved package; nothing is looked up at synth, and the deployment fails unless the package is
-    Approved), its rollback alarms and its autoscaling; and the
-    batch-scoring pipeline, which scores curated data with the newest Approved model.
+    Approved and of the release stage's group, see ReleasedModels), its rollback alarms and its autoscaling; and
+    the batch-scoring pipeline, which scores curated data with the newest Approved model of that group.
     Deploy it after the stage's DataStack (buckets, key) and ModelBuildStack (the package's group). `definitions`
     holds the batch-scoring definition for the stage's BatchScoringSettings."""
 
@@ -48,7 +49,11 @@ class ServingStack(cdk.Stack):
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        group = model_package_group_name(config, stage)
+        release = config.release_stage
+        models = ReleasedModels(
+            self, "ReleasedModels", config=config, release=release, serving=stage, encryption_key=encryption_key
+        )
+        group = models.group_name
         package = cdk.CfnParameter(
             self,
             MODEL_PACKAGE_PARAMETER,
@@ -60,7 +65,6 @@ class ServingStack(cdk.Stack):
         package_arn = package.value_as_string
         version = cdk.Fn.select(2, cdk.Fn.split("/", package_arn))  # .../model-package/<group>/<version>
         name = endpoint_name(config, stage)
-        artifacts_bucket = s3.Bucket.from_bucket_name(self, "Artifacts", bucket_name(config, stage, "artifacts"))
 
         alarms = RollbackAlarms(
             self,
@@ -75,8 +79,7 @@ class ServingStack(cdk.Stack):
             endpoint_name=name,
             model_package_arn=package_arn,
             versioned_name=functools.partial(deployed_name, config, stage, version),
-            model_data_bucket=artifacts_bucket,
-            model_data_prefix=model_data_prefix(config, stage),
+            models=models,
             capture_bucket=s3.Bucket.from_bucket_name(self, "Monitoring", bucket_name(config, stage, "monitoring")),
             encryption_key=encryption_key,
             instance_type=stage.endpoint_instance_type,
@@ -91,7 +94,7 @@ class ServingStack(cdk.Stack):
             self,
             "ApprovedPackage",
             model_package_arn=package_arn,
-            model_package_group_name=group,
+            models=models,
             encryption_key=encryption_key,
             removal_policy=stage.cdk_removal_policy,
         )
@@ -110,12 +113,12 @@ class ServingStack(cdk.Stack):
             self,
             "BatchScoring",
             settings=batch_settings,
-            model_data_prefix=model_data_prefix(config, stage),
+            models=models,
             contract=load_contract(config.dataset_contract),
             definition=definitions.batch_scoring(batch_settings),
             images=definitions.images(),
             curated_bucket=s3.Bucket.from_bucket_name(self, "Curated", bucket_name(config, stage, "curated")),
-            artifacts_bucket=artifacts_bucket,
+            artifacts_bucket=s3.Bucket.from_bucket_name(self, "Artifacts", bucket_name(config, stage, "artifacts")),
             encryption_key=encryption_key,
             schedule=stage.batch_schedule,
         )

@@ -16,7 +16,8 @@ from infra.platform import build_platform
 from infra.stacks.serving_stack import MODEL_PACKAGE_PARAMETER
 from tests.infra.synth import new_app, role_statements
 
-GROUP = "mlops-prod-customer-churn"
+ENDPOINT = "mlops-prod-customer-churn"
+GROUP = "mlops-staging-customer-churn"  # the release stage's (cdk.json: the first serving stage)
 ARN = f"arn:aws:sagemaker:eu-west-1:111122223333:model-package/{GROUP}/7"
 
 
@@ -42,14 +43,15 @@ def test_a_serving_stack_where_serving_is_on_and_none_where_it_is_off(platform):
     assert "mlops-dev-serving" not in names
 
 
-def test_the_package_is_a_deploy_time_parameter_of_the_stages_own_group(prod):
+def test_the_package_is_a_deploy_time_parameter_of_the_release_stages_group(prod):
     parameter = prod.to_json()["Parameters"][MODEL_PACKAGE_PARAMETER]
     assert "Default" not in parameter  # the deploy pipeline must say which package
     pattern = re.compile(parameter["AllowedPattern"])
     assert pattern.match(ARN)
     assert pattern.match(ARN.replace("arn:aws:", "arn:aws-cn:").replace("eu-west-1", "cn-north-1"))
     for wrong in (
-        ARN.replace(GROUP, "mlops-staging-customer-churn"),  # another stage's group
+        ARN.replace(GROUP, "mlops-prod-customer-churn"),  # a group that releases nothing
+        ARN.replace(GROUP, "mlops-dev-customer-churn"),
         ARN.rsplit("/", 1)[0],  # the group, not a version
         ARN.replace("model-package/", "model-package-group/"),
         ARN + "/extra",
@@ -110,7 +112,7 @@ def test_the_endpoint_config_encrypts_volumes_and_captures_traffic(prod, staging
 
 def test_prod_rolls_out_as_a_canary_and_staging_all_at_once_both_rolling_back_on_alarms(prod, staging):
     canary = only(prod, "AWS::SageMaker::Endpoint")
-    assert canary["EndpointName"] == GROUP
+    assert canary["EndpointName"] == ENDPOINT
     policy = canary["DeploymentConfig"]["BlueGreenUpdatePolicy"]
     assert policy["TrafficRoutingConfiguration"] == {
         "Type": "CANARY",
@@ -120,7 +122,7 @@ def test_prod_rolls_out_as_a_canary_and_staging_all_at_once_both_rolling_back_on
     assert policy["TerminationWaitInSeconds"] == 600
     alarms = {alarm["Properties"]["AlarmName"] for alarm in prod.find_resources("AWS::CloudWatch::Alarm").values()}
     rollback = {alarm["AlarmName"] for alarm in canary["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]}
-    assert rollback == alarms == {f"{GROUP}-rollback-5xx", f"{GROUP}-rollback-latency"}
+    assert rollback == alarms == {f"{ENDPOINT}-rollback-5xx", f"{ENDPOINT}-rollback-latency"}
     # autoscaling's instance count survives an update; the new capture settings do not get overridden
     assert canary["RetainAllVariantProperties"] is True
     assert canary["ExcludeRetainedVariantProperties"] == [{"VariantPropertyType": "DataCaptureConfig"}]
@@ -132,7 +134,7 @@ def test_prod_rolls_out_as_a_canary_and_staging_all_at_once_both_rolling_back_on
 
 def test_the_rollback_alarms_watch_5xx_errors_and_p99_latency_with_the_stages_thresholds(prod):
     dimensions = [
-        {"Name": "EndpointName", "Value": GROUP},
+        {"Name": "EndpointName", "Value": ENDPOINT},
         {"Name": "VariantName", "Value": "AllTraffic"},
     ]
     common = {
@@ -172,12 +174,22 @@ def test_autoscaling_tracks_invocations_per_instance_within_the_stages_bounds(pr
     ]
 
 
-def test_the_model_role_reads_model_data_writes_capture_and_reads_its_alarms(prod):
+def test_the_model_role_reads_released_models_writes_capture_and_reads_its_alarms(prod, staging):
     statements = role_statements(prod, "EndpointRole")
     by_action = {json.dumps(s["Action"]): json.dumps(s["Resource"]) for s in statements}
-    assert by_action['"s3:GetObject"'].endswith('/pipelines/mlops-prod-model-build/*/train/*"]]}')
-    assert "-artifacts-" in by_action['"s3:GetObject"']
-    assert by_action['"s3:PutObject"'].endswith(f'/datacapture/{GROUP}/*"]]}}')
+    # prod serves the release stage's models: staging's artifacts, decrypted with staging's key (by its alias)
+    assert by_action['"s3:GetObject"'].endswith('/pipelines/mlops-staging-model-build/*/train/*"]]}')
+    assert "mlops-staging-artifacts-" in by_action['"s3:GetObject"']
+    (release_key,) = [s for s in statements if s["Action"] == "kms:Decrypt"]
+    assert release_key["Condition"] == {
+        "ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/mlops-staging-data"}
+    }
+    assert by_action['"kms:Decrypt"'].endswith(':key/*"]]}')
+    # staging is the release stage: its own key, by reference
+    staging_statements = role_statements(staging, "EndpointRole")
+    (own_key,) = [s for s in staging_statements if "kms:Decrypt" in s["Action"]]
+    assert "Condition" not in own_key and "mlops-staging-data:" in json.dumps(own_key["Resource"])
+    assert by_action['"s3:PutObject"'].endswith(f'/datacapture/{ENDPOINT}/*"]]}}')
     assert by_action['"cloudwatch:DescribeAlarms"'].count(":alarm:") == 2
     assert not [s for s in statements if "*" in json.dumps(s["Action"])]
     assert not [s for s in statements if s["Resource"] == "*" and s["Action"] != "cloudwatch:PutMetricData"], (
@@ -186,7 +198,7 @@ def test_the_model_role_reads_model_data_writes_capture_and_reads_its_alarms(pro
 
 
 def test_outputs_name_the_endpoint_the_package_and_the_batch_pipeline(prod):
-    prod.has_output("EndpointName", {"Value": GROUP})
+    prod.has_output("EndpointName", {"Value": ENDPOINT})
     prod.has_output("ServedModelPackageArn", {"Value": {"Ref": MODEL_PACKAGE_PARAMETER}})
     prod.has_output("BatchScoringPipelineName", {"Value": "mlops-prod-batch-scoring"})
 

@@ -1,0 +1,72 @@
+"""The models a serving stage serves: the release stage's Approved packages and their artifacts."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.config import PlatformConfig, StageConfig
+from infra.naming import bucket_name, data_key_alias, model_data_prefix, model_package_group_name
+
+
+class ReleasedModels(Construct):
+    """Where the models every serving stage serves come from: the Model Registry group of the `release` stage, the
+    trained models under its artifacts bucket's model-build prefix, and its KMS key. The `serving` stage passes its
+    own `encryption_key`, used as is when it is the release stage; another stage reaches the release stage's key by
+    its alias (a key id is not known at synth), in the release stage's account and region."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        release: StageConfig,
+        serving: StageConfig,
+        encryption_key: kms.IKey,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.group_name = model_package_group_name(config, release)
+        self.bucket = s3.Bucket.from_bucket_name(self, "Artifacts", bucket_name(config, release, "artifacts"))
+        self.prefix = model_data_prefix(config, release)
+        self._own_key = encryption_key if release.name == serving.name else None
+        self._key_alias = data_key_alias(config, release)
+        stack = cdk.Stack.of(self)
+        self._account = release.account or stack.account
+        self._region = release.region or stack.region
+        self.package_arns = stack.format_arn(
+            service="sagemaker",
+            resource="model-package",
+            resource_name=f"{self.group_name}/*",
+            account=self._account,
+            region=self._region,
+        )
+
+    @property
+    def model_data(self) -> str:
+        """The ARN pattern of the trained models' objects (one folder per pipeline execution)."""
+        return self.bucket.arn_for_objects(f"{self.prefix}*")
+
+    def grant_read(self, grantee: iam.IGrantable) -> list[str]:
+        """Let `grantee` read and decrypt the trained models; returns the wildcard resources granted, for the caller's
+        cdk-nag acknowledgement."""
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[self.model_data])
+        )
+        if self._own_key is not None:
+            self._own_key.grant_decrypt(grantee)
+            return [self.model_data]
+        keys = cdk.Stack.of(self).format_arn(
+            service="kms", resource="key", resource_name="*", account=self._account, region=self._region
+        )
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt"],
+                resources=[keys],
+                conditions={"ForAnyValue:StringEquals": {"kms:ResourceAliases": self._key_alias}},
+            )
+        )
+        return [self.model_data, keys]
