@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xgboost as xgb  # noqa: E402
 
+from ml_code.inference.responses import negative_label  # noqa: E402
 from ml_code.paths import MAX_RECORDS_PER_REQUEST as MAX_RECORDS  # noqa: E402
 from ml_code.paths import (  # noqa: E402
     MAX_REQUEST_BYTES,  # noqa: E402
@@ -106,7 +107,7 @@ def predict_fn(records: pd.DataFrame, model: LoadedModel) -> list[dict[str, Any]
         return [
             {
                 "probability": float(p),
-                "label": transform.positive_label if p >= 0.5 else f"not {transform.positive_label}",
+                "label": transform.positive_label if p >= 0.5 else negative_label(transform.positive_label),
             }
             for p in scores
         ]

@@ -101,7 +101,11 @@ def test_an_approved_package_of_the_group_lets_the_deployment_go_on(registry, cl
     [
         ("PendingManualApproval", GROUP, r"is PendingManualApproval, not Approved: approve it in the Model Registry"),
         ("Rejected", GROUP, r"is Rejected, not Approved"),
-        ("Approved", "mlops-staging-customer-churn", r"belongs to 'mlops-staging-customer-churn', not this stage's"),
+        (
+            "Approved",
+            "mlops-staging-customer-churn",
+            r"'mlops-staging-customer-churn', not the released models' group",
+        ),
     ],
 )
 def test_fails_the_deployment_when_the_package_may_not_be_served(registry, cloudformation, status, group, reason):

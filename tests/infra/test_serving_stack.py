@@ -181,9 +181,7 @@ def test_the_model_role_reads_released_models_writes_capture_and_reads_its_alarm
     assert by_action['"s3:GetObject"'].endswith('/pipelines/mlops-staging-model-build/*/train/*"]]}')
     assert "mlops-staging-artifacts-" in by_action['"s3:GetObject"']
     (release_key,) = [s for s in statements if s["Action"] == "kms:Decrypt"]
-    assert release_key["Condition"] == {
-        "ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/mlops-staging-data"}
-    }
+    assert release_key["Condition"] == {"ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/mlops-staging-data"}}
     assert by_action['"kms:Decrypt"'].endswith(':key/*"]]}')
     # staging is the release stage: its own key, by reference
     staging_statements = role_statements(staging, "EndpointRole")

@@ -12,6 +12,7 @@ import pytest
 from local_mode.churn_data import generate, write
 from local_mode.registry import APPROVED, ModelPackage, Registry
 from local_mode.runner import run_pipeline
+from local_mode.serving.endpoint import EndpointSpec, LocalEndpoint, free_port, package_archive
 from ml_code.contracts.contract import DatasetContract, load_contract
 from tests.cli import local_mode
 
@@ -88,3 +89,18 @@ def approved_models(tmp_path_factory, churn_csv) -> dict[str, ApprovedModel]:
         contract_file.write_text(json.dumps({**contract, **CRM_COLUMNS}))
         models[problem_type] = _train_and_approve(contract_file, churn_csv, tmp_path_factory.mktemp("home"))
     return models
+
+
+def start(model: ApprovedModel, name: str, **spec) -> LocalEndpoint:
+    """A local endpoint serving `model`, started (a real gunicorn server on a loopback port)."""
+    archive = package_archive(model.home, model.package)
+    return LocalEndpoint(EndpointSpec(name=name, model_archive=archive, port=free_port(), **spec), model.home).start()
+
+
+@pytest.fixture(scope="session")
+def endpoints(approved_models) -> dict[str, LocalEndpoint]:
+    """One running endpoint per problem type, serving `approved_models`."""
+    running = {kind: start(model, f"serve-{kind}") for kind, model in approved_models.items()}
+    yield running
+    for endpoint in running.values():
+        endpoint.stop()

@@ -16,25 +16,12 @@ from local_mode.local_s3 import LocalS3
 from local_mode.monitoring import input_columns
 from local_mode.registry import PENDING, Registry, RegistryError
 from local_mode.serving.capture import CaptureConfig, DataCapture
-from local_mode.serving.endpoint import EndpointSpec, LocalEndpoint, approved_package, free_port, package_archive
+from local_mode.serving.endpoint import LocalEndpoint, approved_package
 from local_mode.traffic import EndpointClient
+from ml_code.contracts.contract import PROBLEM_TYPES
 from ml_code.paths import MAX_RECORDS_PER_REQUEST as MAX_RECORDS
 from ml_code.paths import SAMPLE_PAYLOAD_FILE, SAMPLE_PAYLOAD_RECORDS
-
-PROBLEM_TYPES = ("binary_classification", "multiclass_classification", "regression")
-
-
-def start(model, name: str, **spec) -> LocalEndpoint:
-    archive = package_archive(model.home, model.package)
-    return LocalEndpoint(EndpointSpec(name=name, model_archive=archive, port=free_port(), **spec), model.home).start()
-
-
-@pytest.fixture(scope="module")
-def endpoints(approved_models):
-    running = {kind: start(model, f"serve-{kind}") for kind, model in approved_models.items()}
-    yield running
-    for endpoint in running.values():
-        endpoint.stop()
+from tests.local_mode.conftest import start
 
 
 def feature_records(model, count: int, **generate_args) -> list[dict]:

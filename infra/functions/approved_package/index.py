@@ -1,7 +1,7 @@
 """A CloudFormation custom resource that lets a deployment go on only with an Approved model package.
 
 The ServingStack names the package to serve in a parameter; whoever deploys it, this check fails the deployment
-(before any model is created) unless the package belongs to the stage's group and is Approved in the Model
+(before any model is created) unless the package belongs to the released models' group and is Approved in the Model
 Registry. Deleting the resource checks nothing.
 """
 
@@ -44,7 +44,8 @@ def check(sagemaker, arn: str, group: str) -> dict:
     package = sagemaker.describe_model_package(ModelPackageName=arn)
     if package.get("ModelPackageGroupName") != group:
         raise PackageNotServable(
-            f"model package {arn} belongs to {package.get('ModelPackageGroupName')!r}, not this stage's {group!r}"
+            f"model package {arn} belongs to {package.get('ModelPackageGroupName')!r}, not the released models' "
+            f"group {group!r}"
         )
     if package["ModelApprovalStatus"] != APPROVED:
         raise PackageNotServable(

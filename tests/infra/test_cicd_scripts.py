@@ -1,0 +1,108 @@
+"""The deploy pipeline's scripts against moto: the release step finds the newest Approved package and its sample
+payload; the smoke test invokes a SageMaker endpoint through sagemaker-runtime."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.sagemakerruntime.models import sagemakerruntime_backends
+
+from infra.cicd import release, smoke_test
+from ml_code.paths import SAMPLE_PAYLOAD_FILE
+
+GROUP = "mlops-staging-customer-churn"
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5"
+PAYLOAD = b"tenure,plan\n3,basic\n40,premium\n"
+
+
+@pytest.fixture()
+def aws():
+    with mock_aws():
+        sagemaker, s3 = boto3.client("sagemaker"), boto3.client("s3")
+        sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+        s3.create_bucket(Bucket="artifacts")
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+            info = tarfile.TarInfo(SAMPLE_PAYLOAD_FILE)
+            info.size = len(PAYLOAD)
+            tar.addfile(info, io.BytesIO(PAYLOAD))
+        s3.put_object(Bucket="artifacts", Key="run/sample_payload/payload.tar.gz", Body=archive.getvalue())
+        yield sagemaker, s3
+
+
+def register(sagemaker, status: str, payload: bool = True) -> str:
+    extra = {"SamplePayloadUrl": "s3://artifacts/run/sample_payload/payload.tar.gz"} if payload else {}
+    return sagemaker.create_model_package(
+        ModelPackageGroupName=GROUP,
+        ModelApprovalStatus=status,
+        InferenceSpecification={
+            "Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://artifacts/model.tar.gz"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        **extra,
+    )["ModelPackageArn"]
+
+
+def test_the_release_is_the_newest_approved_package_with_its_sample_payload(aws, tmp_path, capsys):
+    sagemaker, _ = aws
+    register(sagemaker, "Approved")
+    newest_approved = register(sagemaker, "Approved")
+    register(sagemaker, "PendingManualApproval")  # newer, but not approved
+    register(sagemaker, "Rejected")
+    assert release.main(["--group", GROUP, "--output", str(tmp_path / "release")]) == 0
+    assert capsys.readouterr().out == newest_approved + "\n"  # what the pipeline passes to the deployments
+    written = json.loads((tmp_path / "release" / release.PACKAGE_FILE).read_text())
+    assert written["ModelPackageArn"] == newest_approved
+    assert written["ModelPackageVersion"] == 2
+    assert smoke_test.read_payload(tmp_path / "release" / release.PAYLOAD_FILE) == PAYLOAD
+
+
+def test_fails_when_the_group_has_no_approved_package(aws, tmp_path, caplog):
+    sagemaker, _ = aws
+    register(sagemaker, "PendingManualApproval")
+    assert release.main(["--group", GROUP, "--output", str(tmp_path)]) == 1
+    assert f"no Approved package in {GROUP}" in caplog.text
+    assert not (tmp_path / release.PACKAGE_FILE).exists()
+
+
+def test_fails_when_the_package_has_no_sample_payload(aws, tmp_path):
+    sagemaker, s3 = aws
+    arn = register(sagemaker, "Approved", payload=False)
+    with pytest.raises(release.NothingToRelease, match=f"{arn} has no SamplePayloadUrl, so it cannot be smoke-tested"):
+        release.resolve(sagemaker, s3, GROUP, tmp_path)
+
+
+def queue_answers(*bodies: str) -> None:
+    backend = sagemakerruntime_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+    backend.results_queue.extend((body, "application/json", "AllTraffic", "") for body in bodies)
+
+
+def run_against_moto(answer: dict | str) -> list[str]:
+    body = answer if isinstance(answer, str) else json.dumps(answer)
+    queue_answers(body)  # moto gives the same request the same answer
+    invoke = smoke_test.sagemaker_invoker(boto3.client("sagemaker-runtime"), "mlops-staging-customer-churn")
+    return smoke_test.smoke_test(
+        invoke, PAYLOAD, problem_type="binary_classification", positive_label="yes", max_latency_ms=10_000, calls=3
+    )
+
+
+def test_the_smoke_test_passes_a_sagemaker_endpoint_that_answers_well():
+    answer = {"predictions": [{"probability": 0.9, "label": "yes"}, {"probability": 0.2, "label": "not yes"}]}
+    with mock_aws():
+        assert run_against_moto(answer) == []
+
+
+def test_the_smoke_test_fails_a_sagemaker_endpoint_that_answers_wrongly():
+    with mock_aws():
+        problems = run_against_moto({"predictions": [{"probability": 0.9, "label": "not yes"}]})
+    assert problems == [f"call {call}: 1 predictions for 2 records" for call in (1, 2, 3)]
+    with mock_aws():
+        problems = run_against_moto("not json")
+    assert problems[0] == "call 1: the answer is not JSON"
