@@ -205,7 +205,8 @@ class CicdConfig:
     one, a zip of the repository uploaded to the pipelines' source bucket (`make upload-source`). They run in
     `account`/`region` (default: the first stage's). Models are trained and approved in `release_stage` (default:
     the first serving stage), and every serving stage serves that stage's Approved packages. `notify` lists the
-    e-mail addresses told of approvals waiting, rejected packages and failed runs.
+    e-mail addresses told of approvals waiting, rejected packages and failed runs. The smoke test fails an endpoint
+    whose median round trip is over `smoke_test_latency_ms`.
     """
 
     connection_arn: str | None = None
@@ -215,6 +216,7 @@ class CicdConfig:
     region: str | None = None
     release_stage: str | None = None
     notify: tuple[str, ...] = ()
+    smoke_test_latency_ms: int = 1000
 
     def __post_init__(self) -> None:
         where = f"{CONTEXT_KEY}.{CICD_KEY}"
@@ -236,6 +238,10 @@ class CicdConfig:
             raise ConfigError(f"{where}.account in {SOURCE}: {self.account!r} is not a 12-digit AWS account id")
         if self.region is not None and not _REGION.match(self.region):
             raise ConfigError(f"{where}.region in {SOURCE}: {self.region!r} is not an AWS region such as 'eu-west-1'")
+        if self.smoke_test_latency_ms < 1:
+            raise ConfigError(
+                f"{where}.smoke_test_latency_ms in {SOURCE}: {self.smoke_test_latency_ms!r} must be at least 1"
+            )
         for address in self.notify:
             if not _EMAIL.match(address):
                 raise ConfigError(f"{where}.notify in {SOURCE}: {address!r} is not an e-mail address")
@@ -286,6 +292,16 @@ class PlatformConfig:
         if self.cicd.release_stage is not None:
             return self.stage(self.cicd.release_stage)
         return next((stage for stage in self.stages if stage.serving), None)
+
+    @property
+    def tooling_account(self) -> str | None:
+        """The CI/CD pipelines' account: `cicd.account`, else the first stage's; None: the deploying credentials'."""
+        return self.cicd.account or self.stages[0].account
+
+    @property
+    def tooling_region(self) -> str | None:
+        """The CI/CD pipelines' region: `cicd.region`, else the first stage's; None: the deploying credentials'."""
+        return self.cicd.region or self.stages[0].region
 
     def stage(self, name: str) -> StageConfig:
         """The stage called `name`; an error lists the configured ones."""

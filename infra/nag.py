@@ -15,6 +15,14 @@ def acknowledge(scope: IConstruct, rule: str, reason: str, *resources: str) -> N
     cdk.Validations.of(scope).acknowledge(*[cdk.Acknowledgment(id=finding, reason=reason) for finding in ids])
 
 
+def acknowledge_actions(scope: IConstruct, rule: str, reason: str, *actions: str) -> None:
+    """Acknowledge `rule`'s finding for each of `actions` (wildcard actions such as `s3:GetObject*`) on `scope` and
+    its children, one acknowledgement each."""
+    cdk.Validations.of(scope).acknowledge(
+        *[cdk.Acknowledgment(id=f"{rule}[Action::{action}]", reason=reason) for action in actions]
+    )
+
+
 def render(scope: IConstruct, value: str) -> str:
     """A value the way cdk-nag writes it in evidence: `<AWS::Region>` for pseudo parameters, `<Id.Attr>` for
     attributes, `<Id>` for references, text as it is."""

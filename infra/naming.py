@@ -30,6 +30,47 @@ def stack_name(config: PlatformConfig, stage: StageConfig, component: str) -> st
     return f"{stage_prefix(config, stage)}-{component}"
 
 
+def stack_id(stage: StageConfig, component: str) -> str:
+    """A stage's stack's construct id, e.g. `ProdServing`: what `cdk deploy` selects it by."""
+    return f"{stage.name.capitalize()}{component}"
+
+
+# The CI/CD pipelines' stack (one, in the tooling account): its construct id, and the prefix of its names.
+CICD_STACK_ID = "Cicd"
+
+
+def cicd_prefix(config: PlatformConfig) -> str:
+    """`<prefix>-cicd`: what the CI/CD pipelines' physical names start with."""
+    return f"{config.prefix}-cicd"
+
+
+def cicd_bucket_name(config: PlatformConfig, purpose: str) -> str:
+    """A bucket of the CI/CD stack, e.g. `mlops-cicd-source-<account>-<region>`."""
+    import aws_cdk as cdk
+
+    account = config.tooling_account or cdk.Aws.ACCOUNT_ID
+    region = config.tooling_region or cdk.Aws.REGION
+    return f"{cicd_prefix(config)}-{purpose}-{account}-{region}"
+
+
+def cicd_role_name(config: PlatformConfig, purpose: str) -> str:
+    """A CI/CD build's role, named so that the stages' roles can trust it alone, e.g. `mlops-cicd-smoke-test`."""
+    return f"{cicd_prefix(config)}-{purpose}"
+
+
+def commit_pipeline_name(config: PlatformConfig) -> str:
+    return f"{config.prefix}-commit"
+
+
+def deploy_pipeline_name(config: PlatformConfig) -> str:
+    return f"{config.prefix}-deploy"
+
+
+def stage_access_role_name(config: PlatformConfig, stage: StageConfig, build: str) -> str:
+    """A stage's role that the CI/CD build `build` assumes, e.g. `mlops-staging-release` or `mlops-prod-smoke-test`."""
+    return f"{stage_prefix(config, stage)}-{build}"
+
+
 def glue_job_name(config: PlatformConfig, stage: StageConfig) -> str:
     """The ETL job's name: the model build's trigger matches `Glue Job State Change` events on it."""
     return f"{stage_prefix(config, stage)}-etl"
@@ -78,6 +119,10 @@ def model_data_prefix(config: PlatformConfig, stage: StageConfig) -> str:
 def endpoint_name(config: PlatformConfig, stage: StageConfig) -> str:
     """The stage's endpoint, named after its dataset as local mode names it, e.g. `mlops-prod-customer-churn`."""
     return f"{stage_prefix(config, stage)}-{config.dataset_contract}"
+
+
+# The ServingStack's parameter naming the package to serve; the deploy pipeline sets it.
+MODEL_PACKAGE_PARAMETER = "ModelPackageArn"
 
 
 def rollback_alarm_name(endpoint: str, signal: str) -> str:

@@ -8,9 +8,10 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from infra.config import PlatformConfig, StageConfig, load_config, selected_stages
-from infra.naming import stack_name
+from infra.naming import cicd_prefix, stack_id, stack_name
 from infra.pipeline.builds import DefinitionBuilds
 from infra.pipeline.settings import BatchScoringSettings, PipelineSettings
+from infra.stacks.cicd_stack import CicdStack
 from infra.stacks.data_stack import DataStack
 from infra.stacks.model_build_stack import ModelBuildStack
 from infra.stacks.serving_stack import ServingStack
@@ -29,8 +30,21 @@ class StageStacks:
         return tuple(stack for stack in (self.data, self.model_build, self.serving) if stack is not None)
 
 
-def build_platform(app: cdk.App) -> dict[str, StageStacks]:
-    """Add every selected stage's stacks to `app` and turn on cdk-nag AwsSolutions for all of them."""
+@dataclass(frozen=True)
+class Platform:
+    """Every stack of the app: each selected stage's, and the CI/CD stack (None in a one-stage app)."""
+
+    stages: dict[str, StageStacks]
+    cicd: CicdStack | None
+
+    def all(self) -> tuple[cdk.Stack, ...]:
+        stacks = tuple(stack for stage in self.stages.values() for stack in stage.all())
+        return stacks if self.cicd is None else (*stacks, self.cicd)
+
+
+def build_platform(app: cdk.App) -> Platform:
+    """Add every selected stage's stacks (and, with every stage, the CI/CD stack) to `app` and turn on cdk-nag
+    AwsSolutions for all of them."""
     context = app.node.get_all_context()  # cdk.json and -c flags; nothing else is read
     config = load_config(context)
     stages = selected_stages(config, context)
@@ -43,8 +57,17 @@ def build_platform(app: cdk.App) -> dict[str, StageStacks]:
     )
     data = {stage.name: _data_stack(app, config, stage) for stage in stages}
     stacks = {stage.name: _build_stage(app, config, stage, data[stage.name], definitions) for stage in stages}
+    cicd = None
+    if len(stages) == len(config.stages):  # the pipelines span every stage: not in a one-stage app (-c stage=...)
+        cicd = CicdStack(
+            app,
+            stack_name=cicd_prefix(config),
+            config=config,
+            env=cdk.Environment(account=config.tooling_account, region=config.tooling_region),
+        )
+        cdk.Tags.of(cicd).add("platform", config.prefix)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    return stacks
+    return Platform(stages=stacks, cicd=cicd)
 
 
 def _environment(stage: StageConfig) -> cdk.Environment:
@@ -54,7 +77,7 @@ def _environment(stage: StageConfig) -> cdk.Environment:
 def _data_stack(app: cdk.App, config: PlatformConfig, stage: StageConfig) -> DataStack:
     return DataStack(
         app,
-        f"{stage.name.capitalize()}Data",
+        stack_id(stage, "Data"),
         stack_name=stack_name(config, stage, "data"),
         config=config,
         stage=stage,
@@ -68,7 +91,7 @@ def _build_stage(
     env = _environment(stage)
     model_build = ModelBuildStack(
         app,
-        f"{stage.name.capitalize()}ModelBuild",
+        stack_id(stage, "ModelBuild"),
         stack_name=stack_name(config, stage, "model-build"),
         config=config,
         stage=stage,
@@ -81,7 +104,7 @@ def _build_stage(
     if stage.serving:
         serving = ServingStack(
             app,
-            f"{stage.name.capitalize()}Serving",
+            stack_id(stage, "Serving"),
             stack_name=stack_name(config, stage, "serving"),
             config=config,
             stage=stage,

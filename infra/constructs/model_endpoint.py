@@ -179,6 +179,15 @@ class ModelEndpoint(Construct):
         for alarm in alarms.alarms:
             self.endpoint.node.add_dependency(alarm)
 
+    def grant_invoke(self, grantee: iam.IGrantable) -> None:
+        """Let `grantee` invoke the endpoint."""
+        endpoint = cdk.Stack.of(self).format_arn(
+            service="sagemaker", resource="endpoint", resource_name=self.endpoint_name.lower()
+        )
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint])
+        )
+
     def _role(
         self,
         endpoint_name: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
@@ -10,9 +11,11 @@ from constructs import Construct
 
 from infra.constructs.sagemaker_pipeline import code_assets, code_locations, pipeline_resource, start_rule
 from infra.constructs.sagemaker_roles import ModelBuildRoles
+from infra.naming import MODEL_BUILD_PREFIX
 from infra.pipeline.settings import PipelineSettings
 from ml_code.contracts.contract import DatasetContract
 from ml_code.etl.announce import NEW_ROWS_DETAIL_TYPE
+from ml_code.paths import SAMPLE_PAYLOAD_ARCHIVE, SAMPLE_PAYLOAD_OUTPUT
 
 
 class TrainingPipeline(Construct):
@@ -39,6 +42,7 @@ class TrainingPipeline(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
+        self._artifacts_bucket, self._encryption_key = artifacts_bucket, encryption_key
         self.model_package_group = sagemaker.CfnModelPackageGroup(
             self,
             "ModelPackageGroup",
@@ -83,6 +87,31 @@ class TrainingPipeline(Construct):
         )
         if start_on_new_rows is not None:
             self._start_on(*start_on_new_rows)
+
+    def grant_start(self, grantee: iam.IGrantable) -> None:
+        """Let `grantee` start runs of the pipeline (with parameters of its choosing)."""
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=["sagemaker:StartPipelineExecution"], resources=[self.pipeline_arn])
+        )
+
+    def grant_read_releases(self, grantee: iam.IGrantable) -> list[str]:
+        """Let `grantee` find the group's packages and read their sample payloads (what the deploy pipeline's release
+        step needs); returns the wildcard resources granted, for the caller's cdk-nag acknowledgement."""
+        stack = cdk.Stack.of(self)
+        group = self.model_package_group.model_package_group_name
+        packages = stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{group}/*")
+        payloads = self._artifacts_bucket.arn_for_objects(
+            f"{MODEL_BUILD_PREFIX}/{self.pipeline_name}/*/{SAMPLE_PAYLOAD_OUTPUT}/{SAMPLE_PAYLOAD_ARCHIVE}"
+        )
+        principal = grantee.grant_principal
+        principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[packages])
+        )
+        # ListModelPackages names no resource of its type in the request: only `*` matches it (see ModelBuildRoles)
+        principal.add_to_principal_policy(iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"]))
+        principal.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[payloads]))
+        self._encryption_key.grant_decrypt(grantee)
+        return [packages, payloads, "*"]
 
     def _start_on(self, source: str, glue_job_name: str) -> None:
         self.start_rule = start_rule(

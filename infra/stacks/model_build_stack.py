@@ -8,7 +8,10 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import PlatformConfig, StageConfig
+from infra.constructs.approval_events import ForwardApprovals
+from infra.constructs.cicd_access import RELEASE, START_TRAINING, CicdAccessRole
 from infra.constructs.training_pipeline import TrainingPipeline
+from infra.nag import acknowledge
 from infra.naming import bucket_name, etl_events_source, glue_job_name
 from infra.pipeline.builds import DefinitionBuilds
 from infra.pipeline.settings import PipelineSettings
@@ -48,5 +51,31 @@ class ModelBuildStack(cdk.Stack):
             encryption_key=encryption_key,
             start_on_new_rows=(etl_events_source(config, stage), glue_job_name(config, stage)),
         )
+        release = config.release_stage
+        if release is not None and release.name == stage.name:
+            self._serve_the_cicd_pipelines(config, stage)
         cdk.CfnOutput(self, "PipelineName", value=settings.pipeline_name)
         cdk.CfnOutput(self, "ModelPackageGroupName", value=settings.model_package_group_name)
+
+    def _serve_the_cicd_pipelines(self, config: PlatformConfig, stage: StageConfig) -> None:
+        """The release stage's part of CI/CD: a role for the commit pipeline to start training, one for the deploy
+        pipeline to find the release, and its approval events on their way to a tooling account of its own."""
+        start = CicdAccessRole(self, "StartTrainingRole", config=config, stage=stage, build=START_TRAINING)
+        self.training.grant_start(start)
+        release = CicdAccessRole(self, "ReleaseRole", config=config, stage=stage, build=RELEASE)
+        acknowledge(
+            release,
+            "AwsSolutions-IAM5",
+            "The deploy pipeline finds the group's newest Approved version (ListModelPackages matches only `*`) and "
+            "reads its sample payload, written per pipeline execution.",
+            *self.training.grant_read_releases(release),
+        )
+        tooling = config.tooling_account
+        if tooling is not None and stage.account is not None and tooling != stage.account:
+            ForwardApprovals(
+                self,
+                "ForwardApprovals",
+                group=self.training.model_package_group.model_package_group_name,
+                account=tooling,
+                region=config.tooling_region or self.region,
+            )

@@ -12,16 +12,15 @@ from constructs import Construct
 from infra.config import PlatformConfig, StageConfig
 from infra.constructs.approved_package_check import ApprovedPackageCheck
 from infra.constructs.batch_scoring import BatchScoring
+from infra.constructs.cicd_access import SMOKE_TEST, CicdAccessRole
 from infra.constructs.endpoint_autoscaling import EndpointAutoscaling
 from infra.constructs.model_endpoint import ModelEndpoint, Rollout
 from infra.constructs.released_models import ReleasedModels
 from infra.constructs.rollback_alarms import RollbackAlarms
-from infra.naming import bucket_name, deployed_name, endpoint_name
+from infra.naming import MODEL_PACKAGE_PARAMETER, bucket_name, deployed_name, endpoint_name
 from infra.pipeline.builds import DefinitionBuilds
 from infra.pipeline.settings import BatchScoringSettings
 from ml_code.contracts.contract import load_contract
-
-MODEL_PACKAGE_PARAMETER = "ModelPackageArn"
 
 
 def model_package_arn_pattern(group: str) -> str:
@@ -122,6 +121,8 @@ class ServingStack(cdk.Stack):
             encryption_key=encryption_key,
             schedule=stage.batch_schedule,
         )
+        smoke_test = CicdAccessRole(self, "SmokeTestRole", config=config, stage=stage, build=SMOKE_TEST)
+        self.endpoint.grant_invoke(smoke_test)
         cdk.CfnOutput(self, "EndpointName", value=name)
         cdk.CfnOutput(self, "ServedModelPackageArn", value=package_arn)
         cdk.CfnOutput(self, "BatchScoringPipelineName", value=self.batch_scoring.pipeline_name)

@@ -14,8 +14,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedPlatform:
     """Every configured stage, synthesized once; cdk-nag findings would make this fixture raise."""
     outdir = tmp_path_factory.mktemp("cdk.out")
     app = new_app(outdir)
-    stacks = build_platform(app)
-    return SynthesizedPlatform(stacks=stacks, assembly=app.synth(), outdir=outdir)
+    built = build_platform(app)
+    return SynthesizedPlatform(stacks=built.stages, cicd=built.cicd, assembly=app.synth(), outdir=outdir)
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from aws_cdk.assertions import Template
 from aws_cdk.cx_api import CloudAssembly
 
 from infra.platform import StageStacks
+from infra.stacks.cicd_stack import CicdStack
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,6 +33,7 @@ def new_app(outdir: Path, **context: Any) -> cdk.App:
 @dataclass(frozen=True)
 class SynthesizedPlatform:
     stacks: dict[str, StageStacks]
+    cicd: CicdStack | None
     assembly: CloudAssembly
     outdir: Path
 

@@ -46,6 +46,7 @@ def test_the_whole_app_synthesizes_clean_under_cdk_nag_and_cdks_template_validat
     # below), so reaching here means every stack of every stage passed; CDK's built-in template validation only
     # warns, so its findings are failed here (app.py leaves it to this test).
     expected = {stack.stack_name for stage in platform.stacks.values() for stack in stage.all()}
+    expected.add(platform.cicd.stack_name)
     assert {stack.stack_name for stack in platform.assembly.stacks} == expected
     assert validation_findings(platform.outdir) == []
 

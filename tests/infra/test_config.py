@@ -59,8 +59,10 @@ def test_a_stage_with_its_own_account_and_region_is_deployed_there(context, tmp_
             "platform.stages.prod.region": "eu-west-1",
         },
     )
-    stacks = build_platform(app)
+    built = build_platform(app)
+    stacks = built.stages
     assert list(stacks) == ["prod"]
+    assert built.cicd is None  # the pipelines span every stage
     assert (stacks["prod"].data.account, stacks["prod"].data.region) == ("111122223333", "eu-west-1")
     assert stacks["prod"].data.stack_name == "mlops-prod-data"
 

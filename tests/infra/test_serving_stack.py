@@ -13,7 +13,7 @@ from infra.constructs.endpoint_autoscaling import SCALE_IN_COOLDOWN_SECONDS, SCA
 from infra.constructs.model_endpoint import Rollout
 from infra.constructs.rollback_alarms import RollbackAlarms
 from infra.platform import build_platform
-from infra.stacks.serving_stack import MODEL_PACKAGE_PARAMETER
+from infra.naming import MODEL_PACKAGE_PARAMETER
 from tests.infra.synth import new_app, role_statements
 
 ENDPOINT = "mlops-prod-customer-churn"
@@ -231,7 +231,7 @@ def test_batch_jobs_write_only_predictions_and_their_own_artifacts(prod):
 def test_a_changed_setting_renames_the_endpoint_config_and_keeps_the_model(tmp_path, prod):
     # also: a fixed fleet (min = max) registers no autoscaling, the first step of an instance-type change
     overrides = {"platform.stages.prod.capture_percentage": 50, "platform.stages.prod.max_instances": 2}
-    changed = Template.from_stack(build_platform(new_app(tmp_path, stage="prod", **overrides))["prod"].serving)
+    changed = Template.from_stack(build_platform(new_app(tmp_path, stage="prod", **overrides)).stages["prod"].serving)
     assert not changed.find_resources("AWS::ApplicationAutoScaling::ScalableTarget")
     assert not changed.find_resources("AWS::ApplicationAutoScaling::ScalingPolicy")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ml_code.inference.responses import negative_label, response_problems
+from ml_code.inference.responses import response_problems
 
 
 def problems(predictions, problem_type: str, records: int | None = None) -> list[str]:
@@ -65,5 +65,3 @@ def test_an_answer_must_have_one_prediction_per_record():
     ]
 
 
-def test_the_negative_label_is_the_one_the_endpoint_writes():
-    assert negative_label("yes") == "not yes"
