@@ -18,7 +18,7 @@ STAGE ?=
 DEMO_DIR := work/demo
 DEMO_ROWS ?= 20000
 
-.PHONY: help venv venv-ml demo test lint synth golden definition deploy clean
+.PHONY: help venv venv-ml demo test lint synth golden definition deploy deploy-cicd upload-source clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -61,9 +61,11 @@ demo: $(VENV)/.installed $(ML_VENV)/.installed ## the whole loop: ETL, pipeline,
 ML_TESTS := tests/ml_code
 # The tests run in a network namespace with loopback only where the OS allows it (tests/offline/isolated).
 ISOLATED := tests/offline/isolated
+# REPORTS=<dir> writes both runs' JUnit reports there (the commit pipeline keeps them).
+REPORTS ?=
 test: lint $(VENV)/.installed $(ML_VENV)/.installed ## ruff + every test, offline
-	$(OFFLINE) $(ISOLATED) $(VENV)/bin/pytest tests $(addprefix --ignore=,$(ML_TESTS))
-	$(OFFLINE) $(ISOLATED) $(ML_VENV)/bin/pytest $(ML_TESTS)
+	$(OFFLINE) $(ISOLATED) $(VENV)/bin/pytest tests $(addprefix --ignore=,$(ML_TESTS)) $(if $(REPORTS),--junitxml=$(REPORTS)/platform.xml)
+	$(OFFLINE) $(ISOLATED) $(ML_VENV)/bin/pytest $(ML_TESTS) $(if $(REPORTS),--junitxml=$(REPORTS)/ml_code.xml)
 
 synth: $(VENV)/.installed node_modules/.installed ## synthesize every stage (or STAGE=dev) into cdk.out, offline
 	$(OFFLINE) npx cdk synth --no-notices --quiet $(if $(STAGE),-c stage=$(STAGE))
@@ -82,6 +84,12 @@ deploy: $(VENV)/.installed node_modules/.installed ## deploy STAGE=<stage> (and 
 	@test -n "$(STAGE)" || { echo "make: say which stage, e.g. make deploy STAGE=dev" >&2; exit 1; }
 	$(CDK_DEPLOY) -c stage=$(STAGE) '*Data' '*ModelBuild'
 	$(if $(MODEL_PACKAGE_ARN),$(CDK_DEPLOY) -c stage=$(STAGE) --exclusively '*Serving' --parameters ModelPackageArn=$(MODEL_PACKAGE_ARN))
+
+deploy-cicd: $(VENV)/.installed node_modules/.installed ## deploy the CI/CD pipelines once (they update themselves after), see README
+	$(CDK_DEPLOY) Cicd
+
+upload-source: $(VENV)/.installed ## without a git connection: upload HEAD to the CI/CD source bucket, which starts the commit pipeline
+	$(VENV)/bin/python -m infra.cicd.upload_source
 
 clean: ## remove the environments and build outputs
 	rm -rf $(VENV) $(ML_VENV) node_modules cdk.out work

@@ -44,12 +44,15 @@ def cicd_prefix(config: PlatformConfig) -> str:
     return f"{config.prefix}-cicd"
 
 
-def cicd_bucket_name(config: PlatformConfig, purpose: str) -> str:
-    """A bucket of the CI/CD stack, e.g. `mlops-cicd-source-<account>-<region>`."""
+def cicd_bucket_name(
+    config: PlatformConfig, purpose: str, account: str | None = None, region: str | None = None
+) -> str:
+    """A bucket of the CI/CD stack, e.g. `mlops-cicd-source-<account>-<region>`, in the tooling account and region
+    (default: the config's, else the deploying stack's)."""
     import aws_cdk as cdk
 
-    account = config.tooling_account or cdk.Aws.ACCOUNT_ID
-    region = config.tooling_region or cdk.Aws.REGION
+    account = account or config.tooling_account or cdk.Aws.ACCOUNT_ID
+    region = region or config.tooling_region or cdk.Aws.REGION
     return f"{cicd_prefix(config)}-{purpose}-{account}-{region}"
 
 

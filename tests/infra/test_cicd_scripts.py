@@ -1,11 +1,13 @@
-"""The deploy pipeline's scripts against moto: the release step finds the newest Approved package and its sample
-payload; the smoke test invokes a SageMaker endpoint through sagemaker-runtime."""
+"""The CI/CD scripts against moto: the release step finds the newest Approved package and its sample payload; the
+smoke test invokes a SageMaker endpoint through sagemaker-runtime; the source upload zips HEAD with its commit."""
 
 from __future__ import annotations
 
 import io
 import json
+import subprocess
 import tarfile
+import zipfile
 
 import boto3
 import pytest
@@ -13,12 +15,20 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemakerruntime.models import sagemakerruntime_backends
 
-from infra.cicd import release, smoke_test
+from infra.cicd import release, smoke_test, upload_source
+from infra.config import load_config
+from infra.constructs.pipeline_source import SOURCE_COMMIT_FILE
 from ml_code.paths import SAMPLE_PAYLOAD_FILE
+from tests.infra.synth import cdk_json_context
 
 GROUP = "mlops-staging-customer-churn"
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5"
 PAYLOAD = b"tenure,plan\n3,basic\n40,premium\n"
+
+
+@pytest.fixture()
+def context() -> dict:
+    return cdk_json_context()
 
 
 @pytest.fixture()
@@ -106,3 +116,40 @@ def test_the_smoke_test_fails_a_sagemaker_endpoint_that_answers_wrongly():
     with mock_aws():
         problems = run_against_moto("not json")
     assert problems[0] == "call 1: the answer is not JSON"
+
+
+def git(repository, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repository, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture()
+def repository(tmp_path):
+    git(tmp_path, "init", "--quiet")
+    (tmp_path / "Makefile").write_text("test:\n")
+    git(tmp_path, "add", "Makefile")
+    git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", "first")
+    return tmp_path
+
+
+def test_the_source_zip_holds_head_and_names_its_commit(repository):
+    body, commit = upload_source.source_zip(repository)
+    assert commit == git(repository, "rev-parse", "HEAD").strip()
+    with zipfile.ZipFile(io.BytesIO(body)) as zipped:
+        assert zipped.read(SOURCE_COMMIT_FILE).decode() == commit + "\n"
+        assert zipped.read("Makefile") == b"test:\n"
+
+
+def test_fails_when_the_work_tree_has_uncommitted_changes(repository):
+    (repository / "Makefile").write_text("changed\n")
+    with pytest.raises(RuntimeError, match="uncommitted changes: commit them first"):
+        upload_source.source_zip(repository)
+
+
+def test_the_source_bucket_is_named_as_the_cicd_stack_names_it(context):
+    with mock_aws():
+        sts = boto3.client("sts")
+        assert upload_source.source_bucket(load_config(context), sts, "eu-west-1") == (
+            f"mlops-cicd-source-{DEFAULT_ACCOUNT_ID}-eu-west-1"
+        )
+        tooling = load_config({**context, "platform.cicd.account": "111122223333", "platform.cicd.region": "us-east-2"})
+        assert upload_source.source_bucket(tooling, sts, "eu-west-1") == "mlops-cicd-source-111122223333-us-east-2"

@@ -63,5 +63,3 @@ def test_an_answer_must_have_one_prediction_per_record():
     assert response_problems([], problem_type="regression", positive_label=None, records=1) == [
         'the answer is not a JSON object with a "predictions" list'
     ]
-
-
