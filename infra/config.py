@@ -284,6 +284,14 @@ class PlatformConfig:
             raise ConfigError(
                 f"{CONTEXT_KEY}.{CICD_KEY}.release_stage in {SOURCE}: {release!r} is not a stage; stages are {names}"
             )
+        released_from = self.release_stage
+        elsewhere = [s.name for s in self.stages if s.serving and s.account is not None and released_from is not None]
+        if elsewhere and (released_from.account is None or released_from.region is None):
+            raise ConfigError(
+                f"{CONTEXT_KEY}.stages.{released_from.name}.account and .region in {SOURCE}: serving stages "
+                f"{elsewhere} name their accounts, so the release stage {released_from.name!r}, whose models they "
+                "serve, must name its account and region too"
+            )
 
     @property
     def release_stage(self) -> StageConfig | None:
@@ -292,6 +300,22 @@ class PlatformConfig:
         if self.cicd.release_stage is not None:
             return self.stage(self.cicd.release_stage)
         return next((stage for stage in self.stages if stage.serving), None)
+
+    def serves_from_another_account(self, stage: StageConfig) -> bool:
+        """Whether `stage` serves models of a release stage in another account (which then shares them with it)."""
+        release = self.release_stage
+        return release is not None and release.account is not None and stage.account != release.account
+
+    @property
+    def release_consumers(self) -> tuple[str, ...]:
+        """The accounts, other than the release stage's, of stages that serve its models: it shares them with these."""
+        return tuple(
+            dict.fromkeys(
+                stage.account
+                for stage in self.stages
+                if stage.serving and stage.account and self.serves_from_another_account(stage)
+            )
+        )
 
     @property
     def tooling_account(self) -> str | None:

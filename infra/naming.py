@@ -109,6 +109,22 @@ def model_package_group_name(config: PlatformConfig, stage: StageConfig) -> str:
     return f"{stage_prefix(config, stage)}-{config.dataset_contract}"
 
 
+def released_group_reference(config: PlatformConfig, serving: StageConfig) -> str:
+    """How `serving` names the release stage's group in API calls: by name in the same account, by ARN from another."""
+    release = config.release_stage or serving
+    name = model_package_group_name(config, release)
+    if not config.serves_from_another_account(serving):
+        return name
+    partition = (
+        "aws-cn"
+        if release.region.startswith("cn-")
+        else "aws-us-gov"
+        if release.region.startswith("us-gov-")
+        else "aws"
+    )
+    return f"arn:{partition}:sagemaker:{release.region}:{release.account}:model-package-group/{name}"
+
+
 # Where the model build writes in the artifacts bucket (the pipeline definition uses the same prefix):
 # `pipelines/<pipeline>/<execution>/<step>/...`, models under the `train` step.
 MODEL_BUILD_PREFIX = "pipelines"

@@ -50,10 +50,10 @@ class BatchScoring(Construct):
         curated_data = curated_bucket.arn_for_objects(f"{curated_prefix(CURATED_DATA, contract.name)}*")
         predictions = curated_bucket.arn_for_objects(f"{curated_prefix(PREDICTIONS, contract.name)}*")
         own_artifacts = artifacts_bucket.arn_for_objects(f"{BATCH_SCORING_PREFIX}/*")
-        if settings.model_package_group_name != models.group_name:
+        if settings.model_package_group_name != models.group_reference:
             raise ValueError(
                 f"batch scoring reads {settings.model_package_group_name!r}, but the released models are in "
-                f"{models.group_name!r}"
+                f"{models.group_reference!r}"
             )
         job.add_to_policy(
             iam.PolicyStatement(

@@ -9,7 +9,13 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import PlatformConfig, StageConfig
-from infra.naming import bucket_name, data_key_alias, model_data_prefix, model_package_group_name
+from infra.naming import (
+    bucket_name,
+    data_key_alias,
+    model_data_prefix,
+    model_package_group_name,
+    released_group_reference,
+)
 
 
 class ReleasedModels(Construct):
@@ -30,6 +36,7 @@ class ReleasedModels(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.group_name = model_package_group_name(config, release)
+        self.group_reference = released_group_reference(config, serving)  # its ARN from another account
         self.bucket = s3.Bucket.from_bucket_name(self, "Artifacts", bucket_name(config, release, "artifacts"))
         self.prefix = model_data_prefix(config, release)
         self._own_key = encryption_key if release.name == serving.name else None

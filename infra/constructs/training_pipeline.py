@@ -24,7 +24,8 @@ class TrainingPipeline(Construct):
     code assets.
 
     `start_on_new_rows` (default: none), an ETL's (events source, job name), starts a run whenever a run of that
-    job wrote new rows (its `ETL Run Wrote Rows` event), never on a run that wrote nothing."""
+    job wrote new rows (its `ETL Run Wrote Rows` event), never on a run that wrote nothing. `shared_with` (default:
+    none) lists the accounts that may find and describe the group's packages, to serve them."""
 
     def __init__(
         self,
@@ -39,6 +40,7 @@ class TrainingPipeline(Construct):
         artifacts_bucket: s3.IBucket,
         encryption_key: kms.IKey,
         start_on_new_rows: tuple[str, str] | None = None,
+        shared_with: tuple[str, ...] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -48,6 +50,7 @@ class TrainingPipeline(Construct):
             "ModelPackageGroup",
             model_package_group_name=settings.model_package_group_name,
             model_package_group_description=f"Models of the {contract.name} dataset, gated on {contract.metric.name}",
+            model_package_group_policy=_sharing_policy(stack, settings.model_package_group_name, shared_with),
         )
         sourcedir, bootstrap = code_assets(self)
         self.roles = ModelBuildRoles(
@@ -121,6 +124,31 @@ class TrainingPipeline(Construct):
             description=f"Train when a run of the {glue_job_name} ETL job wrote new rows",
             event_pattern=new_rows_pattern(source, glue_job_name),
         )
+
+
+def _sharing_policy(stack: cdk.Stack, group: str, accounts: tuple[str, ...]) -> dict | None:
+    """The group's resource policy: `accounts` may find and describe its packages (and serve them)."""
+    if not accounts:
+        return None
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ServeInOtherAccounts",
+                "Effect": "Allow",
+                "Principal": {"AWS": [f"arn:{stack.partition}:iam::{account}:root" for account in accounts]},
+                "Action": [
+                    "sagemaker:DescribeModelPackageGroup",
+                    "sagemaker:DescribeModelPackage",
+                    "sagemaker:ListModelPackages",
+                ],
+                "Resource": [
+                    stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=group),
+                    stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{group}/*"),
+                ],
+            }
+        ],
+    }
 
 
 def new_rows_pattern(source: str, glue_job_name: str) -> dict:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infra.config import PlatformConfig, StageConfig
-from infra.naming import batch_scoring_pipeline_name, model_package_group_name, pipeline_name
+from infra.naming import batch_scoring_pipeline_name, model_package_group_name, pipeline_name, released_group_reference
 
 # `${Name}` placeholders the stack substitutes (Fn::Sub), and the plain stand-ins the SDK sees instead.
 PLACEHOLDERS = {
@@ -64,6 +64,6 @@ class BatchScoringSettings:
         return cls(
             pipeline_name=batch_scoring_pipeline_name(config, stage),
             # the models every serving stage serves are the release stage's
-            model_package_group_name=model_package_group_name(config, config.release_stage or stage),
+            model_package_group_name=released_group_reference(config, stage),
             instance_type=stage.processing_instance_type,
         )

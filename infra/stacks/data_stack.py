@@ -10,6 +10,7 @@ from infra.config import PlatformConfig, StageConfig
 from infra.constructs.encryption_key import PlatformKey
 from infra.constructs.etl_trigger import EtlTrigger
 from infra.constructs.glue_etl_job import GlueEtlJob
+from infra.constructs.model_sharing import share_trained_models
 from infra.constructs.secure_bucket import AccessLogsBucket, SecureBucket
 from infra.naming import (
     bucket_name,
@@ -17,6 +18,7 @@ from infra.naming import (
     etl_events_source,
     glue_job_name,
     glue_security_configuration_name,
+    model_data_prefix,
 )
 
 RAW_INFREQUENT_ACCESS_AFTER = cdk.Duration.days(30)
@@ -61,6 +63,15 @@ class DataStack(cdk.Stack):
         )
         self.curated_bucket = data_bucket("Curated")
         self.artifacts_bucket = data_bucket("Artifacts")
+        release = config.release_stage
+        if release is not None and release.name == stage.name:  # serving stages elsewhere read its models
+            share_trained_models(
+                bucket=self.artifacts_bucket,
+                key=self.key,
+                model_data_prefix=model_data_prefix(config, stage),
+                accounts=config.release_consumers,
+                region=stage.region or self.region,
+            )
         self.monitoring_bucket = data_bucket("Monitoring")
 
         for bucket in (self.raw_bucket, self.curated_bucket, self.artifacts_bucket, self.monitoring_bucket):

@@ -39,6 +39,8 @@ class ModelBuildStack(cdk.Stack):
         curated_bucket = s3.Bucket.from_bucket_name(self, "Curated", bucket_name(config, stage, "curated"))
         artifacts_bucket = s3.Bucket.from_bucket_name(self, "Artifacts", bucket_name(config, stage, "artifacts"))
         settings = PipelineSettings.for_stage(config, stage)
+        release = config.release_stage
+        is_release = release is not None and release.name == stage.name
         self.training = TrainingPipeline(
             self,
             "Training",
@@ -50,9 +52,9 @@ class ModelBuildStack(cdk.Stack):
             artifacts_bucket=artifacts_bucket,
             encryption_key=encryption_key,
             start_on_new_rows=(etl_events_source(config, stage), glue_job_name(config, stage)),
+            shared_with=config.release_consumers if is_release else (),
         )
-        release = config.release_stage
-        if release is not None and release.name == stage.name:
+        if is_release:
             self._serve_the_cicd_pipelines(config, stage)
         cdk.CfnOutput(self, "PipelineName", value=settings.pipeline_name)
         cdk.CfnOutput(self, "ModelPackageGroupName", value=settings.model_package_group_name)

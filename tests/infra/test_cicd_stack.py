@@ -265,7 +265,9 @@ def elsewhere(tmp_path_factory) -> dict[str, Template]:
             "platform.cicd.region": "eu-west-1",
             "platform.cicd.notify": "mlops@example.com,approver@example.com",
             "platform.stages.staging.account": STAGING,
+            "platform.stages.staging.region": "eu-west-1",
             "platform.stages.prod.account": PROD,
+            "platform.stages.prod.region": "eu-west-1",
         },
     )
     built = build_platform(app)
@@ -273,6 +275,7 @@ def elsewhere(tmp_path_factory) -> dict[str, Template]:
     return {
         "cicd": Template.from_stack(built.cicd),
         "staging_build": Template.from_stack(built.stages["staging"].model_build),
+        "staging_data": Template.from_stack(built.stages["staging"].data),
         "prod_serving": Template.from_stack(built.stages["prod"].serving),
     }
 
@@ -321,3 +324,27 @@ def test_other_accounts_are_deployed_through_their_bootstrap_roles_and_trust_onl
     assert f"{TOOLING}:event-bus/default" in json.dumps(forward["Properties"]["Targets"])
     assert forward["Properties"]["EventPattern"]["detail"]["ModelApprovalStatus"] == ["Approved", "Rejected"]
     cicd.has_resource_properties("AWS::Events::EventBusPolicy", {"Principal": STAGING, "Action": "events:PutEvents"})
+
+
+def test_the_release_stage_shares_its_models_with_the_serving_accounts(elsewhere):
+    (policy,) = (
+        elsewhere["staging_data"]
+        .find_resources(
+            "AWS::S3::BucketPolicy", {"Properties": {"Bucket": {"Ref": Match.string_like_regexp("^Artifacts")}}}
+        )
+        .values()
+    )
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    shared = [s for s in statements if s["Effect"] == "Allow" and PROD in json.dumps(s.get("Principal"))]
+    assert {s["Action"] for s in shared} == {"s3:GetObject", "s3:ListBucket"}
+    (read,) = [s for s in shared if s["Action"] == "s3:GetObject"]
+    assert json.dumps(read["Resource"]).endswith('/pipelines/mlops-staging-model-build/*/train/*"]]}')
+    key_policy = json.dumps(next(iter(elsewhere["staging_data"].find_resources("AWS::KMS::Key").values())))
+    assert PROD in key_policy and "s3.eu-west-1.amazonaws.com" in key_policy
+    (group,) = elsewhere["staging_build"].find_resources("AWS::SageMaker::ModelPackageGroup").values()
+    statement = group["Properties"]["ModelPackageGroupPolicy"]["Statement"][0]
+    assert PROD in json.dumps(statement["Principal"])
+    assert "sagemaker:DescribeModelPackage" in statement["Action"]
+    # prod names the group by ARN, in the release stage's account
+    (batch,) = elsewhere["prod_serving"].find_resources("AWS::SageMaker::Pipeline").values()
+    assert f"arn:aws:sagemaker:eu-west-1:{STAGING}:model-package-group/{RELEASE_GROUP}" in json.dumps(batch)

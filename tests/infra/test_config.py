@@ -40,6 +40,8 @@ def test_command_line_overrides_become_the_type_of_their_key(context):
             **context,
             "platform.prefix": "acme",
             "platform.stages.prod.account": "111122223333",
+            "platform.stages.staging.account": "444455556666",  # prod serves staging's models: they must say where
+            "platform.stages.staging.region": "eu-west-1",
             "platform.stages.prod.max_instances": "8",
         }
     )
@@ -57,6 +59,8 @@ def test_a_stage_with_its_own_account_and_region_is_deployed_there(context, tmp_
             "stage": "prod",
             "platform.stages.prod.account": "111122223333",
             "platform.stages.prod.region": "eu-west-1",
+            "platform.stages.staging.account": "444455556666",
+            "platform.stages.staging.region": "eu-west-1",
         },
     )
     built = build_platform(app)
@@ -169,3 +173,34 @@ def test_fails_when_prefix_and_stage_are_too_long_for_bucket_names(context):
 def test_fails_when_the_prefix_cannot_name_resources(context):
     with pytest.raises(ConfigError, match=r"platform\.prefix in cdk\.json: 'My_Platform'"):
         load_config({**context, "platform.prefix": "My_Platform"})
+
+
+def test_the_cicd_section_is_optional_and_defaults_to_an_s3_source_and_the_first_serving_stage(context):
+    config = load_config(context)
+    assert config.cicd.connection_arn is None and config.cicd.branch == "main"
+    assert config.release_stage.name == "staging"
+    assert config.tooling_account is None  # the deploying credentials' account, as the first stage's
+    chosen = load_config({**context, "platform.cicd.release_stage": "prod", "platform.cicd.notify": "a@example.com"})
+    assert chosen.release_stage.name == "prod"
+    assert chosen.cicd.notify == ("a@example.com",)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"platform.cicd.release_stage": "qa"}, r"platform\.cicd\.release_stage in cdk\.json: 'qa' is not a stage"),
+        ({"platform.cicd.connection_arn": "arn:aws:codeconnections:eu-west-1:111122223333:connection/x"},
+         r"platform\.cicd\.connection_arn and platform\.cicd\.repository in cdk\.json: give both"),
+        ({"platform.cicd.connection_arn": "arn:aws:codecommit:eu-west-1:111122223333:repo",
+          "platform.cicd.repository": "acme/platform"}, r"is not a CodeConnections connection ARN"),
+        ({"platform.cicd.notify": "not-an-address"}, r"platform\.cicd\.notify in cdk\.json: 'not-an-address'"),
+        ({"platform.cicd.smoke_test_latency_ms": "0"}, r"smoke_test_latency_ms in cdk\.json: 0 must be at least 1"),
+        ({"platform.cicd.branchs": "main"}, r"unknown key platform\.cicd\.branchs in cdk\.json"),
+        ({"platform.stages.prod.account": "111122223333"},
+         r"serving stages \['prod'\] name their accounts, so the release stage 'staging'.* must name its account and "
+         r"region too"),
+    ],
+)  # fmt: skip
+def test_fails_when_the_cicd_settings_are_wrong(context, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config({**context, **overrides})
