@@ -18,7 +18,7 @@ STAGE ?=
 DEMO_DIR := work/demo
 DEMO_ROWS ?= 20000
 
-.PHONY: help venv venv-ml demo test lint synth golden definition deploy deploy-cicd upload-source clean
+.PHONY: help venv venv-ml demo test lint synth golden definition deploy deploy-serving deploy-cicd upload-source clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -83,7 +83,11 @@ CDK_DEPLOY := CDK_DISABLE_CLI_TELEMETRY=true npx cdk deploy --no-notices --requi
 deploy: $(VENV)/.installed node_modules/.installed ## deploy STAGE=<stage> (and its endpoint: MODEL_PACKAGE_ARN=<arn>), see README
 	@test -n "$(STAGE)" || { echo "make: say which stage, e.g. make deploy STAGE=dev" >&2; exit 1; }
 	$(CDK_DEPLOY) -c stage=$(STAGE) '*Data' '*ModelBuild'
-	$(if $(MODEL_PACKAGE_ARN),$(CDK_DEPLOY) -c stage=$(STAGE) --exclusively '*Serving' --parameters ModelPackageArn=$(MODEL_PACKAGE_ARN))
+	$(if $(MODEL_PACKAGE_ARN),$(MAKE) deploy-serving)
+
+deploy-serving: $(VENV)/.installed node_modules/.installed ## serve MODEL_PACKAGE_ARN=<arn> in STAGE=<stage> without the deploy pipeline (a rollback)
+	@test -n "$(STAGE)" -a -n "$(MODEL_PACKAGE_ARN)" || { echo "make: say the stage and the Approved package, e.g. make deploy-serving STAGE=prod MODEL_PACKAGE_ARN=arn:..." >&2; exit 1; }
+	$(CDK_DEPLOY) -c stage=$(STAGE) --exclusively '*Serving' --parameters ModelPackageArn=$(MODEL_PACKAGE_ARN)
 
 deploy-cicd: $(VENV)/.installed node_modules/.installed ## deploy the CI/CD pipelines once (they update themselves after), see README
 	$(CDK_DEPLOY) Cicd

@@ -1,7 +1,7 @@
 """The pipeline definition local mode runs: the one `infra/pipeline/definition.py` builds for AWS.
 
 Built with the settings of LOCAL_STAGE in cdk.json, for the contract of the run (the group and pipeline
-names follow that contract). Needs the SageMaker SDK, which lives in the CDK app's environment (.venv).
+names follow that contract); that stage is also the release stage, whose models it serves. Needs the SageMaker SDK, which lives in the CDK app's environment (.venv).
 """
 
 from __future__ import annotations
@@ -29,7 +29,11 @@ def local_stage(contract_name: str):
             "run local mode with .venv/bin/python (`make venv`)"
         ) from error
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
-    config = dataclasses.replace(load_config(context), dataset_contract=contract_name)
+    config = load_config(context)
+    # One stage on this machine: it trains, releases and serves its own models.
+    config = dataclasses.replace(
+        config, dataset_contract=contract_name, cicd=dataclasses.replace(config.cicd, release_stage=LOCAL_STAGE)
+    )
     return config, config.stage(LOCAL_STAGE)
 
 
