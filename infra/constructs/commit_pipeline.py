@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.constructs.cicd_builds import CLOUD_ASSEMBLY, CicdBuilds, acknowledge_artifact_access
+from infra.constructs.cicd_actions import deploy_action, new_pipeline, variables
+from infra.constructs.cicd_builds import CLOUD_ASSEMBLY, CicdBuilds
 from infra.constructs.pipeline_source import PipelineSource
 
 
@@ -25,11 +25,6 @@ class StageDeployment:
     training_pipeline: str | None = None
     training_role_arn: str | None = None
     region: str | None = None
-
-
-def variables(**values: str) -> dict[str, codebuild.BuildEnvironmentVariable]:
-    """Plain environment variables of a CodeBuild action."""
-    return {name: codebuild.BuildEnvironmentVariable(value=value) for name, value in values.items()}
 
 
 class CommitPipeline(Construct):
@@ -51,16 +46,15 @@ class CommitPipeline(Construct):
         deployments: list[StageDeployment],
     ) -> None:
         super().__init__(scope, construct_id)
-        checkout, assembly = codepipeline.Artifact("Source"), codepipeline.Artifact(CLOUD_ASSEMBLY)
-        self.pipeline = codepipeline.Pipeline(
+        self.pipeline, checkout = new_pipeline(
             self,
-            "Pipeline",
             pipeline_name=pipeline_name,
-            pipeline_type=codepipeline.PipelineType.V2,
-            artifact_bucket=artifacts_bucket,
-            restart_execution_on_update=True,
+            source=source,
+            on_change=True,
+            artifacts_bucket=artifacts_bucket,
+            restart_on_update=True,
         )
-        self.pipeline.add_stage(stage_name="Source", actions=[source.action(checkout, on_change=True)])
+        assembly = codepipeline.Artifact(CLOUD_ASSEMBLY)
         self.pipeline.add_stage(
             stage_name="Build",
             actions=[
@@ -68,20 +62,13 @@ class CommitPipeline(Construct):
                 actions.CodeBuildAction(action_name="Synth", project=builds.synth, input=checkout, outputs=[assembly]),
             ],
         )
-
-        def deploy(action_name: str, stacks: tuple[str, ...]) -> actions.CodeBuildAction:
-            return actions.CodeBuildAction(
-                action_name=action_name,
-                project=builds.deploy,
-                input=checkout,
-                extra_inputs=[assembly],
-                environment_variables=variables(STACKS=" ".join(stacks), CDK_ARGUMENTS=""),
-            )
-
-        self.pipeline.add_stage(stage_name="UpdatePipeline", actions=[deploy("SelfMutate", (self_stack,))])
+        self.pipeline.add_stage(
+            stage_name="UpdatePipeline",
+            actions=[deploy_action(builds, checkout, assembly, (self_stack,), action_name="SelfMutate")],
+        )
         commit = {"SOURCE_COMMIT": source.commit} if source.commit else {}
         for deployment in deployments:
-            stage_actions = [deploy("Deploy", deployment.stacks)]
+            stage_actions = [deploy_action(builds, checkout, assembly, deployment.stacks)]
             if deployment.training_pipeline is not None:
                 stage_actions.append(
                     actions.CodeBuildAction(
@@ -98,5 +85,4 @@ class CommitPipeline(Construct):
                     )
                 )
             self.pipeline.add_stage(stage_name=f"Deploy-{deployment.stage}", actions=stage_actions)
-        acknowledge_artifact_access(self.pipeline, artifacts_bucket)
         source.start_on_upload(self.pipeline)

@@ -14,8 +14,8 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.constructs.approval_events import APPROVED, approval_pattern, as_event_pattern
-from infra.constructs.cicd_builds import CLOUD_ASSEMBLY, RELEASE_ARTIFACT, CicdBuilds, acknowledge_artifact_access
-from infra.constructs.commit_pipeline import variables
+from infra.constructs.cicd_actions import deploy_action, new_pipeline, variables
+from infra.constructs.cicd_builds import CLOUD_ASSEMBLY, RELEASE_ARTIFACT, CicdBuilds
 from infra.constructs.pipeline_source import PipelineSource
 from infra.naming import MODEL_PACKAGE_PARAMETER
 
@@ -64,16 +64,11 @@ class DeployPipeline(Construct):
         super().__init__(scope, construct_id)
         if not stages:
             raise ValueError("the deploy pipeline needs at least one serving stage")
-        checkout, assembly = codepipeline.Artifact("Source"), codepipeline.Artifact(CLOUD_ASSEMBLY)
-        release = codepipeline.Artifact(RELEASE_ARTIFACT)
-        self.pipeline = codepipeline.Pipeline(
-            self,
-            "Pipeline",
-            pipeline_name=pipeline_name,
-            pipeline_type=codepipeline.PipelineType.V2,
-            artifact_bucket=artifacts_bucket,
+        self.pipeline, checkout = new_pipeline(
+            self, pipeline_name=pipeline_name, source=source, on_change=False, artifacts_bucket=artifacts_bucket
         )
-        self.pipeline.add_stage(stage_name="Source", actions=[source.action(checkout, on_change=False)])
+        assembly = codepipeline.Artifact(CLOUD_ASSEMBLY)
+        release = codepipeline.Artifact(RELEASE_ARTIFACT)
         self.pipeline.add_stage(
             stage_name="Prepare",
             actions=[
@@ -108,15 +103,12 @@ class DeployPipeline(Construct):
             self.pipeline.add_stage(
                 stage_name=f"Deploy-{stage.stage}",
                 actions=[
-                    actions.CodeBuildAction(
-                        action_name="Deploy",
-                        project=builds.deploy,
-                        input=checkout,
-                        extra_inputs=[assembly],
-                        environment_variables=variables(
-                            STACKS=stage.stack,
-                            CDK_ARGUMENTS=f"--parameters {MODEL_PACKAGE_PARAMETER}={PACKAGE_VARIABLE}",
-                        ),
+                    deploy_action(
+                        builds,
+                        checkout,
+                        assembly,
+                        (stage.stack,),
+                        cdk_arguments=f"--parameters {MODEL_PACKAGE_PARAMETER}={PACKAGE_VARIABLE}",
                     ),
                     actions.CodeBuildAction(
                         action_name="SmokeTest",
@@ -134,7 +126,6 @@ class DeployPipeline(Construct):
                     ),
                 ],
             )
-        acknowledge_artifact_access(self.pipeline, artifacts_bucket)
         self.approval_rule = events.Rule(
             self,
             "StartOnApproval",

@@ -14,9 +14,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.infra.registry import register_package
+
 SOURCE = Path(__file__).resolve().parents[2] / "infra" / "functions" / "approved_package" / "index.py"
 GROUP = "mlops-prod-customer-churn"
-IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5"
 
 
 def load_function():
@@ -61,15 +62,7 @@ def registry():
 
 
 def register(sagemaker, status: str, group: str = GROUP) -> str:
-    return sagemaker.create_model_package(
-        ModelPackageGroupName=group,
-        ModelApprovalStatus=status,
-        InferenceSpecification={
-            "Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://artifacts/model.tar.gz"}],
-            "SupportedContentTypes": ["text/csv"],
-            "SupportedResponseMIMETypes": ["application/json"],
-        },
-    )["ModelPackageArn"]
+    return register_package(sagemaker, group, status)
 
 
 def invoke(url: str, request_type: str, arn: str, **extra) -> None:

@@ -19,10 +19,10 @@ from infra.cicd import release, smoke_test, upload_source
 from infra.config import load_config
 from infra.constructs.pipeline_source import SOURCE_COMMIT_FILE
 from ml_code.paths import SAMPLE_PAYLOAD_FILE
+from tests.infra.registry import register_package
 from tests.infra.synth import cdk_json_context
 
 GROUP = "mlops-staging-customer-churn"
-IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5"
 PAYLOAD = b"tenure,plan\n3,basic\n40,premium\n"
 
 
@@ -48,16 +48,7 @@ def aws():
 
 def register(sagemaker, status: str, payload: bool = True) -> str:
     extra = {"SamplePayloadUrl": "s3://artifacts/run/sample_payload/payload.tar.gz"} if payload else {}
-    return sagemaker.create_model_package(
-        ModelPackageGroupName=GROUP,
-        ModelApprovalStatus=status,
-        InferenceSpecification={
-            "Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://artifacts/model.tar.gz"}],
-            "SupportedContentTypes": ["text/csv"],
-            "SupportedResponseMIMETypes": ["application/json"],
-        },
-        **extra,
-    )["ModelPackageArn"]
+    return register_package(sagemaker, GROUP, status, **extra)
 
 
 def test_the_release_is_the_newest_approved_package_with_its_sample_payload(aws, tmp_path, capsys):
