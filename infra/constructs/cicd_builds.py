@@ -134,7 +134,7 @@ class CicdBuilds(Construct):
                 *_assume_stage_role(),
                 f'COMMIT="${{SOURCE_COMMIT:-$(cat {SOURCE_COMMIT_FILE})}}"',
                 'aws sagemaker start-pipeline-execution --pipeline-name "$PIPELINE" '
-                '--pipeline-parameters Name=GitCommit,Value="$COMMIT" '
+                '--pipeline-parameters Name=GitCommit,Value="$COMMIT" Name=StartReason,Value="commit $COMMIT" '
                 '--pipeline-execution-display-name "commit-${COMMIT:0:12}" --client-request-token "$COMMIT"',
             ],
         )

@@ -224,6 +224,8 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
     tolerance = ParameterFloat("ChampionTolerance", default_value=settings.champion_tolerance)
     approval = ParameterString("ModelApprovalStatus", default_value="PendingManualApproval")
     git_commit = ParameterString("GitCommit", default_value="unknown")
+    # why this run started: a commit, new ETL rows, a drift alarm (the retrain function says which), or by hand
+    start_reason = ParameterString("StartReason", default_value="unspecified")
     seed = ParameterInteger("Seed", default_value=paths.DEFAULT_SEED)  # the split, the model, the bootstrap
     parameters = [
         input_data,
@@ -235,6 +237,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
         tolerance,
         approval,
         git_commit,
+        start_reason,
         seed,
     ]
 
@@ -428,6 +431,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
             ),
             customer_metadata_properties={
                 "git_commit": git_commit,
+                "start_reason": start_reason,
                 "data_sha256": JsonGet(step_name=preprocess.name, property_file=metadata, json_path="data_sha256"),
                 "contract": contract.name,
             },

@@ -1,0 +1,1 @@
+../../../ml_code/monitoring/retrain_guard.py
