@@ -82,7 +82,7 @@ MODEL_PACKAGE_ARN ?=
 CDK_DEPLOY := CDK_DISABLE_CLI_TELEMETRY=true npx cdk deploy --no-notices --require-approval broadening
 deploy: $(VENV)/.installed node_modules/.installed ## deploy STAGE=<stage> (and its endpoint: MODEL_PACKAGE_ARN=<arn>), see README
 	@test -n "$(STAGE)" || { echo "make: say which stage, e.g. make deploy STAGE=dev" >&2; exit 1; }
-	$(CDK_DEPLOY) -c stage=$(STAGE) '*Data' '*ModelBuild'
+	$(CDK_DEPLOY) -c stage=$(STAGE) '*Data' '*ModelBuild' '*Monitoring'
 	$(if $(MODEL_PACKAGE_ARN),$(MAKE) deploy-serving)
 
 deploy-serving: $(VENV)/.installed node_modules/.installed ## serve MODEL_PACKAGE_ARN=<arn> in STAGE=<stage> without the deploy pipeline (a rollback)

@@ -74,6 +74,13 @@ class StageConfig:
     alarm_evaluation_periods: int = 3
     alarm_datapoints: int = 2
     retrain_cooldown_hours: float = 12.0
+    # Where a serving stage is monitored (`monitor`): Model Monitor's data-quality and model-quality jobs run on
+    # `monitor_schedule` (hourly by default) over the captured traffic. `notify` lists the e-mail addresses the
+    # stage's topic tells of alarms, failed runs, models waiting for approval and retraining decisions.
+    monitor: bool = False
+    monitor_schedule: str = "cron(0 * ? * * *)"
+    monitor_instance_type: str = "ml.m5.large"
+    notify: tuple[str, ...] = ()
     # Serving (a ServingStack when `serving` is on): the endpoint's instances autoscale between min_instances and
     # max_instances on `target_invocations_per_instance` (per minute); `capture_percentage` of requests are captured
     # for Model Monitor. An update rolls out blue/green: all at once, or a canary of `rollout_step_instances`
@@ -133,7 +140,22 @@ class StageConfig:
                 f"{where}.champion_tolerance in {SOURCE}: {self.champion_tolerance!r} must be in [0, 1), the largest "
                 "shortfall against the approved model that still passes"
             )
-        for key in ("training_instance_type", "processing_instance_type", "endpoint_instance_type"):
+        if self.monitor and not self.serving:
+            raise ConfigError(f"{where}.monitor in {SOURCE}: only a serving stage has an endpoint to monitor")
+        if not _SCHEDULE.match(self.monitor_schedule) or not self.monitor_schedule.startswith("cron("):
+            raise ConfigError(
+                f"{where}.monitor_schedule in {SOURCE}: {self.monitor_schedule!r} is not a cron expression such as "
+                "'cron(0 * ? * * *)' (Model Monitor takes cron, hourly at the least)"
+            )
+        for address in self.notify:
+            if not _EMAIL.match(address):
+                raise ConfigError(f"{where}.notify in {SOURCE}: {address!r} is not an e-mail address")
+        for key in (
+            "training_instance_type",
+            "processing_instance_type",
+            "endpoint_instance_type",
+            "monitor_instance_type",
+        ):
             if not getattr(self, key).startswith("ml."):
                 raise ConfigError(f"{where}.{key} in {SOURCE}: {getattr(self, key)!r} is not a SageMaker instance type")
         if not 0 < self.drift_threshold <= 1:

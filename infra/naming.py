@@ -128,6 +128,7 @@ def released_group_reference(config: PlatformConfig, serving: StageConfig) -> st
 # Where the model build writes in the artifacts bucket (the pipeline definition uses the same prefix):
 # `pipelines/<pipeline>/<execution>/<step>/...`, models under the `train` step.
 MODEL_BUILD_PREFIX = "pipelines"
+BASELINE_STEP = "baseline"  # the data-quality baseline's folder of an execution (the drift baselines)
 
 
 def model_data_prefix(config: PlatformConfig, stage: StageConfig) -> str:
@@ -147,6 +148,32 @@ MODEL_PACKAGE_PARAMETER = "ModelPackageArn"
 def rollback_alarm_name(endpoint: str, signal: str) -> str:
     """An alarm whose firing rolls an endpoint update back, e.g. `mlops-prod-customer-churn-rollback-5xx`."""
     return f"{endpoint}-rollback-{signal}"
+
+
+def drift_alarm_name(endpoint: str) -> str:
+    """The alarm on an endpoint's feature drift (the largest of Model Monitor's per-feature distances)."""
+    return f"{endpoint}-feature-drift"
+
+
+def model_quality_alarm_name(endpoint: str) -> str:
+    """The alarm on an endpoint's model quality (the contract's metric, from Model Monitor with ground truth)."""
+    return f"{endpoint}-model-quality"
+
+
+def notification_topic_name(config: PlatformConfig, stage: StageConfig) -> str:
+    """The stage's SNS topic: alarms, failed runs, models waiting for approval, retraining decisions."""
+    return f"{stage_prefix(config, stage)}-notifications"
+
+
+def monitoring_schedule_name(endpoint: str, kind: str) -> str:
+    """A Model Monitor schedule of an endpoint, e.g. `mlops-prod-customer-churn-data-quality`."""
+    return f"{endpoint}-{kind}"
+
+
+# Where Model Monitor writes reports and where ground truth is uploaded, in the stage's monitoring bucket:
+# `monitoring-reports/<endpoint>/<kind>/...` and `groundtruth/<endpoint>/yyyy/mm/dd/hh/*.jsonl`.
+MONITORING_REPORTS = "monitoring-reports"
+GROUND_TRUTH = "groundtruth"
 
 
 def deployed_name(config: PlatformConfig, stage: StageConfig, version: str, kind: str, digest: str) -> str:

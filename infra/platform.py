@@ -14,6 +14,7 @@ from infra.pipeline.settings import BatchScoringSettings, PipelineSettings
 from infra.stacks.cicd_stack import CicdStack
 from infra.stacks.data_stack import DataStack
 from infra.stacks.model_build_stack import ModelBuildStack
+from infra.stacks.monitoring_stack import MonitoringStack
 from infra.stacks.serving_stack import ServingStack
 
 
@@ -25,9 +26,11 @@ class StageStacks:
     data: DataStack
     model_build: ModelBuildStack
     serving: ServingStack | None  # where the stage serves (its `serving` setting)
+    monitoring: MonitoringStack
 
     def all(self) -> tuple[cdk.Stack, ...]:
-        return tuple(stack for stack in (self.data, self.model_build, self.serving) if stack is not None)
+        stacks = (self.data, self.model_build, self.serving, self.monitoring)
+        return tuple(stack for stack in stacks if stack is not None)
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,17 @@ def _build_stage(
             env=env,
         )
         serving.add_stack_dependency(model_build)
-    stacks = StageStacks(stage=stage, data=data, model_build=model_build, serving=serving)
+    monitoring = MonitoringStack(
+        app,
+        stack_id(stage, "Monitoring"),
+        stack_name=stack_name(config, stage, "monitoring"),
+        config=config,
+        stage=stage,
+        encryption_key=data.key,
+        env=env,
+    )
+    monitoring.add_stack_dependency(model_build)  # names the endpoint's metrics and alarms, needs none of them
+    stacks = StageStacks(stage=stage, data=data, model_build=model_build, serving=serving, monitoring=monitoring)
     for stack in stacks.all():
         cdk.Tags.of(stack).add("platform", config.prefix)
         cdk.Tags.of(stack).add("stage", stage.name)

@@ -1,7 +1,8 @@
 """The pipeline definition local mode runs: the one `infra/pipeline/definition.py` builds for AWS.
 
 Built with the settings of LOCAL_STAGE in cdk.json, for the contract of the run (the group and pipeline
-names follow that contract); that stage is also the release stage, whose models it serves. Needs the SageMaker SDK, which lives in the CDK app's environment (.venv).
+names follow that contract); that stage is also the release stage, whose models it serves. Needs the SageMaker
+SDK, which lives in the CDK app's environment (.venv).
 """
 
 from __future__ import annotations

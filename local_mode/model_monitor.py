@@ -30,15 +30,14 @@ import numpy as np
 import pandas as pd
 
 from local_mode.data_quality import STATISTICS_FILE, statistics
+from ml_code.paths import DRIFT_METRIC_PREFIX, MONITOR_DATA_NAMESPACE, MONITOR_MODEL_NAMESPACE
 from ml_code.runtime import atomic_write_text, run_env_step
 
 logger = logging.getLogger(__name__)
 
 VIOLATIONS_FILE, METRICS_FILE = "constraint_violations.json", "cloudwatch_metrics.json"
 MODEL_QUALITY_DIR = "model_quality"
-DATA_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
-MODEL_NAMESPACE = "aws/sagemaker/Endpoints/model-metrics"
-DRIFT_METRIC_PREFIX = "feature_baseline_drift_"
+DATA_NAMESPACE, MODEL_NAMESPACE = MONITOR_DATA_NAMESPACE, MONITOR_MODEL_NAMESPACE
 COMPLETENESS_SIGMAS = 3.0
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from infra.naming import GROUND_TRUTH, drift_alarm_name, model_quality_alarm_name
 from local_mode.data_quality import STATISTICS_FILE
 from local_mode.jobs import default_python, python_path
 from local_mode.local_s3 import LocalS3
@@ -33,7 +34,7 @@ from ml_code.monitoring.alarm import ALARM, AlarmRule, AlarmState, evaluate
 from ml_code.paths import ENDPOINT_VARIANT
 
 MONITORING_DIR = "monitoring"
-GROUND_TRUTH_DIR = "groundtruth"  # <home>/groundtruth/<endpoint>/yyyy/mm/dd/hh/*.jsonl
+GROUND_TRUTH_DIR = GROUND_TRUTH  # <home>/groundtruth/<endpoint>/yyyy/mm/dd/hh/*.jsonl, as in the monitoring bucket
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -66,8 +67,10 @@ def alarm_rules(endpoint: str, contract: DatasetContract, stage) -> list[AlarmRu
     periods = {"evaluation_periods": stage.alarm_evaluation_periods, "datapoints_to_alarm": stage.alarm_datapoints}
     worse = "LessThanThreshold" if contract.metric.higher_is_better else "GreaterThanThreshold"
     return [
-        AlarmRule(f"{endpoint}-feature-drift", DRIFT_METRIC_PREFIX, stage.drift_threshold, **periods),
-        AlarmRule(f"{endpoint}-model-quality", contract.metric.name, contract.metric.threshold, worse, **periods),
+        AlarmRule(drift_alarm_name(endpoint), DRIFT_METRIC_PREFIX, stage.drift_threshold, **periods),
+        AlarmRule(
+            model_quality_alarm_name(endpoint), contract.metric.name, contract.metric.threshold, worse, **periods
+        ),
     ]
 
 

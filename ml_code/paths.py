@@ -56,6 +56,10 @@ ENDPOINT_VARIANT = "AllTraffic"  # an endpoint's one production variant, on AWS 
 # Captured traffic: `<capture root>/datacapture/<endpoint>/<variant>/yyyy/mm/dd/hh/` (SageMaker adds what follows
 # the prefix); the root is the monitoring bucket on AWS and the workdir locally.
 DATA_CAPTURE_PREFIX = "datacapture"
+# Model Monitor's CloudWatch metrics (namespaces, and the per-feature drift metric's prefix), on AWS and locally.
+MONITOR_DATA_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
+MONITOR_MODEL_NAMESPACE = "aws/sagemaker/Endpoints/model-metrics"
+DRIFT_METRIC_PREFIX = "feature_baseline_drift_"
 
 # Processing jobs receive the code package (a .tar.gz) here; ml_code/bootstrap.py unpacks it.
 CODE_PACKAGE_INPUT = "/opt/ml/processing/input/code_package"

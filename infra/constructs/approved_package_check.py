@@ -19,8 +19,9 @@ RESOURCE_TYPE = "Custom::ApprovedModelPackage"
 
 class ApprovedPackageCheck(Construct):
     """A custom resource that fails the deployment unless `model_package_arn` is an Approved package of the released
-    `models`' group; make what serves the package depend on it. Its function may only describe that group's packages
-    and write its own log group (encrypted with `encryption_key`)."""
+    `models`' group (and, with `require_drift_baselines`, has drift baselines, exposed as `statistics_uri` and
+    `constraints_uri`); make what serves the package depend on it. Its function may only describe that group's
+    packages and write its own log group (encrypted with `encryption_key`)."""
 
     def __init__(
         self,
@@ -31,6 +32,7 @@ class ApprovedPackageCheck(Construct):
         models: ReleasedModels,
         encryption_key: kms.IKey,
         removal_policy: cdk.RemovalPolicy,
+        require_drift_baselines: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self.function = python_function(
@@ -58,6 +60,13 @@ class ApprovedPackageCheck(Construct):
             "Resource",
             service_token=self.function.function_arn,
             resource_type=RESOURCE_TYPE,
-            properties={"ModelPackageArn": model_package_arn, "ModelPackageGroupName": models.group_name},
+            properties={
+                "ModelPackageArn": model_package_arn,
+                "ModelPackageGroupName": models.group_name,
+                "RequireDriftBaselines": "true" if require_drift_baselines else "false",
+            },
         )
+        # The package's drift baselines, read at deploy time (with `require_drift_baselines`; else maybe absent)
+        self.statistics_uri = self.resource.get_att_string("DataQualityStatistics")
+        self.constraints_uri = self.resource.get_att_string("DataQualityConstraints")
         self.resource.node.add_dependency(role)

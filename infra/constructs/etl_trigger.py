@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -104,3 +107,24 @@ class EtlTrigger(Construct):
                 schedule=schedule,
                 targets=[targets.SqsQueue(self.queue)],
             )
+
+    def alarm_on_dead_letters(self, topic: sns.ITopic) -> cloudwatch.Alarm:
+        """An alarm that tells `topic` when a raw object's event lands in the dead-letter queue (its ETL run could
+        not be started after every retry: the object waits for the next run or for a person)."""
+        alarm = cloudwatch.Alarm(
+            self,
+            "DeadLettersAlarm",
+            alarm_description=(
+                "Events of new raw objects whose ETL run could not be started; see the StartJob function's logs, then "
+                "redrive the dead-letter queue"
+            ),
+            metric=self.dead_letters.metric_approximate_number_of_messages_visible(
+                period=cdk.Duration.minutes(5), statistic="Maximum"
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(actions.SnsAction(topic))
+        return alarm

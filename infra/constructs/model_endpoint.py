@@ -123,7 +123,10 @@ class ModelEndpoint(Construct):
             "primary_container": sagemaker.CfnModel.ContainerDefinitionProperty(model_package_name=model_package_arn),
         }
         self.model = sagemaker.CfnModel(
-            self, "Model", model_name=versioned_name("model", _digest(self, model_properties)), **model_properties
+            self,
+            "Model",
+            model_name=versioned_name("model", settings_digest(self, model_properties)),
+            **model_properties,
         )
         # The role's policy must exist before SageMaker checks the model's access with it.
         self.model.node.add_dependency(self.role)
@@ -156,7 +159,7 @@ class ModelEndpoint(Construct):
         self.endpoint_config = sagemaker.CfnEndpointConfig(
             self,
             "Config",
-            endpoint_config_name=versioned_name("config", _digest(self, config_properties)),
+            endpoint_config_name=versioned_name("config", settings_digest(self, config_properties)),
             **config_properties,
         )
         self.endpoint = sagemaker.CfnEndpoint(
@@ -245,7 +248,7 @@ class ModelEndpoint(Construct):
         return role
 
 
-def _digest(scope: Construct, properties: dict) -> str:
+def settings_digest(scope: Construct, properties: dict) -> str:
     """8 hex digits of a resource's properties as the template will hold them (tokens as their references)."""
     resolved = cdk.Stack.of(scope).resolve(properties)
     return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:8]

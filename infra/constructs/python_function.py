@@ -51,7 +51,8 @@ def python_function(
         runtime=lambda_.Runtime.PYTHON_3_14,
         architecture=lambda_.Architecture.ARM_64,
         handler="index.handler",
-        code=lambda_.Code.from_asset(str(code), exclude=["__pycache__"]),
+        # links are followed: a function may share a module with ml_code (the retrain guard's decision)
+        code=lambda_.Code.from_asset(str(code), exclude=["__pycache__"], follow_symlinks=cdk.SymlinkFollowMode.ALWAYS),
         environment=environment,
         timeout=timeout,
         role=role,

@@ -10,10 +10,13 @@ from constructs import Construct
 
 from infra.config import PlatformConfig, StageConfig
 from infra.naming import (
+    BASELINE_STEP,
+    MODEL_BUILD_PREFIX,
     bucket_name,
     data_key_alias,
     model_data_prefix,
     model_package_group_name,
+    pipeline_name,
     released_group_reference,
 )
 
@@ -39,6 +42,7 @@ class ReleasedModels(Construct):
         self.group_reference = released_group_reference(config, serving)  # its ARN from another account
         self.bucket = s3.Bucket.from_bucket_name(self, "Artifacts", bucket_name(config, release, "artifacts"))
         self.prefix = model_data_prefix(config, release)
+        self._pipeline = pipeline_name(config, release)
         self._own_key = encryption_key if release.name == serving.name else None
         self._key_alias = data_key_alias(config, release)
         stack = cdk.Stack.of(self)
@@ -57,15 +61,27 @@ class ReleasedModels(Construct):
         """The ARN pattern of the trained models' objects (one folder per pipeline execution)."""
         return self.bucket.arn_for_objects(f"{self.prefix}*")
 
+    @property
+    def baselines(self) -> str:
+        """The ARN pattern of the drift baselines (statistics and constraints) the model build registers."""
+        return self.bucket.arn_for_objects(f"{MODEL_BUILD_PREFIX}/{self._pipeline}/*/{BASELINE_STEP}/*")
+
     def grant_read(self, grantee: iam.IGrantable) -> list[str]:
         """Let `grantee` read and decrypt the trained models; returns the wildcard resources granted, for the caller's
         cdk-nag acknowledgement."""
+        return self._grant_read(grantee, self.model_data)
+
+    def grant_read_baselines(self, grantee: iam.IGrantable) -> list[str]:
+        """Let `grantee` read and decrypt the models' drift baselines; returns the wildcard resources granted."""
+        return self._grant_read(grantee, self.baselines)
+
+    def _grant_read(self, grantee: iam.IGrantable, objects: str) -> list[str]:
         grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[self.model_data])
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[objects])
         )
         if self._own_key is not None:
             self._own_key.grant_decrypt(grantee)
-            return [self.model_data]
+            return [objects]
         keys = cdk.Stack.of(self).format_arn(
             service="kms", resource="key", resource_name="*", account=self._account, region=self._region
         )
@@ -76,4 +92,4 @@ class ReleasedModels(Construct):
                 conditions={"ForAnyValue:StringEquals": {"kms:ResourceAliases": self._key_alias}},
             )
         )
-        return [self.model_data, keys]
+        return [objects, keys]

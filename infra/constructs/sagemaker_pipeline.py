@@ -38,6 +38,17 @@ def code_locations(sourcedir: s3_assets.Asset, bootstrap: s3_assets.Asset) -> di
     }
 
 
+def region_image(scope: Construct, images: dict[str, dict[str, str]], placeholder: str) -> str:
+    """The URI of the image `placeholder` (`ModelMonitorImageUri`, ...) in the stack's region, from `images` (region ->
+    placeholder -> URI) through a region mapping in `scope` (one per scope)."""
+    mapping = scope.node.try_find_child(IMAGE_MAP) or cdk.CfnMapping(
+        scope,
+        IMAGE_MAP,
+        mapping={region: {_IMAGE_KEYS[name]: uri for name, uri in uris.items()} for region, uris in images.items()},
+    )
+    return mapping.find_in_map(cdk.Stack.of(scope).region, _IMAGE_KEYS[placeholder])
+
+
 def pipeline_resource(
     scope: Construct,
     construct_id: str,
@@ -58,15 +69,7 @@ def pipeline_resource(
     if missing:
         raise ValueError(f"pipeline {pipeline_name}: no value for placeholder(s) {missing}")
     substitutions = {name: value for name, value in values.items() if name in used}
-    used_images = [name for name in _IMAGE_KEYS if name in used]
-    if used_images:
-        mapping = cdk.CfnMapping(
-            scope,
-            IMAGE_MAP,
-            mapping={region: {_IMAGE_KEYS[name]: uri for name, uri in uris.items()} for region, uris in images.items()},
-        )
-        region = cdk.Stack.of(scope).region
-        substitutions.update({name: mapping.find_in_map(region, _IMAGE_KEYS[name]) for name in used_images})
+    substitutions.update({name: region_image(scope, images, name) for name in _IMAGE_KEYS if name in used})
     return sagemaker.CfnPipeline(
         scope,
         construct_id,

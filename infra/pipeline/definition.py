@@ -44,7 +44,7 @@ from sagemaker.workflow.retry import (
 )
 from sagemaker.workflow.steps import CacheConfig, ProcessingStep, TrainingStep
 
-from infra.naming import CURATED_DATA, MODEL_BUILD_PREFIX, curated_prefix
+from infra.naming import BASELINE_STEP, CURATED_DATA, MODEL_BUILD_PREFIX, curated_prefix
 from infra.pipeline.settings import IMAGE_PLACEHOLDERS, PLACEHOLDERS, PipelineSettings
 from ml_code import paths
 from ml_code.contracts.contract import DatasetContract
@@ -288,7 +288,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
         quality_check_config=DataQualityCheckConfig(
             baseline_dataset=preprocessed(paths.BASELINE_OUTPUT),
             dataset_format=DatasetFormat.csv(header=True),
-            output_s3_uri=_s3("baseline"),
+            output_s3_uri=_s3(BASELINE_STEP),
         ),
         check_job_config=CheckJobConfig(
             role=role,

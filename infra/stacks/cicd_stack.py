@@ -151,7 +151,7 @@ class CicdStack(cdk.Stack):
         )
 
     def _deployment(self, config: PlatformConfig, stage: StageConfig, release: StageConfig | None) -> StageDeployment:
-        stacks = (stack_id(stage, "Data"), stack_id(stage, "ModelBuild"))
+        stacks = (stack_id(stage, "Data"), stack_id(stage, "ModelBuild"), stack_id(stage, "Monitoring"))
         if release is None or stage.name != release.name:
             return StageDeployment(stage=stage.name, stacks=stacks)
         return StageDeployment(

@@ -11,6 +11,7 @@ from infra.constructs.encryption_key import PlatformKey
 from infra.constructs.etl_trigger import EtlTrigger
 from infra.constructs.glue_etl_job import GlueEtlJob
 from infra.constructs.model_sharing import share_trained_models
+from infra.constructs.notification_topic import NotificationTopic
 from infra.constructs.secure_bucket import AccessLogsBucket, SecureBucket
 from infra.naming import (
     bucket_name,
@@ -19,6 +20,7 @@ from infra.naming import (
     glue_job_name,
     glue_security_configuration_name,
     model_data_prefix,
+    notification_topic_name,
 )
 
 RAW_INFREQUENT_ACCESS_AFTER = cdk.Duration.days(30)
@@ -34,6 +36,14 @@ class DataStack(cdk.Stack):
         super().__init__(scope, construct_id, **kwargs)
         removal_policy = stage.cdk_removal_policy
         self.key = PlatformKey(self, "Key", alias=data_key_alias(config, stage), removal_policy=removal_policy)
+        # The stage's topic: the first stack has it, so every later one can tell it something (by its name).
+        self.notifications = NotificationTopic(
+            self,
+            "Notifications",
+            topic_name=notification_topic_name(config, stage),
+            encryption_key=self.key,
+            emails=stage.notify,
+        )
         self.access_logs_bucket = AccessLogsBucket(
             self,
             "AccessLogs",
@@ -100,4 +110,6 @@ class DataStack(cdk.Stack):
             removal_policy=removal_policy,
             schedule=events.Schedule.expression(stage.etl_schedule) if stage.etl_schedule else None,
         )
+        self.etl_trigger.alarm_on_dead_letters(self.notifications.topic)
         cdk.CfnOutput(self, "EtlJobName", value=self.etl.job_name)
+        cdk.CfnOutput(self, "NotificationTopicArn", value=self.notifications.topic.topic_arn)

@@ -15,9 +15,18 @@ from infra.constructs.batch_scoring import BatchScoring
 from infra.constructs.cicd_access import SMOKE_TEST, CicdAccessRole
 from infra.constructs.endpoint_autoscaling import EndpointAutoscaling
 from infra.constructs.model_endpoint import ModelEndpoint, Rollout
+from infra.constructs.model_monitoring import ModelMonitoring
+from infra.constructs.notification_topic import notify
 from infra.constructs.released_models import ReleasedModels
 from infra.constructs.rollback_alarms import RollbackAlarms
-from infra.naming import MODEL_PACKAGE_PARAMETER, bucket_name, deployed_name, endpoint_name
+from infra.constructs.sagemaker_pipeline import region_image
+from infra.naming import (
+    MODEL_PACKAGE_PARAMETER,
+    bucket_name,
+    deployed_name,
+    endpoint_name,
+    notification_topic_name,
+)
 from infra.pipeline.builds import DefinitionBuilds
 from infra.pipeline.settings import BatchScoringSettings
 from ml_code.contracts.contract import load_contract
@@ -64,7 +73,9 @@ class ServingStack(cdk.Stack):
         package_arn = package.value_as_string
         version = cdk.Fn.select(2, cdk.Fn.split("/", package_arn))  # .../model-package/<group>/<version>
         name = endpoint_name(config, stage)
+        versioned_name = functools.partial(deployed_name, config, stage, version)
 
+        capture_bucket = s3.Bucket.from_bucket_name(self, "Monitoring", bucket_name(config, stage, "monitoring"))
         alarms = RollbackAlarms(
             self,
             "RollbackAlarms",
@@ -77,9 +88,9 @@ class ServingStack(cdk.Stack):
             "Endpoint",
             endpoint_name=name,
             model_package_arn=package_arn,
-            versioned_name=functools.partial(deployed_name, config, stage, version),
+            versioned_name=versioned_name,
             models=models,
-            capture_bucket=s3.Bucket.from_bucket_name(self, "Monitoring", bucket_name(config, stage, "monitoring")),
+            capture_bucket=capture_bucket,
             encryption_key=encryption_key,
             instance_type=stage.endpoint_instance_type,
             initial_instances=stage.min_instances,
@@ -96,8 +107,38 @@ class ServingStack(cdk.Stack):
             models=models,
             encryption_key=encryption_key,
             removal_policy=stage.cdk_removal_policy,
+            require_drift_baselines=stage.monitor,
         )
         self.endpoint.model.node.add_dependency(approved)
+        topic_arn = self.format_arn(
+            service="sns", resource=notification_topic_name(config, stage), arn_format=cdk.ArnFormat.NO_RESOURCE_NAME
+        )
+        for alarm in alarms.alarms:
+            notify(alarm, topic_arn)
+        self.monitoring = None
+        if stage.monitor:
+            self.monitoring = ModelMonitoring(
+                self,
+                "ModelMonitor",
+                endpoint_name=name,
+                stage=stage,
+                contract=load_contract(config.dataset_contract),
+                image_uri=region_image(self, definitions.images(), "ModelMonitorImageUri"),
+                versioned_name=versioned_name,
+                models=models,
+                statistics_uri=approved.statistics_uri,
+                constraints_uri=approved.constraints_uri,
+                monitoring_bucket=capture_bucket,
+                encryption_key=encryption_key,
+                topic_arn=topic_arn,
+            )
+            # Model Monitor checks that the endpoint and its data capture exist
+            for resource in (
+                self.monitoring.data_quality,
+                self.monitoring.model_quality,
+                *self.monitoring.schedules.values(),
+            ):
+                resource.node.add_dependency(self.endpoint.endpoint)
         if stage.max_instances > stage.min_instances:  # else a fixed fleet: nothing to scale
             EndpointAutoscaling(
                 self,

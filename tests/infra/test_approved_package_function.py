@@ -61,18 +61,27 @@ def registry():
         yield sagemaker
 
 
-def register(sagemaker, status: str, group: str = GROUP) -> str:
-    return register_package(sagemaker, group, status)
+def register(sagemaker, status: str, group: str = GROUP, **extra) -> str:
+    return register_package(sagemaker, group, status, **extra)
 
 
-def invoke(url: str, request_type: str, arn: str, **extra) -> None:
+BASELINES = {
+    "ModelDataQuality": {
+        "Statistics": {"ContentType": "application/json", "S3Uri": "s3://artifacts/run/baseline/statistics.json"},
+        "Constraints": {"ContentType": "application/json", "S3Uri": "s3://artifacts/run/baseline/constraints.json"},
+    }
+}
+
+
+def invoke(url: str, request_type: str, arn: str, baselines: bool = False, **extra) -> None:
+    properties = {"ModelPackageArn": arn, "ModelPackageGroupName": GROUP}
     event = {
         "RequestType": request_type,
         "ResponseURL": url,
         "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/mlops-prod-serving/1",
         "RequestId": "request-1",
         "LogicalResourceId": "ApprovedPackage",
-        "ResourceProperties": {"ModelPackageArn": arn, "ModelPackageGroupName": GROUP},
+        "ResourceProperties": {**properties, "RequireDriftBaselines": "true"} if baselines else properties,
         **extra,
     }
     load_function().handler(event, None)
@@ -109,6 +118,26 @@ def test_fails_the_deployment_when_the_package_may_not_be_served(registry, cloud
     assert response["Reason"].startswith("PackageNotServable: model package arn:aws:sagemaker:")
     assert re.search(reason, response["Reason"])
     assert response["PhysicalResourceId"] == "previous"  # a failed update keeps the resource it had
+
+
+def test_a_monitored_stage_gets_the_packages_drift_baselines(registry, cloudformation):
+    url, responses = cloudformation
+    invoke(url, "Create", register(registry, "Approved", DriftCheckBaselines=BASELINES), baselines=True)
+    (response,) = responses
+    assert response["Status"] == "SUCCESS"
+    assert response["Data"] == {
+        "ModelPackageVersion": "1",
+        "DataQualityStatistics": "s3://artifacts/run/baseline/statistics.json",
+        "DataQualityConstraints": "s3://artifacts/run/baseline/constraints.json",
+    }
+
+
+def test_fails_a_monitored_stages_deployment_when_the_package_has_no_drift_baselines(registry, cloudformation):
+    url, responses = cloudformation
+    invoke(url, "Create", register(registry, "Approved"), baselines=True)
+    (response,) = responses
+    assert response["Status"] == "FAILED"
+    assert "has no data-quality drift baselines (DriftCheckBaselines)" in response["Reason"]
 
 
 def test_fails_the_deployment_when_the_package_does_not_exist(registry, cloudformation):

@@ -173,7 +173,8 @@ def test_the_commit_pipeline_tests_synthesizes_updates_itself_deploys_and_starts
     assert environment(action(commit, "UpdatePipeline", "SelfMutate"))["STACKS"] == "Cicd"
     for stage in ("dev", "staging", "prod"):
         deploy = action(commit, f"Deploy-{stage}", "Deploy")
-        assert environment(deploy)["STACKS"] == f"{stage.capitalize()}Data {stage.capitalize()}ModelBuild"
+        expected = " ".join(f"{stage.capitalize()}{component}" for component in ("Data", "ModelBuild", "Monitoring"))
+        assert environment(deploy)["STACKS"] == expected
         assert 'npx cdk deploy --app "$CODEBUILD_SRC_DIR_CloudAssembly"' in commands(cicd, deploy)
     start = action(commit, "Deploy-staging", "StartTraining")
     assert environment(start)["PIPELINE"] == "mlops-staging-model-build"

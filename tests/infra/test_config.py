@@ -162,6 +162,11 @@ def test_serving_is_off_unless_a_stage_turns_it_on(context):
     config = load_config(context)
     assert [stage.name for stage in config.stages if stage.serving] == ["staging", "prod"]
     del context["platform"]["stages"]["prod"]["serving"]
+    with pytest.raises(
+        ConfigError, match=r"prod\.monitor in cdk\.json: only a serving stage has an endpoint to monitor"
+    ):
+        load_config(context)
+    del context["platform"]["stages"]["prod"]["monitor"]
     assert not load_config(context).stage("prod").serving
 
 

@@ -121,6 +121,7 @@ def test_parameters_and_their_defaults(definition):
         "ChampionTolerance": 0.01,
         "ModelApprovalStatus": "PendingManualApproval",
         "GitCommit": "unknown",
+        "StartReason": "unspecified",
         "Seed": 42,
     }
 

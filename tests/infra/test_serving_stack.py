@@ -122,7 +122,8 @@ def test_prod_rolls_out_as_a_canary_and_staging_all_at_once_both_rolling_back_on
     assert policy["TerminationWaitInSeconds"] == 600
     alarms = {alarm["Properties"]["AlarmName"] for alarm in prod.find_resources("AWS::CloudWatch::Alarm").values()}
     rollback = {alarm["AlarmName"] for alarm in canary["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]}
-    assert rollback == alarms == {f"{ENDPOINT}-rollback-5xx", f"{ENDPOINT}-rollback-latency"}
+    assert rollback == {f"{ENDPOINT}-rollback-5xx", f"{ENDPOINT}-rollback-latency"}
+    assert alarms == rollback | {f"{ENDPOINT}-feature-drift", f"{ENDPOINT}-model-quality"}  # and the monitors' own
     # autoscaling's instance count survives an update; the new capture settings do not get overridden
     assert canary["RetainAllVariantProperties"] is True
     assert canary["ExcludeRetainedVariantProperties"] == [{"VariantPropertyType": "DataCaptureConfig"}]

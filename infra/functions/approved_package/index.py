@@ -31,7 +31,12 @@ def handler(event: dict, context: object) -> None:
     try:
         if event["RequestType"] in ("Create", "Update"):
             arn = properties["ModelPackageArn"]
-            data = check(boto3.client("sagemaker"), arn, properties["ModelPackageGroupName"])
+            data = check(
+                boto3.client("sagemaker"),
+                arn,
+                properties["ModelPackageGroupName"],
+                needs_baselines=properties.get("RequireDriftBaselines") == "true",
+            )
             physical_id = arn
     except Exception as error:  # every outcome must reach CloudFormation, or the stack waits for an hour
         status, reason = "FAILED", f"{type(error).__name__}: {error}"
@@ -39,8 +44,10 @@ def handler(event: dict, context: object) -> None:
     respond(event, status=status, reason=reason, physical_id=physical_id, data=data)
 
 
-def check(sagemaker, arn: str, group: str) -> dict:
-    """The package's version when it is an Approved package of `group`; else PackageNotServable."""
+def check(sagemaker, arn: str, group: str, *, needs_baselines: bool = False) -> dict:
+    """The package's version and its drift baselines (the data-quality statistics and constraints the monitors
+    compare with) when it is an Approved package of `group`; else PackageNotServable. `needs_baselines`: a
+    package without them is not servable either (the stage monitors its endpoint)."""
     package = sagemaker.describe_model_package(ModelPackageName=arn)
     if package.get("ModelPackageGroupName") != group:
         raise PackageNotServable(
@@ -52,7 +59,17 @@ def check(sagemaker, arn: str, group: str) -> dict:
             f"model package {arn} is {package['ModelApprovalStatus']}, not {APPROVED}: approve it in the Model "
             "Registry before deploying it"
         )
-    return {"ModelPackageVersion": str(package["ModelPackageVersion"])}
+    data = {"ModelPackageVersion": str(package["ModelPackageVersion"])}
+    quality = package.get("DriftCheckBaselines", {}).get("ModelDataQuality", {})
+    statistics, constraints = quality.get("Statistics", {}).get("S3Uri"), quality.get("Constraints", {}).get("S3Uri")
+    if statistics and constraints:
+        data.update(DataQualityStatistics=statistics, DataQualityConstraints=constraints)
+    elif needs_baselines:
+        raise PackageNotServable(
+            f"model package {arn} has no data-quality drift baselines (DriftCheckBaselines), which the stage's "
+            "monitors compare with: register it with a pipeline that records them (train it again)"
+        )
+    return data
 
 
 def respond(event: dict, *, status: str, reason: str, physical_id: str, data: dict) -> None:
