@@ -86,7 +86,7 @@ class Demo:
         started = time.monotonic()
         labels = send_records(endpoint.url, records, columns, self.contract.target)
         seconds = time.monotonic() - started
-        write_ground_truth(self.home / GROUND_TRUTH_DIR / endpoint.spec.name, labels)
+        write_ground_truth(self.home / GROUND_TRUTH_DIR / endpoint.spec.name, labels, self.contract)
         self.phase(
             label,
             f"{len(records)} records in {len(labels)} requests ({len(records) / seconds:.0f} records/s), "

@@ -2,10 +2,10 @@
 
 Runs as the monitoring container does, configured by its environment: `dataset_source` (the endpoint's
 capture folder), `start_time`/`end_time` (the window, by `inferenceTime`), `baseline_statistics`,
-`baseline_constraints`, `output_path`, and for model quality `ground_truth_source`, `problem_type` and
-`positive_label`. It writes, in Model Monitor's formats, `statistics.json` and `constraint_violations.json`;
-with ground truth, `model_quality/statistics.json` (evaluation.json's schema); and the CloudWatch metrics the
-container would publish in `cloudwatch_metrics.json`.
+`baseline_constraints`, `output_path`, and for model quality `ground_truth_source` and `problem_type` (ground
+truth as ml_code/monitoring/ground_truth.py writes it). It writes, in Model Monitor's formats, `statistics.json`
+and `constraint_violations.json`; with ground truth, `model_quality/statistics.json` (evaluation.json's schema);
+and the CloudWatch metrics the container would publish in `cloudwatch_metrics.json`.
 
 Checks: data type, completeness, missing and extra columns, categorical values and baseline drift. Drift is
 the L-infinity distance Model Monitor uses: the largest gap between the baseline's and the window's
@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from local_mode.data_quality import STATISTICS_FILE, statistics
+from ml_code.monitoring.ground_truth import POSITIVE
 from ml_code.paths import DRIFT_METRIC_PREFIX, MONITOR_DATA_NAMESPACE, MONITOR_MODEL_NAMESPACE
 from ml_code.runtime import atomic_write_text, run_env_step
 
@@ -204,7 +205,7 @@ def read_ground_truth(source: Path) -> dict[str, list[str]]:
     return labels
 
 
-def model_quality(events: list[dict], labels: dict[str, list[str]], problem_type: str, positive_label: str):
+def model_quality(events: list[dict], labels: dict[str, list[str]], problem_type: str):
     """The captured predictions joined with their ground truth by inferenceId, scored as evaluate.py scores a
     test split; None when nothing in the window has ground truth yet."""
     from ml_code.evaluation.evaluate import build_report
@@ -217,7 +218,7 @@ def model_quality(events: list[dict], labels: dict[str, list[str]], problem_type
             continue
         for label, prediction in zip(answer, predictions, strict=True):
             if problem_type == "binary_classification":
-                truth.append(float(label == positive_label))
+                truth.append(float(label == POSITIVE))  # `1` or `0`, as Model Monitor takes a binary label
                 predicted.append(prediction["probability"])
             elif problem_type == "multiclass_classification":
                 classes = classes or list(prediction["probabilities"])
@@ -252,7 +253,7 @@ def monitor(env: dict[str, str]) -> dict:
     quality = None
     if env.get("ground_truth_source"):
         labels = read_ground_truth(Path(env["ground_truth_source"]))
-        quality = model_quality(window.events, labels, env["problem_type"], env.get("positive_label", ""))
+        quality = model_quality(window.events, labels, env["problem_type"])
         if quality is not None:
             atomic_write_text(output / MODEL_QUALITY_DIR / STATISTICS_FILE, json.dumps(quality, indent=2))
             block = quality[f"{env['problem_type']}_metrics"]

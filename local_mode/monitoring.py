@@ -109,7 +109,6 @@ def run_monitor(
         "output_path": str(output),
         "ground_truth_source": str(home / GROUND_TRUTH_DIR / endpoint),
         "problem_type": contract.problem_type,
-        "positive_label": "" if contract.positive_label is None else str(contract.positive_label),
     }
     failure = output / "failure"
     output.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@ inference id per request, and the ground truth for those ids as Model Monitor's 
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import uuid
@@ -12,6 +13,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from local_mode.serving import INFERENCE_ID_HEADER
+from ml_code.contracts.contract import DatasetContract
+from ml_code.monitoring.ground_truth import ground_truth_label, ground_truth_line
 
 
 class EndpointClient:
@@ -63,21 +66,15 @@ def send_records(
     return sent
 
 
-def write_ground_truth(folder: Path, labels: list[tuple[str, list[str]]], when: datetime | None = None) -> Path:
-    """One file in `<folder>/yyyy/mm/dd/hh/`, a line per request: `{"groundTruthData": {"data": "<a label per
-    line>", "encoding": "CSV"}, "eventMetadata": {"eventId": "<inference id>"}, "eventVersion": "0"}`."""
+def write_ground_truth(
+    folder: Path, labels: list[tuple[str, list[str]]], contract: DatasetContract, when: datetime | None = None
+) -> Path:
+    """One file in `<folder>/yyyy/mm/dd/hh/`, a line per request (ml_code/monitoring/ground_truth.py): the true
+    labels of `send_records`, written as the contract's problem type needs them."""
     when = when or datetime.now(timezone.utc)
     path = folder / when.strftime("%Y/%m/%d/%H") / f"{uuid.uuid4().hex}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [
-        json.dumps(
-            {
-                "groundTruthData": {"data": "\n".join(truth), "encoding": "CSV"},
-                "eventMetadata": {"eventId": inference_id},
-                "eventVersion": "0",
-            }
-        )
-        for inference_id, truth in labels
-    ]
+    encode = functools.partial(ground_truth_label, problem_type=contract.problem_type, is_positive=contract.is_positive)
+    lines = [ground_truth_line(inference_id, [encode(value) for value in truth]) for inference_id, truth in labels]
     path.write_text("\n".join(lines) + "\n")
     return path

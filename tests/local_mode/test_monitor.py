@@ -37,7 +37,7 @@ def runs(model, stage):
     with LocalEndpoint(spec, model.home) as endpoint:
         for seed, drift in ((21, False), (22, True), (23, True)):
             labels = send_records(endpoint.url, generate(1000, seed=seed, drift=drift), columns, "churned", batch=20)
-            write_ground_truth(model.home / GROUND_TRUTH_DIR / ENDPOINT, labels)
+            write_ground_truth(model.home / GROUND_TRUTH_DIR / ENDPOINT, labels, model.contract)
             results.append(
                 run_monitor(model.home, endpoint=ENDPOINT, package=model.package, contract=model.contract, stage=stage)
             )
