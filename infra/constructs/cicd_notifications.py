@@ -5,7 +5,8 @@ from __future__ import annotations
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_events as events
 
-from infra.constructs.approval_events import REJECTED, approval_pattern, as_event_pattern
+from infra.constructs.approval_events import REJECTED, approval_pattern
+from infra.constructs.event_forwarding import as_event_pattern
 from infra.constructs.notification_topic import NotificationTopic
 
 

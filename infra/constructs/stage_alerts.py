@@ -6,7 +6,8 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra.constructs.approval_events import approval_pattern, as_event_pattern
+from infra.constructs.approval_events import approval_pattern
+from infra.constructs.event_forwarding import as_event_pattern
 from infra.constructs.notification_topic import tell
 
 

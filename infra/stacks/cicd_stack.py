@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_events as events
 from constructs import Construct
 
 from infra.config import PlatformConfig, StageConfig
@@ -13,6 +12,7 @@ from infra.constructs.cicd_notifications import CicdNotifications
 from infra.constructs.commit_pipeline import CommitPipeline, StageDeployment
 from infra.constructs.deploy_pipeline import DeployPipeline, ServingDeployment
 from infra.constructs.encryption_key import PlatformKey
+from infra.constructs.event_forwarding import AcceptEvents
 from infra.constructs.pipeline_source import PipelineSource
 from infra.constructs.secure_bucket import AccessLogsBucket, SecureBucket
 from infra.naming import (
@@ -127,13 +127,8 @@ class CicdStack(cdk.Stack):
             notifications.notify_rejections(group)
             if release.account is not None and release.account != config.tooling_account:
                 # The release stage forwards its approvals (ModelBuildStack): let its account put them here.
-                events.CfnEventBusPolicy(
-                    self,
-                    "ReleaseEvents",
-                    statement_id=f"{cicd_prefix(config)}-release-events",
-                    event_bus_name="default",
-                    action="events:PutEvents",
-                    principal=release.account,
+                AcceptEvents(
+                    self, "ReleaseEvents", accounts=(release.account,), purpose=f"{cicd_prefix(config)}-approvals"
                 )
         notifications.notify_failures(pipelines)
         self.topic = notifications.topic

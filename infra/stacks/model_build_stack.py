@@ -8,8 +8,9 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import PlatformConfig, StageConfig
-from infra.constructs.approval_events import ForwardApprovals
+from infra.constructs.approval_events import APPROVED, REJECTED, approval_pattern
 from infra.constructs.cicd_access import RELEASE, START_TRAINING, CicdAccessRole
+from infra.constructs.event_forwarding import ForwardEvents, as_event_pattern
 from infra.constructs.training_pipeline import TrainingPipeline
 from infra.nag import acknowledge
 from infra.naming import bucket_name, etl_events_source, glue_job_name
@@ -74,10 +75,12 @@ class ModelBuildStack(cdk.Stack):
         )
         tooling = config.tooling_account
         if tooling is not None and stage.account is not None and tooling != stage.account:
-            ForwardApprovals(
+            group = self.training.model_package_group.model_package_group_name
+            ForwardEvents(
                 self,
                 "ForwardApprovals",
-                group=self.training.model_package_group.model_package_group_name,
+                pattern=as_event_pattern(approval_pattern(group, APPROVED, REJECTED)),
                 account=tooling,
                 region=config.tooling_region or self.region,
+                description=f"Forward {group}'s approvals and rejections to the CI/CD account {tooling}",
             )

@@ -8,8 +8,9 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.config import PlatformConfig, StageConfig
+from infra.constructs.event_forwarding import AcceptEvents, ForwardEvents, as_event_pattern
 from infra.constructs.model_monitoring import DATA_QUALITY, MODEL_QUALITY
-from infra.constructs.retrain_guard import RetrainGuard
+from infra.constructs.retrain_guard import RetrainGuard, alarm_pattern
 from infra.constructs.stage_alerts import StageAlerts
 from infra.constructs.stage_dashboard import StageDashboard
 from infra.naming import (
@@ -26,14 +27,14 @@ from infra.naming import (
 from ml_code.contracts.contract import load_contract
 
 
+def alarm_names(endpoint: str) -> list[str]:
+    """An endpoint's alarms that may start a retraining: its drift and its model quality."""
+    return [drift_alarm_name(endpoint), model_quality_alarm_name(endpoint)]
+
+
 def retrain_alarm_names(config: PlatformConfig) -> list[str]:
-    """The alarms that may start a retraining: drift and model quality of every monitored endpoint."""
-    return [
-        name(endpoint_name(config, stage))
-        for stage in config.stages
-        if stage.monitor
-        for name in (drift_alarm_name, model_quality_alarm_name)
-    ]
+    """The alarms that may start a retraining: those of every monitored endpoint."""
+    return [name for stage in config.stages if stage.monitor for name in alarm_names(endpoint_name(config, stage))]
 
 
 class MonitoringStack(cdk.Stack):
@@ -89,7 +90,24 @@ class MonitoringStack(cdk.Stack):
         self.retrain = None
         release = config.release_stage
         alarms = retrain_alarm_names(config)
+        if stage.monitor and config.serves_from_another_account(stage):
+            # the release stage's guard retrains: our alarms go to its account
+            ForwardEvents(
+                self,
+                "ForwardAlarms",
+                pattern=as_event_pattern(alarm_pattern(alarm_names(endpoint))),
+                account=release.account,
+                region=release.region,
+                description=f"Forward {endpoint}'s drift and quality alarms to the release stage's retrain guard",
+            )
         if release is not None and release.name == stage.name and alarms:
+            monitored_elsewhere = tuple(
+                s.account for s in config.stages if s.monitor and s.account and config.serves_from_another_account(s)
+            )
+            if monitored_elsewhere:
+                AcceptEvents(
+                    self, "AlarmEvents", accounts=monitored_elsewhere, purpose=f"{stage_prefix(config, stage)}-alarms"
+                )
             self.retrain = RetrainGuard(
                 self,
                 "Retrain",

@@ -277,6 +277,8 @@ def elsewhere(tmp_path_factory) -> dict[str, Template]:
         "cicd": Template.from_stack(built.cicd),
         "staging_build": Template.from_stack(built.stages["staging"].model_build),
         "staging_data": Template.from_stack(built.stages["staging"].data),
+        "staging_monitoring": Template.from_stack(built.stages["staging"].monitoring),
+        "prod_monitoring": Template.from_stack(built.stages["prod"].monitoring),
         "prod_serving": Template.from_stack(built.stages["prod"].serving),
     }
 
@@ -349,3 +351,19 @@ def test_the_release_stage_shares_its_models_with_the_serving_accounts(elsewhere
     # prod names the group by ARN, in the release stage's account
     (batch,) = elsewhere["prod_serving"].find_resources("AWS::SageMaker::Pipeline").values()
     assert f"arn:aws:sagemaker:eu-west-1:{STAGING}:model-package-group/{RELEASE_GROUP}" in json.dumps(batch)
+
+
+def test_the_release_stages_guard_hears_the_alarms_of_endpoints_in_other_accounts(elsewhere):
+    (forward,) = (
+        elsewhere["prod_monitoring"]
+        .find_resources("AWS::Events::Rule", {"Properties": {"Description": Match.string_like_regexp("^Forward")}})
+        .values()
+    )
+    assert forward["Properties"]["EventPattern"]["detail"]["alarmName"] == [
+        "mlops-prod-customer-churn-feature-drift",
+        "mlops-prod-customer-churn-model-quality",
+    ]
+    assert f"{STAGING}:event-bus/default" in json.dumps(forward["Properties"]["Targets"])
+    elsewhere["staging_monitoring"].has_resource_properties(
+        "AWS::Events::EventBusPolicy", {"Principal": PROD, "Action": "events:PutEvents"}
+    )
