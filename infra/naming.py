@@ -56,6 +56,11 @@ def cicd_bucket_name(
     return f"{cicd_prefix(config)}-{purpose}-{account}-{region}"
 
 
+def cicd_name(config: PlatformConfig, purpose: str) -> str:
+    """A named resource of the CI/CD stack: `mlops-cicd-notifications` (its topic), `-tests` (its test reports)."""
+    return f"{cicd_prefix(config)}-{purpose}"
+
+
 def cicd_role_name(config: PlatformConfig, purpose: str) -> str:
     """A CI/CD build's role, named so that the stages' roles can trust it alone, e.g. `mlops-cicd-smoke-test`."""
     return f"{cicd_prefix(config)}-{purpose}"

@@ -16,7 +16,7 @@ from infra.config import PlatformConfig
 from infra.constructs.cicd_access import RELEASE, SMOKE_TEST, START_TRAINING
 from infra.constructs.pipeline_source import SOURCE_COMMIT_FILE
 from infra.nag import acknowledge, acknowledge_actions
-from infra.naming import cicd_prefix, cicd_role_name
+from infra.naming import cicd_name, cicd_role_name
 
 # What the builds run on: the image's Python for the CDK app (Makefile's .venv), its pyenv's 3.10 for .venv-ml (the
 # container's Python), Node for the pinned CDK CLI, Java for Spark.
@@ -65,8 +65,8 @@ class CicdBuilds(Construct):
     """One CodeBuild project per kind of build, each with a role of its own named `<prefix>-cicd-<build>` (the
     stages' roles trust these names), logs in one log group and everything encrypted with `encryption_key`.
 
-    - `test`: `make test`, its JUnit reports kept in a report group exported to `reports_bucket`;
-    - `synth`: `make synth` (cdk-nag and cfn-lint clean or it fails), the cloud assembly as its output;
+    - `test`: `make test`, its JUnit reports kept in a report group exported to the pipelines' `artifacts_bucket`;
+    - `synth`: `make synth` (cdk-nag clean or it fails), the cloud assembly as its output;
     - `deploy`: `cdk deploy --exclusively $STACKS` from that assembly, through the CDK bootstrap roles of
       `deploy_targets` ((account, region); None: the build's own), which the target accounts' bootstrap trusts;
     - `start_training`, `release`, `smoke_test`: act in a stage through the role `$STAGE_ROLE_ARN` there."""
@@ -78,21 +78,21 @@ class CicdBuilds(Construct):
         *,
         config: PlatformConfig,
         encryption_key: kms.IKey,
-        reports_bucket: s3.IBucket,  # the pipelines' artifacts bucket
+        artifacts_bucket: s3.IBucket,
         deploy_targets: Iterable[tuple[str | None, str | None]],
         stage_roles: dict[str, list[str]],
         removal_policy: cdk.RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        self._config, self._key, self._artifacts = config, encryption_key, reports_bucket
+        self._config, self._key, self._artifacts = config, encryption_key, artifacts_bucket
         self._log_group = logs.LogGroup(
             self, "Logs", encryption_key=encryption_key, retention=LOG_RETENTION, removal_policy=removal_policy
         )
         self.test_reports = codebuild.ReportGroup(
             self,
             "TestReports",
-            report_group_name=f"{cicd_prefix(config)}-tests",
-            export_bucket=reports_bucket,
+            report_group_name=cicd_name(config, "tests"),
+            export_bucket=artifacts_bucket,
             zip_export=True,
             removal_policy=cdk.RemovalPolicy.RETAIN,  # the record of what was tested
         )
@@ -186,11 +186,11 @@ class CicdBuilds(Construct):
             "version": "0.2",
             "phases": {"install": {"runtime-versions": RUNTIMES}, "build": {"commands": commands}},
         }
-        if environment or exported:
-            spec["env"] = {
-                **({"variables": environment} if environment else {}),
-                **({"exported-variables": exported} if exported else {}),
-            }
+        spec["env"] = {
+            "shell": "bash",  # the commands use bash's ${VAR:offset:length} and ${VAR:-default}
+            **({"variables": environment} if environment else {}),
+            **({"exported-variables": exported} if exported else {}),
+        }
         if artifacts:
             spec["artifacts"] = artifacts
         if reports:

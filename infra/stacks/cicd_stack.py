@@ -18,6 +18,7 @@ from infra.constructs.secure_bucket import AccessLogsBucket, SecureBucket
 from infra.naming import (
     CICD_STACK_ID,
     cicd_bucket_name,
+    cicd_name,
     cicd_prefix,
     commit_pipeline_name,
     deploy_pipeline_name,
@@ -30,17 +31,20 @@ from infra.naming import (
 
 
 class CicdStack(cdk.Stack):
-    """The commit pipeline (a push: test, synth, update itself, deploy every stage's data and model-build stacks in
-    order, start the release stage's training) and the deploy pipeline (an approval in the release stage's
-    registry: each serving stage in turn, smoke-tested, a person approving each promotion), their source, builds,
-    artifacts and notifications. Stateful parts are retained: artifacts, test reports, the source bucket."""
+    """The commit pipeline (a push: test, synth, update itself, deploy every stage's data, model-build and
+    monitoring stacks in order, start the release stage's training) and the deploy pipeline (an approval in the
+    release stage's registry: each serving stage in turn, smoke-tested, a person approving each promotion), their
+    source, builds, artifacts and notifications. Stateful parts are retained: artifacts, test reports, the source
+    bucket."""
 
     def __init__(
         self, scope: Construct, construct_id: str = CICD_STACK_ID, *, config: PlatformConfig, **kwargs
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         retain = cdk.RemovalPolicy.RETAIN
-        key = PlatformKey(self, "Key", alias=f"alias/{cicd_prefix(config)}", removal_policy=retain)
+        key = PlatformKey(
+            self, "Key", alias=f"alias/{cicd_prefix(config)}", removal_policy=retain
+        )  # alias/<prefix>-cicd
         access_logs = AccessLogsBucket(
             self, "AccessLogs", bucket_name=cicd_bucket_name(config, "access-logs"), removal_policy=retain
         )
@@ -68,7 +72,7 @@ class CicdStack(cdk.Stack):
             "Builds",
             config=config,
             encryption_key=key,
-            reports_bucket=artifacts,
+            artifacts_bucket=artifacts,
             deploy_targets=[(config.tooling_account, config.tooling_region)]
             + [(stage.account, stage.region) for stage in config.stages],
             stage_roles={
@@ -81,7 +85,7 @@ class CicdStack(cdk.Stack):
         notifications = CicdNotifications(
             self,
             "Notifications",
-            topic_name=f"{cicd_prefix(config)}-notifications",
+            topic_name=cicd_name(config, "notifications"),
             encryption_key=key,
             emails=config.cicd.notify,
         )
