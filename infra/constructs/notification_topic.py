@@ -64,6 +64,12 @@ def tell(
     )
 
 
+def topic_arn(scope: Construct, topic_name: str) -> str:
+    """The ARN of the topic `topic_name` in `scope`'s account and region (a stage's topic is the DataStack's; the
+    later stacks name it)."""
+    return cdk.Stack.of(scope).format_arn(service="sns", resource=topic_name, arn_format=cdk.ArnFormat.NO_RESOURCE_NAME)
+
+
 def notify(alarm: cloudwatch.CfnAlarm, topic_arn: str) -> None:
     """Make `alarm` tell the topic `topic_arn` when it enters ALARM and when it is OK again."""
     alarm.alarm_actions = [*(alarm.alarm_actions or []), topic_arn]

@@ -16,7 +16,7 @@ from infra.constructs.cicd_access import SMOKE_TEST, CicdAccessRole
 from infra.constructs.endpoint_autoscaling import EndpointAutoscaling
 from infra.constructs.model_endpoint import ModelEndpoint, Rollout
 from infra.constructs.model_monitoring import ModelMonitoring
-from infra.constructs.notification_topic import notify
+from infra.constructs.notification_topic import notify, topic_arn
 from infra.constructs.released_models import ReleasedModels
 from infra.constructs.rollback_alarms import RollbackAlarms
 from infra.constructs.sagemaker_pipeline import region_image
@@ -40,8 +40,10 @@ def model_package_arn_pattern(group: str) -> str:
 class ServingStack(cdk.Stack):
     """The endpoint that serves the model package given in the `ModelPackageArn` parameter (the deploy pipeline
     passes the Approved package; nothing is looked up at synth, and the deployment fails unless the package is
-    Approved and of the release stage's group, see ReleasedModels), its rollback alarms and its autoscaling; and
-    the batch-scoring pipeline, which scores curated data with the newest Approved model of that group.
+    Approved and of the release stage's group, see ReleasedModels), its rollback alarms and its autoscaling; where
+    the stage monitors (`monitor`), Model Monitor's schedules and alarms (ModelMonitoring), every alarm telling the
+    stage's topic; the role the deploy pipeline's smoke test assumes; and the batch-scoring pipeline, which scores
+    curated data with the newest Approved model of that group.
     Deploy it after the stage's DataStack (buckets, key) and ModelBuildStack (the package's group). `definitions`
     holds the batch-scoring definition for the stage's BatchScoringSettings."""
 
@@ -110,11 +112,9 @@ class ServingStack(cdk.Stack):
             require_drift_baselines=stage.monitor,
         )
         self.endpoint.model.node.add_dependency(approved)
-        topic_arn = self.format_arn(
-            service="sns", resource=notification_topic_name(config, stage), arn_format=cdk.ArnFormat.NO_RESOURCE_NAME
-        )
+        stage_topic = topic_arn(self, notification_topic_name(config, stage))
         for alarm in alarms.alarms:
-            notify(alarm, topic_arn)
+            notify(alarm, stage_topic)
         self.monitoring = None
         if stage.monitor:
             self.monitoring = ModelMonitoring(
@@ -130,7 +130,7 @@ class ServingStack(cdk.Stack):
                 constraints_uri=approved.constraints_uri,
                 monitoring_bucket=capture_bucket,
                 encryption_key=encryption_key,
-                topic_arn=topic_arn,
+                topic_arn=stage_topic,
             )
             # Model Monitor checks that the endpoint and its data capture exist
             for resource in (
