@@ -73,58 +73,36 @@ def build_platform(app: cdk.App) -> Platform:
     return Platform(stages=stacks, cicd=cicd)
 
 
-def _environment(stage: StageConfig) -> cdk.Environment:
-    return cdk.Environment(account=stage.account, region=stage.region)
+def _stack(cls: type, app: cdk.App, config: PlatformConfig, stage: StageConfig, component: str, **kwargs):
+    """The stage's `cls` stack: construct id `<Stage><Component>` (what `cdk deploy` selects), stack name
+    `<prefix>-<stage>-<component>`, in the stage's account and region."""
+    name = "".join("-" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(component))
+    return cls(
+        app,
+        stack_id(stage, component),
+        stack_name=stack_name(config, stage, name),
+        config=config,
+        stage=stage,
+        env=cdk.Environment(account=stage.account, region=stage.region),
+        **kwargs,
+    )
 
 
 def _data_stack(app: cdk.App, config: PlatformConfig, stage: StageConfig) -> DataStack:
-    return DataStack(
-        app,
-        stack_id(stage, "Data"),
-        stack_name=stack_name(config, stage, "data"),
-        config=config,
-        stage=stage,
-        env=_environment(stage),
-    )
+    return _stack(DataStack, app, config, stage, "Data")
 
 
 def _build_stage(
     app: cdk.App, config: PlatformConfig, stage: StageConfig, data: DataStack, definitions: DefinitionBuilds
 ) -> StageStacks:
-    env = _environment(stage)
-    model_build = ModelBuildStack(
-        app,
-        stack_id(stage, "ModelBuild"),
-        stack_name=stack_name(config, stage, "model-build"),
-        config=config,
-        stage=stage,
-        encryption_key=data.key,
-        definitions=definitions,
-        env=env,
-    )
+    key = data.key
+    model_build = _stack(ModelBuildStack, app, config, stage, "ModelBuild", encryption_key=key, definitions=definitions)
     model_build.add_stack_dependency(data)
     serving = None
     if stage.serving:
-        serving = ServingStack(
-            app,
-            stack_id(stage, "Serving"),
-            stack_name=stack_name(config, stage, "serving"),
-            config=config,
-            stage=stage,
-            encryption_key=data.key,
-            definitions=definitions,
-            env=env,
-        )
+        serving = _stack(ServingStack, app, config, stage, "Serving", encryption_key=key, definitions=definitions)
         serving.add_stack_dependency(model_build)
-    monitoring = MonitoringStack(
-        app,
-        stack_id(stage, "Monitoring"),
-        stack_name=stack_name(config, stage, "monitoring"),
-        config=config,
-        stage=stage,
-        encryption_key=data.key,
-        env=env,
-    )
+    monitoring = _stack(MonitoringStack, app, config, stage, "Monitoring", encryption_key=key)
     monitoring.add_stack_dependency(model_build)  # names the endpoint's metrics and alarms, needs none of them
     stacks = StageStacks(stage=stage, data=data, model_build=model_build, serving=serving, monitoring=monitoring)
     for stack in stacks.all():
