@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import subprocess
+import sys
 import tarfile
 import zipfile
 
@@ -20,7 +21,7 @@ from infra.config import load_config
 from infra.constructs.pipeline_source import SOURCE_COMMIT_FILE
 from ml_code.paths import SAMPLE_PAYLOAD_FILE
 from tests.infra.registry import register_package
-from tests.infra.synth import cdk_json_context
+from tests.infra.synth import ROOT, cdk_json_context
 
 GROUP = "mlops-staging-customer-churn"
 PAYLOAD = b"tenure,plan\n3,basic\n40,premium\n"
@@ -144,3 +145,13 @@ def test_the_source_bucket_is_named_as_the_cicd_stack_names_it(context):
         )
         tooling = load_config({**context, "platform.cicd.account": "111122223333", "platform.cicd.region": "us-east-2"})
         assert upload_source.source_bucket(tooling, sts, "eu-west-1") == "mlops-cicd-source-111122223333-us-east-2"
+
+
+def test_the_scripts_need_nothing_but_boto3_as_the_builds_install_it():
+    probe = (
+        "import sys; import infra.cicd.release, infra.cicd.smoke_test; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'pandas', 'numpy', 'aws_cdk', 'sagemaker', 'xgboost', "
+        "'boto3', 'pyspark'}))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"  # boto3 too is imported only when a script runs against AWS
