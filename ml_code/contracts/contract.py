@@ -53,8 +53,10 @@ _KEYS = {
     "drop",
     "pass_through",
     "newest_per_id",
+    "split",
     "metric",
 }
+SPLIT_KEYS = ("column", "time_column")
 _CONTRACT_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 MAX_NAME_LENGTH = 40
 _REQUIRED = {"name", "problem_type", "target", "metric"}
@@ -91,6 +93,10 @@ class DatasetContract:
     drop: tuple[str, ...] = ()
     pass_through: tuple[str, ...] = ()
     newest_per_id: str | None = None  # keep, per id, only the record with the largest value of this column
+    # How the data is split (default: seeded and stratified): by a column whose values say train/validation/test,
+    # or out of time by a time column (the oldest rows train, the newest test).
+    split_column: str | None = None
+    time_column: str | None = None
 
     @property
     def removed_columns(self) -> tuple[str, ...]:
@@ -243,6 +249,8 @@ def parse_contract(raw: Any, *, where: str = "contract") -> DatasetContract:
         if not roles["id_columns"]:
             raise ContractError(f"{where}: newest_per_id needs id_columns: the newest record of which id?")
 
+    split_column, time_column = _split(raw.get("split"), roles, where)
+
     positive_label = raw.get("positive_label")
     if problem_type == "binary_classification":
         if positive_label is None or isinstance(positive_label, (dict, list)):
@@ -265,7 +273,29 @@ def parse_contract(raw: Any, *, where: str = "contract") -> DatasetContract:
         drop=roles["drop"],
         pass_through=roles["pass_through"],
         newest_per_id=newest_per_id,
+        split_column=split_column,
+        time_column=time_column,
     )
+
+
+def _split(raw: Any, roles: dict[str, tuple[str, ...]], where: str) -> tuple[str | None, str | None]:
+    """(split column, time column) from the optional `split` object: at most one of them. The column must be one
+    the curated data keeps: `pass_through` (it is then no feature) or a feature the contract lists."""
+    if raw is None:
+        return None, None
+    if not isinstance(raw, dict) or len(raw) != 1 or set(raw) - set(SPLIT_KEYS):
+        raise ContractError(
+            f"{where}: split must be an object with one key, 'column' (a column whose values are train, validation "
+            f"or test) or 'time_column' (the newest rows test), got {raw!r}"
+        )
+    ((key, column),) = raw.items()
+    kept = {*roles["pass_through"], *roles["datetime_age"], *roles["numeric"], *roles["categorical"]}
+    if not isinstance(column, str) or column not in kept:
+        raise ContractError(
+            f"{where}: split.{key} {column!r} must name a column the curated data keeps: list it in pass_through "
+            "(it is then no feature) or among the features"
+        )
+    return (column, None) if key == "column" else (None, column)
 
 
 def _check_each_column_has_one_role(target: str, roles: dict[str, tuple[str, ...]], where: str) -> None:

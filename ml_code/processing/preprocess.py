@@ -173,7 +173,13 @@ def check_target(data: pd.DataFrame, contract: DatasetContract) -> pd.DataFrame:
 def split(
     data: pd.DataFrame, contract: DatasetContract, *, seed: int, fractions: tuple[float, ...] = FRACTIONS
 ) -> Splits:
-    """A seeded 70/20/10 split, stratified on the target (on its deciles for regression)."""
+    """The contract's split: by its split column's values, out of time by its time column (the oldest 70 % train,
+    the next 20 % validation, the newest 10 % test), or by default a seeded 70/20/10 split stratified on the
+    target (on its deciles for regression)."""
+    if contract.split_column is not None:
+        return split_by_column(data, contract.split_column)
+    if contract.time_column is not None:
+        return split_by_time(data, contract.time_column, fractions)
     check_enough_rows(data, contract, fractions)
     rng = np.random.default_rng(seed)
     if contract.problem_type == "regression":
@@ -193,6 +199,46 @@ def split(
             part.append(piece)
     train, validation, test = (data.iloc[np.sort(np.concatenate(part))].reset_index(drop=True) for part in parts)
     return Splits(train=train, validation=validation, test=test)
+
+
+def split_by_column(data: pd.DataFrame, column: str) -> Splits:
+    """Rows by the value of `column`: `train`, `validation` or `test` (any case, spaces around allowed)."""
+    if column not in data.columns:
+        raise ContractError(f"the split column {column!r} is not in the data")
+    marks = data[column].fillna("").astype(str).str.strip().str.lower()
+    unknown = sorted(set(marks) - set(SPLITS))
+    if unknown:
+        shown = ", ".join(repr(value) for value in unknown[:5])
+        raise ContractError(
+            f"the split column {column!r} holds values other than {list(SPLITS)}: {shown}"
+            + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        )
+    parts = {name: data[marks == name].reset_index(drop=True) for name in SPLITS}
+    _check_no_empty_split(parts, f"no row of the split column {column!r} says")
+    return Splits(**parts)
+
+
+def split_by_time(data: pd.DataFrame, column: str, fractions: tuple[float, ...] = FRACTIONS) -> Splits:
+    """An out-of-time split on `column`: the oldest rows train, the next validate, the newest test (ties in the
+    data's order)."""
+    if column not in data.columns:
+        raise ContractError(f"the time column {column!r} is not in the data")
+    times = pd.to_datetime(data[column], errors="coerce", utc=True, format="mixed")
+    unreadable = int(times.isna().sum())
+    if unreadable:
+        raise ContractError(f"{unreadable} row(s) have no readable time in the time column {column!r}")
+    order = np.argsort(times.to_numpy(), kind="stable")
+    train, validation, _ = _split_sizes(len(data), fractions)
+    pieces = np.split(order, [train, train + validation])
+    parts = {name: data.iloc[piece].reset_index(drop=True) for name, piece in zip(SPLITS, pieces, strict=True)}
+    _check_no_empty_split(parts, f"{len(data)} row(s) are too few for an out-of-time split on {column!r}: none for")
+    return Splits(**parts)
+
+
+def _check_no_empty_split(parts: dict[str, pd.DataFrame], message: str) -> None:
+    empty = [name for name, part in parts.items() if part.empty]
+    if empty:
+        raise ContractError(f"{message} {' or '.join(repr(name) for name in empty)}: every split needs rows")
 
 
 def _split_sizes(rows: int, fractions: tuple[float, ...]) -> tuple[int, int, int]:
