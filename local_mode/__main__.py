@@ -1,5 +1,5 @@
-"""python -m local_mode {generate,etl,run,definition,registry,serve,score,monitor,demo} ...: the platform's loop on this
-machine, offline."""
+"""python -m local_mode {generate,etl,run,tune,definition,registry,serve,score,monitor,demo} ...: the platform's
+loop on this machine, offline."""
 
 from __future__ import annotations
 
@@ -48,6 +48,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--parameter", action="append", default=[], metavar="NAME=VALUE", help="a pipeline parameter: GateThreshold=0.8"
     )
     run.add_argument("--definition", type=Path, help="an exported definition (make definition); default: build it")
+    run.add_argument("--tuned", action="store_true", help="train with the best hyperparameters of `tune`'s last run")
+
+    tune = commands.add_parser("tune", help="search ml_code/training/search_space.json on a CSV file or folder")
+    tune.add_argument("--contract", required=True, help="a contract file, or the name of a shipped contract")
+    tune.add_argument(
+        "--data", type=Path, required=True, help="a CSV file with a header (or give --columns), or a folder"
+    )
+    workdir(tune)
+    tune.add_argument("--columns", help="comma-separated column names, for a CSV file without a header")
+    tune.add_argument("--trials", type=int, default=20)
+    tune.add_argument("--parallel", type=int, default=2, help="trials at a time")
+    tune.add_argument("--seed", type=int, default=paths.DEFAULT_SEED, help="the split, the sampler and the models")
+    tune.add_argument("--python", help="the interpreter the trials run with (default: .venv-ml's)")
 
     definition = commands.add_parser("definition", help="export the pipeline definition local mode runs, as JSON")
     definition.add_argument("--contract", required=True, help="a contract file, or the name of a shipped contract")
@@ -138,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             return _monitor(args)
         if args.command == "score":
             return _score(args)
+        if args.command == "tune":
+            return _tune(args)
         if args.command == "demo":
             from local_mode.demo import run_demo
 
@@ -181,6 +196,11 @@ def _run(args: argparse.Namespace) -> int:
     from ml_code.contracts.contract import load_contract
 
     contract = load_contract(args.contract)
+    hyperparameters = _pairs(args.hyperparameter, "--hyperparameter")
+    if args.tuned:
+        from local_mode.tune import tuned_hyperparameters
+
+        hyperparameters = {**tuned_hyperparameters(args.workdir, contract.name), **hyperparameters}
     result = run_pipeline(
         args.contract,
         args.data,
@@ -188,12 +208,32 @@ def _run(args: argparse.Namespace) -> int:
         python=args.python,
         seed=args.seed,
         columns=args.columns.split(",") if args.columns else None,
-        hyperparameters=_pairs(args.hyperparameter, "--hyperparameter"),
+        hyperparameters=hyperparameters,
         parameters=_pairs(args.parameter, "--parameter"),
         definition=read_definition(args.definition) if args.definition else None,
     )
     print(summary(result, contract, args.workdir))
     return exit_code(result)
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from local_mode.tune import trial_table, tune
+
+    result = tune(
+        args.contract,
+        args.data,
+        args.workdir,
+        trials=args.trials,
+        parallel=args.parallel,
+        seed=args.seed,
+        columns=args.columns.split(",") if args.columns else None,
+        python=args.python,
+    )
+    print(trial_table(result))
+    best = result.best
+    print(f"best: trial {best.number + 1}, validation {result.metric} {best.value:.4f}; trials in {result.run}")
+    print("train with it: python -m local_mode run --tuned ...")
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ OBJECTIVES = {
     "regression": ("reg:squarederror", "rmse"),
 }
 LOG_CHANNELS = ("train", "validation")
+FINAL_PREFIX = "validation-final-"  # train.py logs `validation-final-<metric>: <value>` once the model is kept
 
 
 def metric_log_regex(channel: str, metric: str) -> str:
@@ -20,3 +21,8 @@ def metric_definitions(problem_type: str) -> list[dict[str, str]]:
     """SageMaker metric definitions for the lines train.py logs every round."""
     _, metric = OBJECTIVES[problem_type]
     return [{"Name": f"{channel}:{metric}", "Regex": metric_log_regex(channel, metric)} for channel in LOG_CHANNELS]
+
+
+def final_metric_definition(metric: str) -> dict[str, str]:
+    """The metric definition of the contract's `metric` on the validation split, as tuning optimises it."""
+    return {"Name": f"validation:{metric}", "Regex": rf"{FINAL_PREFIX}{metric}: ([0-9.eE+-]+)"}

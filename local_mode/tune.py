@@ -1,0 +1,252 @@
+"""`local_mode tune`: the search space of ml_code/training/search_space.json, searched on this machine with Optuna's
+TPE sampler (Bayesian, as SageMaker's tuning step), each trial a real train.py run in the ML environment on the
+same preprocessed splits; the objective is the contract's metric on the validation split.
+
+Trials run `parallel` at a time, asked for in batches and told back in order, so a seed gives the same trials and the
+same best trial whatever the machine's timing. Every trial is written to `<home>/tuning/<contract>/<run>/trials.csv`;
+the best one's hyperparameters to `best.json` there and to `<home>/tuning/<contract>/best.json`, which
+`local_mode run --tuned` trains with.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+import subprocess
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from local_mode.jobs import default_python, python_path
+from local_mode.runner import stage_input
+from ml_code import paths
+from ml_code.contracts.contract import DatasetContract, contract_path, load_contract
+from ml_code.training.objectives import FINAL_PREFIX
+from ml_code.training.search_space import Range, load_search_space
+
+TUNING_DIR = "tuning"
+BEST_FILE = "best.json"
+TRIALS_FILE = "trials.csv"
+
+
+class TuningError(RuntimeError):
+    """A trial or the preprocessing it needs failed; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Trial:
+    number: int
+    hyperparameters: dict[str, float | int]
+    value: float
+
+
+@dataclass(frozen=True)
+class TuningResult:
+    run: Path
+    trials: list[Trial]
+    best: Trial
+    metric: str
+    higher_is_better: bool
+
+
+def best_file(home: Path, contract_name: str) -> Path:
+    """Where the newest tuning run of a contract keeps its best hyperparameters."""
+    return home / TUNING_DIR / contract_name / BEST_FILE
+
+
+def tuned_hyperparameters(home: Path, contract_name: str) -> dict[str, str]:
+    """The best hyperparameters of the contract's newest tuning run, as train.py flags; an error says how to get
+    them when there is none."""
+    path = best_file(home, contract_name)
+    if not path.is_file():
+        raise FileNotFoundError(f"no tuning run of {contract_name!r} under {home}: run `local_mode tune` first")
+    return {name: str(value) for name, value in json.loads(path.read_text())["hyperparameters"].items()}
+
+
+def tune(
+    contract_source: str | Path,
+    data: Path,
+    home: Path,
+    *,
+    trials: int = 20,
+    parallel: int = 2,
+    seed: int = paths.DEFAULT_SEED,
+    columns: list[str] | None = None,
+    python: str | None = None,
+    space: list[Range] | None = None,
+    log: Callable[[str], None] = print,
+) -> TuningResult:
+    """Preprocess `data` once, then run `trials` trials `parallel` at a time; returns every trial and the best."""
+    import optuna  # the CDK app's environment has it; the ML environment runs the trials
+
+    if trials < 1 or parallel < 1:
+        raise ValueError(f"trials and parallel must be at least 1, got {trials} and {parallel}")
+    contract = load_contract(contract_source)
+    space = space if space is not None else load_search_space()
+    run = home / TUNING_DIR / contract.name / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    splits = _preprocess(contract_source, stage_input(data, home, columns), run, seed, python)
+    direction = "maximize" if contract.metric.higher_is_better else "minimize"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(seed=seed))
+    done: list[Trial] = []
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        while len(done) < trials:
+            batch = [study.ask() for _ in range(min(parallel, trials - len(done)))]
+            suggested = [{r.name: _suggest(trial, r) for r in space} for trial in batch]
+            values = list(
+                pool.map(
+                    lambda job: _train(*job, splits=splits, contract=contract, python=python, seed=seed),
+                    [(trial.number, hp) for trial, hp in zip(batch, suggested, strict=True)],
+                )
+            )
+            for trial, hyperparameters, value in zip(batch, suggested, values, strict=True):
+                study.tell(trial, value)
+                done.append(Trial(trial.number, hyperparameters, value))
+                best = study.best_trial
+                log(
+                    f"trial {trial.number + 1:>3}/{trials}  validation {contract.metric.name} {value:.4f}  "
+                    f"(best {best.value:.4f}, trial {best.number + 1})  "
+                    + " ".join(f"{k}={_shown(v)}" for k, v in hyperparameters.items())
+                )
+    best = next(t for t in done if t.number == study.best_trial.number)
+    _record(run, home, contract, done, best)
+    return TuningResult(
+        run=run, trials=done, best=best, metric=contract.metric.name, higher_is_better=contract.metric.higher_is_better
+    )
+
+
+def trial_table(result: TuningResult) -> str:
+    """The trials, best first: what a data scientist compares."""
+    names = list(result.trials[0].hyperparameters)
+    ordered = sorted(result.trials, key=lambda t: t.value, reverse=result.higher_is_better)
+    lines = [" ".join([f"{'trial':>5}", f"{result.metric:>10}", *(f"{n:>16}" for n in names)])]
+    for trial in ordered:
+        lines.append(
+            " ".join(
+                [
+                    f"{trial.number + 1:>5}",
+                    f"{trial.value:>10.4f}",
+                    *(f"{_shown(trial.hyperparameters[n]):>16}" for n in names),
+                ]
+            )
+        )
+    return "\n".join(lines)
+
+
+def _suggest(trial, spec: Range):
+    log = spec.scaling == "log"
+    if spec.is_integer:
+        return trial.suggest_int(spec.name, int(spec.min), int(spec.max), log=log)
+    return trial.suggest_float(spec.name, float(spec.min), float(spec.max), log=log)
+
+
+def _preprocess(contract_source, staged: str, run: Path, seed: int, python: str | None) -> Path:
+    """The splits every trial trains on: preprocess.py once, in the ML environment."""
+    source = Path(staged)
+    input_dir = source if source.is_dir() else run / "input"
+    if not source.is_dir():
+        input_dir.mkdir(parents=True, exist_ok=True)
+        (input_dir / source.name).symlink_to(source)
+    base = run / "processing"
+    _step(
+        python,
+        "ml_code.processing.preprocess",
+        [
+            "--contract",
+            str(contract_path(contract_source)),
+            "--base-dir",
+            str(base),
+            "--input-dir",
+            str(input_dir),
+            "--seed",
+            str(seed),
+            "--failure-file",
+            str(run / "preprocess-failure"),
+        ],
+        run / "preprocess.log",
+        "preprocessing",
+    )
+    return base
+
+
+def _train(
+    number: int, hyperparameters: dict, *, splits: Path, contract: DatasetContract, python: str | None, seed: int
+) -> float:
+    """One trial: train.py on the splits; its validation value of the contract's metric."""
+    folder = splits.parent / "trials" / f"{number + 1:04d}"
+    flags = [f"--{name}={value}" for name, value in hyperparameters.items()]
+    output = _step(
+        python,
+        "ml_code.training.train",
+        [
+            *flags,
+            f"--seed={seed}",
+            "--train",
+            str(splits / "train"),
+            "--validation",
+            str(splits / "validation"),
+            "--transform",
+            str(splits / "transform"),
+            "--model-dir",
+            str(folder / "model"),
+            "--checkpoint-dir",
+            str(folder / "no-checkpoints"),
+            "--failure-file",
+            str(folder / "failure"),
+        ],
+        folder / "train.log",
+        "a trial",
+    )
+    found = re.findall(rf"{re.escape(FINAL_PREFIX)}{re.escape(contract.metric.name)}: ([0-9.eE+-]+|nan)", output)
+    if not found or math.isnan(float(found[-1])):
+        raise TuningError(f"a trial logged no validation {contract.metric.name}: see {folder / 'train.log'}")
+    return float(found[-1])
+
+
+def _step(python: str | None, module: str, arguments: list[str], log: Path, what: str) -> str:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    completed = subprocess.run(  # noqa: S603 (our interpreter, our module)
+        [python or default_python(), "-m", module, *arguments],
+        env={**os.environ, "PYTHONPATH": python_path()},
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    log.write_text(completed.stdout + completed.stderr)
+    if completed.returncode != 0:
+        raise TuningError(f"{what} failed (exit {completed.returncode}): see {log}")
+    return completed.stdout + completed.stderr
+
+
+def _record(run: Path, home: Path, contract: DatasetContract, trials: list[Trial], best: Trial) -> None:
+    names = list(trials[0].hyperparameters)
+    with (run / TRIALS_FILE).open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["trial", contract.metric.name, *names])
+        for trial in trials:
+            writer.writerow([trial.number + 1, trial.value, *(trial.hyperparameters[n] for n in names)])
+    best_json = (
+        json.dumps(
+            {
+                "contract": contract.name,
+                "metric": contract.metric.name,
+                "value": best.value,
+                "trial": best.number + 1,
+                "run": str(run),
+                "hyperparameters": best.hyperparameters,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    (run / BEST_FILE).write_text(best_json)
+    best_file(home, contract.name).write_text(best_json)
+
+
+def _shown(value) -> str:
+    return str(value) if isinstance(value, int) else f"{value:.4g}"
