@@ -1,0 +1,64 @@
+"""`local_mode tune`: real trials of train.py on real preprocessed splits, searched with a seeded TPE sampler."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from local_mode.tune import best_file, tune, tuned_hyperparameters
+from ml_code.training.search_space import Range
+from tests.cli import local_mode
+
+SPACE = [
+    Range("max_depth", "integer", 2, 8),
+    Range("eta", "continuous", 0.02, 0.3, "log"),
+    Range("num_round", "integer", 30, 120),
+]
+
+
+@pytest.fixture(scope="module")
+def tuned_twice(tmp_path_factory, churn_csv):
+    runs = []
+    for _ in range(2):
+        home = tmp_path_factory.mktemp("tune")
+        runs.append(
+            (
+                home,
+                tune("customer-churn", churn_csv, home, trials=3, parallel=3, seed=5, space=SPACE, log=lambda _l: None),
+            )
+        )
+    return runs
+
+
+def test_a_fixed_seed_gives_the_same_trials_and_the_same_best_trial_twice(tuned_twice):
+    (_, first), (_, second) = tuned_twice
+    assert [t.hyperparameters for t in first.trials] == [t.hyperparameters for t in second.trials]
+    assert [round(t.value, 6) for t in first.trials] == [round(t.value, 6) for t in second.trials]
+    assert first.best.number == second.best.number
+    assert first.best.value == max(t.value for t in first.trials)  # auc: higher is better
+    assert len({json.dumps(t.hyperparameters, sort_keys=True) for t in first.trials}) == 3  # it searched
+
+
+def test_trials_are_recorded_and_the_best_feeds_run_tuned(tuned_twice):
+    home, result = tuned_twice[0]
+    with (result.run / "trials.csv").open() as rows:
+        table = list(csv.DictReader(rows))
+    assert [int(row["trial"]) for row in table] == [1, 2, 3]
+    assert {"auc", "max_depth", "eta", "num_round"} <= set(table[0])
+    best = json.loads(best_file(home, "customer-churn").read_text())
+    assert best["hyperparameters"] == result.best.hyperparameters and best["metric"] == "auc"
+    flags = tuned_hyperparameters(home, "customer-churn")
+    assert flags == {name: str(value) for name, value in result.best.hyperparameters.items()}
+
+
+def test_run_tuned_fails_clearly_without_a_tuning_run(tmp_path, churn_csv):
+    completed = local_mode("run", "--contract", "customer-churn", "--data", churn_csv, "--workdir", tmp_path, "--tuned")
+    assert completed.returncode == 1
+    assert "no tuning run of 'customer-churn'" in completed.stderr and "run `local_mode tune` first" in completed.stderr
+
+
+def test_fails_when_asked_for_no_trials(tmp_path, churn_csv):
+    with pytest.raises(ValueError, match=r"trials and parallel must be at least 1, got 0 and 2"):
+        tune("customer-churn", churn_csv, tmp_path, trials=0, space=SPACE)
