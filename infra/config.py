@@ -28,6 +28,7 @@ SOURCE = "cdk.json"
 REMOVAL_POLICIES = ("retain", "destroy")
 GLUE_WORKER_TYPES = ("G.1X", "G.2X", "G.4X", "G.8X")
 ROLLOUTS = ("all_at_once", "canary", "linear")
+TUNING_STRATEGIES = ("Bayesian", "Random", "Hyperband", "Grid")
 MAX_ROLLOUT_BAKE_MINUTES = 60  # SageMaker waits at most 3600 s between traffic shifts
 MAX_PREFIX_AND_STAGE = 20
 _SCHEDULE = re.compile(r"^(cron\([^()]+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
@@ -77,6 +78,11 @@ class StageConfig:
     # Where a serving stage is monitored (`monitor`): Model Monitor's data-quality and model-quality jobs run on
     # `monitor_schedule` (hourly by default) over the captured traffic. `notify` lists the e-mail addresses the
     # stage's topic tells of alarms, failed runs, models waiting for approval and retraining decisions.
+    # Tuning: `tuning_trials` training jobs (0: one, untuned) over ml_code/training/search_space.json, `tuning_parallel`
+    # at a time, searched with `tuning_strategy`; the best one's model goes on to evaluation.
+    tuning_trials: int = 0
+    tuning_parallel: int = 2
+    tuning_strategy: str = "Bayesian"
     monitor: bool = False
     monitor_schedule: str = "cron(0 * ? * * *)"
     monitor_instance_type: str = "ml.m5.large"
@@ -139,6 +145,16 @@ class StageConfig:
             raise ConfigError(
                 f"{where}.champion_tolerance in {SOURCE}: {self.champion_tolerance!r} must be in [0, 1), the largest "
                 "shortfall against the approved model that still passes"
+            )
+        trials, parallel = self.tuning_trials, self.tuning_parallel
+        if trials < 0 or parallel < 1 or (trials and parallel > trials):
+            raise ConfigError(
+                f"{where}.tuning_trials/tuning_parallel in {SOURCE}: need trials >= 0 (0: no tuning) and 1 <= parallel "
+                f"<= trials, got {self.tuning_trials} and {self.tuning_parallel}"
+            )
+        if self.tuning_strategy not in TUNING_STRATEGIES:
+            raise ConfigError(
+                f"{where}.tuning_strategy in {SOURCE}: {self.tuning_strategy!r} is not one of {list(TUNING_STRATEGIES)}"
             )
         if self.monitor and not self.serving:
             raise ConfigError(f"{where}.monitor in {SOURCE}: only a serving stage has an endpoint to monitor")

@@ -30,6 +30,7 @@ BASELINE_FILE = "baseline.csv"
 MODEL_FILE = "xgboost-model.json"
 MODEL_ARCHIVE = "model.tar.gz"
 REPORT_FILE = "evaluation.json"
+HYPERPARAMETERS_FILE = "hyperparameters.json"  # what a model was trained with: in the model, and beside its report
 METADATA_FILE = "metadata.json"
 CHAMPION_OUTPUT = "champion"
 CHAMPION_FILE = "decision.json"

@@ -23,8 +23,8 @@ class ModelBuildRoles(Construct):
     - `training_role`: reads the `preprocess/` outputs, writes `train/` (the model) and `checkpoints/`;
     - `champion_role`: reads the registry (its group's packages) and `evaluate/` reports, writes `champion/`.
 
-    `pipeline_role`: what the pipeline service may do (start and watch the jobs, register packages in the group,
-    pass the three roles). No AWS-managed policies."""
+    `pipeline_role`: what the pipeline service may do (start and watch the jobs, tuning jobs too with `tuning`,
+    register packages in the group, pass the three roles). No AWS-managed policies."""
 
     def __init__(
         self,
@@ -38,6 +38,7 @@ class ModelBuildRoles(Construct):
         artifacts_bucket: s3.IBucket,
         encryption_key: kms.IKey,
         code: list[s3_assets.Asset],
+        tuning: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -109,7 +110,7 @@ class ModelBuildRoles(Construct):
             self,
             "PipelineRole",
             description="SageMaker Pipeline of the model build",
-            job_kinds=("processing", "training"),
+            job_kinds=("processing", "training", *(("hyper-parameter-tuning",) if tuning else ())),
             job_roles=[self.job_role, self.training_role, self.champion_role],
             property_files=artifacts,
             encryption_key=encryption_key,
@@ -160,7 +161,8 @@ def pipeline_role(
     encryption_key: kms.IKey,
 ) -> iam.Role:
     """A SageMaker Pipeline's role: it starts, watches, stops and tags the jobs of `job_kinds` (`processing`,
-    `training`) that a pipeline names, passes them `job_roles` only, and reads its `property_files`."""
+    `training`, `hyper-parameter-tuning`) that a pipeline names, passes them `job_roles` only, and reads its
+    `property_files`."""
     stack = cdk.Stack.of(scope)
     role = iam.Role(
         scope, construct_id, assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"), description=description
@@ -168,8 +170,10 @@ def pipeline_role(
     jobs = []
     for kind in job_kinds:
         arn = stack.format_arn(service="sagemaker", resource=f"{kind}-job", resource_name=PIPELINE_JOB_NAMES)
-        noun = kind.capitalize()
+        noun = "".join(part.capitalize() for part in kind.split("-"))  # hyper-parameter-tuning: HyperParameterTuning
         actions = [f"sagemaker:{verb}{noun}Job" for verb in ("Create", "Describe", "Stop")]
+        if kind == "hyper-parameter-tuning":  # the pipeline finds the best trial among the tuning job's
+            actions.append("sagemaker:ListTrainingJobsForHyperParameterTuningJob")
         role.add_to_policy(iam.PolicyStatement(actions=[*actions, "sagemaker:AddTags"], resources=[arn]))
         jobs.append(arn)
     role.add_to_policy(

@@ -63,6 +63,7 @@ class TrainingPipeline(Construct):
             artifacts_bucket=artifacts_bucket,
             encryption_key=encryption_key,
             code=[sourcedir, bootstrap],
+            tuning=settings.tuning_trials > 0,
         )
 
         self.pipeline = pipeline_resource(

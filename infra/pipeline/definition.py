@@ -24,6 +24,7 @@ from sagemaker.model_monitor.dataset_format import DatasetFormat
 from sagemaker.network import NetworkConfig
 from sagemaker.processing import ProcessingInput, ProcessingOutput, ScriptProcessor
 from sagemaker.telemetry import telemetry_logging
+from sagemaker.tuner import ContinuousParameter, HyperparameterTuner, IntegerParameter
 from sagemaker.workflow.check_job_config import CheckJobConfig
 from sagemaker.workflow.condition_step import ConditionStep
 from sagemaker.workflow.conditions import ConditionEquals, ConditionGreaterThanOrEqualTo, ConditionLessThanOrEqualTo
@@ -42,13 +43,14 @@ from sagemaker.workflow.retry import (
     StepExceptionTypeEnum,
     StepRetryPolicy,
 )
-from sagemaker.workflow.steps import CacheConfig, ProcessingStep, TrainingStep
+from sagemaker.workflow.steps import CacheConfig, ProcessingStep, TrainingStep, TuningStep
 
 from infra.naming import BASELINE_STEP, CURATED_DATA, MODEL_BUILD_PREFIX, curated_prefix
 from infra.pipeline.settings import IMAGE_PLACEHOLDERS, PLACEHOLDERS, PipelineSettings
 from ml_code import paths
 from ml_code.contracts.contract import DatasetContract
-from ml_code.training.objectives import metric_definitions
+from ml_code.training.objectives import final_metric_definition, metric_definitions
+from ml_code.training.search_space import load_search_space
 
 # The region the SDK builds for; region-specific values (image URIs) then become placeholders.
 REFERENCE_REGION = "us-east-1"
@@ -327,23 +329,23 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
         sagemaker_session=session,
         **_spot(settings),
     )
-    train = TrainingStep(
-        name="Train",
-        step_args=estimator.fit(
-            inputs={
-                "train": TrainingInput(preprocessed("train"), content_type="text/csv"),
-                "validation": TrainingInput(preprocessed("validation"), content_type="text/csv"),
-                paths.TRANSFORM_OUTPUT: TrainingInput(
-                    preprocessed(paths.TRANSFORM_OUTPUT), content_type="application/json"
-                ),
-            }
-        ),
-        retry_policies=retries,
-    )
-    model_data = train.properties.ModelArtifacts.S3ModelArtifacts
+    channels = {
+        "train": TrainingInput(preprocessed("train"), content_type="text/csv"),
+        "validation": TrainingInput(preprocessed("validation"), content_type="text/csv"),
+        paths.TRANSFORM_OUTPUT: TrainingInput(preprocessed(paths.TRANSFORM_OUTPUT), content_type="application/json"),
+    }
+    if settings.tuning_trials:
+        train, model_data = _tuning_step(settings, contract, estimator, channels, retries)
+    else:
+        train = TrainingStep(name="Train", step_args=estimator.fit(inputs=channels), retry_policies=retries)
+        model_data = train.properties.ModelArtifacts.S3ModelArtifacts
 
     # 4. Evaluate: score the test split -> evaluation.json
     evaluation = PropertyFile(name="EvaluationReport", output_name=paths.EVALUATION_OUTPUT, path=paths.REPORT_FILE)
+    # with tuning, what the winning trial was trained with (evaluate.py puts it beside the report) goes on the package
+    trained = PropertyFile(
+        name="TrainedHyperparameters", output_name=paths.EVALUATION_OUTPUT, path=paths.HYPERPARAMETERS_FILE
+    )
     evaluate = ProcessingStep(
         name="Evaluate",
         step_args=run_module(
@@ -356,10 +358,16 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
             outputs=[job_output(paths.EVALUATION_OUTPUT, "evaluate")],
             arguments=["--seed", seed.to_string()],
         ),
-        property_files=[evaluation],
+        property_files=[evaluation, *([trained] if settings.tuning_trials else [])],
         retry_policies=retries,
     )
     evaluation_uri = evaluate.properties.ProcessingOutputConfig.Outputs[paths.EVALUATION_OUTPUT].S3Output.S3Uri
+    tuned = {
+        f"hyperparameter_{spec.name}": Join(
+            on="", values=[JsonGet(step_name=evaluate.name, property_file=trained, json_path=spec.name)]
+        )
+        for spec in (load_search_space() if settings.tuning_trials else [])
+    }
 
     # 5. CompareWithChampion: the candidate against the group's current Approved model
     champion = PropertyFile(name="ChampionDecision", output_name=paths.CHAMPION_OUTPUT, path=paths.CHAMPION_FILE)
@@ -434,6 +442,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
                 "start_reason": start_reason,
                 "data_sha256": JsonGet(step_name=preprocess.name, property_file=metadata, json_path="data_sha256"),
                 "contract": contract.name,
+                **tuned,
             },
         ),
     )
@@ -477,6 +486,38 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
         pipeline_experiment_config=None,  # no SageMaker Experiments: runs are tracked by the registry
         sagemaker_session=session,
     )
+
+
+def _tuning_step(settings: PipelineSettings, contract: DatasetContract, estimator, channels: dict, retries: list):
+    """The Train step as a tuning job over ml_code/training/search_space.json (the contract's metric on the
+    validation split, as train.py logs it); (step, the best training job's model.tar.gz)."""
+    ranges = {}
+    for spec in load_search_space():
+        parameter = IntegerParameter if spec.is_integer else ContinuousParameter
+        scaling = "Logarithmic" if spec.scaling == "log" else "Linear"
+        ranges[spec.name] = parameter(spec.min, spec.max, scaling_type=scaling)
+    objective = final_metric_definition(contract.metric.name)
+    tuner = HyperparameterTuner(
+        estimator,
+        objective_metric_name=objective["Name"],
+        hyperparameter_ranges=ranges,
+        metric_definitions=[objective],
+        objective_type="Maximize" if contract.metric.higher_is_better else "Minimize",
+        strategy=settings.tuning_strategy,
+        max_jobs=settings.tuning_trials,
+        max_parallel_jobs=settings.tuning_parallel,
+    )
+    step = TuningStep(name="Train", step_args=tuner.fit(inputs=channels), retry_policies=retries)
+    prefix = Join(
+        on="/",
+        values=[
+            MODEL_BUILD_PREFIX,
+            ExecutionVariables.PIPELINE_NAME,
+            ExecutionVariables.PIPELINE_EXECUTION_ID,
+            "train",
+        ],
+    )
+    return step, step.get_top_model_s3_uri(top_k=0, s3_bucket=PLACEHOLDERS["ArtifactsBucket"], prefix=prefix)
 
 
 def _spot(settings: PipelineSettings) -> dict:

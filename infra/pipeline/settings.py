@@ -38,6 +38,10 @@ class PipelineSettings:
     max_run_seconds: int = 3600
     max_wait_seconds: int = 7200
     max_processing_seconds: int = 7200  # every processing and check job stops after this long
+    # Hyperparameter tuning in place of a single training job (0 trials: off), over ml_code/training's search space
+    tuning_trials: int = 0
+    tuning_parallel: int = 2
+    tuning_strategy: str = "Bayesian"
 
     @classmethod
     def for_stage(cls, config: PlatformConfig, stage: StageConfig) -> PipelineSettings:
@@ -48,6 +52,9 @@ class PipelineSettings:
             training_instance_type=stage.training_instance_type,
             champion_tolerance=stage.champion_tolerance,
             use_spot=stage.spot_training,
+            tuning_trials=stage.tuning_trials,
+            tuning_parallel=stage.tuning_parallel,
+            tuning_strategy=stage.tuning_strategy,
         )
 
 

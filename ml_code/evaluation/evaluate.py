@@ -28,6 +28,7 @@ from ml_code.paths import (  # noqa: E402
     EVALUATION_MODEL_INPUT,
     EVALUATION_OUTPUT,
     EVALUATION_TEST_INPUT,
+    HYPERPARAMETERS_FILE,
     MODEL_ARCHIVE,
     MODEL_FILE,
     PROCESSING_BASE,
@@ -149,17 +150,23 @@ def build_report(problem_type: str, y: np.ndarray, prediction: np.ndarray, *, se
 def load_model(model_tar: Path) -> tuple[xgb.Booster, FeatureTransform]:
     """Read the booster and the feature transform out of model.tar.gz (nothing is extracted to disk)."""
 
-    def member(archive: tarfile.TarFile, name: str) -> bytes:
-        handle = archive.extractfile(name) if name in archive.getnames() else None
-        if handle is None:
+    def member(name: str) -> bytes:
+        found = model_member(model_tar, name)
+        if found is None:
             raise FileNotFoundError(f"{model_tar} has no file {name!r}: is it a model this platform trained?")
-        return handle.read()
+        return found
 
-    with tarfile.open(model_tar) as archive:
-        model_bytes, transform_text = member(archive, MODEL_FILE), member(archive, TRANSFORM_FILE).decode()
+    model_bytes, transform_text = member(MODEL_FILE), member(TRANSFORM_FILE).decode()
     booster = xgb.Booster()
     booster.load_model(bytearray(model_bytes))
     return booster, FeatureTransform.from_json(transform_text)
+
+
+def model_member(model_tar: Path, name: str) -> bytes | None:
+    """A file of model.tar.gz, or None when the model has none."""
+    with tarfile.open(model_tar) as archive:
+        handle = archive.extractfile(name) if name in archive.getnames() else None
+        return handle.read() if handle is not None else None
 
 
 def save_plots(
@@ -223,6 +230,9 @@ def evaluate(model_tar: Path, test_dir: Path, output_dir: Path, *, seed: int) ->
     report = build_report(transform.problem_type, y_test, prediction, seed=seed)
     output_dir.mkdir(parents=True, exist_ok=True)
     save_plots(transform.problem_type, y_test, prediction, booster, output_dir)
+    hyperparameters = model_member(model_tar, HYPERPARAMETERS_FILE)
+    if hyperparameters is not None:  # beside the report: what the registered model was trained with (tuning's pick)
+        atomic_write_text(output_dir / HYPERPARAMETERS_FILE, hyperparameters.decode())
     atomic_write_text(output_dir / REPORT_FILE, json.dumps(report, indent=2, sort_keys=True, allow_nan=False))
     logger.info("evaluation: %s", json.dumps(report))
     return report

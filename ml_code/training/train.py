@@ -15,6 +15,8 @@ if __package__ in (None, ""):  # run as a file, as SageMaker does: import from t
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
+import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
@@ -28,6 +30,7 @@ import xgboost as xgb  # noqa: E402
 from ml_code.paths import (  # noqa: E402
     CHECKPOINT_DIR,
     DEFAULT_SEED,
+    HYPERPARAMETERS_FILE,
     MODEL_FILE,
     SERVING_CODE_DIR,
     SERVING_PROGRAM,
@@ -150,6 +153,7 @@ def train(
         logger.info("%s", f"{FINAL_PREFIX}{name}: {value:.6f}")  # what tuning reads: the contract's metric among them
     model_dir.mkdir(parents=True, exist_ok=True)
     best.save_model(str(model_dir / MODEL_FILE))
+    (model_dir / HYPERPARAMETERS_FILE).write_text(json.dumps(dataclasses.asdict(hp), indent=2, sort_keys=True) + "\n")
     shutil.copyfile(transform_path, model_dir / TRANSFORM_FILE)
     package_serving_code(model_dir)
     return best
