@@ -35,7 +35,8 @@ def local_stage(contract_name: str):
     config = dataclasses.replace(
         config, dataset_contract=contract_name, cicd=dataclasses.replace(config.cicd, release_stage=LOCAL_STAGE)
     )
-    return config, config.stage(LOCAL_STAGE)
+    # Locally, tuning is `local_mode tune` (then `run --tuned`): the executor runs the pipeline's one training job.
+    return config, dataclasses.replace(config.stage(LOCAL_STAGE), tuning_trials=0)
 
 
 def build_local_definition(contract: DatasetContract) -> tuple[str, dict]:

@@ -89,7 +89,7 @@ def tune(
     contract = load_contract(contract_source)
     space = space if space is not None else load_search_space()
     run = home / TUNING_DIR / contract.name / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-    splits = _preprocess(contract_source, stage_input(data, home, columns), run, seed, python)
+    splits = prepare_splits(contract_source, stage_input(data, home, columns), run, seed, python)
     direction = "maximize" if contract.metric.higher_is_better else "minimize"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(seed=seed))
@@ -100,7 +100,7 @@ def tune(
             suggested = [{r.name: _suggest(trial, r) for r in space} for trial in batch]
             values = list(
                 pool.map(
-                    lambda job: _train(*job, splits=splits, contract=contract, python=python, seed=seed),
+                    lambda job: train_trial(*job, splits=splits, contract=contract, python=python, seed=seed),
                     [(trial.number, hp) for trial, hp in zip(batch, suggested, strict=True)],
                 )
             )
@@ -145,15 +145,16 @@ def _suggest(trial, spec: Range):
     return trial.suggest_float(spec.name, float(spec.min), float(spec.max), log=log)
 
 
-def _preprocess(contract_source, staged: str, run: Path, seed: int, python: str | None) -> Path:
-    """The splits every trial trains on: preprocess.py once, in the ML environment."""
+def prepare_splits(contract_source, staged: str, run: Path, seed: int, python: str | None) -> Path:
+    """The splits every trial trains on, under `run/processing`: preprocess.py once, in the ML environment, on the
+    staged data (`stage_input`)."""
     source = Path(staged)
     input_dir = source if source.is_dir() else run / "input"
     if not source.is_dir():
         input_dir.mkdir(parents=True, exist_ok=True)
         (input_dir / source.name).symlink_to(source)
     base = run / "processing"
-    _step(
+    run_ml_module(
         python,
         "ml_code.processing.preprocess",
         [
@@ -174,13 +175,14 @@ def _preprocess(contract_source, staged: str, run: Path, seed: int, python: str 
     return base
 
 
-def _train(
+def train_trial(
     number: int, hyperparameters: dict, *, splits: Path, contract: DatasetContract, python: str | None, seed: int
 ) -> float:
-    """One trial: train.py on the splits; its validation value of the contract's metric."""
+    """Trial `number`: train.py with `hyperparameters` on the splits; its validation value of the contract's
+    metric (the model is under `<run>/trials/<number>/model`)."""
     folder = splits.parent / "trials" / f"{number + 1:04d}"
     flags = [f"--{name}={value}" for name, value in hyperparameters.items()]
-    output = _step(
+    output = run_ml_module(
         python,
         "ml_code.training.train",
         [
@@ -208,7 +210,8 @@ def _train(
     return float(found[-1])
 
 
-def _step(python: str | None, module: str, arguments: list[str], log: Path, what: str) -> str:
+def run_ml_module(python: str | None, module: str, arguments: list[str], log: Path, what: str) -> str:
+    """`python -m <module> <arguments>` in the ML environment, its output kept in `log`; TuningError on failure."""
     log.parent.mkdir(parents=True, exist_ok=True)
     completed = subprocess.run(  # noqa: S603 (our interpreter, our module)
         [python or default_python(), "-m", module, *arguments],
