@@ -209,3 +209,19 @@ def test_the_cicd_section_is_optional_and_defaults_to_an_s3_source_and_the_first
 def test_fails_when_the_cicd_settings_are_wrong(context, overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config({**context, **overrides})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"platform.stages.dev.tuning_trials": "4", "platform.stages.dev.tuning_parallel": "8"},
+            r"1 <= parallel <= trials",
+        ),
+        ({"platform.stages.dev.tuning_trials": "-1"}, r"need trials >= 0"),
+        ({"platform.stages.dev.tuning_strategy": "Genetic"}, r"tuning_strategy in cdk\.json: 'Genetic' is not one of"),
+    ],
+)
+def test_fails_when_the_tuning_settings_are_wrong(context, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config({**context, **overrides})
