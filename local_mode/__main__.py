@@ -35,14 +35,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     key.add_argument("--hash-key", help="the secret key itself (visible in the process list: prefer a file)")
 
     run = commands.add_parser("run", help="run the pipeline definition on a CSV file or folder, into the registry")
-    run.add_argument("--contract", required=True, help="a contract file, or the name of a shipped contract")
-    run.add_argument(
-        "--data", type=Path, required=True, help="a CSV file with a header (or give --columns), or a folder of them"
-    )
-    workdir(run)
-    run.add_argument("--columns", help="comma-separated column names, for a CSV file without a header")
-    run.add_argument("--seed", type=int, default=paths.DEFAULT_SEED, help="the pipeline's Seed parameter")
-    run.add_argument("--python", help="the interpreter the steps run with (default: .venv-ml's)")
+    training_data(run, seed_help="the pipeline's Seed parameter")
     run.add_argument("--hyperparameter", action="append", default=[], metavar="NAME=VALUE", help="passed to train.py")
     run.add_argument(
         "--parameter", action="append", default=[], metavar="NAME=VALUE", help="a pipeline parameter: GateThreshold=0.8"
@@ -51,16 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     run.add_argument("--tuned", action="store_true", help="train with the best hyperparameters of `tune`'s last run")
 
     tune = commands.add_parser("tune", help="search ml_code/training/search_space.json on a CSV file or folder")
-    tune.add_argument("--contract", required=True, help="a contract file, or the name of a shipped contract")
-    tune.add_argument(
-        "--data", type=Path, required=True, help="a CSV file with a header (or give --columns), or a folder"
-    )
-    workdir(tune)
-    tune.add_argument("--columns", help="comma-separated column names, for a CSV file without a header")
+    training_data(tune, seed_help="the split, the sampler and the models")
     tune.add_argument("--trials", type=int, default=20)
     tune.add_argument("--parallel", type=int, default=2, help="trials at a time")
-    tune.add_argument("--seed", type=int, default=paths.DEFAULT_SEED, help="the split, the sampler and the models")
-    tune.add_argument("--python", help="the interpreter the trials run with (default: .venv-ml's)")
 
     definition = commands.add_parser("definition", help="export the pipeline definition local mode runs, as JSON")
     definition.add_argument("--contract", required=True, help="a contract file, or the name of a shipped contract")
@@ -113,6 +99,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     demo.add_argument("--rows", type=int, default=20_000)
     return parser.parse_args(argv)
+
+
+def training_data(parser: argparse.ArgumentParser, *, seed_help: str) -> None:
+    """What `run` and `tune` train on: the contract, the data, local mode's home, the seed and the interpreter."""
+    parser.add_argument("--contract", required=True, help="a contract file, or the name of a shipped contract")
+    parser.add_argument(
+        "--data", type=Path, required=True, help="a CSV file with a header (or give --columns), or a folder of them"
+    )
+    workdir(parser)
+    parser.add_argument("--columns", help="comma-separated column names, for a CSV file without a header")
+    parser.add_argument("--seed", type=int, default=paths.DEFAULT_SEED, help=seed_help)
+    parser.add_argument("--python", help="the interpreter the steps run with (default: .venv-ml's)")
 
 
 def workdir(parser: argparse.ArgumentParser) -> None:
