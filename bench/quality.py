@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from local_mode.churn_data import generate, write  # noqa: E402
 from local_mode.runner import stage_input  # noqa: E402
-from local_mode.tune import prepare_splits, run_ml_module, train_trial, tune  # noqa: E402
+from local_mode.tune import prepare_splits, run_ml_module, train_trial, trial_model, tune  # noqa: E402
 from ml_code import paths  # noqa: E402
 from ml_code.contracts.contract import DatasetContract, load_contract  # noqa: E402
 
@@ -70,9 +70,11 @@ def one_seed(contract_source: str, data: Path, columns: list[str] | None, seed: 
     splits = prepare_splits(contract_source, stage_input(data, home, columns), home / "arms", seed, None)
     figures = {}
     for number, (arm, hyperparameters) in enumerate((("untuned", {}), ("plain XGBoost", PLAIN_XGBOOST))):
-        value = train_trial(number, hyperparameters, splits=splits, contract=contract, python=None, seed=seed)
-        model = splits.parent / "trials" / f"{number + 1:04d}" / "model"
-        figures[arm] = (value, test_metric(contract, model, splits, home / arm.replace(" ", "-")))
+        arms = home / "arms" / "trials"
+        value = train_trial(
+            number, hyperparameters, splits=splits, trials=arms, contract=contract, python=None, seed=seed
+        )
+        figures[arm] = (value, test_metric(contract, trial_model(arms, number), splits, home / arm.replace(" ", "-")))
     result = tune(
         contract_source,
         data,

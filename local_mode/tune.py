@@ -79,9 +79,11 @@ def tune(
     columns: list[str] | None = None,
     python: str | None = None,
     space: list[Range] | None = None,
+    splits: Path | None = None,
     log: Callable[[str], None] = print,
 ) -> TuningResult:
-    """Preprocess `data` once, then run `trials` trials `parallel` at a time; returns every trial and the best."""
+    """Preprocess `data` once (or take the `splits` prepare_splits made of it), then run `trials` trials
+    `parallel` at a time; returns every trial and the best."""
     import optuna  # the CDK app's environment has it; the ML environment runs the trials
 
     if trials < 1 or parallel < 1:
@@ -89,7 +91,8 @@ def tune(
     contract = load_contract(contract_source)
     space = space if space is not None else load_search_space()
     run = home / TUNING_DIR / contract.name / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-    splits = prepare_splits(contract_source, stage_input(data, home, columns), run, seed, python)
+    if splits is None:
+        splits = prepare_splits(contract_source, stage_input(data, home, columns), run, seed, python)
     direction = "maximize" if contract.metric.higher_is_better else "minimize"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(seed=seed))
@@ -100,7 +103,9 @@ def tune(
             suggested = [{r.name: _suggest(trial, r) for r in space} for trial in batch]
             values = list(
                 pool.map(
-                    lambda job: train_trial(*job, splits=splits, contract=contract, python=python, seed=seed),
+                    lambda job: train_trial(
+                        *job, splits=splits, trials=run / "trials", contract=contract, python=python, seed=seed
+                    ),
                     [(trial.number, hp) for trial, hp in zip(batch, suggested, strict=True)],
                 )
             )
@@ -175,12 +180,24 @@ def prepare_splits(contract_source, staged: str, run: Path, seed: int, python: s
     return base
 
 
+def trial_model(trials: Path, number: int) -> Path:
+    """Where trial `number` of a run keeps its model (`<run>/trials/0001/model` for the first)."""
+    return trials / f"{number + 1:04d}" / "model"
+
+
 def train_trial(
-    number: int, hyperparameters: dict, *, splits: Path, contract: DatasetContract, python: str | None, seed: int
+    number: int,
+    hyperparameters: dict,
+    *,
+    splits: Path,
+    trials: Path,
+    contract: DatasetContract,
+    python: str | None,
+    seed: int,
 ) -> float:
     """Trial `number`: train.py with `hyperparameters` on the splits; its validation value of the contract's
-    metric (the model is under `<run>/trials/<number>/model`)."""
-    folder = splits.parent / "trials" / f"{number + 1:04d}"
+    metric (the model is under `trial_model(trials, number)`)."""
+    folder = trial_model(trials, number).parent
     flags = [f"--{name}={value}" for name, value in hyperparameters.items()]
     output = run_ml_module(
         python,

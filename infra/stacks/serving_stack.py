@@ -75,6 +75,8 @@ class ServingStack(cdk.Stack):
         package_arn = package.value_as_string
         version = cdk.Fn.select(2, cdk.Fn.split("/", package_arn))  # .../model-package/<group>/<version>
         name = endpoint_name(config, stage)
+        contract = load_contract(config.dataset_contract)
+        images = definitions.images()
         versioned_name = functools.partial(deployed_name, config, stage, version)
 
         capture_bucket = s3.Bucket.from_bucket_name(self, "Monitoring", bucket_name(config, stage, "monitoring"))
@@ -122,8 +124,8 @@ class ServingStack(cdk.Stack):
                 "ModelMonitor",
                 endpoint_name=name,
                 stage=stage,
-                contract=load_contract(config.dataset_contract),
-                image_uri=region_image(self, definitions.images(), "ModelMonitorImageUri"),
+                contract=contract,
+                image_uri=region_image(self, images, "ModelMonitorImageUri"),
                 versioned_name=versioned_name,
                 models=models,
                 statistics_uri=approved.statistics_uri,
@@ -154,9 +156,9 @@ class ServingStack(cdk.Stack):
             "BatchScoring",
             settings=batch_settings,
             models=models,
-            contract=load_contract(config.dataset_contract),
+            contract=contract,
             definition=definitions.batch_scoring(batch_settings),
-            images=definitions.images(),
+            images=images,
             curated_bucket=s3.Bucket.from_bucket_name(self, "Curated", bucket_name(config, stage, "curated")),
             artifacts_bucket=s3.Bucket.from_bucket_name(self, "Artifacts", bucket_name(config, stage, "artifacts")),
             encryption_key=encryption_key,
