@@ -36,7 +36,7 @@ from ml_code.contracts.contract import DatasetContract, load_contract  # noqa: E
 from ml_code.evaluation.evaluate import regression_metrics  # noqa: E402
 from ml_code.paths import DEFAULT_SEED, TRANSFORM_FILE  # noqa: E402
 from ml_code.processing.features import fit_transform  # noqa: E402
-from ml_code.processing.preprocess import FRACTIONS, Splits, check_target, model_matrix, split  # noqa: E402
+from ml_code.processing.preprocess import FRACTIONS, Splits, check_target, split, write_model_matrix  # noqa: E402
 from ml_code.training.train import Hyperparameters, train  # noqa: E402
 
 CONTRACT = ROOT / "ml_code/contracts/abalone.json"
@@ -56,9 +56,8 @@ def pipeline_rmse(splits: Splits, contract: DatasetContract, *, seed: int, workd
     transform = fit_transform(splits.train, contract)
     for name in ("train", "validation"):
         (workdir / name).mkdir()
-        model_matrix(getattr(splits, name), transform, contract.target).to_csv(
-            workdir / name / f"{name}.csv", header=False, index=False
-        )
+        with (workdir / name / f"{name}.csv").open("wb") as handle:
+            write_model_matrix(handle, getattr(splits, name), transform, contract.target)
     (workdir / "transform").mkdir()
     (workdir / "transform" / TRANSFORM_FILE).write_text(transform.to_json())
     booster = train(

@@ -100,3 +100,27 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         handle.write(data)
         temp = Path(handle.name)
     os.replace(temp, path)
+
+
+class StagedFiles:
+    """Files written in full beside their final paths, moved into place together on success and removed on an
+    error: a step that writes as it goes still leaves no half-written outputs."""
+
+    def __init__(self) -> None:
+        self._staged: dict[Path, Path] = {}
+
+    def open(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = tempfile.NamedTemporaryFile("wb", dir=path.parent, prefix=f".{path.name}.", delete=False)
+        self._staged[path] = Path(handle.name)
+        return handle
+
+    def __enter__(self) -> StagedFiles:
+        return self
+
+    def __exit__(self, error_type, error, traceback) -> None:
+        for final, temp in self._staged.items():
+            if error_type is None:
+                os.replace(temp, final)
+            else:
+                temp.unlink(missing_ok=True)

@@ -43,27 +43,33 @@ from ml_code.training.train import read_split  # noqa: E402
 logger = logging.getLogger(__name__)
 
 BOOTSTRAP_SAMPLES = 200
+BOOTSTRAP_BATCH = 25
 EPSILON = 1e-15
 
 
 # ---- metrics (numpy only: the container's scikit-learn version is not part of the contract)
+# Each metric is computed over weighted rows, one row of weights per sample: the metric itself is one sample
+# of weight 1 per row, and a bootstrap replicate weighs each row by how often it was drawn, so that 200
+# replicates are a few matrix products rather than 200 passes over resampled copies.
+
+Weights = np.ndarray  # (samples, rows)
 
 
-def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
-    """Area under the ROC curve, as the Mann-Whitney U statistic with tied scores averaged."""
-    positives = y == 1
-    n_pos, n_neg = int(positives.sum()), int((~positives).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
+def roc_auc(y: np.ndarray, score: np.ndarray, weights: Weights | None = None) -> np.ndarray | float:
+    """Area under the ROC curve, as the Mann-Whitney U statistic with tied scores counted half."""
+    w = _weights(weights, len(y))
     order = np.argsort(score, kind="mergesort")
-    sorted_scores = score[order]
-    ranks = np.empty(len(score))
-    ranks[order] = np.arange(1, len(score) + 1)
-    # average the ranks of ties
-    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
-    for start, count in zip(first[counts > 1], counts[counts > 1], strict=True):
-        ranks[order[start : start + count]] = start + (count + 1) / 2
-    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    ranked = score[order]
+    ties = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])  # where each group of equal scores starts
+    positive = (y[order] == 1).astype(float)
+    ordered = w[:, order]
+    positives = np.add.reduceat(ordered * positive, ties, axis=1)
+    negatives = np.add.reduceat(ordered * (1.0 - positive), ties, axis=1)
+    below = np.cumsum(negatives, axis=1) - negatives
+    pairs = positives.sum(axis=1) * negatives.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a sample with one class only has no AUC
+        auc = np.where(pairs > 0, (positives * (below + 0.5 * negatives)).sum(axis=1) / pairs, np.nan)
+    return _result(auc, weights)
 
 
 def confusion(y: np.ndarray, predicted: np.ndarray) -> tuple[int, int, int, int]:
@@ -76,49 +82,74 @@ def confusion(y: np.ndarray, predicted: np.ndarray) -> tuple[int, int, int, int]
     )
 
 
-def _ratio(numerator: float, denominator: float) -> float:
-    return numerator / denominator if denominator else 0.0
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1.0), 0.0)
 
 
-def binary_metrics(y: np.ndarray, probability: np.ndarray) -> dict[str, float]:
-    predicted = (probability >= 0.5).astype(int)
-    tn, fp, fn, tp = confusion(y, predicted)
+def binary_metrics(y: np.ndarray, probability: np.ndarray, weights: Weights | None = None) -> dict:
+    w = _weights(weights, len(y))
+    predicted, actual = probability >= 0.5, y == 1
+    tp, fp, fn, tn = (
+        w @ (predicted & actual),
+        w @ (predicted & ~actual),
+        w @ (~predicted & actual),
+        w @ ~(predicted | actual),
+    )  # noqa: E501
     precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
     clipped = np.clip(probability, EPSILON, 1 - EPSILON)
-    return {
-        "auc": roc_auc(y, probability),
-        "accuracy": _ratio(tp + tn, len(y)),
+    losses = -(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))
+    metrics = {
+        "auc": roc_auc(y, probability, w),
+        "accuracy": _ratio(tp + tn, w.sum(axis=1)),
         "precision": precision,
         "recall": recall,
         "f1": _ratio(2 * precision * recall, precision + recall),
-        "log_loss": float(-np.mean(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))),
+        "log_loss": (w @ losses) / w.sum(axis=1),
     }
+    return {name: _result(values, weights) for name, values in metrics.items()}
 
 
-def multiclass_metrics(y: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
-    predicted = probabilities.argmax(axis=1)
-    f1_sum = 0.0
-    for label in np.unique(y):
-        tp = float(((predicted == label) & (y == label)).sum())
-        precision = _ratio(tp, float((predicted == label).sum()))
-        recall = _ratio(tp, float((y == label).sum()))
-        f1_sum += _ratio(2 * precision * recall, precision + recall) * float((y == label).sum())
-    return {"accuracy": float((predicted == y).mean()), "weighted_f1": f1_sum / len(y)}
+def multiclass_metrics(y: np.ndarray, probabilities: np.ndarray, weights: Weights | None = None) -> dict:
+    w = _weights(weights, len(y))
+    predicted, rows = probabilities.argmax(axis=1), w.sum(axis=1)
+    f1_sum = np.zeros(len(w))
+    for label in np.unique(y):  # a label a sample lacks has no true rows: it adds nothing
+        actual, chosen = y == label, predicted == label
+        true_rows = w @ actual
+        precision = _ratio(w @ (chosen & actual), w @ chosen)
+        recall = _ratio(w @ (chosen & actual), true_rows)
+        f1_sum += _ratio(2 * precision * recall, precision + recall) * true_rows
+    metrics = {"accuracy": (w @ (predicted == y)) / rows, "weighted_f1": f1_sum / rows}
+    return {name: _result(values, weights) for name, values in metrics.items()}
 
 
-def regression_metrics(y: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    errors = predicted - y
-    mse = float(np.mean(errors**2))
-    total = float(np.sum((y - y.mean()) ** 2))
-    return {
-        "mse": mse,
-        "rmse": float(np.sqrt(mse)),
-        "mae": float(np.mean(np.abs(errors))),
-        "r2": 1.0 - float(np.sum(errors**2)) / total if total else 0.0,
+def regression_metrics(y: np.ndarray, predicted: np.ndarray, weights: Weights | None = None) -> dict:
+    w = _weights(weights, len(y))
+    errors, rows = predicted - y, w.sum(axis=1)
+    centered = y - y.mean()  # the spread around each sample's mean, computed without cancellation
+    sample_mean = (w @ centered) / rows
+    total = w @ centered**2 - rows * sample_mean**2
+    squared = w @ errors**2
+    metrics = {
+        "mse": squared / rows,
+        "rmse": np.sqrt(squared / rows),
+        "mae": (w @ np.abs(errors)) / rows,
+        "r2": np.where(total > 0, 1.0 - squared / np.where(total > 0, total, 1.0), 0.0),
     }
+    return {name: _result(values, weights) for name, values in metrics.items()}
 
 
-METRIC_FUNCTIONS: dict[str, Callable[[np.ndarray, np.ndarray], dict[str, float]]] = {
+def _weights(weights: Weights | None, rows: int) -> Weights:
+    return np.ones((1, rows)) if weights is None else weights
+
+
+def _result(values: np.ndarray, weights: Weights | None) -> np.ndarray | float:
+    """Without weights, the metric of the data as it is: one number."""
+    return float(values[0]) if weights is None else values
+
+
+METRIC_FUNCTIONS: dict[str, Callable[..., dict]] = {
     "binary_classification": binary_metrics,
     "multiclass_classification": multiclass_metrics,
     "regression": regression_metrics,
@@ -126,19 +157,21 @@ METRIC_FUNCTIONS: dict[str, Callable[[np.ndarray, np.ndarray], dict[str, float]]
 
 
 def build_report(problem_type: str, y: np.ndarray, prediction: np.ndarray, *, seed: int) -> dict:
-    """SageMaker's model-quality schema: each metric's value and its bootstrap standard deviation."""
+    """SageMaker's model-quality schema: each metric's value and its bootstrap standard deviation (rows
+    drawn with replacement, BOOTSTRAP_SAMPLES times, seeded)."""
     compute = METRIC_FUNCTIONS[problem_type]
     values = compute(y, prediction)
     if set(values) != set(REPORT_METRICS[problem_type]):
         raise AssertionError(f"{problem_type} metrics {sorted(values)} differ from REPORT_METRICS")
     rng = np.random.default_rng(seed)
-    samples: dict[str, list[float]] = {name: [] for name in values}
-    for _ in range(BOOTSTRAP_SAMPLES):
-        index = rng.integers(0, len(y), len(y))
-        for name, value in compute(y[index], prediction[index]).items():
-            samples[name].append(value)
+    samples: dict[str, list[np.ndarray]] = {name: [] for name in values}
+    for start in range(0, BOOTSTRAP_SAMPLES, BOOTSTRAP_BATCH):  # a batch's weights: samples x rows floats
+        draws = min(BOOTSTRAP_BATCH, BOOTSTRAP_SAMPLES - start)
+        weights = np.stack([np.bincount(rng.integers(0, len(y), len(y)), minlength=len(y)) for _ in range(draws)])
+        for name, replicates in compute(y, prediction, weights.astype(float)).items():
+            samples[name].append(replicates)
     metrics = {
-        name: {"value": float(value), "standard_deviation": float(np.nanstd(samples[name]))}
+        name: {"value": float(value), "standard_deviation": float(np.nanstd(np.concatenate(samples[name])))}
         for name, value in values.items()
     }
     if problem_type == "binary_classification":

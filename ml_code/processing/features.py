@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 NEAR_CONSTANT_SHARE = 0.999  # a feature whose most frequent value covers more of the rows carries no signal
 MAX_ABS_CORRELATION = 0.95  # of two features correlated more strongly, the one less related to the target goes
+FIT_CHUNK_ROWS = 100_000  # rows encoded at once to learn which features to keep
 
 
 @dataclass(frozen=True)
@@ -59,35 +61,48 @@ class FeatureTransform:
         return self._encode(frame, report=True)[self.features]
 
     def _encode(self, frame: pd.DataFrame, *, report: bool) -> pd.DataFrame:
+        encoded, codes = self.encoded_parts(frame, report=report)
+        for column, stats in self.categorical.items():
+            for index, category in enumerate(stats.categories):
+                encoded[one_hot_name(column, category)] = (codes[column] == index).astype(float)
+        return pd.DataFrame(encoded, index=frame.index)
+
+    def encoded_parts(
+        self, frame: pd.DataFrame, *, report: bool = True
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The numeric features (imputed and scaled, by feature name) and, per categorical column, each row's
+        position among its categories (missing: the mode's; -1: a category training never saw): the encoding,
+        before the categories are spread into one-hot features."""
         # numpy columns, not pandas Series arithmetic: the endpoint encodes one record per request, where
         # pandas' per-operation overhead would be most of the latency
-        encoded: dict[str, np.ndarray] = {}
+        numeric: dict[str, np.ndarray] = {}
         raw_numeric = {column: frame[column] for column in self.numeric if column in frame.columns}
         for column, feature in self.datetime_age.items():
             raw_numeric[feature] = age_in_days(frame[column], pd.Timestamp(self.reference_date[column]))
         for column, stats in self.numeric.items():
             values = coerce_numeric(raw_numeric[column], column, report=report).to_numpy(dtype=float, copy=True)
             values[np.isnan(values)] = stats.median
-            encoded[feature_name(column)] = (values - stats.mean) / stats.std
+            numeric[feature_name(column)] = (values - stats.mean) / stats.std
+        codes: dict[str, np.ndarray] = {}
         for column, stats in self.categorical.items():
-            values = as_category_text(frame[column]).to_numpy(dtype=object)
-            values[pd.isna(values)] = stats.mode
-            for category in stats.categories:
-                encoded[one_hot_name(column, category)] = (values == category).astype(float)
-        return pd.DataFrame(encoded, index=frame.index)
+            values = as_category_text(frame[column])
+            codes[column] = category_codes(values, stats.categories)
+            codes[column][values.isna().to_numpy()] = stats.categories.index(stats.mode)
+        return numeric, codes
 
     def encode_target(self, target: pd.Series) -> pd.Series:
         """Raw target values -> what the model learns: 0/1, a class index, or a number."""
         if self.problem_type == "binary_classification":
-            positive = str(self.positive_label)
-            return as_category_text(target).map(lambda value: float(value == positive))
+            positive = (as_category_text(target) == str(self.positive_label)).to_numpy(dtype=float)
+            return pd.Series(positive, index=target.index, name=target.name)
         if self.problem_type == "multiclass_classification":
-            index = {label: float(i) for i, label in enumerate(self.classes)}
             labels = as_category_text(target)
-            unknown = sorted(set(labels.dropna()) - set(index))
+            unknown = sorted(set(labels.dropna()) - set(self.classes))
             if unknown:
                 raise ContractError(f"target value(s) {unknown} were not in the training split {self.classes}")
-            return labels.map(index)
+            codes = category_codes(labels, self.classes).astype(float)
+            codes[codes < 0] = np.nan
+            return pd.Series(codes, index=target.index, name=target.name)
         return coerce_numeric(target, "target")
 
     def to_json(self) -> str:
@@ -117,6 +132,10 @@ def fit_transform(train: pd.DataFrame, contract: DatasetContract) -> FeatureTran
         derived[feature] = age_in_days(train[column], dates.max())
 
     numeric = {}
+    # Of each feature, the share of rows holding its most common value (near-constant features carry nothing);
+    # for a numeric feature, the median's share: a value held by more than half the rows is the median, so
+    # that share decides whether one value dominates, at the cost of one comparison.
+    top_share = {}
     numeric_values = {column: train[column] for column in contract.numeric_features(train.columns)}
     numeric_values.update(derived)
     for column, raw in numeric_values.items():
@@ -133,14 +152,19 @@ def fit_transform(train: pd.DataFrame, contract: DatasetContract) -> FeatureTran
                 "mean and scale; rescale the column (e.g. to thousands) before training"
             )
         numeric[column] = NumericStats(median=median, mean=mean, std=std if std > 0 else 1.0)
+        top_share[feature_name(column)] = np.count_nonzero(filled.to_numpy() == median) / len(filled)
 
     categorical = {}
     for column in contract.categorical:
         values = as_category_text(train[column])
         if values.isna().all():
             raise ContractError(f"column {column!r} is entirely missing in the training split")
-        mode = str(values.mode().sort_values().iloc[0])
-        categorical[column] = CategoricalStats(mode=mode, categories=sorted(values.fillna(mode).unique()))
+        mode = str(min(values.mode().astype(object)))
+        shares = values.fillna(mode).value_counts(normalize=True, sort=False)
+        shares = shares[shares > 0]  # a categorical's categories that no training row has
+        categorical[column] = CategoricalStats(mode=mode, categories=sorted(shares.index.astype(object)))
+        for category in categorical[column].categories:
+            top_share[one_hot_name(column, category)] = float(max(shares[category], 1.0 - shares[category]))
 
     classes = []
     if contract.problem_type == "multiclass_classification":
@@ -158,38 +182,74 @@ def fit_transform(train: pd.DataFrame, contract: DatasetContract) -> FeatureTran
         classes=classes,
         positive_label=None if contract.positive_label is None else str(contract.positive_label).strip(),
     )
-    encoded = draft._encode(train, report=False)
-    features = select_features(encoded, draft.encode_target(train[contract.target]))
-    logger.info("kept %d of %d encoded features", len(features), encoded.shape[1])
+    varied = []
+    for column, share in top_share.items():
+        if share > NEAR_CONSTANT_SHARE:
+            logger.info("dropping near-constant feature %r (%.4f of rows share one value)", column, share)
+        else:
+            varied.append(column)
+    encoded = (
+        draft._encode(train.iloc[start : start + FIT_CHUNK_ROWS], report=False)[varied]
+        for start in range(0, len(train), FIT_CHUNK_ROWS)
+    )
+    correlation, relevance = correlations(encoded, draft.encode_target(train[contract.target]).to_numpy(dtype=float))
+    features = select_features(varied, correlation, relevance)
+    logger.info("kept %d of %d encoded features", len(features), len(top_share))
     return FeatureTransform(**{**draft.__dict__, "features": features})
 
 
-def select_features(encoded: pd.DataFrame, target: pd.Series) -> list[str]:
-    """Drop near-constant features; then, of each pair correlated above the limit, keep the feature that is
-    more correlated with the target (so the most informative of a redundant group survives)."""
-    varied = []
-    for column in encoded.columns:
-        top_share = encoded[column].value_counts(normalize=True, dropna=False).iloc[0]
-        if top_share > NEAR_CONSTANT_SHARE:
-            logger.info("dropping near-constant feature %r (%.4f of rows share one value)", column, top_share)
-        else:
-            varied.append(column)
-    correlation = encoded[varied].corr().abs().to_numpy()
-    relevance = encoded[varied].corrwith(target.astype(float)).abs().fillna(0.0).to_numpy()
+def correlations(chunks: Iterable[pd.DataFrame], target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The features' correlation matrix and each feature's correlation with the target, from the encoded
+    training split in chunks of rows (co-moments summed chunk by chunk: memory stays one chunk, whatever the
+    rows). A constant target correlates with nothing (0)."""
+    rows, sums, products, target_products = 0, None, None, None
+    for chunk in chunks:
+        values = chunk.to_numpy(dtype=float)
+        part = target[rows : rows + len(values)]
+        if sums is None:
+            sums, products, target_products = (
+                np.zeros(values.shape[1]),
+                np.zeros((values.shape[1],) * 2),
+                np.zeros(values.shape[1]),
+            )
+        sums += values.sum(axis=0)
+        products += values.T @ values
+        target_products += part @ values
+        rows += len(values)
+    if sums is None:
+        return np.zeros((0, 0)), np.zeros(0)
+    means = sums / rows
+    covariance = products / rows - np.outer(means, means)
+    deviation = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    target_covariance = target_products / rows - means * target.mean()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        correlation = np.abs(covariance / np.outer(deviation, deviation))
+        relevance = np.abs(target_covariance / (deviation * target.std()))
+    return correlation, np.nan_to_num(relevance, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def select_features(names: list[str], correlation: np.ndarray, relevance: np.ndarray) -> list[str]:
+    """Of each pair of features correlated above the limit, keep the one more correlated with the target (so
+    the most informative of a redundant group survives)."""
     kept: list[int] = []
-    for i in sorted(range(len(varied)), key=lambda i: (-relevance[i], i)):
+    for i in sorted(range(len(names)), key=lambda i: (-relevance[i], i)):
         partner = next((j for j in kept if correlation[i, j] > MAX_ABS_CORRELATION), None)
         if partner is None:
             kept.append(i)
         else:
-            logger.info("dropping %r: |r| = %.3f with %r", varied[i], correlation[i, partner], varied[partner])
-    return [varied[i] for i in sorted(kept)]
+            logger.info("dropping %r: |r| = %.3f with %r", names[i], correlation[i, partner], names[partner])
+    return [names[i] for i in sorted(kept)]
 
 
 def coerce_numeric(values: pd.Series, column: str, *, report: bool = True) -> pd.Series:
     """Numbers as floats; a value that is not a number, or is infinite, becomes missing and is counted in the
     log (infinity has no place in a mean, a scale or a JSON document)."""
-    numbers = pd.to_numeric(values, errors="coerce").astype(float)
+    if isinstance(values.dtype, pd.CategoricalDtype):  # each distinct text parsed once
+        parsed = pd.to_numeric(pd.Series(values.cat.categories, dtype=object), errors="coerce").to_numpy(float)
+        codes = values.cat.codes.to_numpy()
+        numbers = pd.Series(np.append(parsed, np.nan)[codes], index=values.index, name=values.name)
+    else:
+        numbers = pd.to_numeric(values, errors="coerce").astype(float)
     array = numbers.to_numpy()
     infinite = np.isinf(array)
     if infinite.any():  # copied only then: scoring one record a request is the hot path
@@ -207,16 +267,31 @@ def coerce_numeric(values: pd.Series, column: str, *, report: bool = True) -> pd
 
 
 def as_category_text(values: pd.Series) -> pd.Series:
-    """Category values as text (a numeric-looking category stays a category); missing stays missing."""
+    """Category values as text (a numeric-looking category stays a category); missing stays missing. A
+    categorical's distinct values are converted once each, and it stays categorical."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        texts = [_category_text(value) for value in values.cat.categories]
+        if len(set(texts)) == len(texts):
+            return values.cat.rename_categories(texts)
+        merged = np.array([*texts, np.nan], dtype=object)  # two raw values are one category (" a" and "a")
+        return pd.Series(merged[values.cat.codes.to_numpy()], index=values.index, name=values.name)
+    return values.map(_category_text)
 
-    def text(value: Any) -> Any:
-        if pd.isna(value):
-            return np.nan
-        if isinstance(value, float) and value.is_integer():
-            return str(int(value))
-        return str(value).strip()
 
-    return values.map(text)
+def _category_text(value: Any) -> Any:
+    if pd.isna(value):
+        return np.nan
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def category_codes(values: pd.Series, categories: list[str]) -> np.ndarray:
+    """Each value's position in `categories`, -1 where it is none of them (or missing)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.set_categories(categories).cat.codes.to_numpy().astype(np.int64)
+    position = {category: index for index, category in enumerate(categories)}
+    return np.fromiter((position.get(value, -1) for value in values), dtype=np.int64, count=len(values))
 
 
 def parse_dates(values: pd.Series) -> pd.Series:

@@ -1,5 +1,7 @@
 """Preprocessing (a SageMaker processing job): curated CSV -> train/validation/test splits, the Model Monitor
-baseline and the fitted feature transform.
+baseline and the fitted feature transform. Built for millions of rows: pyarrow parses the input into compact
+columns (only those the contract needs), what is learned is fitted on the training split in chunks, and the
+outputs are written chunk by chunk.
 
 Reads `<base>/input/data/**/*.csv` (with header); writes `<base>/{train,validation,test}` (target first, no
 header), `<base>/baseline` (raw features with header) and `<base>/transform/transform.json`.
@@ -14,14 +16,17 @@ if __package__ in (None, ""):  # run as a file, as SageMaker does: import from t
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import argparse  # noqa: E402
-import csv  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
+from collections import deque  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
+from typing import BinaryIO  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import pyarrow as pa  # noqa: E402
 
 from ml_code.archives import tar_gz  # noqa: E402
 from ml_code.contracts.contract import ContractError, DatasetContract, load_contract  # noqa: E402
@@ -45,12 +50,14 @@ from ml_code.paths import (  # noqa: E402
 from ml_code.processing.features import (  # noqa: E402
     FeatureTransform,
     as_category_text,
+    coerce_numeric,
     fit_transform,
     parse_dates,
 )
+from ml_code.processing.reading import Input, read_table, scan_input, text_batches  # noqa: E402
+from ml_code.processing.writing import MatrixLayout, csv_lines, header_line  # noqa: E402
 from ml_code.runtime import (  # noqa: E402
-    atomic_write_bytes,
-    atomic_write_text,
+    StagedFiles,
     configure_logging,
     parse_known,
     run_step,
@@ -64,6 +71,9 @@ REGRESSION_STRATA = 10
 # split, twice at least (AUC and its bootstrap need both classes in the test split).
 MIN_ROWS_PER_SPLIT = 10
 MIN_CLASS_ROWS_PER_SPLIT = 2
+WRITE_CHUNK_ROWS = 50_000  # rows transformed and written at once: memory stays a few chunks' features
+CHUNKS_AHEAD = 3
+HASH_BLOCK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -73,33 +83,31 @@ class Splits:
     test: pd.DataFrame
 
 
-def read_input(input_dir: Path) -> pd.DataFrame:
-    """Every CSV under `input_dir` (the ETL writes one folder per ingestion date), all values as text, columns
-    matched by name across files."""
-    files = sorted(path for path in input_dir.rglob("*.csv") if path.is_file())
-    if not files:
-        raise ContractError(f"no CSV file under {input_dir}")
-    frames = []
-    for path in files:
-        with path.open(newline="") as handle:
-            header = next(csv.reader(handle), [])
-        repeated = sorted({name for name in header if header.count(name) > 1})
-        if repeated:  # pandas would rename them (`x.1`) into extra features
-            raise ContractError(f"{path}: column(s) {repeated} appear more than once in the header")
-        try:
-            frames.append(pd.read_csv(path, dtype=str, keep_default_na=True))
-        except pd.errors.EmptyDataError as error:
-            raise ContractError(f"{path} is empty: expected a CSV file with a header and rows") from error
-    # by name: an ETL run from before a column was declared lacks it, and its rows get missing values there
-    data = pd.concat(frames, ignore_index=True)
-    for path, frame in zip(files, frames, strict=True):
-        absent = len(data.columns) - len(frame.columns)
-        if absent:
-            logger.info("%s lacks %d of the %d columns: missing values there", path, absent, len(data.columns))
+def read_input(input_dir: Path, contract: DatasetContract | None = None) -> pd.DataFrame:
+    """Every CSV under `input_dir` (the ETL writes one folder per ingestion date), columns matched by name
+    across files; the row index is each row's position in the input. With a contract: only the columns it
+    needs, numbers parsed (checked against the contract first); without: every column, as text."""
+    source = scan_input(input_dir)
+    if contract is None:
+        columns, numeric = list(source.columns), set()
+    else:
+        contract.check_columns(source.columns)
+        columns = needed_columns(source.columns, contract)
+        numeric = set(contract.numeric_features(source.columns)) & set(columns)
+    data = read_table(source, columns, numeric=numeric)
     if data.empty:
         raise ContractError(f"the input under {input_dir} has a header but no rows")
-    logger.info("read %d rows and %d columns from %d file(s)", len(data), len(data.columns), len(files))
+    logger.info("read %d rows and %d columns from %d file(s)", len(data), len(source.columns), len(source.files))
     return data
+
+
+def needed_columns(columns: tuple[str, ...], contract: DatasetContract) -> list[str]:
+    """What preprocessing reads (in the input's order): the target, the features, and the columns that
+    choose rows (ids and their recency) or splits."""
+    wanted = {contract.target, *contract.feature_columns(columns), contract.split_column, contract.time_column}
+    if contract.newest_per_id is not None:
+        wanted |= {*contract.id_columns, contract.newest_per_id}
+    return [column for column in columns if column in wanted]
 
 
 def data_hash(input_dir: Path) -> str:
@@ -108,7 +116,7 @@ def data_hash(input_dir: Path) -> str:
     for path in sorted(p for p in input_dir.rglob("*.csv") if p.is_file()):
         digest.update(str(path.relative_to(input_dir)).encode() + b"\0")
         with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
+            for block in iter(lambda: handle.read(HASH_BLOCK_BYTES), b""):
                 digest.update(block)
     return digest.hexdigest()
 
@@ -123,18 +131,18 @@ def keep_newest_per_id(data: pd.DataFrame, contract: DatasetContract) -> pd.Data
     missing = [c for c in (*contract.id_columns, column) if c not in data.columns]
     if missing:
         raise ContractError(f"newest_per_id needs column(s) {missing}, which the data lacks")
-    values = data[column]
+    values = data[column].astype(object) if isinstance(data[column].dtype, pd.CategoricalDtype) else data[column]
     order = parse_dates(values) if column in contract.datetime_age or column in contract.pass_through else None
     if order is None or order.isna().all():
         numbers = pd.to_numeric(values, errors="coerce")
         order = numbers if numbers.notna().any() else values
-    ranked = data.assign(_order=order, _position=range(len(data)))
+    ranked = data.assign(_order=order.to_numpy(), _position=np.arange(len(data)))
     newest = ranked.sort_values(["_order", "_position"], na_position="first", kind="stable").drop_duplicates(
         list(contract.id_columns), keep="last"
     )
     kept = newest.sort_values("_position").drop(columns=["_order", "_position"])
     logger.info("newest per id by %r: kept %d of %d records", column, len(kept), len(data))
-    return kept.reset_index(drop=True)
+    return kept
 
 
 def check_target(data: pd.DataFrame, contract: DatasetContract) -> pd.DataFrame:
@@ -142,14 +150,14 @@ def check_target(data: pd.DataFrame, contract: DatasetContract) -> pd.DataFrame:
     contract.check_columns(data.columns)
     target = data[contract.target]
     if contract.problem_type == "regression":
-        target = pd.to_numeric(target, errors="coerce")
+        target = coerce_numeric(target, contract.target, report=False)
     else:
         target = as_category_text(target)
     unlabeled = int(target.isna().sum())
     if unlabeled:
         logger.warning("dropping %d row(s) with a missing or non-numeric target %r", unlabeled, contract.target)
-    data = data[target.notna()].reset_index(drop=True)
-    target = target[target.notna()].reset_index(drop=True)
+    labelled = target.notna().to_numpy()
+    data, target = data[labelled], target[labelled]
     if data.empty:
         raise ContractError(f"no row has a value in the target column {contract.target!r}")
     if contract.problem_type == "regression":
@@ -184,7 +192,7 @@ def split(
     rng = np.random.default_rng(seed)
     if contract.problem_type == "regression":
         # Stratify on target quantiles, so each split sees the whole range (a rare value cannot stand alone).
-        values = pd.to_numeric(data[contract.target]).to_numpy(float)
+        values = coerce_numeric(data[contract.target], contract.target, report=False).to_numpy(float)
         bins = np.unique(np.quantile(values, np.linspace(0, 1, REGRESSION_STRATA + 1)[1:-1]))
         labels = np.searchsorted(bins, values, side="right")
     else:
@@ -197,7 +205,7 @@ def split(
         cut_validation = cut_train + round(len(shuffled) * fractions[1])
         for part, piece in zip(parts, np.split(shuffled, [cut_train, cut_validation]), strict=True):
             part.append(piece)
-    train, validation, test = (data.iloc[np.sort(np.concatenate(part))].reset_index(drop=True) for part in parts)
+    train, validation, test = (data.iloc[np.sort(np.concatenate(part))] for part in parts)
     return Splits(train=train, validation=validation, test=test)
 
 
@@ -205,7 +213,7 @@ def split_by_column(data: pd.DataFrame, column: str) -> Splits:
     """Rows by the value of `column`: `train`, `validation` or `test` (any case, spaces around allowed)."""
     if column not in data.columns:
         raise ContractError(f"the split column {column!r} is not in the data")
-    marks = data[column].fillna("").astype(str).str.strip().str.lower()
+    marks = data[column].astype(object).fillna("").astype(str).str.strip().str.lower()
     unknown = sorted(set(marks) - set(SPLITS))
     if unknown:
         shown = ", ".join(repr(value) for value in unknown[:5])
@@ -213,7 +221,7 @@ def split_by_column(data: pd.DataFrame, column: str) -> Splits:
             f"the split column {column!r} holds values other than {list(SPLITS)}: {shown}"
             + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
         )
-    parts = {name: data[marks == name].reset_index(drop=True) for name in SPLITS}
+    parts = {name: data[(marks == name).to_numpy()] for name in SPLITS}
     _check_no_empty_split(parts, f"no row of the split column {column!r} says")
     return Splits(**parts)
 
@@ -230,7 +238,7 @@ def split_by_time(data: pd.DataFrame, column: str, fractions: tuple[float, ...] 
     order = np.argsort(times.to_numpy(), kind="stable")
     train, validation, _ = _split_sizes(len(data), fractions)
     pieces = np.split(order, [train, train + validation])
-    parts = {name: data.iloc[piece].reset_index(drop=True) for name, piece in zip(SPLITS, pieces, strict=True)}
+    parts = {name: data.iloc[piece] for name, piece in zip(SPLITS, pieces, strict=True)}
     _check_no_empty_split(parts, f"{len(data)} row(s) are too few for an out-of-time split on {column!r}: none for")
     return Splits(**parts)
 
@@ -268,6 +276,7 @@ def check_enough_rows(data: pd.DataFrame, contract: DatasetContract, fractions: 
         return
     per_class = rows_needed(MIN_CLASS_ROWS_PER_SPLIT, fractions)
     counts = as_category_text(data[contract.target]).value_counts()
+    counts = counts[counts > 0]  # a categorical column keeps the labels of rows dropped before
     few = {label: int(count) for label, count in counts.items() if count < per_class}
     if few:
         raise ContractError(
@@ -276,37 +285,32 @@ def check_enough_rows(data: pd.DataFrame, contract: DatasetContract, fractions: 
         )
 
 
-def model_matrix(frame: pd.DataFrame, transform: FeatureTransform, target: str) -> pd.DataFrame:
-    """Target first, then the features: the layout SageMaker's XGBoost reads (no header)."""
-    features = transform.apply(frame)
-    return pd.concat([transform.encode_target(frame[target]).rename(target), features], axis=1)
-
-
 def preprocess(input_dir: Path, base_dir: Path, contract: DatasetContract, *, seed: int) -> None:
-    """The whole step: validate, split, fit on train, transform every split, then write everything."""
-    data = check_target(keep_newest_per_id(read_input(input_dir), contract), contract)
-    splits = split(data, contract, seed=seed)
-    transform = fit_transform(splits.train, contract)
-    outputs = {
-        f"{name}/{name}.csv": model_matrix(getattr(splits, name), transform, contract.target).to_csv(
-            header=False, index=False
-        )
-        for name in SPLITS
-    }
-    baseline = splits.train[transform.input_columns]
-    outputs[f"{BASELINE_OUTPUT}/{BASELINE_FILE}"] = baseline.to_csv(index=False)
-    outputs[f"{TRANSFORM_OUTPUT}/{TRANSFORM_FILE}"] = transform.to_json()
-    metadata = {
-        "data_sha256": data_hash(input_dir),
-        "contract": contract.name,
-        "seed": seed,
-        "rows": {name: len(getattr(splits, name)) for name in SPLITS},
-    }
-    outputs[f"{METADATA_OUTPUT}/{METADATA_FILE}"] = json.dumps(metadata, indent=2, sort_keys=True, allow_nan=False)
-    payload = tar_gz({SAMPLE_PAYLOAD_FILE: baseline.head(SAMPLE_PAYLOAD_RECORDS).to_csv(index=False).encode()})
-    for relative, text in outputs.items():  # written only once everything above has succeeded
-        atomic_write_text(base_dir / relative, text)
-    atomic_write_bytes(base_dir / SAMPLE_PAYLOAD_OUTPUT / SAMPLE_PAYLOAD_ARCHIVE, payload)
+    """The whole step: validate, split, fit on train, then transform every split and write everything (moved
+    into place together once all of it is written)."""
+    with ThreadPoolExecutor(max_workers=1) as background, ThreadPoolExecutor(max_workers=2) as workers:
+        digest = background.submit(data_hash, input_dir)  # the input's digest is read beside the parsing
+        data = keep_newest_per_id(read_input(input_dir, contract), contract)
+        splits = split(check_target(data, contract), contract, seed=seed)
+        del data  # the splits hold the rows now
+        with StagedFiles() as staged:
+            baseline = staged.open(base_dir / BASELINE_OUTPUT / BASELINE_FILE)
+            sample = background.submit(  # the baseline is read again and written while the rest is computed
+                write_baseline,
+                baseline,
+                scan_input(input_dir),
+                splits.train.index,
+                list(contract.feature_columns(splits.train.columns)),
+            )
+            transform = fit_transform(splits.train, contract)
+            for name in SPLITS:
+                with staged.open(base_dir / name / f"{name}.csv") as handle:
+                    write_model_matrix(handle, getattr(splits, name), transform, contract.target, workers)
+            with baseline:
+                payload = sample.result()
+            write_outputs(
+                staged, base_dir, contract, transform, splits, seed=seed, digest=digest.result(), payload=payload
+            )
     logger.info(
         "rows: train %d, validation %d, test %d; features: %d",
         len(splits.train),
@@ -314,6 +318,84 @@ def preprocess(input_dir: Path, base_dir: Path, contract: DatasetContract, *, se
         len(splits.test),
         len(transform.features),
     )
+
+
+def write_outputs(
+    staged: StagedFiles,
+    base_dir: Path,
+    contract: DatasetContract,
+    transform: FeatureTransform,
+    splits: Splits,
+    *,
+    seed: int,
+    digest: str,
+    payload: bytes,
+) -> None:
+    """The small outputs: the transform, the run's metadata and the sample payload."""
+    metadata = {
+        "data_sha256": digest,
+        "contract": contract.name,
+        "seed": seed,
+        "rows": {name: len(getattr(splits, name)) for name in SPLITS},
+    }
+    small = {
+        f"{METADATA_OUTPUT}/{METADATA_FILE}": json.dumps(metadata, indent=2, sort_keys=True, allow_nan=False).encode(),
+        f"{TRANSFORM_OUTPUT}/{TRANSFORM_FILE}": transform.to_json().encode(),
+        f"{SAMPLE_PAYLOAD_OUTPUT}/{SAMPLE_PAYLOAD_ARCHIVE}": tar_gz({SAMPLE_PAYLOAD_FILE: payload}),
+    }
+    for relative, data in small.items():
+        with staged.open(base_dir / relative) as handle:
+            handle.write(data)
+
+
+def write_model_matrix(
+    handle: BinaryIO,
+    frame: pd.DataFrame,
+    transform: FeatureTransform,
+    target: str,
+    workers: ThreadPoolExecutor | None = None,
+) -> None:
+    """Target first, then the features: the layout SageMaker's XGBoost reads (no header). Chunks of rows are
+    encoded and formatted on `workers` (default: two threads of its own) and written in order, a few chunks
+    ahead at most."""
+    if workers is None:
+        with ThreadPoolExecutor(max_workers=2) as own:
+            write_model_matrix(handle, frame, transform, target, own)
+        return
+    layout = MatrixLayout.of(transform)
+
+    def chunk_csv(start: int) -> bytes:
+        chunk = frame.iloc[start : start + WRITE_CHUNK_ROWS]
+        return layout.csv(transform.encode_target(chunk[target]).to_numpy(dtype=float), *transform.encoded_parts(chunk))
+
+    pending: deque = deque()
+    for start in range(0, len(frame), WRITE_CHUNK_ROWS):
+        pending.append(workers.submit(chunk_csv, start))
+        if len(pending) > CHUNKS_AHEAD:
+            handle.write(pending.popleft().result())
+    while pending:
+        handle.write(pending.popleft().result())
+
+
+def write_baseline(handle: BinaryIO, source: Input, train_rows: pd.Index, columns: list[str]) -> bytes:
+    """The training split's raw feature values with a header, as read (in the input's order), for Model
+    Monitor's baseline; returns the sample payload: the header and the first few of those rows."""
+    selected = np.zeros(int(train_rows.max()) + 1 if len(train_rows) else 0, dtype=bool)
+    selected[train_rows.to_numpy()] = True
+    header = header_line(columns)
+    handle.write(header)
+    sample, position = [header], 0
+    for file in source.files:
+        for batch, quote in text_batches(file, columns):
+            rows = len(next(iter(batch.values())))
+            window = selected[position : position + rows]  # rows past the last training row are not selected
+            mask = pa.array(np.pad(window, (0, rows - len(window))))
+            position += rows
+            lines = csv_lines([values.filter(mask) for values in batch.values()], quote=quote)
+            handle.write(lines)
+            if len(sample) <= SAMPLE_PAYLOAD_RECORDS:
+                sample.extend(lines.splitlines(keepends=True)[: SAMPLE_PAYLOAD_RECORDS + 1 - len(sample)])
+    return b"".join(sample)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -11,7 +11,14 @@ import pytest
 
 from ml_code import paths
 from ml_code.contracts.contract import REPORT_METRICS
-from ml_code.evaluation.evaluate import build_report, main, regression_metrics, roc_auc
+from ml_code.evaluation.evaluate import (
+    BOOTSTRAP_SAMPLES,
+    METRIC_FUNCTIONS,
+    build_report,
+    main,
+    regression_metrics,
+    roc_auc,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -55,6 +62,27 @@ def test_report_has_every_declared_metric_with_a_bootstrap_deviation(problem_typ
         assert set(metrics[name]) == {"value", "standard_deviation"}
         assert metrics[name]["standard_deviation"] > 0
     assert build_report(problem_type, y, prediction, seed=3) == report  # seeded bootstrap
+
+
+@pytest.mark.parametrize("problem_type", sorted(REPORT_METRICS))
+def test_the_bootstrap_weights_give_what_resampled_copies_give(problem_type):
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 3 if problem_type.startswith("multi") else 2, 400).astype(float)
+    if problem_type == "multiclass_classification":
+        prediction = rng.dirichlet(np.ones(3), 400)
+    else:
+        prediction = np.round(np.clip(y * 0.3 + rng.random(400) * 0.7, 0, 1), 2)  # ties for the AUC
+    compute = METRIC_FUNCTIONS[problem_type]
+    draws = np.random.default_rng(8)
+    copies = {name: [] for name in REPORT_METRICS[problem_type]}
+    for _ in range(BOOTSTRAP_SAMPLES):  # the slow, obvious way: a metric of each resampled copy
+        index = draws.integers(0, len(y), len(y))
+        for name, value in compute(y[index], prediction[index]).items():
+            copies[name].append(value)
+    metrics = build_report(problem_type, y, prediction, seed=8)[f"{problem_type}_metrics"]
+    for name, values in copies.items():
+        assert metrics[name]["standard_deviation"] == pytest.approx(np.nanstd(values), rel=1e-9, abs=1e-12), name
+        assert metrics[name]["value"] == pytest.approx(compute(y, prediction)[name], rel=1e-12)
 
 
 def test_evaluates_a_real_model_and_writes_report_and_plots(tmp_path, churn_model_dir, churn_prepared):

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ml_code.contracts.contract import ContractError, parse_contract
-from ml_code.processing.features import FeatureTransform, fit_transform, select_features
+from ml_code.processing.features import FeatureTransform, correlations, fit_transform
 
 # Column names a real export might have: spaces, an apostrophe, mixed case, a numeric-looking category.
 CONTRACT = parse_contract(
@@ -98,17 +98,42 @@ def test_the_transform_round_trips_through_json():
 def test_near_constant_and_redundant_features_are_dropped():
     rng = np.random.default_rng(0)
     signal = rng.normal(size=2000)
-    encoded = pd.DataFrame(
+    train = pd.DataFrame(
         {
             "weak twin": signal + rng.normal(scale=0.05, size=2000),
             "useful": signal,
             "noise": rng.normal(size=2000),
             "constant": np.r_[np.zeros(1999), 1.0],
+            "mostly one": np.r_[np.full(1999, 7.5), np.nan],  # the missing value is imputed with the median
+            "kind": ["a"] * 1999 + ["b"],
+            "target": signal + rng.normal(scale=0.5, size=2000),
         }
     )
-    target = pd.Series(signal + rng.normal(scale=0.5, size=2000))
+    contract = parse_contract(
+        {
+            "name": "selection",
+            "problem_type": "regression",
+            "target": "target",
+            "categorical": ["kind"],
+            "numeric": ["weak twin", "useful", "noise", "constant", "mostly one"],
+            "metric": {"name": "rmse", "threshold": 1.0},
+        }
+    )
     # of the correlated pair the one closer to the target stays, whatever the column order
-    assert select_features(encoded, target) == ["useful", "noise"]
+    assert fit_transform(train, contract).features == ["useful", "noise"]
+    reordered = train[["useful", "weak twin", "noise", "constant", "mostly one", "kind", "target"]]
+    assert fit_transform(reordered, contract).features == ["useful", "noise"]
+
+
+def test_the_correlations_summed_in_chunks_are_pandas_correlations():
+    rng = np.random.default_rng(1)
+    encoded = pd.DataFrame(rng.normal(size=(1000, 4)) @ rng.normal(size=(4, 4)), columns=list("abcd"))
+    encoded["onehot"] = (rng.random(1000) < 0.3).astype(float)
+    target = encoded["a"] * 0.5 + rng.normal(size=1000)
+    chunks = (encoded.iloc[start : start + 300] for start in range(0, 1000, 300))
+    correlation, relevance = correlations(chunks, target.to_numpy())
+    np.testing.assert_allclose(correlation, encoded.corr().abs().to_numpy(), rtol=1e-9)
+    np.testing.assert_allclose(relevance, encoded.corrwith(target).abs().to_numpy(), rtol=1e-9)
 
 
 def test_fails_when_a_column_is_entirely_missing():

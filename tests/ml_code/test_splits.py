@@ -109,6 +109,7 @@ def test_fails_when_the_split_or_time_column_is_missing_or_unreadable(data):
     with pytest.raises(ContractError, match=r"the split column 'fold' is not in the data"):
         split(data.drop(columns="fold"), contract, seed=1)
     timed = parse_contract(churn_json(split={"time_column": "account_created"}))
-    broken = data.assign(account_created=data["account_created"].where(data.index % 100 != 0, "not a date"))
+    dates = data["account_created"].astype(object)
+    broken = data.assign(account_created=dates.where(data.index % 100 != 0, "not a date"))
     with pytest.raises(ContractError, match=r"row\(s\) have no readable time in the time column 'account_created'"):
         split(broken, timed, seed=1)

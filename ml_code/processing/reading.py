@@ -1,0 +1,207 @@
+"""Reading the curated CSV files at scale: pyarrow's multithreaded parser, in batches, straight into compact
+columns (numbers as float64, everything else as pandas categoricals), so that memory follows the kept columns'
+values and not the file's text. Values mean what `pandas.read_csv(dtype=str)` made of them: the same missing
+markers, no stripping, and numbers as `pandas.to_numeric(errors="coerce")` parses them.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import mmap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+from pandas._libs.parsers import STR_NA_VALUES  # the markers read_csv takes for missing, in one place
+
+from ml_code.contracts.contract import ContractError
+
+logger = logging.getLogger(__name__)
+
+BLOCK_BYTES = 16 << 20  # a streaming parser's block
+PIECE_BYTES = 64 << 20  # a piece of a file parsed at once, on every core
+NA_VALUES = sorted(STR_NA_VALUES)
+
+
+@dataclass(frozen=True)
+class InputFile:
+    path: Path
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Input:
+    """The input's files (in order) and the union of their columns (in the order they first appear)."""
+
+    files: tuple[InputFile, ...]
+    columns: tuple[str, ...]
+
+
+def scan_input(input_dir: Path) -> Input:
+    """Every CSV under `input_dir` (the ETL writes one folder per ingestion date), with its header checked."""
+    paths = sorted(path for path in input_dir.rglob("*.csv") if path.is_file())
+    if not paths:
+        raise ContractError(f"no CSV file under {input_dir}")
+    files = []
+    for path in paths:
+        with path.open(newline="") as handle:
+            header = next(csv.reader(handle), None)
+        if header is None:
+            raise ContractError(f"{path} is empty: expected a CSV file with a header and rows")
+        repeated = sorted({name for name in header if header.count(name) > 1})
+        if repeated:  # they would be indistinguishable features
+            raise ContractError(f"{path}: column(s) {repeated} appear more than once in the header")
+        files.append(InputFile(path, tuple(header)))
+    columns = tuple(dict.fromkeys(name for file in files for name in file.columns))
+    for file in files:  # an ETL run from before a column was declared lacks it: missing values there
+        if len(file.columns) < len(columns):
+            logger.info(
+                "%s lacks %d of the %d columns: missing values there",
+                file.path,
+                len(columns) - len(file.columns),
+                len(columns),
+            )
+    return Input(tuple(files), columns)
+
+
+def text_batches(file: InputFile, columns: list[str]) -> Iterator[tuple[dict[str, pa.Array], bool]]:
+    """The file's rows in batches, `columns` as text (null where missing; all-null where the file lacks one),
+    each with whether its text may hold quotes (else no value has a comma, quote or line break)."""
+    for table, quoted in _tables(file, columns, numeric=set()):
+        yield {column: _column(table, column) for column in columns}, quoted
+
+
+def read_table(source: Input, columns: list[str], *, numeric: set[str]) -> pd.DataFrame:
+    """`columns` of every file, row after row: the `numeric` ones as float64 (what is no number is missing,
+    infinities included, and counted in the log), the others as categoricals of their text."""
+    parts: dict[str, list] = {column: [] for column in columns}
+    coerced = dict.fromkeys(numeric, 0)
+    infinite = dict.fromkeys(numeric, 0)
+    for file in source.files:
+        for table, _ in _tables(file, columns, numeric=numeric):
+            for column in columns:
+                values = _column(table, column)
+                if column in numeric:
+                    numbers, not_numbers, infinities = parse_numbers(values)
+                    coerced[column] += not_numbers
+                    infinite[column] += infinities
+                    parts[column].append(numbers)
+                else:
+                    parts[column].append(values if pa.types.is_dictionary(values.type) else values.dictionary_encode())
+    # the numbers in one 2-D block from the start: pandas would otherwise merge them, a copy, on first use
+    numbers = [column for column in columns if column in numeric]
+    block = np.empty((len(numbers), sum(len(part) for part in parts[numbers[0]])) if numbers else (0, 0))
+    for row, column in enumerate(numbers):
+        np.concatenate(parts.pop(column), out=block[row])
+    frame = pd.DataFrame(block.T, columns=numbers, copy=False)
+    for column in columns:
+        if column not in numeric:
+            frame[column] = _join(parts.pop(column))
+    frame = frame[columns]
+    for column in sorted(numeric):
+        if coerced[column]:
+            logger.warning("column %r: %d non-numeric value(s) coerced to missing and imputed", column, coerced[column])
+        if infinite[column]:
+            logger.warning("column %r: %d infinite value(s) treated as missing and imputed", column, infinite[column])
+    return frame
+
+
+def _tables(file: InputFile, columns: list[str], *, numeric: set[str]) -> Iterator[tuple[pa.Table, bool]]:
+    """The file's `columns` (those it has) in pieces of rows. Where the file has no quote character, a line is
+    a record: the file is cut at line ends and each piece parsed on every core, the `numeric` columns as
+    numbers (a piece where one is no number is parsed as text instead, to be coerced as pandas does). From
+    the first piece with a quote on, the streaming parser reads the rest as text (a quoted field may span
+    lines). Each piece comes with whether its text may hold quotes."""
+    present = [column for column in columns if column in file.columns]
+    text = _convert_options(present, {})
+    types = {
+        column: pa.float64() if column in numeric else pa.dictionary(pa.int32(), pa.string()) for column in present
+    }  # noqa: E501
+    typed = _convert_options(present, types) if numeric & set(present) else None
+    with file.path.open("rb") as handle:
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)  # closed with the last buffer on it
+    whole = pa.py_buffer(mapped)
+    try:
+        for start, end in _line_ranges(mapped):
+            read = pa_csv.ReadOptions(column_names=list(file.columns), skip_rows=1 if start == 0 else 0)
+            if mapped.find(b'"', start, end) >= 0:
+                read.block_size = BLOCK_BYTES
+                yield from (
+                    (pa.Table.from_batches([batch]), True)
+                    for batch in pa_csv.open_csv(
+                        pa.BufferReader(whole.slice(start)), read_options=read, convert_options=text
+                    )  # noqa: E501
+                )
+                return
+            piece = whole.slice(start, end - start)
+            if typed is not None:
+                try:
+                    yield pa_csv.read_csv(pa.BufferReader(piece), read_options=read, convert_options=typed), False
+                    continue
+                except pa.ArrowInvalid:
+                    pass  # some value of a numeric column is no number: this piece as text
+            yield pa_csv.read_csv(pa.BufferReader(piece), read_options=read, convert_options=text), False
+    except pa.ArrowInvalid:  # not quoted: pyarrow's message quotes the row, which may hold personal data
+        raise ContractError(
+            f"{file.path} is no well-formed CSV file (does some row have more or fewer fields than its header?)"
+        ) from None
+
+
+def _convert_options(columns: list[str], types: dict[str, pa.DataType]) -> pa_csv.ConvertOptions:
+    return pa_csv.ConvertOptions(
+        column_types={column: types.get(column, pa.string()) for column in columns},
+        include_columns=columns,
+        null_values=NA_VALUES,
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+    )
+
+
+def _line_ranges(mapped: mmap.mmap) -> Iterator[tuple[int, int]]:
+    """(start, end) of pieces of about PIECE_BYTES, each ending at a line end."""
+    size, start = len(mapped), 0
+    while start < size:
+        end = size if size - start <= PIECE_BYTES else mapped.rfind(b"\n", start, start + PIECE_BYTES) + 1
+        if end <= start:  # a line longer than a piece
+            end = mapped.find(b"\n", start + PIECE_BYTES) + 1 or size
+        yield start, end
+        start = end
+
+
+def _column(table: pa.Table, column: str) -> pa.Array:
+    if column not in table.column_names:  # an older file without the column: missing there
+        return pa.nulls(table.num_rows, pa.string())
+    values = table.column(column)
+    return values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+
+
+def _join(parts: list) -> pd.Categorical:
+    if not parts:
+        return pd.Categorical([])
+    chunked = pa.chunked_array(parts).unify_dictionaries()
+    return pd.Categorical.from_codes(
+        np.concatenate([chunk.indices.fill_null(-1).to_numpy() for chunk in chunked.chunks]).astype(np.int32),
+        categories=pd.Index(chunked.chunk(0).dictionary.to_pylist(), dtype=object),
+    )
+
+
+def parse_numbers(values: pa.Array) -> tuple[np.ndarray, int, int]:
+    """Numbers (or their text, parsed as `pandas.to_numeric(errors="coerce")` does) as float64, infinities made
+    missing; with the count of values that were no number and of infinities. pyarrow's cast is the fast path;
+    the values it refuses (spaces around a number, `1,000`) go through pandas, as before."""
+    try:
+        numbers = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
+        numbers = pd.to_numeric(values.to_pandas(), errors="coerce").to_numpy(dtype=float)
+    present = values.is_valid().to_numpy(zero_copy_only=False)
+    infinities = np.isinf(numbers)
+    not_numbers = int(np.count_nonzero(np.isnan(numbers) & present))
+    if infinities.any():
+        numbers = np.where(infinities, np.nan, numbers)
+    return numbers, not_numbers, int(infinities.sum())
