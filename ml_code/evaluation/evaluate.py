@@ -202,6 +202,18 @@ def model_member(model_tar: Path, name: str) -> bytes | None:
         return handle.read() if handle is not None else None
 
 
+def roc_points(y: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ROC curve's (false positive rate, true positive rate) at every distinct score, from the highest
+    threshold down: one sort and two running counts."""
+    order = np.argsort(-score, kind="mergesort")
+    ranked, positive = score[order], y[order] == 1
+    last_of_each_score = np.r_[np.flatnonzero(ranked[1:] != ranked[:-1]), len(ranked) - 1]
+    true_positives, false_positives = np.cumsum(positive)[last_of_each_score], np.cumsum(~positive)[last_of_each_score]
+    fpr = np.r_[0.0, false_positives / max(int((~positive).sum()), 1)]
+    tpr = np.r_[0.0, true_positives / max(int(positive.sum()), 1)]
+    return fpr, tpr
+
+
 def save_plots(
     problem_type: str, y: np.ndarray, prediction: np.ndarray, booster: xgb.Booster, output_dir: Path
 ) -> list[Path]:
@@ -221,9 +233,7 @@ def save_plots(
         written.append(path)
 
     if problem_type == "binary_classification":
-        thresholds = np.unique(np.concatenate([[0.0, 1.0 + EPSILON], prediction]))[::-1]
-        tpr = [((prediction >= t) & (y == 1)).sum() / max((y == 1).sum(), 1) for t in thresholds]
-        fpr = [((prediction >= t) & (y == 0)).sum() / max((y == 0).sum(), 1) for t in thresholds]
+        fpr, tpr = roc_points(y, prediction)
         figure, axes = plt.subplots(figsize=(5, 5))
         axes.plot(fpr, tpr, label=f"AUC {roc_auc(y, prediction):.3f}")
         axes.plot([0, 1], [0, 1], linestyle="--", color="grey")

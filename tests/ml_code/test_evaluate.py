@@ -18,6 +18,7 @@ from ml_code.evaluation.evaluate import (
     main,
     regression_metrics,
     roc_auc,
+    roc_points,
 )
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -113,3 +114,16 @@ def test_fails_without_a_report_when_the_archive_is_not_a_model(tmp_path, churn_
     assert main(["--base-dir", str(base), "--failure-file", str(failure)]) == 1
     assert "has no file 'xgboost-model.json'" in failure.read_text()
     assert not (base / paths.EVALUATION_OUTPUT / paths.REPORT_FILE).exists()
+
+
+def test_the_roc_points_are_the_rates_at_every_threshold():
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 300)
+    score = np.round(rng.random(300) * 0.7 + 0.3 * y, 2)
+    fpr, tpr = roc_points(y, score)
+    thresholds = np.unique(score)[::-1]
+    expected_tpr = [((score >= t) & (y == 1)).sum() / (y == 1).sum() for t in thresholds]
+    expected_fpr = [((score >= t) & (y == 0)).sum() / (y == 0).sum() for t in thresholds]
+    np.testing.assert_allclose(tpr, [0.0, *expected_tpr])
+    np.testing.assert_allclose(fpr, [0.0, *expected_fpr])
+    assert np.trapezoid(tpr, fpr) == pytest.approx(roc_auc(y, score))
