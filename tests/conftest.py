@@ -41,3 +41,16 @@ sys.path.insert(0, str(OFFLINE_DIR))
 import offline_guard  # noqa: E402  (the path above makes it importable)
 
 offline_guard.install()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`): the ETL tests stay on one worker (they
+    share a Spark session), and every other module's tests run together (module fixtures are built once)."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    import pytest
+
+    shared = {"etl": "spark"}
+    for item in items:
+        module = Path(str(item.fspath)).relative_to(ROOT / "tests")
+        item.add_marker(pytest.mark.xdist_group(shared.get(module.parts[0], str(module))))

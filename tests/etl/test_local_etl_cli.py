@@ -7,26 +7,28 @@ import json
 import pytest
 
 from local_mode import etl
+from local_mode.__main__ import main
 from local_mode.churn_data import generate, write
 from ml_code.contracts.contract import load_contract
 from tests.cli import local_mode
 
 
-def test_generated_export_with_defects_becomes_curated_csv_and_a_manifest(tmp_path):
+def test_generated_export_with_defects_becomes_curated_csv_and_a_manifest(tmp_path, spark, capsys):
+    # the command's own `main`, in this process: it finds the tests' Spark session running (a process of its
+    # own would start and warm up a JVM again, 20 s)
     raw = tmp_path / "raw" / "export.jsonl"
     records = write(raw, generate(3000, seed=4, defect_rate=0.02))
     key = tmp_path / "key"
     key.write_text("cli-test-key\n")
-    result = local_mode(
-        "etl", "--contract", "customer-churn", "--input", raw, "--output", tmp_path / "out", "--hash-key-file", key
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    arguments = ["--contract", "customer-churn", "--input", raw, "--output", tmp_path / "out", "--hash-key-file", key]
+    assert main(["etl", *map(str, arguments)]) == 0
+    stdout = capsys.readouterr().out
     (manifest_file,) = (tmp_path / "out" / "manifests").glob("*.json")
     counts = json.loads(manifest_file.read_text())["counts"]
     assert counts["read"] == records == counts["written"] + counts["quarantined"] + counts["duplicates"]
     assert counts["quarantined"] > 0 and counts["duplicates"] > 0
-    assert f"read {records}, written {counts['written']}" in result.stdout
-    assert "malformed_json" in result.stdout
+    assert f"read {records}, written {counts['written']}" in stdout
+    assert "malformed_json" in stdout
 
 
 def test_exits_1_when_the_input_is_missing(tmp_path):
