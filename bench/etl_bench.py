@@ -85,7 +85,7 @@ def fixed_cost(rows: int, defect_rate: float) -> None:
         raw = workdir / "raw" / "export.jsonl"
         write(raw, generate(rows, seed=1, defect_rate=defect_rate))
         started = time.monotonic()
-        spark = local_spark()
+        spark = local_spark(input_bytes=raw.stat().st_size)
         session = time.monotonic() - started
         runs = []
         for attempt in ("cold", "warm"):

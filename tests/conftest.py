@@ -44,13 +44,17 @@ offline_guard.install()
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`): the ETL tests stay on one worker (they
-    share a Spark session), and every other module's tests run together (module fixtures are built once)."""
+    """Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`): tests that share an expensive session
+    fixture stay on one worker, so that it is built once (the CDK synths, the Spark session, the approved
+    models local mode serves); every other module's tests run together (module fixtures are built once)."""
     if not config.pluginmanager.hasplugin("xdist"):
         return
     import pytest
 
-    shared = {"etl": "spark"}
+    shared = {"infra": "cdk-synths", "etl": "spark"}
     for item in items:
         module = Path(str(item.fspath)).relative_to(ROOT / "tests")
-        item.add_marker(pytest.mark.xdist_group(shared.get(module.parts[0], str(module))))
+        group = shared.get(module.parts[0], str(module))
+        if "approved_models" in getattr(item, "fixturenames", ()):
+            group = "approved-models"
+        item.add_marker(pytest.mark.xdist_group(group))

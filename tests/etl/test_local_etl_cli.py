@@ -48,6 +48,6 @@ def test_exits_1_when_the_input_is_missing(tmp_path):
 
 
 def test_a_missing_input_fails_before_spark_starts(tmp_path, monkeypatch):
-    monkeypatch.setattr(etl, "local_spark", lambda: pytest.fail("Spark started for an input that does not exist"))
+    monkeypatch.setattr(etl, "local_spark", lambda **_: pytest.fail("Spark started for an input that does not exist"))
     with pytest.raises(FileNotFoundError, match="no input at"):
         etl.run_local_etl(load_contract("customer-churn"), tmp_path / "absent", tmp_path / "o", key=b"k")
