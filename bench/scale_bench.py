@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,14 +87,43 @@ class Measure:
 
 
 def measure(command: list[str]) -> Measure:
-    """Run `command` as its own process; its wall time and its peak RSS from the kernel (wait4's rusage)."""
+    """Run `command` as its own process; its wall time and its peak RSS: the larger of the kernel's figure for
+    the process (wait4's rusage) and the sum over it and its children, sampled every 50 ms (preprocessing
+    writes the baseline in a child process)."""
     started = time.monotonic()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak, stop = 0, threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.wait(0.05):
+            peak = max(peak, tree_rss(process.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.monotonic() - started
+    stop.set()
+    sampler.join()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"failed: {' '.join(command)}\n{process.stderr.read().decode()[-3000:]}")
-    return Measure(seconds, usage.ru_maxrss * 1024)
+    return Measure(seconds, max(usage.ru_maxrss * 1024, peak))
+
+
+def tree_rss(pid: int) -> int:
+    """The resident memory of a process and all its descendants, from /proc (0 once it is gone)."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            with open(f"/proc/{current}/status") as status:
+                total += next((int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:")), 0)
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    pending.extend(int(child) for child in children.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
 
 
 def run_size(rows: int, workdir: Path, *, seed: int) -> dict[str, Measure]:

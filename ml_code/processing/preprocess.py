@@ -19,8 +19,9 @@ import argparse  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
+import multiprocessing  # noqa: E402
 from collections import deque  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import BinaryIO  # noqa: E402
 
@@ -288,29 +289,40 @@ def check_enough_rows(data: pd.DataFrame, contract: DatasetContract, fractions: 
 def preprocess(input_dir: Path, base_dir: Path, contract: DatasetContract, *, seed: int) -> None:
     """The whole step: validate, split, fit on train, then transform every split and write everything (moved
     into place together once all of it is written)."""
-    with ThreadPoolExecutor(max_workers=1) as background, ThreadPoolExecutor(max_workers=2) as workers:
-        digest = background.submit(data_hash, input_dir)  # the input's digest is read beside the parsing
+    # Beside the main work: the input's digest (a thread), and the baseline (a process of its own, as it parses
+    # the input again: in this process it would contend for the interpreter with the fit).
+    spawn = multiprocessing.get_context("spawn")  # not fork: pyarrow's threads are running
+    with (
+        StagedFiles() as staged,  # outermost: on an error, removed once the helpers below have stopped
+        ThreadPoolExecutor(max_workers=1) as background,
+        ProcessPoolExecutor(max_workers=1, mp_context=spawn) as baseline_process,
+        ThreadPoolExecutor(max_workers=2) as workers,
+    ):
+        digest = background.submit(data_hash, input_dir)
         data = keep_newest_per_id(read_input(input_dir, contract), contract)
         splits = split(check_target(data, contract), contract, seed=seed)
         del data  # the splits hold the rows now
-        with StagedFiles() as staged:
-            baseline = staged.open(base_dir / BASELINE_OUTPUT / BASELINE_FILE)
-            sample = background.submit(  # the baseline is read again and written while the rest is computed
-                write_baseline,
-                baseline,
-                scan_input(input_dir),
-                splits.train.index,
-                list(contract.feature_columns(splits.train.columns)),
-            )
-            transform = fit_transform(splits.train, contract)
-            for name in SPLITS:
-                with staged.open(base_dir / name / f"{name}.csv") as handle:
-                    write_model_matrix(handle, getattr(splits, name), transform, contract.target, workers)
-            with baseline:
-                payload = sample.result()
-            write_outputs(
-                staged, base_dir, contract, transform, splits, seed=seed, digest=digest.result(), payload=payload
-            )
+        sample = baseline_process.submit(
+            write_baseline_file,
+            staged.reserve(base_dir / BASELINE_OUTPUT / BASELINE_FILE),
+            input_dir,
+            splits.train.index.to_numpy(),
+            list(contract.feature_columns(splits.train.columns)),
+        )
+        transform = fit_transform(splits.train, contract)
+        for name in SPLITS:
+            with staged.open(base_dir / name / f"{name}.csv") as handle:
+                write_model_matrix(handle, getattr(splits, name), transform, contract.target, workers)
+        write_outputs(
+            staged,
+            base_dir,
+            contract,
+            transform,
+            splits,
+            seed=seed,
+            digest=digest.result(),
+            payload=sample.result(),
+        )
     logger.info(
         "rows: train %d, validation %d, test %d; features: %d",
         len(splits.train),
@@ -375,6 +387,12 @@ def write_model_matrix(
             handle.write(pending.popleft().result())
     while pending:
         handle.write(pending.popleft().result())
+
+
+def write_baseline_file(path: Path, input_dir: Path, train_rows: np.ndarray, columns: list[str]) -> bytes:
+    """`write_baseline` into `path` (in a process of its own)."""
+    with path.open("wb") as handle:
+        return write_baseline(handle, scan_input(input_dir), pd.Index(train_rows), columns)
 
 
 def write_baseline(handle: BinaryIO, source: Input, train_rows: pd.Index, columns: list[str]) -> bytes:

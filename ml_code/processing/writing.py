@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
 from ml_code.processing.features import FeatureTransform, one_hot_name
 
@@ -18,9 +19,18 @@ def csv_lines(columns: list[pa.Array], *, quote: bool = True) -> bytes:
     """Rows of text fields as CSV lines, each ended by a newline; a missing value is an empty field. With
     `quote=False` no field is checked for quoting: for text from a file without a quote character, where no
     field can hold a comma, a quote or a line break."""
-    fields = [_field(column, alone=len(columns) == 1, quote=quote) for column in columns]
+    if not quote and len(columns) > 1:  # nothing to quote: pyarrow's writer, twice as fast as joining fields
+        table = pa.Table.from_arrays(columns, names=[str(i) for i in range(len(columns))])
+        sink = pa.BufferOutputStream()
+        pa_csv.write_csv(table, sink, write_options=pa_csv.WriteOptions(include_header=False, quoting_style="none"))
+        return sink.getvalue().to_pybytes()
+    return joined_lines([_field(column, alone=len(columns) == 1, quote=quote) for column in columns])
+
+
+def joined_lines(fields: list[pa.Array]) -> bytes:
+    """Fields that are CSV text already, joined by commas into lines that each end with a newline."""
     joined = pc.binary_join_element_wise(*fields, ",") if len(fields) > 1 else fields[0]
-    lines = pc.binary_join_element_wise(joined, "", "\n")  # each line ends with its newline
+    lines = pc.binary_join_element_wise(joined, "", "\n")
     if isinstance(lines, pa.ChunkedArray):
         lines = lines.combine_chunks()
     if len(lines) == 0:
@@ -84,4 +94,4 @@ class MatrixLayout:
                 columns.append(pc.cast(pa.array(numeric[name].astype(np.float32)), pa.string()))
             else:
                 columns.append(pc.take(texts, pa.array(codes[name] + 1)))
-        return csv_lines(columns, quote=False)
+        return joined_lines(columns)
