@@ -5,7 +5,8 @@ each step in its own process: the floor (pyarrow reads and writes the same CSV, 
 `preprocess.py`, `train.py` on its splits and `evaluate.py` on its test split. Prints wall time, peak RSS and the
 ratio to the floor for each, and how each grows from the smallest to the largest size.
 
-Usage: .venv-ml/bin/python bench/scale_bench.py [--rows 100000 1000000] [--five-million] [--workdir DIR]
+Usage: .venv-ml/bin/python bench/scale_bench.py [--rows 100000 1000000] [--five-million] [--steps preprocess]
+                                              [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ NUMERIC = [f"n{i:02d}" for i in range(40)]
 CATEGORICAL = [f"c{i:02d}" for i in range(10)]
 MISSING_SHARE = 0.05
 CHUNK_ROWS = 250_000
+STEPS = ("preprocess", "train", "evaluate")  # each needs the ones before it; the floor always runs
 CONTRACT = {
     "name": "scale-bench",
     "problem_type": "binary_classification",
@@ -126,7 +128,7 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def run_size(rows: int, workdir: Path, *, seed: int) -> dict[str, Measure]:
+def run_size(rows: int, workdir: Path, *, seed: int, steps: list[str]) -> dict[str, Measure]:
     base = workdir / f"rows-{rows}"
     raw = base / "input" / "data" / "part-00000.csv"
     raw.parent.mkdir(parents=True, exist_ok=True)
@@ -135,7 +137,7 @@ def run_size(rows: int, workdir: Path, *, seed: int) -> dict[str, Measure]:
     generate(raw, rows, seed=seed)
     print(f"{rows:>9,} rows: {raw.stat().st_size / 1e6:,.0f} MB of CSV", flush=True)
     python = sys.executable
-    steps = {
+    commands = {
         "floor": [python, "-c", FLOOR, str(raw), str(base / "floor.csv")],
         "preprocess": [
             python, "ml_code/processing/preprocess.py", "--contract", str(contract), "--base-dir", str(base),
@@ -148,9 +150,13 @@ def run_size(rows: int, workdir: Path, *, seed: int) -> dict[str, Measure]:
         ],
     }  # fmt: skip
     measures = {}
-    for name, command in steps.items():
+    for name, command in commands.items():
+        if name != "floor" and name not in steps:
+            continue
         measures[name] = measure(command)
         print(f"  {name:<10} {measures[name].seconds:7.1f} s", flush=True)
+    if "evaluate" not in steps:
+        return measures
     pack_model(base / "model", base / "evaluate")
     measures["evaluate"] = measure(
         [
@@ -196,12 +202,15 @@ def main() -> int:
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--five-million", action="store_true", help="add a 5,000,000-row run")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS), help="default: all of them")
     parser.add_argument("--workdir", type=Path, default=None, help="default: a temporary directory, removed after")
     args = parser.parse_args()
+    if STEPS.index(max(args.steps, key=STEPS.index)) + 1 != len(args.steps):
+        parser.error(f"--steps {' '.join(args.steps)}: each step needs the ones before it ({' '.join(STEPS)})")
     sizes = sorted(set(args.rows) | ({5_000_000} if args.five_million else set()))
     with tempfile.TemporaryDirectory(prefix="scale-bench-") as temporary:
         workdir = args.workdir or Path(temporary)
-        results = {rows: run_size(rows, workdir, seed=args.seed) for rows in sizes}
+        results = {rows: run_size(rows, workdir, seed=args.seed, steps=args.steps) for rows in sizes}
     report(results)
     return 0
 

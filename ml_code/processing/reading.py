@@ -116,8 +116,7 @@ def _tables(file: InputFile, columns: list[str], *, numeric: set[str]) -> Iterat
     a record: the file is cut at line ends and each piece parsed on every core, the `numeric` columns as
     numbers (a piece where one is no number is parsed as text instead, to be coerced as pandas does). From
     the first piece with a quote on, the streaming parser reads the rest as text (a quoted field may span
-    lines). Each piece comes with whether its text may hold quotes. A typed read of a file without quotes is
-    tried whole first."""
+    lines). Each piece comes with whether its text may hold quotes."""
     present = [column for column in columns if column in file.columns]
     text = _convert_options(present, {})
     types = {
@@ -128,14 +127,6 @@ def _tables(file: InputFile, columns: list[str], *, numeric: set[str]) -> Iterat
         mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)  # closed with the last buffer on it
     whole = pa.py_buffer(mapped)
     try:
-        if typed is not None and mapped.find(b'"') < 0:
-            # typed, the whole file is compact (numbers and category codes): one parse on every core
-            read = pa_csv.ReadOptions(column_names=list(file.columns), skip_rows=1)
-            try:
-                yield pa_csv.read_csv(pa.BufferReader(whole), read_options=read, convert_options=typed), False
-                return
-            except pa.ArrowInvalid:
-                pass  # some value of a numeric column is no number: piece by piece, those pieces as text
         for start, end in _line_ranges(mapped):
             read = pa_csv.ReadOptions(column_names=list(file.columns), skip_rows=1 if start == 0 else 0)
             if mapped.find(b'"', start, end) >= 0:

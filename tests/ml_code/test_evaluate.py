@@ -48,14 +48,19 @@ def test_regression_metrics_by_hand():
     assert metrics["r2"] == pytest.approx(1 - 5.0 / 5.0)
 
 
+def labels_and_predictions(problem_type: str, rows: int, *, seed: int, decimals: int | None = None):
+    """Labels and a model's predictions that depend on them (rounded to `decimals`: ties for the AUC)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3 if problem_type.startswith("multi") else 2, rows).astype(float)
+    if problem_type == "multiclass_classification":
+        return y, rng.dirichlet(np.ones(3), rows)
+    probability = np.clip(y * 0.3 + rng.random(rows) * 0.7, 0, 1)
+    return y, probability if decimals is None else np.round(probability, decimals)
+
+
 @pytest.mark.parametrize("problem_type", sorted(REPORT_METRICS))
 def test_report_has_every_declared_metric_with_a_bootstrap_deviation(problem_type):
-    rng = np.random.default_rng(1)
-    y = rng.integers(0, 3 if problem_type.startswith("multi") else 2, 300).astype(float)
-    if problem_type == "multiclass_classification":
-        prediction = rng.dirichlet(np.ones(3), 300)
-    else:
-        prediction = np.clip(y * 0.3 + rng.random(300) * 0.7, 0, 1)
+    y, prediction = labels_and_predictions(problem_type, 300, seed=1)
     report = build_report(problem_type, y, prediction, seed=3)
     metrics = report[f"{problem_type}_metrics"]
     assert set(REPORT_METRICS[problem_type]) <= set(metrics)
@@ -67,12 +72,7 @@ def test_report_has_every_declared_metric_with_a_bootstrap_deviation(problem_typ
 
 @pytest.mark.parametrize("problem_type", sorted(REPORT_METRICS))
 def test_the_bootstrap_weights_give_what_resampled_copies_give(problem_type):
-    rng = np.random.default_rng(5)
-    y = rng.integers(0, 3 if problem_type.startswith("multi") else 2, 400).astype(float)
-    if problem_type == "multiclass_classification":
-        prediction = rng.dirichlet(np.ones(3), 400)
-    else:
-        prediction = np.round(np.clip(y * 0.3 + rng.random(400) * 0.7, 0, 1), 2)  # ties for the AUC
+    y, prediction = labels_and_predictions(problem_type, 400, seed=5, decimals=2)
     compute = METRIC_FUNCTIONS[problem_type]
     draws = np.random.default_rng(8)
     copies = {name: [] for name in REPORT_METRICS[problem_type]}
