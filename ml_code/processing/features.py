@@ -90,6 +90,23 @@ class FeatureTransform:
             codes[column][values.isna().to_numpy()] = stats.categories.index(stats.mode)
         return numeric, codes
 
+    def encoded_matrix(self, frame: pd.DataFrame, names: list[str]) -> np.ndarray:
+        """The encoded features `names` of `frame`'s rows, as one float64 matrix (no DataFrame in between)."""
+        numeric, codes = self.encoded_parts(frame, report=False)
+        one_hot = {
+            one_hot_name(column, category): (column, index)
+            for column, stats in self.categorical.items()
+            for index, category in enumerate(stats.categories)
+        }
+        matrix = np.empty((len(frame), len(names)), order="F")
+        for position, name in enumerate(names):
+            if name in numeric:
+                matrix[:, position] = numeric[name]
+            else:
+                column, index = one_hot[name]
+                matrix[:, position] = codes[column] == index
+        return matrix
+
     def encode_target(self, target: pd.Series) -> pd.Series:
         """Raw target values -> what the model learns: 0/1, a class index, or a number."""
         if self.problem_type == "binary_classification":
@@ -189,7 +206,7 @@ def fit_transform(train: pd.DataFrame, contract: DatasetContract) -> FeatureTran
         else:
             varied.append(column)
     encoded = (
-        draft._encode(train.iloc[start : start + FIT_CHUNK_ROWS], report=False)[varied]
+        draft.encoded_matrix(train.iloc[start : start + FIT_CHUNK_ROWS], varied)
         for start in range(0, len(train), FIT_CHUNK_ROWS)
     )
     correlation, relevance = correlations(encoded, draft.encode_target(train[contract.target]).to_numpy(dtype=float))
@@ -198,13 +215,12 @@ def fit_transform(train: pd.DataFrame, contract: DatasetContract) -> FeatureTran
     return FeatureTransform(**{**draft.__dict__, "features": features})
 
 
-def correlations(chunks: Iterable[pd.DataFrame], target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def correlations(chunks: Iterable[np.ndarray], target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The features' correlation matrix and each feature's correlation with the target, from the encoded
     training split in chunks of rows (co-moments summed chunk by chunk: memory stays one chunk, whatever the
     rows). A constant target correlates with nothing (0)."""
     rows, sums, products, target_products = 0, None, None, None
-    for chunk in chunks:
-        values = chunk.to_numpy(dtype=float)
+    for values in chunks:
         part = target[rows : rows + len(values)]
         if sums is None:
             sums, products, target_products = (

@@ -158,7 +158,8 @@ def check_target(data: pd.DataFrame, contract: DatasetContract) -> pd.DataFrame:
     if unlabeled:
         logger.warning("dropping %d row(s) with a missing or non-numeric target %r", unlabeled, contract.target)
     labelled = target.notna().to_numpy()
-    data, target = data[labelled], target[labelled]
+    if not labelled.all():  # a copy of every column: only when some row goes
+        data, target = data[labelled], target[labelled]
     if data.empty:
         raise ContractError(f"no row has a value in the target column {contract.target!r}")
     if contract.problem_type == "regression":
