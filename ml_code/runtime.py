@@ -95,11 +95,8 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write a file so that readers see the old content or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("wb", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
+    with StagedFiles() as staged, staged.open(path) as handle:
         handle.write(data)
-        temp = Path(handle.name)
-    os.replace(temp, path)
 
 
 class StagedFiles:

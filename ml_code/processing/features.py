@@ -90,14 +90,18 @@ class FeatureTransform:
             codes[column][values.isna().to_numpy()] = stats.categories.index(stats.mode)
         return numeric, codes
 
-    def encoded_matrix(self, frame: pd.DataFrame, names: list[str]) -> np.ndarray:
-        """The encoded features `names` of `frame`'s rows, as one float64 matrix (no DataFrame in between)."""
-        numeric, codes = self.encoded_parts(frame, report=False)
-        one_hot = {
+    def one_hot_features(self) -> dict[str, tuple[str, int]]:
+        """Each one-hot feature's name -> (its categorical column, its category's position there)."""
+        return {
             one_hot_name(column, category): (column, index)
             for column, stats in self.categorical.items()
             for index, category in enumerate(stats.categories)
         }
+
+    def encoded_matrix(self, frame: pd.DataFrame, names: list[str]) -> np.ndarray:
+        """The encoded features `names` of `frame`'s rows, as one float64 matrix (no DataFrame in between)."""
+        numeric, codes = self.encoded_parts(frame, report=False)
+        one_hot = self.one_hot_features()
         matrix = np.empty((len(frame), len(names)), order="F")
         for position, name in enumerate(names):
             if name in numeric:

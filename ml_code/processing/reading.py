@@ -121,7 +121,7 @@ def _tables(file: InputFile, columns: list[str], *, numeric: set[str]) -> Iterat
     text = _convert_options(present, {})
     types = {
         column: pa.float64() if column in numeric else pa.dictionary(pa.int32(), pa.string()) for column in present
-    }  # noqa: E501
+    }
     typed = _convert_options(present, types) if numeric & set(present) else None
     with file.path.open("rb") as handle:
         mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)  # closed with the last buffer on it
@@ -135,7 +135,7 @@ def _tables(file: InputFile, columns: list[str], *, numeric: set[str]) -> Iterat
                     (pa.Table.from_batches([batch]), True)
                     for batch in pa_csv.open_csv(
                         pa.BufferReader(whole.slice(start)), read_options=read, convert_options=text
-                    )  # noqa: E501
+                    )
                 )
                 return
             piece = whole.slice(start, end - start)

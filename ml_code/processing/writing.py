@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from ml_code.processing.features import FeatureTransform, one_hot_name
+from ml_code.processing.features import FeatureTransform
 
 _NEEDS_QUOTES = r'[",\r\n]'
 
@@ -62,11 +62,7 @@ class MatrixLayout:
 
     @classmethod
     def of(cls, transform: FeatureTransform) -> MatrixLayout:
-        one_hot = {
-            one_hot_name(column, category): (column, index)
-            for column, stats in transform.categorical.items()
-            for index, category in enumerate(stats.categories)
-        }
+        one_hot = transform.one_hot_features()
         runs: list[tuple[str, str, list[int] | None]] = []
         for feature in transform.features:
             if feature not in one_hot:
