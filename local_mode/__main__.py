@@ -21,6 +21,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     generate.add_argument("--rows", type=int, default=20_000)
     generate.add_argument("--seed", type=int, default=7)
     generate.add_argument("--drift", action="store_true", help="shift feature distributions, as live data might")
+    generate.add_argument(
+        "--bias",
+        type=float,
+        default=0.0,
+        help="make churn depend on gender by this much (log-odds for women), for the fairness report to find",
+    )
     generate.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     generate.add_argument(
         "--defect-rate", type=float, default=0.0, help="share of broken records (JSON lines only), e.g. 0.01"
@@ -126,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "generate":
             from local_mode.churn_data import generate, write
 
-            records = generate(args.rows, seed=args.seed, drift=args.drift, defect_rate=args.defect_rate)
+            records = generate(
+                args.rows, seed=args.seed, drift=args.drift, defect_rate=args.defect_rate, bias=args.bias
+            )
             count = write(args.output, records, fmt=args.format)
             print(f"wrote {count} records to {args.output}")
             return 0

@@ -2,7 +2,9 @@
 
 Deterministic for a seed. The label depends on the features through a noisy logistic model, so an honest
 model reaches an AUC of about 0.8-0.9, not 1.0. `drift=True` shifts some feature distributions, as live
-traffic might, for monitoring.
+traffic might, for monitoring. Each customer has a gender (a sensitive attribute the model is not trained on);
+`bias` makes churn more likely for women by that much on the log-odds scale, a known bias for the fairness
+report to find. It has its own random stream: every other field is the same with or without it.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ FIELDS = (
     "call_minutes",
     "support_calls",
     "late_payments",
+    "gender",
     "export_ts",
     "churned",
 )
@@ -52,21 +55,27 @@ DEFECTS = ("malformed", "missing_target", "not_numeric", "duplicate")
 DRIFTED_FIELDS = ("plan", "monthly_charges", "total_charges", "support_calls", "data_usage_gb")
 DRIFTED_PLAN_WEIGHTS = {"basic": 0.9}
 DRIFTED_PRICE_FACTOR = 1.4
+GENDERS = {"female": 0.5, "male": 0.48, "nonbinary": 0.02}
+BIASED_GROUP = "female"  # the group `bias` disadvantages (the shipped contract's fairness facet)
 
 
 def generate(
-    rows: int = DEFAULT_ROWS, *, seed: int = 7, drift: bool = False, defect_rate: float = 0.0
+    rows: int = DEFAULT_ROWS, *, seed: int = 7, drift: bool = False, defect_rate: float = 0.0, bias: float = 0.0
 ) -> Iterator[dict[str, Any] | str]:
     """Yield `rows` raw CRM records; with `defect_rate`, that share of them is broken as real exports are
-    (a truncated JSON line, a missing label, text in a number, a record sent twice), for the ETL to catch."""
+    (a truncated JSON line, a missing label, text in a number, a record sent twice), for the ETL to catch;
+    with `bias`, churn depends on gender by that much (log-odds, for BIASED_GROUP)."""
     if rows < 1:
         raise ValueError(f"rows must be at least 1, got {rows}")
     if not 0.0 <= defect_rate < 1.0:
         raise ValueError(f"defect_rate must be in [0, 1), got {defect_rate}")
     rng = random.Random(seed)  # noqa: S311  (synthetic data: reproducible, not secret)
+    genders = random.Random(f"gender-{seed}")  # noqa: S311  (its own stream: the other fields do not move)
     previous = None
     for number in range(rows):
-        record = _record(rng, number, drift)
+        gender = genders.choices(list(GENDERS), weights=list(GENDERS.values()))[0]
+        record = _record(rng, number, drift, bias if gender == BIASED_GROUP else 0.0)
+        record["gender"] = gender
         if previous is not None and rng.random() < defect_rate:
             yield _defective(rng.choice(DEFECTS), record, previous)
         else:
@@ -84,7 +93,7 @@ def _defective(defect: str, record: dict[str, Any], previous: dict[str, Any]) ->
     return previous
 
 
-def _record(rng: random.Random, number: int, drift: bool) -> dict[str, Any]:
+def _record(rng: random.Random, number: int, drift: bool, bias: float) -> dict[str, Any]:
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
     plan = _weighted(rng, {name: weight for name, (weight, _, _) in PLANS.items()}, drift and DRIFTED_PLAN_WEIGHTS)
     _, plan_effect, plan_price = PLANS[plan]
@@ -109,6 +118,7 @@ def _record(rng: random.Random, number: int, drift: bool) -> dict[str, Any]:
         + 0.7 * late_payments
         - 0.035 * (usage - 25.0)
         + rng.gauss(0.0, 0.4)
+        + bias
     )
     churned = rng.random() < 1.0 / (1.0 + math.exp(-logit))
 

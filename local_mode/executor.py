@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from local_mode.expressions import ExpressionError, Scope, resolve, step_references
-from local_mode.jobs import JobFailed, JobRunner
+from local_mode.jobs import JobFailed, JobRunner, create_model
 from local_mode.local_s3 import LocalS3
 from local_mode.registry import ModelPackage, Registry
 
-SUPPORTED_STEPS = ("Processing", "QualityCheck", "Training", "Condition", "Fail", "RegisterModel")
+SUPPORTED_STEPS = ("Processing", "QualityCheck", "Training", "Model", "Condition", "Fail", "RegisterModel")
 # The arguments SageMaker compares to decide whether a step's earlier run can be reused (its cache key).
 CACHE_KEY_ARGUMENTS = {
     "Processing": ("AppSpecification", "Environment", "ProcessingInputs"),
@@ -175,6 +175,10 @@ class PipelineExecutor:
                 "ModelPackageArn": result.registered.arn,
                 "ModelPackageVersion": result.registered.version,
             }
+        elif kind == "Model":
+            model_name = f"pipelines-{result.execution_id}-{name}"
+            create_model(self.home, model_name, arguments)
+            scope.steps[name] = {"ModelName": model_name, **arguments}
         else:
             if kind == "Training" and hps:
                 arguments["HyperParameters"] = {**arguments.get("HyperParameters", {}), **hps}

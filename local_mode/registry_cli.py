@@ -60,6 +60,7 @@ def lineage(package: ModelPackage, home) -> str:
             for name, metric in sorted(metrics.items()):
                 if isinstance(metric, dict) and "value" in metric:
                     lines.append(f"    {name:<12} {metric['value']:.4f} ± {metric.get('standard_deviation', 0):.4f}")
+    lines.extend(fairness_lines(package, s3))
     for kind, block in (("drift baseline", package.drift_check_baselines), ("data baseline", package.model_metrics)):
         quality = block.get("ModelDataQuality", {})
         for part in ("Statistics", "Constraints"):
@@ -76,3 +77,33 @@ def lineage(package: ModelPackage, home) -> str:
                         f"{condition['right']} -> {condition['outcome']}"
                     )
     return "\n".join(lines)
+
+
+def fairness_lines(package: ModelPackage, s3: LocalS3) -> list[str]:
+    """The package's bias metrics by facet (before and after training) and its columns by mean |SHAP|, read
+    from the Clarify-format reports it was registered with, and the folders with their plots."""
+    bias = package.model_metrics.get("Bias", {})
+    reports = {
+        "pre-training": bias.get("PreTrainingReport", {}).get("S3Uri"),
+        "post-training": bias.get("PostTrainingReport", {}).get("S3Uri"),
+        "explanations": package.model_metrics.get("Explainability", {}).get("Report", {}).get("S3Uri"),
+    }
+    lines = []
+    for kind, uri in reports.items():
+        if not uri or not s3.path(uri).is_file():
+            continue
+        analysis = json.loads(s3.path(uri).read_text())
+        for stage in ("pre_training_bias_metrics", "post_training_bias_metrics"):
+            for column, groups in analysis.get(stage, {}).get("facets", {}).items():
+                for group in groups:
+                    values = "  ".join(
+                        f"{m['name']} {m['value']:.4f}" if m["value"] is not None else f"{m['name']} -"
+                        for m in group["metrics"]
+                    )
+                    lines.append(f"  bias {kind:<13} {column}={group['value_or_threshold']}: {values}")
+        shap = analysis.get("explanations", {}).get("kernel_shap", {}).get("label0", {}).get("global_shap_values")
+        if shap:
+            ranked = sorted(shap.items(), key=lambda item: -item[1])
+            lines.append("  explanations   mean |SHAP|: " + ", ".join(f"{name} {value:.3f}" for name, value in ranked))
+        lines.append(f"  {kind + ' report':<14} {s3.path(uri).parent}")
+    return lines

@@ -156,6 +156,9 @@ def summary(result: ExecutionResult, contract: DatasetContract, home: Path) -> s
     champion = result.property_files.get("CompareWithChampion", {}).get("ChampionDecision")
     if champion:
         lines.append(f"champion: {champion['reason']}")
+    fairness = result.property_files.get("FairnessCheck", {}).get("FairnessDecision")
+    if fairness:
+        lines.append(f"fairness: {fairness['reason']}")
     if result.registered:
         package = result.registered
         lines.append(f"registered: {package.group} version {package.version} ({package.status})")

@@ -46,6 +46,7 @@ from sagemaker.workflow.retry import (
 from sagemaker.workflow.steps import CacheConfig, ProcessingStep, TrainingStep, TuningStep
 
 from infra.naming import BASELINE_STEP, CURATED_DATA, MODEL_BUILD_PREFIX, curated_prefix
+from infra.pipeline.fairness_steps import fairness_steps
 from infra.pipeline.settings import IMAGE_PLACEHOLDERS, PLACEHOLDERS, PipelineSettings
 from ml_code import paths
 from ml_code.contracts.contract import DatasetContract
@@ -81,6 +82,7 @@ def image_mapping() -> dict[str, dict[str, str]]:
     logging.getLogger("sagemaker.image_uris").setLevel(logging.WARNING)  # one INFO line per lookup otherwise
     regions = set(image_uris.config_for_framework("xgboost")["training"]["versions"][XGBOOST_VERSION]["registries"])
     regions &= set(image_uris.config_for_framework("model-monitor")["versions"][""]["registries"])
+    regions &= set(image_uris.config_for_framework("clarify")["processing"]["versions"]["1.0"]["registries"])
     return {
         region: {name: image_uri(framework, region) for name, framework in IMAGE_PLACEHOLDERS.items()}
         for region in sorted(regions)
@@ -273,7 +275,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
             processor("preprocess"),
             "ml_code.processing.preprocess",
             inputs=[job_input("data", input_data, paths.PROCESSING_INPUT_DATA)],
-            outputs=[job_output(name, "preprocess") for name in paths.PREPROCESS_OUTPUTS],
+            outputs=[job_output(name, "preprocess") for name in _preprocess_outputs(contract)],
             arguments=["--contract", contract.name, "--seed", seed.to_string()],
         ),
         property_files=[metadata],
@@ -393,18 +395,41 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
         retry_policies=retries,
     )
 
-    # 6. Register: a model package with its metrics, drift baselines and provenance
-    model = Model(
-        image_uri=xgboost_image,
-        model_data=model_data,
-        role=role,
-        env={
-            "SAGEMAKER_PROGRAM": paths.SERVING_PROGRAM,
-            "SAGEMAKER_SUBMIT_DIRECTORY": f"{paths.MODEL_DIR}/{paths.SERVING_CODE_DIR}",
-        },
-        enable_network_isolation=True,
-        sagemaker_session=session,
-    )
+    def serving_model() -> Model:
+        """The trained model as the endpoint serves it (the serving code is in the model's own folder)."""
+        return Model(
+            image_uri=xgboost_image,
+            model_data=model_data,
+            role=role,
+            env={
+                "SAGEMAKER_PROGRAM": paths.SERVING_PROGRAM,
+                "SAGEMAKER_SUBMIT_DIRECTORY": f"{paths.MODEL_DIR}/{paths.SERVING_CODE_DIR}",
+            },
+            enable_network_isolation=True,
+            sagemaker_session=session,
+        )
+
+    # 6. With a fairness section: Clarify's bias and explainability reports, and the fairness check
+    fairness = None
+    if contract.fairness is not None:
+        fairness = fairness_steps(
+            contract,
+            model=serving_model(),
+            clarify_image=image_uri("clarify", REFERENCE_REGION),
+            processor=processor,
+            run_module=run_module,
+            job_input=job_input,
+            step_uri=_s3,
+            transform_uri=preprocessed(paths.TRANSFORM_OUTPUT),
+            fairness_data_uri=preprocessed(paths.FAIRNESS_DATA_OUTPUT),
+            seed=seed,
+            instance_type=processing_type,
+            max_runtime_seconds=settings.max_processing_seconds,
+            retries=retries,
+        )
+
+    # 7. Register: a model package with its metrics, drift baselines and provenance
+    model = serving_model()
     statistics, constraints = (
         baseline.properties.CalculatedBaselineStatistics,
         baseline.properties.CalculatedBaselineConstraints,
@@ -428,6 +453,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
                 ),
                 model_data_statistics=MetricsSource(s3_uri=statistics, content_type="application/json"),
                 model_data_constraints=MetricsSource(s3_uri=constraints, content_type="application/json"),
+                **(fairness.model_metrics if fairness else {}),
             ),
             drift_check_baselines=DriftCheckBaselines(
                 model_data_statistics=MetricsSource(
@@ -436,6 +462,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
                 model_data_constraints=MetricsSource(
                     s3_uri=baseline.properties.BaselineUsedForDriftCheckConstraints, content_type="application/json"
                 ),
+                **(fairness.drift_check_baselines if fairness else {}),
             ),
             customer_metadata_properties={
                 "git_commit": git_commit,
@@ -447,7 +474,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
         ),
     )
 
-    # 7. QualityGate: the contract's metric against the threshold, and not worse than the champion
+    # 8. QualityGate: the contract's metric against the threshold, not worse than the champion, and fair
     candidate = JsonGet(step_name=evaluate.name, property_file=evaluation, json_path=contract.report_metric_path)
     meets_threshold = (
         ConditionGreaterThanOrEqualTo(left=candidate, right=threshold)
@@ -469,12 +496,13 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
                 threshold,
                 "and hold against the champion:",
                 JsonGet(step_name=compare.name, property_file=champion, json_path="reason"),
+                *(["; fairness:", fairness.reason] if fairness else []),
             ],
         ),
     )
     gate = ConditionStep(
         name="QualityGate",
-        conditions=[meets_threshold, holds_against_champion],
+        conditions=[meets_threshold, holds_against_champion, *([fairness.condition] if fairness else [])],
         if_steps=[register],
         else_steps=[fail],
     )
@@ -482,7 +510,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
     return Pipeline(
         name=settings.pipeline_name,
         parameters=parameters,
-        steps=[preprocess, baseline, train, evaluate, compare, gate],
+        steps=[preprocess, baseline, train, evaluate, compare, *(fairness.steps if fairness else []), gate],
         pipeline_experiment_config=None,  # no SageMaker Experiments: runs are tracked by the registry
         sagemaker_session=session,
     )
@@ -518,6 +546,11 @@ def _tuning_step(settings: PipelineSettings, contract: DatasetContract, estimato
         ],
     )
     return step, step.get_top_model_s3_uri(top_k=0, s3_bucket=PLACEHOLDERS["ArtifactsBucket"], prefix=prefix)
+
+
+def _preprocess_outputs(contract: DatasetContract) -> tuple[str, ...]:
+    """Preprocessing's outputs: with a fairness section, also the datasets Clarify analyzes."""
+    return (*paths.PREPROCESS_OUTPUTS, *((paths.FAIRNESS_DATA_OUTPUT,) if contract.fairness else ()))
 
 
 def _spot(settings: PipelineSettings) -> dict:

@@ -16,13 +16,18 @@ PLACEHOLDERS = {
     "JobRoleArn": "arn:aws:iam::000000000000:role/placeholder-job-role",  # processing jobs that need no network
     "TrainingRoleArn": "arn:aws:iam::000000000000:role/placeholder-training-role",
     "ChampionRoleArn": "arn:aws:iam::000000000000:role/placeholder-champion-role",  # reads the Model Registry
+    "ClarifyRoleArn": "arn:aws:iam::000000000000:role/placeholder-clarify-role",  # Clarify's jobs and shadow endpoints
     "KmsKeyArn": "arn:aws:kms:us-east-1:000000000000:key/00000000-0000-0000-0000-000000000000",
     "CodeBucket": "placeholder-code-bucket",
     "SourceDirKey": "placeholder-sourcedir.tar.gz",
     "BootstrapKey": "placeholder-bootstrap.py",
 }
 # Image URIs differ per region: `${Name}` placeholders filled from a region mapping, by framework.
-IMAGE_PLACEHOLDERS = {"XgboostImageUri": "xgboost", "ModelMonitorImageUri": "model-monitor"}
+IMAGE_PLACEHOLDERS = {
+    "XgboostImageUri": "xgboost",
+    "ModelMonitorImageUri": "model-monitor",
+    "ClarifyImageUri": "clarify",
+}
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ _KEYS = {
     "newest_per_id",
     "split",
     "metric",
+    "fairness",
 }
 SPLIT_KEYS = ("column", "time_column")
 _CONTRACT_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -64,6 +65,31 @@ _REQUIRED = {"name", "problem_type", "target", "metric"}
 
 class ContractError(ValueError):
     """The contract is malformed, or the data does not match it."""
+
+
+# Clarify's bias metrics the gate can hold a model to (ml_code/fairness/bias.py computes them): measured on the
+# training data before training, or on the model's predictions for the test split after it.
+PRE_TRAINING_METRICS = ("CI", "DPL", "KL", "JS")
+POST_TRAINING_METRICS = ("DPPL", "DI", "AD", "RD", "SD", "DAR", "DRR")
+_FACET_KEYS = {"column", "values", "threshold"}
+
+
+@dataclass(frozen=True)
+class Facet:
+    """A sensitive column and the group it singles out: rows whose value is one of `values`, or (a numeric
+    facet) above `threshold`. Clarify calls that group facet d and compares it with everyone else (facet a)."""
+
+    column: str
+    values: tuple[Any, ...] = ()
+    threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class Fairness:
+    """Who the model must be fair to (the facets) and the gate's limits, metric -> [low, high]."""
+
+    facets: tuple[Facet, ...]
+    limits: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -97,6 +123,17 @@ class DatasetContract:
     # or out of time by a time column (the oldest rows train, the newest test).
     split_column: str | None = None
     time_column: str | None = None
+    fairness: Fairness | None = None
+
+    @property
+    def facet_columns(self) -> tuple[str, ...]:
+        """The fairness facets' columns (none without a `fairness` section)."""
+        return tuple(facet.column for facet in self.fairness.facets) if self.fairness else ()
+
+    @property
+    def measured_only(self) -> tuple[str, ...]:
+        """Facets that are measured but never trained on (listed in pass_through, not as features)."""
+        return tuple(column for column in self.facet_columns if column in self.pass_through)
 
     @property
     def removed_columns(self) -> tuple[str, ...]:
@@ -147,8 +184,9 @@ class DatasetContract:
         return tuple(column for column in columns if column in wanted)
 
     def required_columns(self, columns: Iterable[str]) -> tuple[str, ...]:
-        """The columns the data must have: the target and every listed feature."""
-        return (self.target, *self.categorical, *self.datetime_age, *self.numeric_features(columns))
+        """The columns the data must have: the target, every listed feature and the fairness facets."""
+        features = (*self.categorical, *self.datetime_age, *self.numeric_features(columns))
+        return (self.target, *features, *self.measured_only)
 
     def check_columns(self, columns: Iterable[str]) -> None:
         """Fail with the names of the contract's columns that the data lacks."""
@@ -250,6 +288,7 @@ def parse_contract(raw: Any, *, where: str = "contract") -> DatasetContract:
             raise ContractError(f"{where}: newest_per_id needs id_columns: the newest record of which id?")
 
     split_column, time_column = _split(raw.get("split"), roles, where)
+    fairness = _fairness(raw.get("fairness"), problem_type, roles, where)
 
     positive_label = raw.get("positive_label")
     if problem_type == "binary_classification":
@@ -275,7 +314,101 @@ def parse_contract(raw: Any, *, where: str = "contract") -> DatasetContract:
         newest_per_id=newest_per_id,
         split_column=split_column,
         time_column=time_column,
+        fairness=fairness,
     )
+
+
+def _fairness(raw: Any, problem_type: str, roles: dict[str, tuple[str, ...]], where: str) -> Fairness | None:
+    """The optional `fairness` section: facets (each a column with the values, or the threshold, of its group)
+    and limits (metric -> [low, high]). A facet is measured on the curated data, so it must be a column the ETL
+    keeps: a feature, or `pass_through` to measure it without training on it. PII and dropped columns never
+    reach the curated data, so they cannot be facets."""
+    if raw is None:
+        return None
+    if problem_type != "binary_classification":
+        raise ContractError(
+            f"{where}: fairness needs a binary_classification contract (Clarify's bias metrics compare the share of "
+            f"positive outcomes between groups), not {problem_type}"
+        )
+    if not isinstance(raw, dict) or set(raw) - {"facets", "limits"} or "facets" not in raw:
+        raise ContractError(
+            f'{where}: fairness must be {{"facets": [{{"column": ..., "values": [...]}}], "limits": {{"DPPL": '
+            f"[-0.1, 0.1], ...}}}}, got {raw!r}"
+        )
+    if not isinstance(raw["facets"], list) or not raw["facets"]:
+        raise ContractError(f"{where}: fairness.facets must be a non-empty list of facets, got {raw['facets']!r}")
+    facets = tuple(_facet(item, roles, where) for item in raw["facets"])
+    columns = [facet.column for facet in facets]
+    if len(set(columns)) != len(columns):
+        raise ContractError(f"{where}: fairness.facets names a column twice: {columns}")
+    return Fairness(facets=facets, limits=_limits(raw.get("limits", {}), where))
+
+
+def _facet(raw: Any, roles: dict[str, tuple[str, ...]], where: str) -> Facet:
+    if not isinstance(raw, dict) or set(raw) - _FACET_KEYS or "column" not in raw or len(raw) != 2:
+        raise ContractError(
+            f'{where}: a fairness facet is {{"column": ..., "values": [...]}} or {{"column": ..., "threshold": n}}, '
+            f"got {raw!r}"
+        )
+    column = raw["column"]
+    if not isinstance(column, str) or not column:
+        raise ContractError(f"{where}: fairness facet column must be a column name, got {column!r}")
+    role = next((role for role, columns in roles.items() if column in columns), None)
+    if role in ("pii.drop", "pii.hash"):
+        raise ContractError(
+            f"{where}: fairness facet {column!r} is PII ({role}): the ETL drops or hashes it, so there is nothing to "
+            "measure; a sensitive attribute to measure goes in pass_through"
+        )
+    if role in ("drop", "id_columns", "datetime_age"):
+        raise ContractError(
+            f"{where}: fairness facet {column!r} is listed in {role}, so it never reaches the data the facets are "
+            "measured on; list it in pass_through (measured, not trained on) or among the features"
+        )
+    if role is None:
+        raise ContractError(
+            f"{where}: fairness facet {column!r} is not a column of the contract: list it in pass_through to "
+            "measure it without training on it, or in categorical/numeric to train on it too"
+        )
+    if "threshold" in raw:
+        threshold = raw["threshold"]
+        if role == "categorical" or not _is_number(threshold):
+            raise ContractError(
+                f"{where}: fairness facet {column!r}: a threshold (a number) needs a numeric column, got "
+                f"{threshold!r} on a {role} column"
+            )
+        return Facet(column=column, threshold=float(threshold))
+    values = raw["values"]
+    if not isinstance(values, list) or not values or not all(isinstance(v, (str, int, float)) for v in values):
+        raise ContractError(
+            f"{where}: fairness facet {column!r}: values must be a non-empty list of the group's values, got {values!r}"
+        )
+    return Facet(column=column, values=tuple(values))
+
+
+def _limits(raw: Any, where: str) -> dict[str, tuple[float, float]]:
+    known = (*PRE_TRAINING_METRICS, *POST_TRAINING_METRICS)
+    if not isinstance(raw, dict):
+        raise ContractError(f"{where}: fairness.limits must map metric names to [low, high], got {raw!r}")
+    limits = {}
+    for name, bounds in raw.items():
+        if name not in known:
+            raise ContractError(f"{where}: fairness.limits: {name!r} is not a bias metric the gate checks; use {known}")
+        if (
+            not isinstance(bounds, list)
+            or len(bounds) != 2
+            or not all(map(_is_number, bounds))
+            or bounds[0] > bounds[1]
+        ):
+            raise ContractError(
+                f"{where}: fairness.limits.{name} must be [low, high] with low <= high (e.g. [-0.1, 0.1]), got "
+                f"{bounds!r}"
+            )
+        limits[name] = (float(bounds[0]), float(bounds[1]))
+    return limits
+
+
+def _is_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def _split(raw: Any, roles: dict[str, tuple[str, ...]], where: str) -> tuple[str | None, str | None]:
@@ -320,7 +453,7 @@ def _metric(raw: Any, problem_type: str, where: str) -> Metric:
             f"{where}: metric {raw['name']!r} is not reported for {problem_type}; use one of {sorted(known)}"
         )
     threshold = raw["threshold"]
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
+    if not _is_number(threshold):
         raise ContractError(f"{where}: metric.threshold must be a number, got {threshold!r}")
     low, high = METRIC_RANGES[raw["name"]]
     if not low <= threshold <= high:

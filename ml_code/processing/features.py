@@ -98,6 +98,14 @@ class FeatureTransform:
             for index, category in enumerate(stats.categories)
         }
 
+    def source_columns(self) -> dict[str, str]:
+        """Each feature's name -> the raw input column it is made from (a one-hot feature's categorical column, a
+        date's age its date column), for explanations by the columns a client sends."""
+        dates = {feature: column for column, feature in self.datetime_age.items()}
+        sources = {feature_name(column): dates.get(column, column) for column in self.numeric}
+        sources.update({feature: column for feature, (column, _) in self.one_hot_features().items()})
+        return {feature: sources[feature] for feature in self.features}
+
     def encoded_matrix(self, frame: pd.DataFrame, names: list[str]) -> np.ndarray:
         """The encoded features `names` of `frame`'s rows, as one float64 matrix (no DataFrame in between)."""
         numeric, codes = self.encoded_parts(frame, report=False)

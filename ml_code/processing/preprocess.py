@@ -31,10 +31,14 @@ import pyarrow as pa  # noqa: E402
 
 from ml_code.archives import tar_gz  # noqa: E402
 from ml_code.contracts.contract import ContractError, DatasetContract, load_contract  # noqa: E402
+from ml_code.fairness.config import test_headers, train_headers  # noqa: E402
 from ml_code.paths import (  # noqa: E402
     BASELINE_FILE,
     BASELINE_OUTPUT,
     DEFAULT_SEED,
+    FAIRNESS_DATA_OUTPUT,
+    FAIRNESS_TEST_FILE,
+    FAIRNESS_TRAIN_FILE,
     METADATA_FILE,
     METADATA_OUTPUT,
     PROCESSING_BASE,
@@ -103,9 +107,10 @@ def read_input(input_dir: Path, contract: DatasetContract | None = None) -> pd.D
 
 
 def needed_columns(columns: tuple[str, ...], contract: DatasetContract) -> list[str]:
-    """What preprocessing reads (in the input's order): the target, the features, and the columns that
-    choose rows (ids and their recency) or splits."""
+    """What preprocessing reads (in the input's order): the target, the features, the fairness facets, and the
+    columns that choose rows (ids and their recency) or splits."""
     wanted = {contract.target, *contract.feature_columns(columns), contract.split_column, contract.time_column}
+    wanted |= set(contract.facet_columns)
     if contract.newest_per_id is not None:
         wanted |= {*contract.id_columns, contract.newest_per_id}
     return [column for column in columns if column in wanted]
@@ -344,7 +349,7 @@ def write_outputs(
     digest: str,
     payload: bytes,
 ) -> None:
-    """The small outputs: the transform, the run's metadata and the sample payload."""
+    """The small outputs: the transform, the run's metadata, the sample payload and the fairness datasets."""
     metadata = {
         "data_sha256": digest,
         "contract": contract.name,
@@ -355,10 +360,28 @@ def write_outputs(
         f"{METADATA_OUTPUT}/{METADATA_FILE}": json.dumps(metadata, indent=2, sort_keys=True, allow_nan=False).encode(),
         f"{TRANSFORM_OUTPUT}/{TRANSFORM_FILE}": transform.to_json().encode(),
         f"{SAMPLE_PAYLOAD_OUTPUT}/{SAMPLE_PAYLOAD_ARCHIVE}": tar_gz({SAMPLE_PAYLOAD_FILE: payload}),
+        **fairness_datasets(contract, transform, splits),
     }
     for relative, data in small.items():
         with staged.open(base_dir / relative) as handle:
             handle.write(data)
+
+
+def fairness_datasets(contract: DatasetContract, transform: FeatureTransform, splits: Splits) -> dict[str, bytes]:
+    """What Clarify analyzes, by relative path (none without a fairness section): the label (1/0) and the facets
+    of the training split, and the label, the model's raw inputs and the facets it is not trained on of the test
+    split (ml_code/fairness/config.py names these columns in the analysis configs)."""
+    if contract.fairness is None:
+        return {}
+
+    def dataset(frame: pd.DataFrame, headers: list[str]) -> bytes:
+        label = transform.encode_target(frame[contract.target]).astype(int)
+        return frame[headers[1:]].assign(**{contract.target: label})[headers].to_csv(index=False).encode()
+
+    return {
+        f"{FAIRNESS_DATA_OUTPUT}/{FAIRNESS_TRAIN_FILE}": dataset(splits.train, train_headers(contract)),
+        f"{FAIRNESS_DATA_OUTPUT}/{FAIRNESS_TEST_FILE}": dataset(splits.test, test_headers(contract, transform)),
+    }
 
 
 def write_model_matrix(

@@ -1,0 +1,215 @@
+"""SageMaker Clarify's analysis, computed here: the job local mode runs where the pipeline runs Clarify.
+
+It reads what a Clarify processing job reads (the analysis config, a CSV dataset with a header, and for model
+bias and explanations the model, which Clarify serves on a shadow endpoint and this job loads with the
+serving code) and writes what Clarify writes: `analysis.json` with the same sections and keys, per-record
+SHAP values in `explanations_shap/out.csv`, and plots (bias metrics by facet, mean |SHAP| per column).
+SHAP values are xgboost's exact TreeSHAP on the margin, told by raw column (explanations.py); Clarify's are
+KernelSHAP estimates against the config's baseline, so the two agree on ranking, not to the digit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ml_code.contracts.contract import ContractError, Facet
+from ml_code.fairness.bias import DESCRIPTIONS, STAGES, facet_group, group_name
+from ml_code.fairness.explanations import Attributions, explain
+from ml_code.inference.batch_score import load_packaged_model
+from ml_code.inference.inference import LoadedModel, predict_fn
+from ml_code.paths import (
+    CLARIFY_ANALYSIS_FILE,
+    CLARIFY_CONFIG_FILE,
+    CLARIFY_CONFIG_INPUT,
+    CLARIFY_DATA_INPUT,
+    CLARIFY_RESULT_OUTPUT,
+    PROCESSING_BASE,
+    PROCESSING_FAILURE_FILE,
+)
+from ml_code.processing.features import as_category_text, coerce_numeric
+from ml_code.runtime import StagedFiles, atomic_write_text, configure_logging, parse_known, run_step
+
+logger = logging.getLogger(__name__)
+
+LOCAL_SHAP_FILE = "explanations_shap/out.csv"
+# Clarify's rule for a facet given one number: a threshold when the column is continuous (numbers, mostly unique)
+UNIQUENESS_THRESHOLD = 0.05
+
+
+def analyze(config: dict, data: pd.DataFrame, model: LoadedModel | None) -> tuple[dict, Attributions | None]:
+    """The analysis Clarify's config asks for, as Clarify's `analysis.json`, and the per-record attributions."""
+    methods = config.get("methods", {})
+    label_column = config["label"]
+    if label_column not in data.columns:
+        raise ContractError(f"the dataset has no label column {label_column!r} (its columns: {list(data.columns)})")
+    positive = [str(value) for value in config.get("label_values_or_threshold", [])]
+    label = as_category_text(data[label_column]).isin(positive).to_numpy()
+    facets = [_facet(spec, data) for spec in config.get("facet", [])]
+    needs_model = "post_training_bias" in methods or "shap" in methods
+    if needs_model and model is None:
+        raise ValueError("post-training bias and SHAP need the model: give its archive")
+    excluded = set(config.get("excluded_columns", [])) | {label_column}
+    records = data[[column for column in data.columns if column not in excluded]]
+    analysis: dict = {"version": "1.0"}
+    attributions = None
+    predicted = None
+    if needs_model:
+        probability = np.array([row["probability"] for row in predict_fn(records, model)])
+        predicted = probability >= float(config.get("probability_threshold", 0.5))
+        if "shap" in methods:
+            attributions = explain(model.booster, model.transform, records)
+            analysis["explanations"] = {
+                "kernel_shap": {
+                    "label0": {
+                        "global_shap_values": attributions.mean_absolute(),
+                        "expected_value": float(attributions.bias[0]),
+                        "method": "xgboost TreeSHAP (pred_contribs) on the margin, summed per raw column",
+                    }
+                }
+            }
+    for stage, (names, compute) in STAGES.items():
+        method = stage.replace("_metrics", "")
+        if method not in methods:
+            continue
+        wanted = _wanted(methods[method].get("methods", "all"), names)
+        section: dict = {"label": label_column, "label_value_or_threshold": ",".join(positive), "facets": {}}
+        for facet, column in facets:
+            group = facet_group(data[facet.column], facet)
+            values = compute(label, group) if predicted is None else compute(label, predicted, group)
+            # a rate that divides by zero has no value: null in the report (JSON has no infinity)
+            metrics = [
+                {"name": name, "description": DESCRIPTIONS[name], "value": _finite(values[name])} for name in wanted
+            ]
+            section["facets"][facet.column] = [{"value_or_threshold": group_name(column, facet), "metrics": metrics}]
+        analysis[stage] = section
+    return analysis, attributions
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def _facet(spec: dict, data: pd.DataFrame) -> tuple[Facet, pd.Series]:
+    column = spec["name_or_index"]
+    if column not in data.columns:
+        raise ContractError(f"the dataset has no facet column {column!r} (its columns: {list(data.columns)})")
+    values = spec["value_or_threshold"]
+    if len(values) == 1 and _continuous(data[column]):
+        return Facet(column=column, threshold=float(values[0])), data[column]
+    return Facet(column=column, values=tuple(values)), data[column]
+
+
+def _continuous(values: pd.Series) -> bool:
+    numbers = coerce_numeric(values, str(values.name), report=False).dropna()
+    if len(numbers) < values.notna().sum() or numbers.empty:
+        return False
+    whole = bool((numbers == numbers.round()).all())
+    return not whole or numbers.nunique() / len(numbers) >= UNIQUENESS_THRESHOLD
+
+
+def _wanted(selection: str | list[str], names: tuple[str, ...]) -> list[str]:
+    if selection == "all":
+        return list(names)
+    unknown = sorted(set(selection) - set(names))
+    if unknown:
+        raise ValueError(f"bias metric(s) {unknown} are not computed here; known: {list(names)}")
+    return [name for name in names if name in selection]
+
+
+def write_results(output: Path, analysis: dict, attributions: Attributions | None) -> None:
+    """analysis.json, the per-record SHAP values and the plots; all of them or none."""
+    with StagedFiles() as staged:
+        if attributions is not None:
+            table = pd.DataFrame(attributions.values, columns=attributions.columns)
+            with staged.open(output / LOCAL_SHAP_FILE) as handle:
+                handle.write(table.to_csv(index=False, float_format="%.6g").encode())
+        for name, png in plots(analysis).items():
+            with staged.open(output / name) as handle:
+                handle.write(png)
+    atomic_write_text(output / CLARIFY_ANALYSIS_FILE, json.dumps(analysis, indent=2, sort_keys=True, allow_nan=False))
+
+
+def plots(analysis: dict) -> dict[str, bytes]:
+    """PNG plots by file name: each stage's bias metrics by facet, and the mean |SHAP| per column."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    def png(figure) -> bytes:
+        buffer = io.BytesIO()
+        figure.tight_layout()
+        figure.savefig(buffer, format="png", dpi=90)
+        plt.close(figure)
+        return buffer.getvalue()
+
+    found = {}
+    for stage in STAGES:
+        for column, groups in analysis.get(stage, {}).get("facets", {}).items():
+            for group in groups:
+                metrics = [m for m in group["metrics"] if m["value"] is not None]
+                figure, axes = plt.subplots(figsize=(6, 0.35 * len(metrics) + 1.5))
+                axes.barh([m["name"] for m in metrics], [m["value"] for m in metrics])
+                axes.axvline(0, color="grey", linewidth=0.8)
+                axes.set(title=f"{stage.replace('_', ' ')}: {column} = {group['value_or_threshold']}")
+                found[f"{stage}_{column}.png"] = png(figure)
+    shap = analysis.get("explanations", {}).get("kernel_shap", {}).get("label0", {}).get("global_shap_values")
+    if shap:
+        ranked = sorted(shap.items(), key=lambda item: item[1])
+        figure, axes = plt.subplots(figsize=(6, 0.3 * len(ranked) + 1.5))
+        axes.barh([name for name, _ in ranked], [value for _, value in ranked])
+        axes.set(xlabel="mean |SHAP| (margin)", title="Feature attribution")
+        found["global_shap_values.png"] = png(figure)
+    return found
+
+
+def read_dataset(folder: Path, config: dict) -> pd.DataFrame:
+    """The CSV file(s) of the data input, with the header the config names (or their own)."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise FileNotFoundError(f"no dataset under {folder}")
+    headers = config.get("headers")
+    frames = [pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""]) for path in files]
+    data = pd.concat(frames, ignore_index=True)
+    if headers and list(data.columns) != headers:
+        raise ContractError(f"the dataset's header {list(data.columns)} is not the config's {headers}")
+    return data
+
+
+def run(base: Path, model_archive: Path | None) -> dict:
+    config = json.loads((base / CLARIFY_CONFIG_INPUT / CLARIFY_CONFIG_FILE).read_text())
+    data = read_dataset(base / CLARIFY_DATA_INPUT, config)
+    with tempfile.TemporaryDirectory() as workdir:
+        model = load_packaged_model(model_archive, Path(workdir)) if model_archive else None
+    analysis, attributions = analyze(config, data, model)
+    write_results(base / CLARIFY_RESULT_OUTPUT, analysis, attributions)
+    logger.info("analysis of %d records: %s", len(data), sorted(key for key in analysis if key != "version"))
+    return analysis
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--base-dir", type=Path, default=Path(PROCESSING_BASE))
+    parser.add_argument("--model-archive", type=Path, default=None, help="the predictor's model.tar.gz")
+    parser.add_argument("--failure-file", default=PROCESSING_FAILURE_FILE)
+    return parse_known(parser, argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_logging()
+    args = parse_args(argv)
+    return run_step(lambda: run(args.base_dir, args.model_archive), args.failure_file)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
