@@ -75,7 +75,7 @@ CONTRACT ?= customer-churn
 definition: $(VENV)/.installed ## export the pipeline definition local mode runs (CONTRACT=...) to work/definition/
 	$(OFFLINE) $(VENV)/bin/python -m local_mode definition --contract $(CONTRACT) --output work/definition
 
-golden: $(VENV)/.installed ## regenerate tests/infra/golden/pipeline_definition.json after a reviewed pipeline change
+golden: $(VENV)/.installed ## regenerate the golden pipeline definitions (tests/infra/golden/) after a reviewed change
 	$(OFFLINE) $(VENV)/bin/python -m tests.infra.golden.regenerate
 
 # The ServingStack serves an Approved package named at deploy time: deployed only with MODEL_PACKAGE_ARN.

@@ -64,6 +64,7 @@ class TrainingPipeline(Construct):
             encryption_key=encryption_key,
             code=[sourcedir, bootstrap],
             tuning=settings.tuning_trials > 0,
+            fairness=contract.fairness is not None,
         )
 
         self.pipeline = pipeline_resource(
@@ -79,6 +80,7 @@ class TrainingPipeline(Construct):
                 "JobRoleArn": self.roles.job_role.role_arn,
                 "TrainingRoleArn": self.roles.training_role.role_arn,
                 "ChampionRoleArn": self.roles.champion_role.role_arn,
+                **({"ClarifyRoleArn": self.roles.clarify_role.role_arn} if self.roles.clarify_role else {}),
                 "KmsKeyArn": encryption_key.key_arn,
                 **code_locations(sourcedir, bootstrap),
             },

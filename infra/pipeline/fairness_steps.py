@@ -23,6 +23,7 @@ from sagemaker.workflow.model_step import ModelStep
 from sagemaker.workflow.properties import PropertyFile
 from sagemaker.workflow.steps import ProcessingStep
 
+from infra.pipeline.settings import FAIRNESS_STEP_FOLDERS as STEP_FOLDERS
 from infra.pipeline.settings import PLACEHOLDERS
 from ml_code import paths
 from ml_code.contracts.contract import DatasetContract
@@ -33,14 +34,6 @@ CLARIFY_JOBS = {
     "DataBias": (paths.DATA_BIAS, paths.FAIRNESS_TRAIN_FILE),
     "ModelBias": (paths.MODEL_BIAS, paths.FAIRNESS_TEST_FILE),
     "Explainability": (paths.EXPLAINABILITY, paths.FAIRNESS_TEST_FILE),
-}
-# Where each step writes, under the execution's folder (the roles grant by these).
-STEP_FOLDERS = {
-    "ClarifyConfig": "clarify-config",
-    "DataBias": "data-bias",
-    "ModelBias": "model-bias",
-    "Explainability": "explainability",
-    "FairnessCheck": "fairness",
 }
 
 

@@ -29,6 +29,15 @@ IMAGE_PLACEHOLDERS = {
     "ClarifyImageUri": "clarify",
 }
 
+# Where each fairness step (infra/pipeline/fairness_steps.py) writes in an execution's folder; the roles grant by these.
+FAIRNESS_STEP_FOLDERS = {
+    "ClarifyConfig": "clarify-config",
+    "DataBias": "data-bias",
+    "ModelBias": "model-bias",
+    "Explainability": "explainability",
+    "FairnessCheck": "fairness",
+}
+
 
 @dataclass(frozen=True)
 class PipelineSettings:

@@ -353,7 +353,8 @@ def _facet(raw: Any, roles: dict[str, tuple[str, ...]], where: str) -> Facet:
     column = raw["column"]
     if not isinstance(column, str) or not column:
         raise ContractError(f"{where}: fairness facet column must be a column name, got {column!r}")
-    role = next((role for role, columns in roles.items() if column in columns), None)
+    # PII first: an id that is also hashed PII is PII
+    role = next((role for role in ("pii.drop", "pii.hash", *roles) if column in roles[role]), None)
     if role in ("pii.drop", "pii.hash"):
         raise ContractError(
             f"{where}: fairness facet {column!r} is PII ({role}): the ETL drops or hashes it, so there is nothing to "

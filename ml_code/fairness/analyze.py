@@ -174,15 +174,19 @@ def plots(analysis: dict) -> dict[str, bytes]:
 
 
 def read_dataset(folder: Path, config: dict) -> pd.DataFrame:
-    """The CSV file(s) of the data input, with the header the config names (or their own)."""
+    """The CSV file(s) of the data input, each with the header the config names."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
     if not files:
         raise FileNotFoundError(f"no dataset under {folder}")
+    return pd.concat([read_dataset_file(path, config) for path in files], ignore_index=True)
+
+
+def read_dataset_file(path: Path, config: dict) -> pd.DataFrame:
+    """One CSV file with a header, as text (a facet's or label's values compare as text, as in the config)."""
+    data = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     headers = config.get("headers")
-    frames = [pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""]) for path in files]
-    data = pd.concat(frames, ignore_index=True)
     if headers and list(data.columns) != headers:
-        raise ContractError(f"the dataset's header {list(data.columns)} is not the config's {headers}")
+        raise ContractError(f"{path.name}: the header {list(data.columns)} is not the config's {headers}")
     return data
 
 

@@ -58,7 +58,7 @@ class Counts:
 def facet_group(values: pd.Series, facet: Facet) -> np.ndarray:
     """Which rows are in facet d: a value among the facet's values (compared as text), or above its threshold."""
     if facet.threshold is not None:
-        numbers = coerce_numeric(values, facet.column).to_numpy(dtype=float)
+        numbers = coerce_numeric(values, facet.column, report=False).to_numpy(dtype=float)
         return np.nan_to_num(numbers, nan=-np.inf) > facet.threshold
     texts = as_category_text(values)
     return texts.isin([str(as_category_text(pd.Series([value])).iloc[0]) for value in facet.values]).to_numpy()
@@ -68,8 +68,8 @@ def group_name(values: pd.Series, facet: Facet) -> str:
     """Facet d as Clarify's report names it (`value_or_threshold`): its values, or the interval above the threshold."""
     if facet.threshold is None:
         return ",".join(str(value) for value in facet.values)
-    highest = coerce_numeric(values, facet.column).max()
-    return f"({facet.threshold}, {float(highest)}]"
+    highest = coerce_numeric(values, facet.column, report=False).max()
+    return f"({float(facet.threshold)}, {float(highest)}]"
 
 
 def pre_training(label: np.ndarray, group: np.ndarray) -> dict[str, float]:

@@ -46,9 +46,10 @@ def feature_contributions(booster: xgb.Booster, features: np.ndarray, names: lis
 
 
 def by_column(contributions: np.ndarray, transform: FeatureTransform) -> Attributions:
-    """Sum each raw column's feature contributions (the one-hot parts of a categorical, for one)."""
+    """Sum each raw column's feature contributions (the one-hot parts of a categorical, for one); columns in the
+    model's input order, a column none of whose features the model kept at zero."""
     sources = transform.source_columns()
-    columns = list(dict.fromkeys(sources[feature] for feature in transform.features))
+    columns = list(transform.input_columns)
     position = {column: index for index, column in enumerate(columns)}
     spread = np.zeros((len(transform.features), len(columns)))
     for row, feature in enumerate(transform.features):

@@ -85,19 +85,41 @@ def test_each_kind_of_job_reaches_only_what_its_steps_need(model_build):
     processing = s3_access(model_build, "TrainingRolesJobRole")
     training = s3_access(model_build, "TrainingRolesTrainingRole")
     champion = s3_access(model_build, "TrainingRolesChampionRole")
+    clarify = s3_access(model_build, "TrainingRolesClarifyRole")
     pipeline = "/pipelines/mlops-dev-model-build"
     assert sorted(processing["s3:PutObject"]) == sorted(
-        f"{pipeline}/*/{s}/*" for s in ("preprocess", "baseline", "evaluate")
+        f"{pipeline}/*/{s}/*" for s in ("preprocess", "baseline", "evaluate", "clarify-config", "fairness")
     )
     assert sorted(training["s3:PutObject"]) == sorted(f"{pipeline}/*/{s}/*" for s in ("train", "checkpoints"))
     assert champion["s3:PutObject"] == [f"{pipeline}/*/champion/*"]
+    assert sorted(clarify["s3:PutObject"]) == sorted(
+        f"{pipeline}/*/{s}/*" for s in ("data-bias", "model-bias", "explainability")
+    )
+    assert sorted(clarify["s3:GetObject"]) == sorted(f"{pipeline}/*/{s}/*" for s in ("preprocess", "clarify-config"))
     assert "/data/customer-churn/*" in processing["s3:GetObject"]
     assert f"{pipeline}/*/evaluate/*" in champion["s3:GetObject"]
-    assert not any("s3:DeleteObject" in access for access in (processing, training, champion))
+    assert not any("s3:DeleteObject" in access for access in (processing, training, champion, clarify))
     # only the champion check reads the registry
-    for role, reads_registry in (("JobRole", False), ("TrainingRole", False), ("ChampionRole", True)):
+    for role, reads_registry in (
+        ("JobRole", False),
+        ("TrainingRole", False),
+        ("ChampionRole", True),
+        ("ClarifyRole", False),
+    ):
         actions = {json.dumps(s["Action"]) for s in role_statements(model_build, f"TrainingRoles{role}")}
         assert ('"sagemaker:ListModelPackages"' in actions) is reads_registry
+
+
+def test_clarify_runs_shadow_endpoints_of_the_pipelines_candidate_models_only(model_build):
+    statements = role_statements(model_build, "TrainingRolesClarifyRole")
+    (endpoints,) = [s for s in statements if "sagemaker:CreateEndpoint" in s["Action"]]
+    names = sorted(json.dumps(resource) for resource in endpoints["Resource"])
+    assert len(names) == 2 and all("sm-clarify-*" in name for name in names)
+    assert any(":endpoint/" in name for name in names) and any(":endpoint-config/" in name for name in names)
+    (create_model,) = [
+        s for s in role_statements(model_build, "TrainingRolesPipelineRole") if "sagemaker:CreateModel" in s["Action"]
+    ]
+    assert ":model/pipelines-*" in json.dumps(create_model["Resource"])
 
 
 def test_the_pipeline_role_passes_only_the_job_roles_to_sagemaker(model_build):
@@ -107,6 +129,7 @@ def test_the_pipeline_role_passes_only_the_job_roles_to_sagemaker(model_build):
     passed = sorted(resource["Fn::GetAtt"][0] for resource in pass_role["Resource"])
     assert [name[: name.index("Role", len("TrainingRoles")) + 4] for name in passed] == [
         "TrainingRolesChampionRole",
+        "TrainingRolesClarifyRole",
         "TrainingRolesJobRole",
         "TrainingRolesTrainingRole",
     ]

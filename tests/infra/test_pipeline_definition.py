@@ -18,6 +18,14 @@ from tests.infra.golden.regenerate import GOLDEN, golden_definition, render
 from tests.infra.request_shapes import validation_errors
 
 CHURN = load_contract("customer-churn")
+FAIRNESS_STEPS = [
+    "CandidateModel-CreateModel",
+    "ClarifyConfig",
+    "DataBias",
+    "ModelBias",
+    "Explainability",
+    "FairnessCheck",
+]
 SETTINGS = PipelineSettings(pipeline_name="mlops-test-model-build", model_package_group_name="mlops-test-models")
 EXECUTION_VARIABLES = {"Execution.PipelineName", "Execution.PipelineExecutionId"}
 
@@ -72,6 +80,7 @@ def test_the_steps_of_the_model_build(definition):
         "Train",
         "Evaluate",
         "CompareWithChampion",
+        *FAIRNESS_STEPS,  # the shipped churn contract has a fairness section (test_fairness_definition.py)
         "QualityGate",
     ]
     gate = all_steps(definition)["QualityGate"]["Arguments"]
@@ -86,7 +95,14 @@ def test_the_steps_are_wired_in_order(definition):
     assert depends_on(steps["Evaluate"]) == {"Preprocess", "Train"}
     assert depends_on(steps["CompareWithChampion"]) == {"Evaluate"}
     assert depends_on(steps["QualityGate"]) >= {"Evaluate", "CompareWithChampion"}
-    assert depends_on(steps["Register-RegisterModel"]) == {"Preprocess", "DataQualityBaseline", "Train", "Evaluate"}
+    clarify_reports = {"ClarifyConfig", "DataBias", "ModelBias", "Explainability"}
+    assert depends_on(steps["Register-RegisterModel"]) == {
+        "Preprocess",
+        "DataQualityBaseline",
+        "Train",
+        "Evaluate",
+        *clarify_reports,
+    }
 
 
 def test_every_reference_resolves(definition):
@@ -139,7 +155,7 @@ def test_the_gate_reads_the_metric_evaluate_writes_in_the_right_direction(defini
     steps = all_steps(definition)
     evaluation = next(pf for pf in steps["Evaluate"]["PropertyFiles"] if pf["PropertyFileName"] == "EvaluationReport")
     assert (evaluation["OutputName"], evaluation["FilePath"]) == (paths.EVALUATION_OUTPUT, paths.REPORT_FILE)
-    threshold, champion = steps["QualityGate"]["Arguments"]["Conditions"]
+    threshold, champion, _fair = steps["QualityGate"]["Arguments"]["Conditions"]
     assert threshold["Type"] == "GreaterThanOrEqualTo"  # auc: higher is better
     assert threshold["LeftValue"]["Std:JsonGet"]["Path"] == CHURN.report_metric_path
     assert threshold["RightValue"] == {"Get": "Parameters.GateThreshold"}
@@ -150,7 +166,7 @@ def test_the_gate_reads_the_metric_evaluate_writes_in_the_right_direction(defini
 
 def test_a_lower_is_better_metric_gates_the_other_way():
     steps = all_steps(build_definition(SETTINGS, load_contract("abalone")))
-    (threshold, _) = steps["QualityGate"]["Arguments"]["Conditions"]
+    (threshold, _champion) = steps["QualityGate"]["Arguments"]["Conditions"]  # abalone: no fairness section
     assert threshold["Type"] == "LessThanOrEqualTo"
     assert threshold["LeftValue"]["Std:JsonGet"]["Path"] == "regression_metrics.rmse.value"
 
@@ -224,7 +240,7 @@ def test_processing_steps_run_their_module_through_the_bootstrap(definition):
         "CompareWithChampion": "ml_code.evaluation.champion",
     }
     outputs = {o["OutputName"] for o in steps["Preprocess"]["Arguments"]["ProcessingOutputConfig"]["Outputs"]}
-    assert outputs == set(paths.PREPROCESS_OUTPUTS)
+    assert outputs == {*paths.PREPROCESS_OUTPUTS, paths.FAIRNESS_DATA_OUTPUT}
 
 
 @pytest.mark.parametrize(
@@ -255,7 +271,7 @@ def test_the_validator_catches_a_bad_request(definition):
 def test_only_declared_placeholders_are_left_for_the_stack(definition):
     text = json.dumps(definition)
     names = set(re.findall(r"\$\{([^}!]+)\}", text))
-    assert names <= set(PLACEHOLDERS) | {"XgboostImageUri", "ModelMonitorImageUri", "AWS::Region"}
+    assert names <= set(PLACEHOLDERS) | set(IMAGE_PLACEHOLDERS) | {"AWS::Region"}
     assert {"JobRoleArn", "KmsKeyArn", "ArtifactsBucket", "SourceDirKey", "BootstrapKey"} <= names
 
 

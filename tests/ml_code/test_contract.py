@@ -121,3 +121,66 @@ def test_every_reported_metric_has_a_range():
     from ml_code.contracts.contract import METRIC_RANGES
 
     assert {name for metrics in REPORT_METRICS.values() for name in metrics} == set(METRIC_RANGES)
+
+
+def fair(**changes) -> dict:
+    return churn(fairness={**CHURN["fairness"], **changes})
+
+
+def test_the_shipped_churn_contract_measures_gender_without_training_on_it():
+    contract = parse_contract(CHURN)
+    assert contract.facet_columns == ("gender",) and contract.measured_only == ("gender",)
+    assert "gender" not in contract.feature_columns(["gender", "plan", "monthly_charges"])
+    assert "gender" in contract.required_columns(["gender"])
+    assert contract.fairness.limits["DI"] == (0.8, 1.25)
+
+
+def test_a_facet_may_be_a_feature_and_a_numeric_facet_has_a_threshold():
+    contract = parse_contract(
+        fair(facets=[{"column": "plan", "values": ["basic"]}, {"column": "late_payments", "threshold": 2}])
+    )
+    assert [(f.column, f.values, f.threshold) for f in contract.fairness.facets] == [
+        ("plan", ("basic",), None),
+        ("late_payments", (), 2.0),
+    ]
+    assert contract.measured_only == ()
+
+
+@pytest.mark.parametrize(
+    ("column", "message"),
+    [
+        ("email", r"fairness facet 'email' is PII \(pii.drop\)"),
+        ("customer_id", r"fairness facet 'customer_id' is PII \(pii.hash\)"),
+        ("export_ts", r"fairness facet 'export_ts' is listed in drop"),
+        ("age", r"fairness facet 'age' is not a column of the contract: list it in pass_through"),
+    ],
+)
+def test_fails_when_a_facet_is_pii_dropped_or_unknown(column, message):
+    with pytest.raises(ContractError, match=message):
+        parse_contract(fair(facets=[{"column": column, "values": ["x"]}]))
+
+
+@pytest.mark.parametrize(
+    ("fairness", "message"),
+    [
+        ({"facets": []}, "fairness.facets must be a non-empty list"),
+        ({"facets": [{"column": "gender"}]}, "a fairness facet is"),
+        ({"facets": [{"column": "gender", "values": []}]}, "values must be a non-empty list"),
+        ({"facets": [{"column": "plan", "threshold": 2}]}, "a threshold \\(a number\\) needs a numeric column"),
+        ({"facets": [{"column": "gender", "values": ["f"]}] * 2}, "names a column twice"),
+        ({"facets": [{"column": "gender", "values": ["f"]}], "limits": {"XYZ": [0, 1]}}, "'XYZ' is not a bias metric"),
+        ({"facets": [{"column": "gender", "values": ["f"]}], "limits": {"DI": [1.25, 0.8]}}, "low <= high"),
+        ({"facets": [{"column": "gender", "values": ["f"]}], "limits": {"DI": 0.8}}, "must be \\[low, high\\]"),
+        ({"facets": [{"column": "gender", "values": ["f"]}], "extra": 1}, "fairness must be"),
+    ],
+)
+def test_fails_when_the_fairness_section_is_malformed(fairness, message):
+    with pytest.raises(ContractError, match=message):
+        parse_contract(churn(fairness=fairness))
+
+
+def test_fails_when_a_fairness_section_is_not_for_a_binary_model():
+    abalone = json.loads((CONTRACTS_DIR / "abalone.json").read_text())
+    facet = {"column": next(iter(abalone.get("categorical", ["sex"]))), "values": ["F"]}
+    with pytest.raises(ContractError, match="fairness needs a binary_classification contract"):
+        parse_contract({**abalone, "fairness": {"facets": [facet]}})
