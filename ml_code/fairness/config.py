@@ -77,12 +77,16 @@ def baseline_record(transform: FeatureTransform) -> list:
 
 
 def predictor(model_name: str | None, instance_type: str) -> dict:
-    """How Clarify calls the model (its shadow endpoint, or the monitored endpoint when `model_name` is None):
-    CSV rows without a header in, `probability,label` rows out."""
-    config = {"content_type": CSV, "accept_type": CSV, "probability": 0}
-    if model_name is not None:
-        config.update({"model_name": model_name, "instance_type": instance_type, "initial_instance_count": 1})
-    return config
+    """How Clarify calls the model, CSV rows without a header in and `probability,label` rows out: on a shadow
+    endpoint of `model_name`, or (None) on the endpoint a monitor watches."""
+    config = {
+        "content_type": CSV,
+        "accept_type": CSV,
+        "probability": 0,
+        "instance_type": instance_type,
+        "initial_instance_count": 1,
+    }
+    return {**config, "model_name": model_name} if model_name is not None else config
 
 
 def shap_config(transform: FeatureTransform, *, seed: int) -> dict:
@@ -133,7 +137,7 @@ def analysis_configs(
         # the endpoint's monitors: the same analyses on captured traffic, the endpoint as the predictor
         MODEL_BIAS_MONITOR: {**bias, "headers": test["headers"], "label": contract.target},
         EXPLAINABILITY_MONITOR: {
-            **explanation,
+            "methods": explanation,
             "predictor": predictor(None, instance_type),
             "headers": test["headers"],
         },
