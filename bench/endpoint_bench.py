@@ -2,8 +2,10 @@
 
 Trains a churn model with the real pipeline (in a scratch folder), serves it on a loopback port, and measures:
 single-record requests at concurrency 1 (p50/p95/p99 latency) and batches of 100 records at concurrency 4
-(records per second). The floor calls the model's own handlers in one process on the same bodies. Bounded in
-requests and time; prints the figures and the ratios to the floor and to the targets.
+(records per second). The floor calls the model's own handlers in one process on the same bodies. Then the same
+over HTTP with per-record explanations (`Accept: application/json; verbose=true`), beside the plain figures: what
+asking for explanations costs. Bounded in requests and time; prints the figures and the ratios to the floor and
+to the targets.
 
     .venv/bin/python bench/endpoint_bench.py [--requests 2000] [--batches 300]
 """
@@ -32,6 +34,7 @@ from local_mode.traffic import EndpointClient  # noqa: E402
 
 P99_TARGET_MS, BATCH_TARGET_RECORDS_PER_S, FLOOR_RATIO_TARGET = 10.0, 5000.0, 3.0
 BATCH, CONCURRENCY = 100, 4
+PLAIN, VERBOSE = "application/json", "application/json; verbose=true"
 
 # The floor: the handlers the endpoint runs, called in-process in the ML environment on the same bodies.
 FLOOR = """
@@ -59,14 +62,14 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def http_single(url: str, body: bytes, requests: int) -> list[float]:
+def http_single(url: str, body: bytes, requests: int, accept: str = PLAIN) -> list[float]:
     client, latencies = EndpointClient(url), []
     try:
         for _ in range(50):
-            client.invoke(body, "application/json")
+            client.invoke(body, "application/json", accept)
         for _ in range(requests):
             start = time.perf_counter()
-            status, answer = client.invoke(body, "application/json")
+            status, answer = client.invoke(body, "application/json", accept)
             latencies.append(time.perf_counter() - start)
             if status != 200:
                 raise RuntimeError(f"the endpoint answered {status}: {answer[:200]!r}")
@@ -75,12 +78,12 @@ def http_single(url: str, body: bytes, requests: int) -> list[float]:
     return latencies
 
 
-def http_batches(url: str, body: bytes, batches: int) -> float:
+def http_batches(url: str, body: bytes, batches: int, accept: str = PLAIN) -> float:
     def worker(count: int) -> None:
         client = EndpointClient(url)
         try:
             for _ in range(count):
-                status, answer = client.invoke(body, "application/json")
+                status, answer = client.invoke(body, "application/json", accept)
                 if status != 200:
                     raise RuntimeError(f"the endpoint answered {status}: {answer[:200]!r}")
         finally:
@@ -111,6 +114,8 @@ def main() -> int:
         with LocalEndpoint(spec, home) as endpoint:
             latencies = http_single(endpoint.url, single.encode(), requests)
             batch_seconds = http_batches(endpoint.url, batch.encode(), batches)
+            verbose_latencies = http_single(endpoint.url, single.encode(), requests, VERBOSE)
+            verbose_seconds = http_batches(endpoint.url, batch.encode(), batches, VERBOSE)
             captured = sum(1 for _ in endpoint.capture_root.rglob("*.jsonl"))
         model_dir = str(endpoint.folder / "model")
         floor = json.loads(
@@ -140,6 +145,14 @@ def main() -> int:
         f"{f'>= {BATCH_TARGET_RECORDS_PER_S:g}':>12}"
     )
     print(f"ratios are HTTP time over in-process time (target <= {FLOOR_RATIO_TARGET:g}); the floor runs one process")
+    verbose_rate = batches * BATCH / verbose_seconds
+    print(f"\nexplanations (Accept: {VERBOSE}), over HTTP")
+    print(f"{'':<28}{'plain':>10}{'verbose':>12}{'ratio':>8}")
+    for share in (0.5, 0.99):
+        plain_ms, verbose_ms = 1000 * percentile(latencies, share), 1000 * percentile(verbose_latencies, share)
+        name = f"1 record p{round(share * 100)} (ms)"
+        print(f"{name:<28}{plain_ms:>10.2f}{verbose_ms:>12.2f}{verbose_ms / plain_ms:>8.2f}")
+    print(f"{'100-record batches (rec/s)':<28}{http_rate:>10.0f}{verbose_rate:>12.0f}{http_rate / verbose_rate:>8.2f}")
     return 0
 
 

@@ -4,6 +4,9 @@ Requests are `text/csv` (with a header row, or columns in the order of the model
 `application/json` (a record, a list of records, or `{"instances": [...]}`); the feature transform is
 applied here, so clients send raw values. Responses are JSON (`{"predictions": [...]}`) or CSV.
 `transform` answers a whole request: a client error becomes its 4xx status with the reason, never a 5xx.
+
+`Accept: application/json; verbose=true` adds each record's explanation: its largest contributions by raw
+column (exact TreeSHAP, on the model's margin: log-odds for a classifier) and the bias they add up from.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xgboost as xgb  # noqa: E402
 
+from ml_code.fairness.explanations import by_column, feature_contributions  # noqa: E402
 from ml_code.inference.responses import negative_label  # noqa: E402
 from ml_code.paths import MAX_RECORDS_PER_REQUEST as MAX_RECORDS  # noqa: E402
 from ml_code.paths import (  # noqa: E402
@@ -36,6 +40,7 @@ from ml_code.processing.features import FeatureTransform  # noqa: E402
 
 JSON = "application/json"
 CSV = "text/csv"
+TOP_CONTRIBUTIONS = 5  # per record, in a verbose response
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
@@ -95,14 +100,39 @@ def input_fn(request_body: str | bytes, request_content_type: str) -> pd.DataFra
 
 
 def predict_fn(records: pd.DataFrame, model: LoadedModel) -> list[dict[str, Any]]:
+    return _predictions(_features(records, model), model)
+
+
+def explain_fn(records: pd.DataFrame, model: LoadedModel) -> list[dict[str, Any]]:
+    """Predictions, each with its explanation (`bias` and the largest `contributions` by raw column)."""
+    features = _features(records, model)
+    attributions = by_column(feature_contributions(model.booster, features, model.transform.features), model.transform)
+    return [
+        {
+            **prediction,
+            "explanation": {
+                "bias": float(attributions.bias[row]),
+                "contributions": attributions.top(row, TOP_CONTRIBUTIONS),
+            },
+        }
+        for row, prediction in enumerate(_predictions(features, model))
+    ]
+
+
+def _features(records: pd.DataFrame, model: LoadedModel) -> np.ndarray:
+    """The model's feature matrix of raw records (CSV rows named first)."""
     transform = model.transform
     if isinstance(records.columns, pd.RangeIndex):  # CSV: a header row, or values in input-column order
         records = _name_csv_columns(records, transform)
     missing = [column for column in transform.input_columns if column not in records.columns]
     if missing:
         raise RequestError(f"records lack input column(s) {missing}; the model needs {transform.input_columns}")
-    features = transform.apply(records)
-    scores = model.booster.predict(xgb.DMatrix(features.to_numpy(float), feature_names=transform.features))
+    return transform.apply(records).to_numpy(float)
+
+
+def _predictions(features: np.ndarray, model: LoadedModel) -> list[dict[str, Any]]:
+    transform = model.transform
+    scores = model.booster.predict(xgb.DMatrix(features, feature_names=transform.features))
     if transform.problem_type == "binary_classification":
         return [
             {
@@ -123,7 +153,7 @@ def predict_fn(records: pd.DataFrame, model: LoadedModel) -> list[dict[str, Any]
 
 
 def output_fn(predictions: list[dict[str, Any]], accept: str) -> tuple[str, str]:
-    accept = (accept or JSON).split(";")[0].strip().lower()
+    accept = _media_type(accept or JSON)
     if accept in (JSON, "*/*"):
         return json.dumps({"predictions": predictions}, allow_nan=False), JSON
     if accept == CSV:
@@ -139,10 +169,27 @@ def transform(model: LoadedModel, body: str | bytes, content_type: str, accept: 
     """One request, end to end: (response body, its content type, HTTP status). A client error answers with
     its status and `{"error": ..., "message": ...}`; anything else is the server's fault and propagates."""
     try:
-        response, response_type = output_fn(predict_fn(input_fn(body, content_type), model), accept)
+        records = input_fn(body, content_type)
+        if _verbose(accept):
+            if _media_type(accept or JSON) not in (JSON, "*/*"):
+                raise UnsupportedAccept(f"explanations (verbose=true) come as {JSON}, not {accept!r}")
+            predictions = explain_fn(records, model)
+        else:
+            predictions = predict_fn(records, model)
+        response, response_type = output_fn(predictions, accept)
     except RequestError as error:
         return json.dumps({"error": type(error).__name__, "message": str(error)}), JSON, error.status
     return response, response_type, 200
+
+
+def _media_type(accept: str) -> str:
+    return accept.split(";")[0].strip().lower()
+
+
+def _verbose(accept: str | None) -> bool:
+    """Whether the Accept header asks for explanations: a `verbose=true` parameter."""
+    parameters = (part.strip().lower().replace(" ", "") for part in (accept or "").split(";")[1:])
+    return "verbose=true" in parameters
 
 
 def _csv_row(prediction: dict[str, Any]) -> list[Any]:

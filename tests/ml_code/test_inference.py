@@ -194,3 +194,40 @@ def test_the_size_limits_are_checked_before_parsing():
         input_fn(b"x" * (MAX_REQUEST_BYTES + 1), "application/json")
     with pytest.raises(TooManyRecords, match=r"10001 lines or more"):
         input_fn("a,b\n" * 10_002, "text/csv")
+
+
+def test_verbose_json_explains_each_record_by_its_largest_raw_column_contributions(model, raw_records):
+    import numpy as np
+
+    from ml_code.fairness.explanations import explain
+    from ml_code.inference.inference import TOP_CONTRIBUTIONS, transform
+
+    body = raw_records.to_json(orient="records")
+    answer, answer_type, code = transform(model, body, "application/json", "application/json; verbose=true")
+    assert code == 200 and answer_type == "application/json"
+    predictions = json.loads(answer)["predictions"]
+    plain = json.loads(transform(model, body, "application/json", "application/json")[0])["predictions"]
+    assert [{k: v for k, v in p.items() if k != "explanation"} for p in predictions] == plain
+    exact = explain(model.booster, model.transform, raw_records)  # every column: they add up to the margin
+    for row, prediction in enumerate(predictions):
+        explanation = prediction["explanation"]
+        contributions = explanation["contributions"]
+        assert len(contributions) == TOP_CONTRIBUTIONS
+        assert {c["column"] for c in contributions} <= set(model.transform.input_columns)  # raw columns, no one-hots
+        sizes = [abs(c["contribution"]) for c in contributions]
+        assert (
+            sizes == sorted(sizes, reverse=True) and sizes[-1] >= np.sort(np.abs(exact.values[row]))[-TOP_CONTRIBUTIONS]
+        )
+        assert contributions == pytest.approx(exact.top(row, TOP_CONTRIBUTIONS))
+        assert explanation["bias"] == pytest.approx(float(exact.bias[row]))
+    assert not any("explanation" in p for p in plain)
+
+
+def test_verbose_explanations_come_as_json_only(model, raw_records):
+    from ml_code.inference.inference import transform
+
+    body = raw_records.to_csv(index=False)
+    answer, _, code = transform(model, body, "text/csv", "text/csv; verbose=true")
+    assert code == 406 and "explanations (verbose=true) come as application/json" in json.loads(answer)["message"]
+    csv_answer, _, csv_code = transform(model, body, "text/csv", "text/csv")
+    assert csv_code == 200 and len(csv_answer.splitlines()) == len(raw_records)
