@@ -19,9 +19,11 @@ RESOURCE_TYPE = "Custom::ApprovedModelPackage"
 
 class ApprovedPackageCheck(Construct):
     """A custom resource that fails the deployment unless `model_package_arn` is an Approved package of the released
-    `models`' group (and, with `require_drift_baselines`, has drift baselines, exposed as `statistics_uri` and
-    `constraints_uri`); make what serves the package depend on it. Its function may only describe that group's
-    packages and write its own log group (encrypted with `encryption_key`)."""
+    `models`' group; make what serves the package depend on it. With `require_drift_baselines`, the package must
+    have drift baselines (exposed as `statistics_uri` and `constraints_uri`); with `require_fairness_baselines`,
+    bias and explainability baselines (`bias_config_uri`, `bias_constraints_uri`, `explainability_config_uri`,
+    `explainability_constraints_uri`). Its function may only describe that group's packages and write its own log
+    group (encrypted with `encryption_key`)."""
 
     def __init__(
         self,
@@ -33,6 +35,7 @@ class ApprovedPackageCheck(Construct):
         encryption_key: kms.IKey,
         removal_policy: cdk.RemovalPolicy,
         require_drift_baselines: bool = False,
+        require_fairness_baselines: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self.function = python_function(
@@ -64,9 +67,15 @@ class ApprovedPackageCheck(Construct):
                 "ModelPackageArn": model_package_arn,
                 "ModelPackageGroupName": models.group_name,
                 "RequireDriftBaselines": "true" if require_drift_baselines else "false",
+                "RequireFairnessBaselines": "true" if require_fairness_baselines else "false",
             },
         )
         # The package's drift baselines, read at deploy time (with `require_drift_baselines`; else maybe absent)
         self.statistics_uri = self.resource.get_att_string("DataQualityStatistics")
         self.constraints_uri = self.resource.get_att_string("DataQualityConstraints")
+        # and its bias and explainability baselines (with `require_fairness_baselines`; else maybe absent)
+        self.bias_config_uri = self.resource.get_att_string("BiasConfig")
+        self.bias_constraints_uri = self.resource.get_att_string("BiasConstraints")
+        self.explainability_config_uri = self.resource.get_att_string("ExplainabilityConfig")
+        self.explainability_constraints_uri = self.resource.get_att_string("ExplainabilityConstraints")
         self.resource.node.add_dependency(role)

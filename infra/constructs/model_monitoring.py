@@ -86,42 +86,6 @@ class ModelMonitoring(Construct):
         self.role = self._role(endpoint_name, models, monitoring_bucket, encryption_key)
         reports = f"s3://{monitoring_bucket.bucket_name}/{MONITORING_REPORTS}/{endpoint_name}"
 
-        def job(cfn, kind: str) -> dict:
-            """What both job definitions share, in `cfn`'s own property types."""
-            return {
-                "role_arn": self.role.role_arn,
-                "job_resources": cfn.MonitoringResourcesProperty(
-                    cluster_config=cfn.ClusterConfigProperty(
-                        instance_count=1,
-                        instance_type=stage.monitor_instance_type,
-                        volume_size_in_gb=20,
-                        volume_kms_key_id=encryption_key.key_arn,
-                    )
-                ),
-                "network_config": cfn.NetworkConfigProperty(
-                    enable_network_isolation=True, enable_inter_container_traffic_encryption=True
-                ),
-                "stopping_condition": cfn.StoppingConditionProperty(max_runtime_in_seconds=JOB_SECONDS),
-                f"{kind.replace('-', '_')}_job_output_config": cfn.MonitoringOutputConfigProperty(
-                    kms_key_id=encryption_key.key_arn,
-                    monitoring_outputs=[
-                        cfn.MonitoringOutputProperty(
-                            s3_output=cfn.S3OutputProperty(
-                                local_path="/opt/ml/processing/output",
-                                s3_uri=f"{reports}/{kind}",
-                                s3_upload_mode="EndOfJob",
-                            )
-                        )
-                    ],
-                ),
-            }
-
-        endpoint_input = {
-            "endpoint_name": endpoint_name,
-            "local_path": "/opt/ml/processing/input/endpoint",
-            "s3_input_mode": "File",
-            "s3_data_distribution_type": "FullyReplicated",
-        }
         # Job definitions cannot change in place: CloudFormation replaces them, so each is named by the package
         # version and a digest of its settings (`versioned_name`), and the schedules follow.
         data_quality = dict(
@@ -137,9 +101,13 @@ class ModelMonitoring(Construct):
                 ),
             ),
             data_quality_job_input=sagemaker.CfnDataQualityJobDefinition.DataQualityJobInputProperty(
-                endpoint_input=sagemaker.CfnDataQualityJobDefinition.EndpointInputProperty(**endpoint_input)
+                endpoint_input=sagemaker.CfnDataQualityJobDefinition.EndpointInputProperty(
+                    **endpoint_input(endpoint_name)
+                )
             ),
-            **job(sagemaker.CfnDataQualityJobDefinition, DATA_QUALITY),
+            **job_settings(
+                sagemaker.CfnDataQualityJobDefinition, DATA_QUALITY, self.role, stage, reports, encryption_key
+            ),
         )
         self.data_quality = sagemaker.CfnDataQualityJobDefinition(
             self,
@@ -154,7 +122,7 @@ class ModelMonitoring(Construct):
             ),
             model_quality_job_input=sagemaker.CfnModelQualityJobDefinition.ModelQualityJobInputProperty(
                 endpoint_input=sagemaker.CfnModelQualityJobDefinition.EndpointInputProperty(
-                    **endpoint_input,
+                    **endpoint_input(endpoint_name),
                     start_time_offset=start,
                     end_time_offset=end,
                     **PREDICTION_ATTRIBUTES[contract.problem_type],
@@ -163,7 +131,9 @@ class ModelMonitoring(Construct):
                     s3_uri=f"s3://{monitoring_bucket.bucket_name}/{GROUND_TRUTH}/{endpoint_name}"
                 ),
             ),
-            **job(sagemaker.CfnModelQualityJobDefinition, MODEL_QUALITY),
+            **job_settings(
+                sagemaker.CfnModelQualityJobDefinition, MODEL_QUALITY, self.role, stage, reports, encryption_key
+            ),
         )
         self.model_quality = sagemaker.CfnModelQualityJobDefinition(
             self,
@@ -172,18 +142,7 @@ class ModelMonitoring(Construct):
             **model_quality,
         )
         self.schedules = {
-            kind: sagemaker.CfnMonitoringSchedule(
-                self,
-                f"{construct_id_of(kind)}Schedule",
-                monitoring_schedule_name=monitoring_schedule_name(endpoint_name, kind),
-                monitoring_schedule_config=sagemaker.CfnMonitoringSchedule.MonitoringScheduleConfigProperty(
-                    monitoring_job_definition_name=definition.job_definition_name,
-                    monitoring_type=monitoring_type,
-                    schedule_config=sagemaker.CfnMonitoringSchedule.ScheduleConfigProperty(
-                        schedule_expression=stage.monitor_schedule
-                    ),
-                ),
-            )
+            kind: monitoring_schedule(self, endpoint_name, kind, definition.job_definition_name, monitoring_type, stage)
             for kind, definition, monitoring_type in (
                 (DATA_QUALITY, self.data_quality, "DataQuality"),
                 (MODEL_QUALITY, self.model_quality, "ModelQuality"),
@@ -322,6 +281,73 @@ class ModelMonitoring(Construct):
             *baselines,
         )
         return role
+
+
+def job_settings(
+    cfn,
+    kind: str,
+    role: iam.IRole,
+    stage: StageConfig,
+    reports: str,
+    encryption_key: kms.IKey,
+    *,
+    isolated: bool = True,
+) -> dict:
+    """What every monitoring job definition shares, in `cfn`'s own property types: its role, resources, network
+    (isolated unless it must call the endpoint), time limit and where its reports go (`<reports>/<kind>`)."""
+    return {
+        "role_arn": role.role_arn,
+        "job_resources": cfn.MonitoringResourcesProperty(
+            cluster_config=cfn.ClusterConfigProperty(
+                instance_count=1,
+                instance_type=stage.monitor_instance_type,
+                volume_size_in_gb=20,
+                volume_kms_key_id=encryption_key.key_arn,
+            )
+        ),
+        "network_config": cfn.NetworkConfigProperty(
+            enable_network_isolation=isolated, enable_inter_container_traffic_encryption=True
+        ),
+        "stopping_condition": cfn.StoppingConditionProperty(max_runtime_in_seconds=JOB_SECONDS),
+        f"{kind.replace('-', '_')}_job_output_config": cfn.MonitoringOutputConfigProperty(
+            kms_key_id=encryption_key.key_arn,
+            monitoring_outputs=[
+                cfn.MonitoringOutputProperty(
+                    s3_output=cfn.S3OutputProperty(
+                        local_path="/opt/ml/processing/output", s3_uri=f"{reports}/{kind}", s3_upload_mode="EndOfJob"
+                    )
+                )
+            ],
+        ),
+    }
+
+
+def endpoint_input(endpoint_name: str) -> dict:
+    """A monitoring job's input: the endpoint's captured traffic."""
+    return {
+        "endpoint_name": endpoint_name,
+        "local_path": "/opt/ml/processing/input/endpoint",
+        "s3_input_mode": "File",
+        "s3_data_distribution_type": "FullyReplicated",
+    }
+
+
+def monitoring_schedule(
+    scope: Construct, endpoint: str, kind: str, definition_name: str, monitoring_type: str, stage: StageConfig
+) -> sagemaker.CfnMonitoringSchedule:
+    """The schedule (`stage.monitor_schedule`) that runs the job definition `definition_name` on the endpoint."""
+    return sagemaker.CfnMonitoringSchedule(
+        scope,
+        f"{construct_id_of(kind)}Schedule",
+        monitoring_schedule_name=monitoring_schedule_name(endpoint, kind),
+        monitoring_schedule_config=sagemaker.CfnMonitoringSchedule.MonitoringScheduleConfigProperty(
+            monitoring_job_definition_name=definition_name,
+            monitoring_type=monitoring_type,
+            schedule_config=sagemaker.CfnMonitoringSchedule.ScheduleConfigProperty(
+                schedule_expression=stage.monitor_schedule
+            ),
+        ),
+    )
 
 
 def construct_id_of(kind: str) -> str:

@@ -19,6 +19,7 @@ from infra.naming import (
     pipeline_name,
     released_group_reference,
 )
+from infra.pipeline.settings import FAIRNESS_STEP_FOLDERS
 
 
 class ReleasedModels(Construct):
@@ -70,6 +71,20 @@ class ReleasedModels(Construct):
         """Let `grantee` read and decrypt the trained models; returns the wildcard resources granted, for the caller's
         cdk-nag acknowledgement."""
         return self._grant_read(grantee, self.model_data)
+
+    @property
+    def fairness_baselines(self) -> list[str]:
+        """The ARN patterns of the bias and explainability baselines (Clarify's configs and reports)."""
+        return [
+            self.bucket.arn_for_objects(f"{MODEL_BUILD_PREFIX}/{self._pipeline}/*/{folder}/*")
+            for step, folder in FAIRNESS_STEP_FOLDERS.items()
+            if step != "FairnessCheck"
+        ]
+
+    def grant_read_fairness_baselines(self, grantee: iam.IGrantable) -> list[str]:
+        """Let `grantee` read and decrypt the models' bias and explainability baselines; returns the wildcards."""
+        granted = [resource for objects in self.fairness_baselines for resource in self._grant_read(grantee, objects)]
+        return list(dict.fromkeys(granted))
 
     def grant_read_baselines(self, grantee: iam.IGrantable) -> list[str]:
         """Let `grantee` read and decrypt the models' drift baselines; returns the wildcard resources granted."""

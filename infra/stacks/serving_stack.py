@@ -14,6 +14,7 @@ from infra.constructs.approved_package_check import ApprovedPackageCheck
 from infra.constructs.batch_scoring import BatchScoring
 from infra.constructs.cicd_access import SMOKE_TEST, CicdAccessRole
 from infra.constructs.endpoint_autoscaling import EndpointAutoscaling
+from infra.constructs.fairness_monitoring import FairnessMonitoring
 from infra.constructs.model_endpoint import ModelEndpoint, Rollout
 from infra.constructs.model_monitoring import ModelMonitoring
 from infra.constructs.notification_topic import notify, topic_arn
@@ -112,12 +113,13 @@ class ServingStack(cdk.Stack):
             encryption_key=encryption_key,
             removal_policy=stage.cdk_removal_policy,
             require_drift_baselines=stage.monitor,
+            require_fairness_baselines=stage.monitor and contract.fairness is not None,
         )
         self.endpoint.model.node.add_dependency(approved)
         stage_topic = topic_arn(self, notification_topic_name(config, stage))
         for alarm in alarms.alarms:
             notify(alarm, stage_topic)
-        self.monitoring = None
+        self.monitoring = self.fairness_monitoring = None
         if stage.monitor:
             self.monitoring = ModelMonitoring(
                 self,
@@ -134,12 +136,32 @@ class ServingStack(cdk.Stack):
                 encryption_key=encryption_key,
                 topic_arn=stage_topic,
             )
-            # Model Monitor checks that the endpoint and its data capture exist
-            for resource in (
+            monitored = [
                 self.monitoring.data_quality,
                 self.monitoring.model_quality,
                 *self.monitoring.schedules.values(),
-            ):
+            ]
+            if contract.fairness is not None:
+                self.fairness_monitoring = FairnessMonitoring(
+                    self,
+                    "FairnessMonitor",
+                    endpoint=self.endpoint,
+                    stage=stage,
+                    contract=contract,
+                    image_uri=region_image(self, images, "ClarifyImageUri"),
+                    versioned_name=versioned_name,
+                    models=models,
+                    bias_config_uri=approved.bias_config_uri,
+                    bias_constraints_uri=approved.bias_constraints_uri,
+                    explainability_config_uri=approved.explainability_config_uri,
+                    explainability_constraints_uri=approved.explainability_constraints_uri,
+                    monitoring_bucket=capture_bucket,
+                    encryption_key=encryption_key,
+                )
+                fairness = self.fairness_monitoring
+                monitored += [fairness.model_bias, fairness.model_explainability, *fairness.schedules.values()]
+            # Model Monitor checks that the endpoint and its data capture exist
+            for resource in monitored:
                 resource.node.add_dependency(self.endpoint.endpoint)
         if stage.max_instances > stage.min_instances:  # else a fixed fleet: nothing to scale
             EndpointAutoscaling(

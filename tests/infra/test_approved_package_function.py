@@ -73,8 +73,23 @@ BASELINES = {
 }
 
 
-def invoke(url: str, request_type: str, arn: str, baselines: bool = False, **extra) -> None:
+FAIRNESS_BASELINES = {
+    "Bias": {
+        "ConfigFile": {"ContentType": "application/json", "S3Uri": "s3://artifacts/run/cfg/model_bias_monitor.json"},
+        "PreTrainingConstraints": {"ContentType": "application/json", "S3Uri": "s3://artifacts/run/data-bias.json"},
+        "PostTrainingConstraints": {"ContentType": "application/json", "S3Uri": "s3://artifacts/run/model-bias.json"},
+    },
+    "Explainability": {
+        "ConfigFile": {"ContentType": "application/json", "S3Uri": "s3://artifacts/run/cfg/explain_monitor.json"},
+        "Constraints": {"ContentType": "application/json", "S3Uri": "s3://artifacts/run/explainability.json"},
+    },
+}
+
+
+def invoke(url: str, request_type: str, arn: str, baselines: bool = False, fairness: bool = False, **extra) -> None:
     properties = {"ModelPackageArn": arn, "ModelPackageGroupName": GROUP}
+    if fairness:
+        properties["RequireFairnessBaselines"] = "true"
     event = {
         "RequestType": request_type,
         "ResponseURL": url,
@@ -138,6 +153,30 @@ def test_fails_a_monitored_stages_deployment_when_the_package_has_no_drift_basel
     (response,) = responses
     assert response["Status"] == "FAILED"
     assert "has no data-quality drift baselines (DriftCheckBaselines)" in response["Reason"]
+
+
+def test_a_monitored_stage_gets_the_packages_bias_and_explainability_baselines(registry, cloudformation):
+    url, responses = cloudformation
+    arn = register(registry, "Approved", DriftCheckBaselines={**BASELINES, **FAIRNESS_BASELINES})
+    invoke(url, "Create", arn, baselines=True, fairness=True)
+    (response,) = responses
+    assert response["Status"] == "SUCCESS", response.get("Reason")
+    assert {key: value for key, value in response["Data"].items() if not key.startswith("DataQuality")} == {
+        "ModelPackageVersion": "1",
+        "BiasConfig": "s3://artifacts/run/cfg/model_bias_monitor.json",
+        "BiasConstraints": "s3://artifacts/run/model-bias.json",
+        "ExplainabilityConfig": "s3://artifacts/run/cfg/explain_monitor.json",
+        "ExplainabilityConstraints": "s3://artifacts/run/explainability.json",
+    }
+
+
+def test_fails_a_fairness_monitored_deployment_when_the_package_has_no_bias_baselines(registry, cloudformation):
+    url, responses = cloudformation
+    invoke(url, "Create", register(registry, "Approved", DriftCheckBaselines=BASELINES), baselines=True, fairness=True)
+    (response,) = responses
+    assert response["Status"] == "FAILED"
+    assert "lacks the bias and explainability baselines ['BiasConfig', 'BiasConstraints'" in response["Reason"]
+    assert "train it with the contract's fairness section" in response["Reason"]
 
 
 def test_fails_the_deployment_when_the_package_does_not_exist(registry, cloudformation):

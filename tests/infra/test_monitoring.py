@@ -52,7 +52,12 @@ def test_data_quality_runs_hourly_on_the_captured_traffic_against_the_packages_b
         s["Properties"]["MonitoringScheduleName"]: s["Properties"]["MonitoringScheduleConfig"]
         for s in prod_serving.find_resources("AWS::SageMaker::MonitoringSchedule").values()
     }
-    assert set(schedules) == {f"{ENDPOINT}-data-quality", f"{ENDPOINT}-model-quality"}
+    assert set(schedules) == {
+        f"{ENDPOINT}-data-quality",
+        f"{ENDPOINT}-model-quality",
+        f"{ENDPOINT}-model-bias",  # the contract has a fairness section: test_fairness_monitoring.py
+        f"{ENDPOINT}-model-explainability",
+    }
     assert {s["ScheduleConfig"]["ScheduleExpression"] for s in schedules.values()} == {"cron(0 * ? * * *)"}
     assert schedules[f"{ENDPOINT}-data-quality"]["MonitoringType"] == "DataQuality"
 

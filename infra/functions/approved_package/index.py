@@ -18,6 +18,13 @@ logger = logging.getLogger()
 logger.setLevel(logging.INFO)
 
 APPROVED = "Approved"
+# The bias and explainability baselines a package may carry (DriftCheckBaselines), by the attribute that returns them
+FAIRNESS_BASELINES = {
+    "BiasConfig": ("Bias", "ConfigFile"),
+    "BiasConstraints": ("Bias", "PostTrainingConstraints"),
+    "ExplainabilityConfig": ("Explainability", "ConfigFile"),
+    "ExplainabilityConstraints": ("Explainability", "Constraints"),
+}
 
 
 class PackageNotServable(ValueError):
@@ -36,6 +43,7 @@ def handler(event: dict, context: object) -> None:
                 arn,
                 properties["ModelPackageGroupName"],
                 needs_baselines=properties.get("RequireDriftBaselines") == "true",
+                needs_fairness_baselines=properties.get("RequireFairnessBaselines") == "true",
             )
             physical_id = arn
     except Exception as error:  # every outcome must reach CloudFormation, or the stack waits for an hour
@@ -44,10 +52,13 @@ def handler(event: dict, context: object) -> None:
     respond(event, status=status, reason=reason, physical_id=physical_id, data=data)
 
 
-def check(sagemaker, arn: str, group: str, *, needs_baselines: bool = False) -> dict:
+def check(
+    sagemaker, arn: str, group: str, *, needs_baselines: bool = False, needs_fairness_baselines: bool = False
+) -> dict:
     """The package's version and its drift baselines (the data-quality statistics and constraints the monitors
-    compare with) when it is an Approved package of `group`; else PackageNotServable. `needs_baselines`: a
-    package without them is not servable either (the stage monitors its endpoint)."""
+    compare with; the bias and explainability configs and constraints, when it has them) when it is an Approved
+    package of `group`; else PackageNotServable. `needs_baselines`, `needs_fairness_baselines`: a package without
+    them is not servable either (the stage monitors its endpoint)."""
     package = sagemaker.describe_model_package(ModelPackageName=arn)
     if package.get("ModelPackageGroupName") != group:
         raise PackageNotServable(
@@ -68,6 +79,18 @@ def check(sagemaker, arn: str, group: str, *, needs_baselines: bool = False) -> 
         raise PackageNotServable(
             f"model package {arn} has no data-quality drift baselines (DriftCheckBaselines), which the stage's "
             "monitors compare with: register it with a pipeline that records them (train it again)"
+        )
+    drift = package.get("DriftCheckBaselines", {})
+    fairness = {
+        name: drift.get(kind, {}).get(part, {}).get("S3Uri") for name, (kind, part) in FAIRNESS_BASELINES.items()
+    }
+    if all(fairness.values()):
+        data.update(fairness)
+    elif needs_fairness_baselines:
+        missing = sorted(name for name, uri in fairness.items() if not uri)
+        raise PackageNotServable(
+            f"model package {arn} lacks the bias and explainability baselines {missing} (DriftCheckBaselines) that "
+            "the stage's bias and explainability monitors compare with: train it with the contract's fairness section"
         )
     return data
 
