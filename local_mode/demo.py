@@ -1,7 +1,8 @@
 """`make demo`: the platform's whole loop on this machine, one line per phase with its key figure.
 
-raw export -> ETL -> pipeline -> v1 registered -> approved -> served -> normal traffic -> monitor -> drifted
-traffic -> monitor -> alarm -> retrain guard -> retraining on fresh data -> v2 against the champion.
+raw export -> ETL -> pipeline (with its bias and explainability reports) -> v1 registered -> approved -> served
+-> normal traffic -> monitor -> drifted traffic -> monitor -> alarm -> retrain guard -> retraining on fresh data
+-> v2 against the champion; then an export whose labels are biased against a group -> the fairness gate fails.
 The endpoint is stopped however the demo ends.
 """
 
@@ -30,6 +31,7 @@ from ml_code.evaluation.champion import metric_at
 CONTRACT = "customer-churn"
 HASH_KEY_FILE = Path(__file__).with_name("demo-hash-key.txt")
 TRAFFIC_RECORDS = 1000
+INJECTED_BIAS = 1.5  # log-odds of churn added for women in the biased export: the fairness gate must catch it
 
 
 class Demo:
@@ -42,14 +44,16 @@ class Demo:
     def phase(self, name: str, figure: str) -> None:
         self.say(f"[{time.monotonic() - self.clock:6.1f} s] {name:<22} {figure}")
 
-    def ingest_and_train(self, export: str, *, seed: int, drift: bool) -> ExecutionResult:
+    def ingest_and_train(
+        self, export: str, *, seed: int, drift: bool, bias: float = 0.0, etl: str = "etl"
+    ) -> ExecutionResult:
         raw = self.home / "raw" / export
-        count = write(raw, generate(self.rows, seed=seed, drift=drift, defect_rate=0.01))
+        count = write(raw, generate(self.rows, seed=seed, drift=drift, defect_rate=0.01, bias=bias))
         self.phase("raw export", f"{count} CRM records with PII and 1 % defects -> {raw.relative_to(self.home.parent)}")
-        manifest = run_local_etl(self.contract, raw, self.home / "etl", key=HASH_KEY_FILE.read_bytes().strip())
+        manifest = run_local_etl(self.contract, raw, self.home / etl, key=HASH_KEY_FILE.read_bytes().strip())
         counts = manifest["counts"]
         self.phase("ETL", f"{counts['written']} curated, {counts['quarantined']} quarantined, PII dropped or hashed")
-        result = run_pipeline(CONTRACT, self.home / "etl" / "curated", self.home, seed=seed, log=lambda _line: None)
+        result = run_pipeline(CONTRACT, self.home / etl / "curated", self.home, seed=seed, log=lambda _line: None)
         report = result.property_files.get("Evaluate", {}).get("EvaluationReport")
         if report is None:
             raise RuntimeError(f"the pipeline failed: {result.failure_reason}")
@@ -60,6 +64,9 @@ class Demo:
             f"execution {result.execution_id}: {steps} steps, test {self.contract.metric.name} {metric:.3f} "
             f"(gate >= {self.contract.metric.threshold})",
         )
+        fairness = result.property_files.get("FairnessCheck", {}).get("FairnessDecision")
+        if fairness:
+            self.phase("fairness", ("" if fairness["passes"] else "FAILS: ") + fairness["reason"])
         return result
 
     def monitor(self, endpoint: str, package, label: str) -> MonitorResult:
@@ -139,6 +146,15 @@ class Demo:
             )
         else:
             self.phase("v2 rejected", second.failure_reason or "")
+        self.biased_export()
+
+    def biased_export(self) -> None:
+        """An export whose labels are biased against women: the bias report finds it and the gate fails naming it."""
+        self.say(f"an export where churn is {INJECTED_BIAS} log-odds likelier for women (local_mode generate --bias):")
+        biased = self.ingest_and_train("export-biased.jsonl", seed=9, drift=False, bias=INJECTED_BIAS, etl="etl-biased")
+        if not biased.gate_failed:
+            raise RuntimeError(f"the injected bias got past the fairness gate: {biased.status}")
+        self.phase("gate failed", "not registered; see `local_mode registry show` for a registered model's reports")
 
 
 DEMO_MARKER = ".local-mode-demo"

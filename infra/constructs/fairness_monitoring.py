@@ -18,14 +18,13 @@ from infra.constructs.model_monitoring import (
     PREDICTION_ATTRIBUTES,
     endpoint_input,
     job_settings,
-    monitoring_schedule,
+    monitor_role,
+    monitoring_schedules,
 )
 from infra.constructs.released_models import ReleasedModels
-from infra.constructs.sagemaker_roles import grant_job_essentials
 from infra.nag import acknowledge
 from infra.naming import GROUND_TRUTH, MONITORING_REPORTS
 from ml_code.contracts.contract import DatasetContract
-from ml_code.paths import DATA_CAPTURE_PREFIX
 
 MODEL_BIAS, MODEL_EXPLAINABILITY = "model-bias", "model-explainability"
 
@@ -109,15 +108,16 @@ class FairnessMonitoring(Construct):
             job_definition_name=versioned_name("me", settings_digest(self, explainability)),
             **explainability,
         )
-        self.schedules = {
-            kind: monitoring_schedule(self, endpoint_name, kind, definition.job_definition_name, monitoring_type, stage)
-            for kind, definition, monitoring_type in (
+        self.schedules = monitoring_schedules(
+            self,
+            endpoint_name,
+            stage,
+            self.role,
+            [
                 (MODEL_BIAS, self.model_bias, "ModelBias"),
                 (MODEL_EXPLAINABILITY, self.model_explainability, "ModelExplainability"),
-            )
-        }
-        for schedule in self.schedules.values():
-            schedule.node.add_dependency(self.role)
+            ],
+        )
 
     def _role(
         self,
@@ -128,33 +128,21 @@ class FairnessMonitoring(Construct):
     ) -> iam.Role:
         """What Clarify's monitors may do: read the endpoint's captured traffic and ground truth and the served
         package's bias and explainability baselines, invoke that endpoint, write their reports, use the key."""
-        role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description=f"Bias and explainability monitors of {model_endpoint.endpoint_name}",
-        )
         endpoint = model_endpoint.endpoint_name
-        captured = monitoring_bucket.arn_for_objects(f"{DATA_CAPTURE_PREFIX}/{endpoint}/*")
-        truth = monitoring_bucket.arn_for_objects(f"{GROUND_TRUTH}/{endpoint}/*")
         reports = [
             monitoring_bucket.arn_for_objects(f"{MONITORING_REPORTS}/{endpoint}/{kind}/*")
             for kind in (MODEL_BIAS, MODEL_EXPLAINABILITY)
         ]
-        role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[captured, truth]))
-        role.add_to_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=reports))
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:ListBucket"],
-                resources=[monitoring_bucket.bucket_arn],
-                conditions={
-                    "StringLike": {"s3:prefix": [f"{DATA_CAPTURE_PREFIX}/{endpoint}/*", f"{GROUND_TRUTH}/{endpoint}/*"]}
-                },
-            )
+        role, (captured, truth) = monitor_role(
+            self,
+            description=f"Bias and explainability monitors of {endpoint}",
+            endpoint=endpoint,
+            reports=reports,
+            monitoring_bucket=monitoring_bucket,
+            encryption_key=encryption_key,
         )
         model_endpoint.grant_invoke(role)
         baselines = models.grant_read_fairness_baselines(role)
-        grant_job_essentials(role, encryption_key, ("ProcessingJobs",))
         acknowledge(
             role,
             "AwsSolutions-IAM5",

@@ -141,15 +141,13 @@ class ModelMonitoring(Construct):
             job_definition_name=versioned_name("mq", settings_digest(self, model_quality)),
             **model_quality,
         )
-        self.schedules = {
-            kind: monitoring_schedule(self, endpoint_name, kind, definition.job_definition_name, monitoring_type, stage)
-            for kind, definition, monitoring_type in (
-                (DATA_QUALITY, self.data_quality, "DataQuality"),
-                (MODEL_QUALITY, self.model_quality, "ModelQuality"),
-            )
-        }
-        for schedule in self.schedules.values():
-            schedule.node.add_dependency(self.role)
+        self.schedules = monitoring_schedules(
+            self,
+            endpoint_name,
+            stage,
+            self.role,
+            [(DATA_QUALITY, self.data_quality, "DataQuality"), (MODEL_QUALITY, self.model_quality, "ModelQuality")],
+        )
         self.alarms = self._alarms(endpoint_name, stage, contract)
         for alarm in self.alarms:
             notify(alarm, topic_arn)
@@ -239,28 +237,16 @@ class ModelMonitoring(Construct):
     ) -> iam.Role:
         """What the monitoring jobs may do: read the endpoint's captured traffic and ground truth and the served
         package's baselines, write their reports, use the key, write their logs and metrics."""
-        role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description=f"Model Monitor of {endpoint}",
-        )
-        captured = monitoring_bucket.arn_for_objects(f"{DATA_CAPTURE_PREFIX}/{endpoint}/*")
-        truth = monitoring_bucket.arn_for_objects(f"{GROUND_TRUTH}/{endpoint}/*")
         reports = monitoring_bucket.arn_for_objects(f"{MONITORING_REPORTS}/{endpoint}/*")
-        role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[captured, truth]))
-        role.add_to_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[reports]))
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:ListBucket"],
-                resources=[monitoring_bucket.bucket_arn],
-                conditions={
-                    "StringLike": {"s3:prefix": [f"{DATA_CAPTURE_PREFIX}/{endpoint}/*", f"{GROUND_TRUTH}/{endpoint}/*"]}
-                },
-            )
+        role, (captured, truth) = monitor_role(
+            self,
+            description=f"Model Monitor of {endpoint}",
+            endpoint=endpoint,
+            reports=[reports],
+            monitoring_bucket=monitoring_bucket,
+            encryption_key=encryption_key,
         )
         baselines = models.grant_read_baselines(role)
-        grant_job_essentials(role, encryption_key, ("ProcessingJobs",))
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["cloudwatch:PutMetricData"],
@@ -332,22 +318,56 @@ def endpoint_input(endpoint_name: str) -> dict:
     }
 
 
-def monitoring_schedule(
-    scope: Construct, endpoint: str, kind: str, definition_name: str, monitoring_type: str, stage: StageConfig
-) -> sagemaker.CfnMonitoringSchedule:
-    """The schedule (`stage.monitor_schedule`) that runs the job definition `definition_name` on the endpoint."""
-    return sagemaker.CfnMonitoringSchedule(
-        scope,
-        f"{construct_id_of(kind)}Schedule",
-        monitoring_schedule_name=monitoring_schedule_name(endpoint, kind),
-        monitoring_schedule_config=sagemaker.CfnMonitoringSchedule.MonitoringScheduleConfigProperty(
-            monitoring_job_definition_name=definition_name,
-            monitoring_type=monitoring_type,
-            schedule_config=sagemaker.CfnMonitoringSchedule.ScheduleConfigProperty(
-                schedule_expression=stage.monitor_schedule
+def monitoring_schedules(
+    scope: Construct, endpoint: str, stage: StageConfig, role: iam.IRole, definitions: list[tuple[str, object, str]]
+) -> dict[str, sagemaker.CfnMonitoringSchedule]:
+    """A schedule (`stage.monitor_schedule`) per (kind, job definition, monitoring type) on the endpoint, each made
+    once the jobs' `role` is."""
+    schedules = {}
+    for kind, definition, monitoring_type in definitions:
+        schedules[kind] = sagemaker.CfnMonitoringSchedule(
+            scope,
+            f"{construct_id_of(kind)}Schedule",
+            monitoring_schedule_name=monitoring_schedule_name(endpoint, kind),
+            monitoring_schedule_config=sagemaker.CfnMonitoringSchedule.MonitoringScheduleConfigProperty(
+                monitoring_job_definition_name=definition.job_definition_name,
+                monitoring_type=monitoring_type,
+                schedule_config=sagemaker.CfnMonitoringSchedule.ScheduleConfigProperty(
+                    schedule_expression=stage.monitor_schedule
+                ),
             ),
-        ),
+        )
+        schedules[kind].node.add_dependency(role)
+    return schedules
+
+
+def monitor_role(
+    scope: Construct,
+    *,
+    description: str,
+    endpoint: str,
+    reports: list[str],
+    monitoring_bucket: s3.IBucket,
+    encryption_key: kms.IKey,
+) -> tuple[iam.Role, tuple[str, str]]:
+    """A monitoring jobs' role that reads the endpoint's captured traffic and ground truth, writes `reports` (ARN
+    patterns), uses the key and writes its logs; with the captured and ground-truth patterns it reads."""
+    role = iam.Role(scope, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"), description=description)
+    captured = monitoring_bucket.arn_for_objects(f"{DATA_CAPTURE_PREFIX}/{endpoint}/*")
+    truth = monitoring_bucket.arn_for_objects(f"{GROUND_TRUTH}/{endpoint}/*")
+    role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[captured, truth]))
+    role.add_to_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=reports))
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["s3:ListBucket"],
+            resources=[monitoring_bucket.bucket_arn],
+            conditions={
+                "StringLike": {"s3:prefix": [f"{DATA_CAPTURE_PREFIX}/{endpoint}/*", f"{GROUND_TRUTH}/{endpoint}/*"]}
+            },
+        )
     )
+    grant_job_essentials(role, encryption_key, ("ProcessingJobs",))
+    return role, (captured, truth)
 
 
 def construct_id_of(kind: str) -> str:

@@ -81,14 +81,15 @@ def analyze(config: dict, data: pd.DataFrame, model: LoadedModel | None) -> tupl
             continue
         wanted = _wanted(methods[method].get("methods", "all"), names)
         section: dict = {"label": label_column, "label_value_or_threshold": ",".join(positive), "facets": {}}
-        for facet, column in facets:
-            group = facet_group(data[facet.column], facet)
-            values = compute(label, group) if predicted is None else compute(label, predicted, group)
+        for facet in facets:
+            values = data[facet.column]
+            group = facet_group(values, facet)
+            found = compute(label, group) if predicted is None else compute(label, predicted, group)
             # a rate that divides by zero has no value: null in the report (JSON has no infinity)
             metrics = [
-                {"name": name, "description": DESCRIPTIONS[name], "value": _finite(values[name])} for name in wanted
+                {"name": name, "description": DESCRIPTIONS[name], "value": _finite(found[name])} for name in wanted
             ]
-            section["facets"][facet.column] = [{"value_or_threshold": group_name(column, facet), "metrics": metrics}]
+            section["facets"][facet.column] = [{"value_or_threshold": group_name(values, facet), "metrics": metrics}]
         analysis[stage] = section
     return analysis, attributions
 
@@ -97,14 +98,15 @@ def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def _facet(spec: dict, data: pd.DataFrame) -> tuple[Facet, pd.Series]:
+def _facet(spec: dict, data: pd.DataFrame) -> Facet:
+    """A facet of the config, as Clarify reads it: one number on a continuous column is a threshold."""
     column = spec["name_or_index"]
     if column not in data.columns:
         raise ContractError(f"the dataset has no facet column {column!r} (its columns: {list(data.columns)})")
     values = spec["value_or_threshold"]
     if len(values) == 1 and _continuous(data[column]):
-        return Facet(column=column, threshold=float(values[0])), data[column]
-    return Facet(column=column, values=tuple(values)), data[column]
+        return Facet(column=column, threshold=float(values[0]))
+    return Facet(column=column, values=tuple(values))
 
 
 def _continuous(values: pd.Series) -> bool:

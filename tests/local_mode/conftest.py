@@ -60,7 +60,7 @@ CRM_COLUMNS = {
     "id_columns": ["customer_id"],
     "pii": {"drop": ["name", "email", "phone"], "hash": ["customer_id"]},
     "datetime_age": {"account_created": "account_age_days"},
-    "drop": ["export_ts"],
+    "drop": ["export_ts", "gender"],  # these contracts measure no fairness
 }
 
 

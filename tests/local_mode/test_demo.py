@@ -20,6 +20,8 @@ PHASES = (
     "alarm ALARM",
     "retrain guard",
     "champion",
+    "fairness",
+    "gate failed",
 )
 
 
@@ -35,6 +37,9 @@ def test_the_demo_tells_the_whole_story_and_stops_its_server(tmp_path):
     assert re.search(r"^\[.*\] retrain guard\s+start: ", result.stdout, flags=re.MULTILINE)
     assert re.search(r"the same alarm again: no start: .* already started", result.stdout)
     assert re.search(r"^\[.*\] v2 (registered|rejected)", result.stdout, flags=re.MULTILINE)
+    fairness = [line for line in lines if line.startswith("fairness")]
+    assert fairness[0].split(None, 1)[1].startswith("within the limits")  # v1: no bias in the export
+    assert re.search(r"FAILS: DPL -0\.\d+ for gender=female is outside \[-0\.1, 0\.1\]", fairness[-1])
     assert "Listening at" not in result.stdout  # the server's log goes to its file, not the story
     server_log = (home / "endpoints" / "mlops-dev-customer-churn" / "server.log").read_text()
     assert "Shutting down: Master" in server_log

@@ -132,7 +132,7 @@ def test_the_shipped_churn_contract_measures_gender_without_training_on_it():
     assert contract.facet_columns == ("gender",) and contract.measured_only == ("gender",)
     assert "gender" not in contract.feature_columns(["gender", "plan", "monthly_charges"])
     assert "gender" in contract.required_columns(["gender"])
-    assert contract.fairness.limits["DI"] == (0.8, 1.25)
+    assert contract.fairness.limits == {"DPL": (-0.1, 0.1), "DPPL": (-0.15, 0.15)}
 
 
 def test_a_facet_may_be_a_feature_and_a_numeric_facet_has_a_threshold():

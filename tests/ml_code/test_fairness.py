@@ -299,3 +299,24 @@ def test_without_a_fairness_section_there_is_nothing_to_configure(churn_prepared
     contract = dataclasses.replace(churn_prepared.contract, fairness=None)
     with pytest.raises(ValueError, match="no fairness section"):
         config.analysis_configs(contract, transform, model_name="m", instance_type="ml.m5.xlarge", seed=1)
+
+
+def test_one_number_on_a_continuous_column_is_a_threshold_as_clarify_reads_it():
+    data = pd.DataFrame(
+        {"label": ["1", "0", "1", "0", "1", "0"], "age": ["71", "25.5", "64", "33", "45", "80"], "band": list("aabbaa")}
+    )
+    config_ = {
+        "label": "label",
+        "label_values_or_threshold": [1],
+        "facet": [
+            {"name_or_index": "age", "value_or_threshold": [60]},
+            {"name_or_index": "band", "value_or_threshold": ["b"]},
+        ],
+        "methods": {"pre_training_bias": {"methods": ["CI"]}},
+    }
+    report, _ = analyze.analyze(config_, data, None)
+    facets = report["pre_training_bias_metrics"]["facets"]
+    assert facets["age"][0]["value_or_threshold"] == "(60.0, 80.0]"  # above 60: three of six
+    assert facets["age"][0]["metrics"] == [{"name": "CI", "description": "Class Imbalance (CI)", "value": 0.0}]
+    assert facets["band"][0]["value_or_threshold"] == "b"  # text: a category
+    assert facets["band"][0]["metrics"][0]["value"] == pytest.approx((4 - 2) / 6)
