@@ -1,6 +1,7 @@
 """Runs a SageMaker pipeline definition on this machine: the very JSON `build_definition` makes.
 
-Steps run in dependency order (the references between them, and DependsOn), each as SageMaker would run it:
+Steps run in dependency order (the references between them, and DependsOn), those whose inputs are ready at the
+same time in parallel, as SageMaker runs them, and each as SageMaker would run it:
 Processing and QualityCheck steps as processing jobs, Training as a script-mode training job (jobs.py),
 Condition, Fail and RegisterModel by the executor itself (RegisterModel into the local registry). Every value
 is resolved from the definition's own expressions (expressions.py), so a broken wire fails here, naming the
@@ -16,8 +17,10 @@ import json
 import os
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -28,6 +31,7 @@ from local_mode.jobs import JobFailed, JobRunner, create_model
 from local_mode.local_s3 import LocalS3
 from local_mode.registry import ModelPackage, Registry
 
+PARALLEL_STEPS = 4  # steps running at once at most (SageMaker starts every ready step)
 SUPPORTED_STEPS = ("Processing", "QualityCheck", "Training", "Model", "Condition", "Fail", "RegisterModel")
 # The arguments SageMaker compares to decide whether a step's earlier run can be reused (its cache key).
 CACHE_KEY_ARGUMENTS = {
@@ -105,8 +109,12 @@ class PipelineExecutor:
         self.s3 = LocalS3(self.home)
         self.registry = Registry(self.home)
         self.jobs = JobRunner(self.home, python)
-        self.log = log
-        self.nodes = _graph(definition.get("Steps", []))
+        self._log, self._log_lock = log, threading.Lock()  # steps report from the threads they run in
+        self.nodes = step_graph(definition.get("Steps", []))
+
+    def log_line(self, line: str) -> None:
+        with self._log_lock:
+            self._log(line)
 
     def start(self, overrides: dict[str, Any] | None = None, *, hyperparameters: dict[str, str] | None = None):
         """Run the pipeline to its end; returns what happened (never raises for a step's failure)."""
@@ -127,46 +135,67 @@ class PipelineExecutor:
         self._create_groups()
         records = {node.name: StepRecord(node.name, node.body["Type"]) for node in self.nodes}
         result = ExecutionResult(execution_id, self.pipeline_name, "Succeeded", list(records.values()), parameters)
+        hps = hyperparameters or {}
         self._save(result, status="Executing")  # the retrain guard sees a running execution
-        self.log(f"pipeline {self.pipeline_name}: execution {execution_id}")
-        skipped: set[str] = set()
-        for node in self.nodes:
-            if node.branch_of and _branch_not_taken(node.branch_of, records) or node.needs & skipped:
-                skipped.add(node.name)
-                continue
-            record = records[node.name]
-            try:
-                self._run(node, record, scope, result, hyperparameters or {})
-            except (StepError, JobFailed, ExpressionError, OSError, ValueError, KeyError) as error:
-                reason = str(error) if str(error).startswith(node.name) else f"{node.name}: {error}"
-                record.status, record.failure_reason = "Failed", reason
-                result.status, result.failure_reason = "Failed", reason
-                self.log(f"  {node.name:<22} FAILED: {reason}")
-                break
-            if result.gate_failed:
-                break
+        self.log_line(f"pipeline {self.pipeline_name}: execution {execution_id}")
+        # As SageMaker does, every step whose inputs are ready runs at once (jobs are processes of their own);
+        # after a failure (or a Fail step) no step starts, and the ones running finish.
+        pending, finished, skipped = list(self.nodes), set(), set()
+        with ThreadPoolExecutor(max_workers=PARALLEL_STEPS) as pool:
+            running: dict = {}
+            while pending or running:
+                for node in list(pending) if result.status == "Succeeded" and not result.gate_failed else []:
+                    if not node.needs <= finished:
+                        continue
+                    pending.remove(node)
+                    if node.branch_of and _branch_not_taken(node.branch_of, records) or node.needs & skipped:
+                        skipped.add(node.name)
+                        finished.add(node.name)
+                    else:
+                        running[pool.submit(self._attempt, node, records[node.name], scope, result, hps)] = node
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    node = running.pop(future)
+                    reason = future.result()
+                    if reason is None:
+                        finished.add(node.name)
+                    elif result.status == "Succeeded":  # the first failure is the execution's
+                        result.status, result.failure_reason = "Failed", reason
         result.property_files = scope.property_files
         self._save(result)
         return result
+
+    def _attempt(self, node: _Node, record: StepRecord, scope: Scope, result: ExecutionResult, hps: dict) -> str | None:
+        """Run one step; None when it succeeded, else why it failed (recorded on the step)."""
+        try:
+            self._run(node, record, scope, result, hps)
+        except (StepError, JobFailed, ExpressionError, OSError, ValueError, KeyError) as error:
+            reason = str(error) if str(error).startswith(node.name) else f"{node.name}: {error}"
+            record.status, record.failure_reason = "Failed", reason
+            self.log_line(f"  {node.name:<22} FAILED: {reason}")
+            return reason
+        return None
 
     def _run(self, node: _Node, record: StepRecord, scope: Scope, result: ExecutionResult, hps: dict) -> None:
         kind, name = node.body["Type"], node.name
         if kind not in SUPPORTED_STEPS:
             raise StepError(f"{name}: step type {kind!r} is not supported locally (supported: {list(SUPPORTED_STEPS)})")
-        self.log(f"  {name:<22} started")
+        self.log_line(f"  {name:<22} started")
         clock = time.monotonic()
         scope.execution["CurrentDateTime"] = datetime.now(timezone.utc).isoformat()
         if kind == "Condition":
             outcome = self._condition(node, record, scope)
             record.status = "Succeeded"
             record.seconds = time.monotonic() - clock
-            self.log(f"  {name:<22} {'true' if outcome else 'false'} in {record.seconds:.1f} s")
+            self.log_line(f"  {name:<22} {'true' if outcome else 'false'} in {record.seconds:.1f} s")
             return
         if kind == "Fail":
             message = str(resolve(node.body.get("Arguments", {}).get("ErrorMessage", ""), scope))
             record.status, record.failure_reason = "Failed", message
             result.status, result.failure_reason, result.gate_failed = "Failed", message, True
-            self.log(f"  {name:<22} {message}")
+            self.log_line(f"  {name:<22} {message}")
             return
         arguments = resolve(node.body.get("Arguments", {}), scope)
         if kind == "RegisterModel":
@@ -188,7 +217,7 @@ class PipelineExecutor:
         record.status = "Succeeded"
         record.seconds = time.monotonic() - clock
         how = f"cached (from execution {record.cached_from})" if record.cached_from else "succeeded"
-        self.log(f"  {name:<22} {how} in {record.seconds:.1f} s")
+        self.log_line(f"  {name:<22} {how} in {record.seconds:.1f} s")
 
     def _job(self, node: _Node, arguments: dict, scope: Scope, execution_id: str) -> tuple[dict, dict, str | None]:
         kind, name = node.body["Type"], node.name
@@ -366,7 +395,7 @@ def read_execution(home: Path, execution_id: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _graph(steps: list[dict]) -> list[_Node]:
+def step_graph(steps: list[dict]) -> list[_Node]:
     """Every step (branches of conditions included) in an order that respects what each one reads."""
     nodes: list[_Node] = []
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from local_mode.executor import step_graph
 from local_mode.registry import APPROVED, PENDING, Registry
 from tests.cli import ROOT, local_mode
 
@@ -46,6 +47,11 @@ def started(stdout: str) -> list[str]:
     return re.findall(r"^  (\S+)\s+started$", stdout, flags=re.MULTILINE)
 
 
+def _ended(line: str) -> str | None:
+    match = re.match(r"^  (\S+)\s+(succeeded|cached|true|false)\b", line)
+    return match.group(1) if match else None
+
+
 def definition_order(definition: dict) -> list[str]:
     names = []
     for step in definition["Steps"]:
@@ -60,9 +66,14 @@ def first_run(tmp_path_factory, definition_file, churn_csv) -> Run:
     return run(definition_file, churn_csv, tmp_path_factory.mktemp("home"))
 
 
-def test_runs_every_step_in_the_definitions_order_and_registers_a_pending_package(first_run, definition):
+def test_runs_every_step_after_the_steps_it_reads_and_registers_a_pending_package(first_run, definition):
     assert first_run.returncode == 0, first_run.stdout[-3000:] + first_run.stderr[-2000:]
-    assert started(first_run.stdout) == definition_order(definition)
+    assert sorted(started(first_run.stdout)) == sorted(definition_order(definition))
+    lines = first_run.stdout.splitlines()
+    ended = {name: index for index, line in enumerate(lines) if (name := _ended(line))}
+    for node in step_graph(definition["Steps"]):
+        begun = lines.index(f"  {node.name:<22} started")
+        assert all(ended[need] < begun for need in node.needs), (node.name, sorted(node.needs))
     assert "GateFailed" not in first_run.stdout
     package = Registry(first_run.home).package(GROUP, 1)
     assert package.status == PENDING
