@@ -35,7 +35,7 @@ from ml_code.paths import (
     PROCESSING_FAILURE_FILE,
 )
 from ml_code.processing.features import as_category_text, coerce_numeric
-from ml_code.runtime import StagedFiles, atomic_write_text, configure_logging, parse_known, run_step
+from ml_code.runtime import StagedFiles, configure_logging, parse_known, run_step
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +136,8 @@ def write_results(output: Path, analysis: dict, attributions: Attributions | Non
         for name, png in plots(analysis).items():
             with staged.open(output / name) as handle:
                 handle.write(png)
-    atomic_write_text(output / CLARIFY_ANALYSIS_FILE, json.dumps(analysis, indent=2, sort_keys=True, allow_nan=False))
+        with staged.open(output / CLARIFY_ANALYSIS_FILE) as handle:
+            handle.write(json.dumps(analysis, indent=2, sort_keys=True, allow_nan=False).encode())
 
 
 def plots(analysis: dict) -> dict[str, bytes]:
