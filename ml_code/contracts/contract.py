@@ -71,6 +71,8 @@ class ContractError(ValueError):
 # training data before training, or on the model's predictions for the test split after it.
 PRE_TRAINING_METRICS = ("CI", "DPL", "KL", "JS")
 POST_TRAINING_METRICS = ("DPPL", "DI", "AD", "RD", "SD", "DAR", "DRR")
+# The sections of Clarify's analysis.json that hold them, by stage.
+BIAS_SECTIONS = {"pre_training_bias_metrics": PRE_TRAINING_METRICS, "post_training_bias_metrics": POST_TRAINING_METRICS}
 _FACET_KEYS = {"column", "values", "threshold"}
 
 

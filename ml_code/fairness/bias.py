@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ml_code.contracts.contract import POST_TRAINING_METRICS, PRE_TRAINING_METRICS, ContractError, Facet
+from ml_code.contracts.contract import BIAS_SECTIONS, ContractError, Facet
 from ml_code.processing.features import as_category_text, coerce_numeric
 
 DESCRIPTIONS = {
@@ -103,9 +103,10 @@ def post_training(label: np.ndarray, predicted: np.ndarray, group: np.ndarray) -
     }
 
 
+# Each section of Clarify's report: its metrics and what computes them.
 STAGES: dict[str, tuple[tuple[str, ...], Callable]] = {
-    "pre_training_bias_metrics": (PRE_TRAINING_METRICS, pre_training),
-    "post_training_bias_metrics": (POST_TRAINING_METRICS, post_training),
+    section: (names, compute)
+    for (section, names), compute in zip(BIAS_SECTIONS.items(), (pre_training, post_training), strict=True)
 }
 
 
