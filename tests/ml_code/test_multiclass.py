@@ -24,7 +24,7 @@ PLAN = parse_contract(
         "pii": {"drop": ["name", "email", "phone"]},
         "categorical": ["region", "payment_method", "churned"],
         "datetime_age": {"account_created": "account_age_days"},
-        "drop": ["export_ts"],
+        "drop": ["export_ts", "gender"],
         "metric": {"name": "accuracy", "threshold": 0.5},
     }
 )

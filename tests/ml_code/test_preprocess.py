@@ -167,7 +167,7 @@ def test_a_csv_without_a_header_is_never_echoed_into_the_failure(tmp_path, churn
     first_record = headerless.splitlines()[0].split(",")
     assert_failed_cleanly(code, base, failure, "is its header row missing?")
     reason = failure.read_text()
-    assert len(first_record) == 16 and "@" in headerless.splitlines()[0]  # the record holds personal data
+    assert len(first_record) == 17 and "@" in headerless.splitlines()[0]  # the record holds personal data
     assert not [value for value in first_record if len(value) > 3 and value in reason]
 
 
@@ -205,7 +205,7 @@ def churn_contract_with(**extra):
 
     raw = json.loads(Path(CHURN_CONTRACT).read_text())
     raw["drop"] = [column for column in raw["drop"] if column != "export_ts"]
-    return parse_contract({**raw, "pass_through": ["export_ts"], **extra})
+    return parse_contract({**raw, "pass_through": [*raw["pass_through"], "export_ts"], **extra})
 
 
 def test_newest_per_id_keeps_each_customers_latest_record_across_runs(churn_csv):

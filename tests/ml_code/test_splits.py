@@ -28,7 +28,7 @@ def data(churn_csv) -> pd.DataFrame:
 
 
 def test_split_by_column_puts_each_row_where_its_value_says(data):
-    contract = parse_contract(churn_json(pass_through=["fold"], split={"column": "fold"}))
+    contract = parse_contract(churn_json(pass_through=["fold", "gender"], split={"column": "fold"}))
     splits = split(data, contract, seed=1)
     marks = data["fold"].str.strip().str.lower()
     for name in ("train", "validation", "test"):
@@ -85,7 +85,7 @@ def test_fails_when_the_contracts_split_is_wrong(split_setting, extra, message):
 
 
 def test_fails_when_the_split_column_holds_other_values(data):
-    contract = parse_contract(churn_json(pass_through=["fold"], split={"column": "fold"}))
+    contract = parse_contract(churn_json(pass_through=["fold", "gender"], split={"column": "fold"}))
     odd = data.assign(fold=data["fold"].where(data.index % 50 != 0, "holdout"))
     with pytest.raises(
         ContractError,
@@ -95,7 +95,7 @@ def test_fails_when_the_split_column_holds_other_values(data):
 
 
 def test_fails_when_a_split_would_be_empty(data):
-    contract = parse_contract(churn_json(pass_through=["fold"], split={"column": "fold"}))
+    contract = parse_contract(churn_json(pass_through=["fold", "gender"], split={"column": "fold"}))
     no_test = data.assign(fold=data["fold"].replace({"test": "train"}))
     with pytest.raises(ContractError, match=r"no row of the split column 'fold' says 'test': every split needs rows"):
         split(no_test, contract, seed=1)
@@ -105,7 +105,7 @@ def test_fails_when_a_split_would_be_empty(data):
 
 
 def test_fails_when_the_split_or_time_column_is_missing_or_unreadable(data):
-    contract = parse_contract(churn_json(pass_through=["fold"], split={"column": "fold"}))
+    contract = parse_contract(churn_json(pass_through=["fold", "gender"], split={"column": "fold"}))
     with pytest.raises(ContractError, match=r"the split column 'fold' is not in the data"):
         split(data.drop(columns="fold"), contract, seed=1)
     timed = parse_contract(churn_json(split={"time_column": "account_created"}))
