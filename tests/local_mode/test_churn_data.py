@@ -65,3 +65,19 @@ def test_fails_when_rows_is_not_positive():
 def test_fails_when_the_format_is_unknown(tmp_path):
     with pytest.raises(ValueError, match="unknown format 'xml'"):
         write(tmp_path / "x", generate(1), fmt="xml")
+
+
+def churn_rate(records: list[dict], gender: str) -> float:
+    group = [record for record in records if record["gender"] == gender]
+    return sum(record["churned"] == "yes" for record in group) / len(group)
+
+
+def test_a_bias_makes_churn_depend_on_gender_and_moves_nothing_else():
+    plain, biased = list(generate(6000, seed=3)), list(generate(6000, seed=3, bias=1.5))
+    assert {record["gender"] for record in plain} == {"female", "male", "nonbinary"}
+    assert abs(churn_rate(plain, "female") - churn_rate(plain, "male")) < 0.05  # no bias: about the same
+    assert churn_rate(biased, "female") - churn_rate(biased, "male") > 0.2
+    assert churn_rate(biased, "male") == churn_rate(plain, "male")  # only women's labels move
+    assert [{k: v for k, v in r.items() if k != "churned"} for r in biased] == [
+        {k: v for k, v in r.items() if k != "churned"} for r in plain
+    ]
