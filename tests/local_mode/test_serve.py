@@ -79,6 +79,18 @@ def test_json_and_csv_answers_for_each_problem_type(endpoints, approved_models, 
     assert rows[0].split(",")[0] == str(expected)  # CSV and JSON give the same answer
 
 
+@pytest.mark.parametrize("problem_type", PROBLEM_TYPES)
+def test_a_verbose_request_gets_each_records_explanation_over_http(endpoints, approved_models, problem_type):
+    model, endpoint = approved_models[problem_type], endpoints[problem_type]
+    records = feature_records(model, 3)
+    status, body = invoke(endpoint, json.dumps(records), "application/json", accept="application/json; verbose=true")
+    assert status == 200, body
+    for prediction in json.loads(body)["predictions"]:
+        contributions = prediction["explanation"]["contributions"]
+        assert contributions and {c["column"] for c in contributions} <= set(records[0])  # raw columns the client sent
+        assert isinstance(prediction["explanation"]["bias"], float)
+
+
 def bad_requests(model) -> dict[str, tuple[bytes, str, str, int]]:
     record = feature_records(model, 1)[0]
     too_many = json.dumps([record] * (MAX_RECORDS + 1)).encode()
