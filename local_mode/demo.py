@@ -154,7 +154,12 @@ class Demo:
         biased = self.ingest_and_train("export-biased.jsonl", seed=9, drift=False, bias=INJECTED_BIAS, etl="etl-biased")
         if not biased.gate_failed:
             raise RuntimeError(f"the injected bias got past the fairness gate: {biased.status}")
-        self.phase("gate failed", "not registered; see `local_mode registry show` for a registered model's reports")
+        (report,) = (
+            path
+            for path in (self.home / "s3").rglob("analysis.json")
+            if biased.execution_id in path.parts and "data-bias" in path.parts
+        )
+        self.phase("gate failed", f"not registered; the data bias report: {report.relative_to(self.home.parent)}")
 
 
 DEMO_MARKER = ".local-mode-demo"

@@ -40,6 +40,8 @@ def test_the_demo_tells_the_whole_story_and_stops_its_server(tmp_path):
     fairness = [line for line in lines if line.startswith("fairness")]
     assert fairness[0].split(None, 1)[1].startswith("within the limits")  # v1: no bias in the export
     assert re.search(r"FAILS: DPL -0\.\d+ for gender=female is outside \[-0\.1, 0\.1\]", fairness[-1])
+    (report,) = re.findall(r"the data bias report: (\S+)", result.stdout)
+    assert (home.parent / report).is_file()
     assert "Listening at" not in result.stdout  # the server's log goes to its file, not the story
     server_log = (home / "endpoints" / "mlops-dev-customer-churn" / "server.log").read_text()
     assert "Shutting down: Master" in server_log
