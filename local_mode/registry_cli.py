@@ -8,6 +8,7 @@ import json
 from local_mode.executor import read_execution
 from local_mode.local_s3 import LocalS3
 from local_mode.registry import APPROVED, REJECTED, ModelPackage, Registry
+from ml_code.contracts.contract import BIAS_SECTIONS
 
 
 def registry_command(args: argparse.Namespace) -> str:
@@ -93,7 +94,7 @@ def fairness_lines(package: ModelPackage, s3: LocalS3) -> list[str]:
         if not uri or not s3.path(uri).is_file():
             continue
         analysis = json.loads(s3.path(uri).read_text())
-        for stage in ("pre_training_bias_metrics", "post_training_bias_metrics"):
+        for stage in BIAS_SECTIONS:
             for column, groups in analysis.get(stage, {}).get("facets", {}).items():
                 for group in groups:
                     values = "  ".join(

@@ -61,20 +61,20 @@ def analyze(config: dict, data: pd.DataFrame, model: LoadedModel | None) -> tupl
     analysis: dict = {"version": "1.0"}
     attributions = None
     predicted = None
-    if needs_model:
+    if "post_training_bias" in methods:
         probability = np.array([row["probability"] for row in predict_fn(records, model)])
         predicted = probability >= float(config.get("probability_threshold", 0.5))
-        if "shap" in methods:
-            attributions = explain(model.booster, model.transform, records)
-            analysis["explanations"] = {
-                "kernel_shap": {
-                    "label0": {
-                        "global_shap_values": attributions.mean_absolute(),
-                        "expected_value": float(attributions.bias[0]),
-                        "method": "xgboost TreeSHAP (pred_contribs) on the margin, summed per raw column",
-                    }
+    if "shap" in methods:
+        attributions = explain(model.booster, model.transform, records)
+        analysis["explanations"] = {
+            "kernel_shap": {
+                "label0": {
+                    "global_shap_values": attributions.mean_absolute(),
+                    "expected_value": float(attributions.bias[0]),
+                    "method": "xgboost TreeSHAP (pred_contribs) on the margin, summed per raw column",
                 }
             }
+        }
     for stage, (names, compute) in STAGES.items():
         method = stage.replace("_metrics", "")
         if method not in methods:
