@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -53,7 +54,8 @@ def ml_code_sources() -> dict[str, bytes]:
 def _write_if_changed(path: Path, content: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.is_file() or path.read_bytes() != content:
-        temporary = path.with_suffix(path.suffix + ".tmp")
-        temporary.write_bytes(content)
-        os.replace(temporary, path)
+        # a temporary file of this writer's own: synths in other processes may write the same package at once
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as temporary:
+            temporary.write(content)
+        os.replace(temporary.name, path)
     return path
