@@ -19,9 +19,8 @@ import argparse  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
-import multiprocessing  # noqa: E402
 from collections import deque  # noqa: E402
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import BinaryIO  # noqa: E402
 
@@ -59,7 +58,8 @@ from ml_code.processing.features import (  # noqa: E402
     fit_transform,
     parse_dates,
 )
-from ml_code.processing.reading import Input, read_table, scan_input, text_batches  # noqa: E402
+from ml_code.processing.reading import read_table, scan_input  # noqa: E402
+from ml_code.processing.spill import TextSpill  # noqa: E402
 from ml_code.processing.writing import MatrixLayout, csv_lines, header_line  # noqa: E402
 from ml_code.runtime import (  # noqa: E402
     StagedFiles,
@@ -88,10 +88,13 @@ class Splits:
     test: pd.DataFrame
 
 
-def read_input(input_dir: Path, contract: DatasetContract | None = None) -> pd.DataFrame:
+def read_input(
+    input_dir: Path, contract: DatasetContract | None = None, *, spill: TextSpill | None = None
+) -> pd.DataFrame:
     """Every CSV under `input_dir` (the ETL writes one folder per ingestion date), columns matched by name
     across files; the row index is each row's position in the input. With a contract: only the columns it
-    needs, numbers parsed (checked against the contract first); without: every column, as text."""
+    needs, numbers parsed (checked against the contract first); without: every column, as text. With a
+    `spill`, its columns' raw text is set aside there (they must be among those read)."""
     source = scan_input(input_dir)
     if contract is None:
         columns, numeric = list(source.columns), set()
@@ -99,7 +102,7 @@ def read_input(input_dir: Path, contract: DatasetContract | None = None) -> pd.D
         contract.check_columns(source.columns)
         columns = needed_columns(source.columns, contract)
         numeric = set(contract.numeric_features(source.columns)) & set(columns)
-    data = read_table(source, columns, numeric=numeric)
+    data = read_table(source, columns, numeric=numeric, spill=spill)
     if data.empty:
         raise ContractError(f"the input under {input_dir} has a header but no rows")
     logger.info("read %d rows and %d columns from %d file(s)", len(data), len(source.columns), len(source.files))
@@ -295,25 +298,20 @@ def check_enough_rows(data: pd.DataFrame, contract: DatasetContract, fractions: 
 def preprocess(input_dir: Path, base_dir: Path, contract: DatasetContract, *, seed: int) -> None:
     """The whole step: validate, split, fit on train, then transform every split and write everything (moved
     into place together once all of it is written)."""
-    # Beside the main work: the input's digest (a thread), and the baseline (a process of its own, as it parses
-    # the input again: in this process it would contend for the interpreter with the fit).
-    spawn = multiprocessing.get_context("spawn")  # not fork: pyarrow's threads are running
+    base_dir.mkdir(parents=True, exist_ok=True)
     with (
         StagedFiles() as staged,  # outermost: on an error, removed once the helpers below have stopped
+        # the features' raw text as read, for the baseline: beside the outputs, never one of them
+        TextSpill(base_dir, list(contract.feature_columns(scan_input(input_dir).columns))) as spill,
         ThreadPoolExecutor(max_workers=1) as background,
-        ProcessPoolExecutor(max_workers=1, mp_context=spawn) as baseline_process,
         ThreadPoolExecutor(max_workers=2) as workers,
     ):
-        digest = background.submit(data_hash, input_dir)
-        data = keep_newest_per_id(read_input(input_dir, contract), contract)
+        digest = background.submit(data_hash, input_dir)  # beside the main work, as is the baseline below
+        data = keep_newest_per_id(read_input(input_dir, contract, spill=spill), contract)
         splits = split(check_target(data, contract), contract, seed=seed)
         del data  # the splits hold the rows now
-        sample = baseline_process.submit(
-            write_baseline_file,
-            staged.reserve(base_dir / BASELINE_OUTPUT / BASELINE_FILE),
-            input_dir,
-            splits.train.index.to_numpy(),
-            list(contract.feature_columns(splits.train.columns)),
+        sample = background.submit(
+            write_baseline, staged.open(base_dir / BASELINE_OUTPUT / BASELINE_FILE), spill, splits.train.index
         )
         transform = fit_transform(splits.train, contract)
         for name in SPLITS:
@@ -413,22 +411,17 @@ def write_model_matrix(
         handle.write(pending.popleft().result())
 
 
-def write_baseline_file(path: Path, input_dir: Path, train_rows: np.ndarray, columns: list[str]) -> bytes:
-    """`write_baseline` into `path` (in a process of its own)."""
-    with path.open("wb") as handle:
-        return write_baseline(handle, scan_input(input_dir), pd.Index(train_rows), columns)
-
-
-def write_baseline(handle: BinaryIO, source: Input, train_rows: pd.Index, columns: list[str]) -> bytes:
+def write_baseline(handle: BinaryIO, spill: TextSpill, train_rows: pd.Index) -> bytes:
     """The training split's raw feature values with a header, as read (in the input's order), for Model
-    Monitor's baseline; returns the sample payload: the header and the first few of those rows."""
-    selected = np.zeros(int(train_rows.max()) + 1 if len(train_rows) else 0, dtype=bool)
-    selected[train_rows.to_numpy()] = True
-    header = header_line(columns)
-    handle.write(header)
-    sample, position = [header], 0
-    for file in source.files:
-        for batch, quote in text_batches(file, columns):
+    Monitor's baseline, into `handle` (closed when done); returns the sample payload: the header and the first
+    few of those rows."""
+    with handle:
+        selected = np.zeros(int(train_rows.max()) + 1 if len(train_rows) else 0, dtype=bool)
+        selected[train_rows.to_numpy()] = True
+        header = header_line(spill.columns)
+        handle.write(header)
+        sample, position = [header], 0
+        for batch, quote in spill.batches():
             rows = len(next(iter(batch.values())))
             window = selected[position : position + rows]  # rows past the last training row are not selected
             mask = pa.array(np.pad(window, (0, rows - len(window))))
