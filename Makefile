@@ -62,10 +62,11 @@ ML_TESTS := tests/ml_code
 # The tests run in a network namespace with loopback only where the OS allows it (tests/offline/isolated).
 ISOLATED := tests/offline/isolated
 # REPORTS=<dir> writes both runs' JUnit reports there (the commit pipeline keeps them). The platform suite runs on
-# two workers (pytest-xdist); tests/conftest.py keeps the tests that share a session's fixtures together.
+# two workers (pytest-xdist); tests/conftest.py keeps the tests that share a session's fixtures together and
+# starts the longest groups first.
 REPORTS ?=
 test: lint $(VENV)/.installed $(ML_VENV)/.installed ## ruff + every test, offline
-	$(OFFLINE) $(ISOLATED) $(VENV)/bin/pytest -n 2 --dist loadgroup tests $(addprefix --ignore=,$(ML_TESTS)) $(if $(REPORTS),--junitxml=$(REPORTS)/platform.xml)
+	$(OFFLINE) $(ISOLATED) $(VENV)/bin/pytest -n 2 --dist loadgroup --no-loadscope-reorder tests $(addprefix --ignore=,$(ML_TESTS)) $(if $(REPORTS),--junitxml=$(REPORTS)/platform.xml)
 	$(OFFLINE) $(ISOLATED) $(ML_VENV)/bin/pytest $(ML_TESTS) $(if $(REPORTS),--junitxml=$(REPORTS)/ml_code.xml)
 
 synth: $(VENV)/.installed node_modules/.installed ## synthesize every stage (or STAGE=dev) into cdk.out, offline

@@ -6,6 +6,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 OFFLINE_DIR = Path(__file__).resolve().parent / "offline"
 
@@ -43,18 +45,27 @@ import offline_guard  # noqa: E402  (the path above makes it importable)
 offline_guard.install()
 
 
+# Groups that take longest, longest first (from `--durations`): started first, they leave the short ones to fill
+# in at the end, so that both workers finish together. The scheduler keeps this order (--no-loadscope-reorder).
+LONGEST_FIRST = ("local_mode/test_run.py", "cdk-synths", "spark", "approved-models", "local_mode/test_demo.py")
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`): tests that share an expensive session
-    fixture stay on one worker, so that it is built once (the CDK synths, the Spark session, the approved
-    models local mode serves); every other module's tests run together (module fixtures are built once)."""
+    """Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup --no-loadscope-reorder`): tests that share an
+    expensive session fixture stay on one worker, so that it is built once (the CDK synths, the Spark session,
+    the approved models local mode serves); every other module's tests run together (module fixtures are built
+    once). It runs before xdist's own hook, which reads the groups into the test ids the scheduler sees."""
     if not config.pluginmanager.hasplugin("xdist"):
         return
-    import pytest
 
     shared = {"infra": "cdk-synths", "etl": "spark"}
+    groups = {}
     for item in items:
         module = Path(str(item.fspath)).relative_to(ROOT / "tests")
         group = shared.get(module.parts[0], str(module))
         if "approved_models" in getattr(item, "fixturenames", ()):
             group = "approved-models"
         item.add_marker(pytest.mark.xdist_group(group))
+        groups[item] = LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
+    items.sort(key=groups.__getitem__)  # stable: within a group, the collection's order
