@@ -1,7 +1,7 @@
 """Preprocessing (a SageMaker processing job): curated CSV -> train/validation/test splits, the Model Monitor
-baseline and the fitted feature transform. Built for millions of rows: pyarrow parses the input into compact
-columns (only those the contract needs), what is learned is fitted on the training split in chunks, and the
-outputs are written chunk by chunk.
+baseline and the fitted feature transform. Built for millions of rows: pyarrow parses the input once into compact
+columns (only those the contract needs; the features' raw text is set aside on disk for the baseline), what is
+learned is fitted on the training split in chunks, and the outputs are written chunk by chunk.
 
 Reads `<base>/input/data/**/*.csv` (with header); writes `<base>/{train,validation,test}` (target first, no
 header), `<base>/baseline` (raw features with header) and `<base>/transform/transform.json`.

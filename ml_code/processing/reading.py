@@ -133,6 +133,7 @@ def _tables(file: InputFile, columns: list[str], *, numeric: set[str]) -> Iterat
     with file.path.open("rb") as handle:
         mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)  # closed with the last buffer on it
     whole = pa.py_buffer(mapped)
+    released = 0
     try:
         for start, end in _line_ranges(mapped):
             read = pa_csv.ReadOptions(column_names=list(file.columns), skip_rows=1 if start == 0 else 0)
@@ -147,6 +148,12 @@ def _tables(file: InputFile, columns: list[str], *, numeric: set[str]) -> Iterat
                 return
             piece = whole.slice(start, end - start)
             yield pa_csv.read_csv(pa.BufferReader(piece), read_options=read, convert_options=encoded), False
+            # the piece is parsed: its pages leave this process's memory (they stay in the page cache), so that
+            # memory holds the parsed columns, not the file as well
+            done = end // mmap.PAGESIZE * mmap.PAGESIZE
+            if done > released:
+                mapped.madvise(mmap.MADV_DONTNEED, released, done - released)
+                released = done
     except pa.ArrowInvalid:  # not quoted: pyarrow's message quotes the row, which may hold personal data
         raise ContractError(
             f"{file.path} is no well-formed CSV file (does some row have more or fewer fields than its header?)"
