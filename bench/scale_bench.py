@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,8 +92,9 @@ class Measure:
 
 def measure(command: list[str]) -> Measure:
     """Run `command` as its own process; its wall time and its peak RSS: the larger of the kernel's figure for
-    the process (wait4's rusage) and the sum over it and its children, sampled every 50 ms (preprocessing
-    writes the baseline in a child process)."""
+    the process (wait4's rusage) and the sum over it and its children, sampled every 50 ms. The kernel's figure
+    counts the memory of the process that started it (Linux keeps the peak of the address space an exec
+    replaces), so this process stays small: the data is generated in a process of its own."""
     started = time.monotonic()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak, stop = 0, threading.Event()
@@ -134,7 +137,8 @@ def run_size(rows: int, workdir: Path, *, seed: int, steps: list[str]) -> dict[s
     raw.parent.mkdir(parents=True, exist_ok=True)
     contract = workdir / "scale-bench.json"
     contract.write_text(json.dumps(CONTRACT))
-    generate(raw, rows, seed=seed)
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as apart:
+        apart.submit(generate, raw, rows, seed=seed).result()
     print(f"{rows:>9,} rows: {raw.stat().st_size / 1e6:,.0f} MB of CSV", flush=True)
     python = sys.executable
     commands = {
