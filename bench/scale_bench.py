@@ -178,7 +178,9 @@ def pack_model(model_dir: Path, evaluation_base: Path) -> None:
     archive = evaluation_base / EVALUATION_MODEL_INPUT / MODEL_ARCHIVE
     archive.parent.mkdir(parents=True, exist_ok=True)
     archive.write_bytes(tar_gz(files))
-    (evaluation_base / EVALUATION_TEST_INPUT).symlink_to(model_dir.parent / "test")
+    test = evaluation_base / EVALUATION_TEST_INPUT
+    test.unlink(missing_ok=True)  # a --workdir used before
+    test.symlink_to(model_dir.parent / "test")
 
 
 def report(results: dict[int, dict[str, Measure]]) -> None:

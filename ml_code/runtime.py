@@ -112,11 +112,6 @@ class StagedFiles:
         self._staged[path] = Path(handle.name)
         return handle
 
-    def reserve(self, path: Path) -> Path:
-        """The staged file for `path`, created empty, for another process to write."""
-        self.open(path).close()
-        return self._staged[path]
-
     def __enter__(self) -> StagedFiles:
         return self
 
