@@ -6,12 +6,11 @@ Written under build/packages/ at synth; CDK then stages them as file assets. No 
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 from ml_code.archives import tar_gz
+from ml_code.runtime import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 ML_CODE = ROOT / "ml_code"
@@ -52,10 +51,7 @@ def ml_code_sources() -> dict[str, bytes]:
 
 
 def _write_if_changed(path: Path, content: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     if not path.is_file() or path.read_bytes() != content:
-        # a temporary file of this writer's own: synths in other processes may write the same package at once
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as temporary:
-            temporary.write(content)
-        os.replace(temporary.name, path)
+        # staged in a temporary file of this writer's own: synths in other processes may write it at once
+        atomic_write_bytes(path, content)
     return path
