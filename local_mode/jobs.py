@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from local_mode import ml_processes
 from local_mode.deployment import CLARIFY_IMAGE, MODEL_MONITOR_IMAGE, XGBOOST_IMAGE
 from local_mode.local_s3 import LocalS3
 from ml_code import paths
@@ -160,7 +160,6 @@ class JobRunner:
         self, job_name: str, command: list[str], root: Path, failure: Path, environment: dict, cwd: Path | None = None
     ) -> Path:
         log = failure.parent / f"{job_name}.log"  # the job's log, as CloudWatch would keep it
-        log.parent.mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ,
             **environment,
@@ -169,13 +168,9 @@ class JobRunner:
             "PYTHONPATH": python_path(),
             "PYTHONDONTWRITEBYTECODE": "1",
         }
-        with log.open("w") as handle:
-            result = subprocess.run(
-                command, env=env, cwd=cwd or ROOT, stdout=handle, stderr=subprocess.STDOUT, check=False
-            )
-        if result.returncode != 0:
-            reason = failure.read_text().strip() if failure.is_file() else _tail(log)
-            raise JobFailed(f"{reason} (exit {result.returncode}; log: {log})")
+        returncode = ml_processes.run(command, env=env, cwd=cwd or ROOT, log=log)
+        if returncode != 0:
+            raise JobFailed(f"{failure_reason(failure, log)} (exit {returncode}; log: {log})")
         return log
 
 
@@ -247,7 +242,10 @@ def pack_model(model_dir: Path, destination: Path) -> Path:
     return destination
 
 
-def _tail(log: Path) -> str:
+def failure_reason(failure: Path, log: Path) -> str:
+    """Why a process of the ML environment failed: its failure file, or else the end of its log."""
+    if failure.is_file():
+        return failure.read_text().strip()
     text = log.read_text(errors="replace").strip() if log.is_file() else ""
     return ("no failure reason written; the log ends: " + text[-LOG_TAIL_CHARACTERS:]) if text else "no output"
 

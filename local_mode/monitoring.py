@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from infra.naming import GROUND_TRUTH, drift_alarm_name, model_quality_alarm_name
+from local_mode import ml_processes
 from local_mode.data_quality import STATISTICS_FILE
-from local_mode.jobs import default_python, python_path
+from local_mode.jobs import default_python, failure_reason, python_path
 from local_mode.local_s3 import LocalS3
 from local_mode.metrics import MetricsStore
 from local_mode.model_monitor import (
@@ -111,18 +111,15 @@ def run_monitor(
         "problem_type": contract.problem_type,
     }
     failure = output / "failure"
-    output.mkdir(parents=True, exist_ok=True)
-    completed = subprocess.run(  # noqa: S603  (our interpreter, our module)
+    log = output / "model_monitor.log"
+    returncode = ml_processes.run(
         [python or default_python(), "-m", "local_mode.model_monitor", f"--failure-file={failure}"],
         env=env,
         cwd=output,
-        capture_output=True,
-        text=True,
-        check=False,
+        log=log,
     )
-    if completed.returncode != 0:
-        reason = failure.read_text().strip() if failure.is_file() else completed.stderr[-1500:]
-        raise RuntimeError(f"monitoring run {run_id} of {endpoint} failed: {reason}")
+    if returncode != 0:
+        raise RuntimeError(f"monitoring run {run_id} of {endpoint} failed: {failure_reason(failure, log)}")
     metrics = json.loads((output / METRICS_FILE).read_text())
     store.put_run(run_id, endpoint, end, metrics)
     quality_file = output / MODEL_QUALITY_DIR / STATISTICS_FILE

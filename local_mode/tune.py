@@ -15,13 +15,13 @@ import json
 import math
 import os
 import re
-import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from local_mode import ml_processes
 from local_mode.jobs import default_python, python_path
 from local_mode.runner import stage_input
 from ml_code import paths
@@ -229,18 +229,16 @@ def train_trial(
 
 def run_ml_module(python: str | None, module: str, arguments: list[str], log: Path, what: str) -> str:
     """`python -m <module> <arguments>` in the ML environment, its output kept in `log`; TuningError on failure."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    completed = subprocess.run(  # noqa: S603 (our interpreter, our module)
+    returncode = ml_processes.run(
         [python or default_python(), "-m", module, *arguments],
         env={**os.environ, "PYTHONPATH": python_path()},
-        capture_output=True,
-        text=True,
+        cwd=Path.cwd(),
+        log=log,
         timeout=3600,
     )
-    log.write_text(completed.stdout + completed.stderr)
-    if completed.returncode != 0:
-        raise TuningError(f"{what} failed (exit {completed.returncode}): see {log}")
-    return completed.stdout + completed.stderr
+    if returncode != 0:
+        raise TuningError(f"{what} failed (exit {returncode}): see {log}")
+    return log.read_text(errors="replace")
 
 
 def _record(run: Path, home: Path, contract: DatasetContract, trials: list[Trial], best: Trial) -> None:
