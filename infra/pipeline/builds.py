@@ -50,10 +50,12 @@ class DefinitionBuilds:
         self._result: dict | None = None
 
     def training(self, settings: PipelineSettings) -> dict:
-        return self._built()["training"][self._index(self._training, settings)]
+        index = self._index(self._training, settings)  # an unrequested definition fails without waiting
+        return self._built()["training"][index]
 
     def batch_scoring(self, settings: BatchScoringSettings) -> dict:
-        return self._built()["batch_scoring"][self._index(self._batch_scoring, settings)]
+        index = self._index(self._batch_scoring, settings)
+        return self._built()["batch_scoring"][index]
 
     def images(self) -> dict[str, dict[str, str]]:
         """Region -> {image placeholder -> URI}, for every region that has all the images."""
@@ -76,12 +78,14 @@ class DefinitionBuilds:
 
 
 def build_all(request: dict) -> dict:
-    """What the child process computes (the SDK is imported here only)."""
-    from infra.pipeline.batch_definition import build_batch_definition
-    from infra.pipeline.definition import build_definition, image_mapping
+    """What the child process computes (the SDK is imported here only, after the contract has loaded: a bad one
+    fails at once)."""
     from ml_code.contracts.contract import load_contract
 
     contract = load_contract(request["contract"])
+    from infra.pipeline.batch_definition import build_batch_definition
+    from infra.pipeline.definition import build_definition, image_mapping
+
     return {
         "training": [build_definition(PipelineSettings(**s), contract) for s in request["training"]],
         "batch_scoring": [

@@ -34,7 +34,7 @@ def test_fails_with_the_childs_error_when_a_build_fails():
 
 
 def test_fails_when_a_definition_was_not_requested():
-    builds = DefinitionBuilds("customer-churn", training=[TRAINING])
+    builds = DefinitionBuilds("no-such-contract", training=[TRAINING])  # the question comes before the child's answer
     with pytest.raises(KeyError, match=r"no definition was requested for BatchScoringSettings"):
         builds.batch_scoring(BATCH)
 

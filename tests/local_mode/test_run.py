@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from local_mode.executor import step_graph
@@ -180,11 +181,13 @@ def test_exits_3_in_the_fail_step_when_the_gate_cannot_be_met(tmp_path, definiti
     assert Registry(tmp_path).packages(GROUP) == []
 
 
-def test_exits_1_with_the_failing_steps_reason(tmp_path, churn_csv):
-    result = local_mode("run", "--contract", "abalone", "--data", churn_csv, "--workdir", tmp_path)
+def test_exits_1_with_the_failing_steps_reason(tmp_path, definition_file, churn_csv):
+    without_plan = tmp_path / "without_plan.csv"
+    pd.read_csv(churn_csv).drop(columns=["plan"]).to_csv(without_plan, index=False)
+    result = run(definition_file, without_plan, tmp_path / "home")
     assert result.returncode == 1
     assert "Preprocess FAILED" in re.sub(r"\s+", " ", result.stdout)
-    assert "missing column(s) ['rings', 'sex']" in result.stdout
+    assert "missing column(s) ['plan']" in result.stdout
     assert "Train" not in started(result.stdout)
 
 
