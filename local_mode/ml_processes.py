@@ -9,8 +9,8 @@ exits as the interpreter would (its exit status, atexit handlers, non-daemon thr
 code is imported fresh in each process, from the command's paths; only the libraries below are shared, and only
 as they are right after their import.
 
-This module is both sides, standard library only: `run` for the caller, and, run as
-`python -m local_mode.ml_processes <socket fd>`, the interpreter that forks.
+This module is both sides, standard library only: `run` for the caller, and, run as a script
+(`python ml_processes.py <socket fd>`), the interpreter that forks.
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ import time
 from pathlib import Path
 from typing import IO
 
-ROOT = Path(__file__).resolve().parents[1]
 # What the step scripts import at start-up (ml_code and local_mode's model monitor): each costs 0.3 to 1 s of CPU.
 PRELOAD = ("numpy", "pandas", "pyarrow.csv", "xgboost", "matplotlib.pyplot")
 STARTUP_PREFIX = "PYTHON"  # variables the interpreter reads as it starts (PYTHONPATH, PYTHONDONTWRITEBYTECODE)
 
 
 class InterpreterGone(RuntimeError):
-    """The forking interpreter exited (its own error is on this process's stderr)."""
+    """The forking interpreter exited before it ran a command (its error, e.g. a library it could not import, is on
+    this process's stderr)."""
 
 
 def run(command: list[str], *, env: dict[str, str], cwd: Path, log: Path, timeout: float | None = None) -> int:
@@ -61,9 +61,8 @@ class _Interpreter:
         self._control, theirs = socket.socketpair()
         with theirs:
             self._process = subprocess.Popen(  # noqa: S603  (the ML environment's interpreter, this module)
-                [python, "-m", __name__, str(theirs.fileno())],
+                [python, __file__, str(theirs.fileno())],
                 env=env,
-                cwd=ROOT,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 pass_fds=(theirs.fileno(),),
@@ -76,14 +75,14 @@ class _Interpreter:
     def run(self, command: list[str], *, env: dict[str, str], cwd: Path, output: IO, timeout: float | None) -> int:
         mine, theirs = socket.socketpair()
         with mine:
-            with theirs, self._send:
-                try:
-                    socket.send_fds(self._control, [b"\0"], [theirs.fileno(), output.fileno()])
-                except OSError as error:
-                    raise InterpreterGone(f"the ML environment's interpreter has exited: {error}") from error
             request = {"argv": command[1:], "env": env, "cwd": str(cwd)}
-            mine.sendall(json.dumps(request).encode())
-            mine.shutdown(socket.SHUT_WR)
+            try:
+                with theirs, self._send:
+                    socket.send_fds(self._control, [b"\0"], [theirs.fileno(), output.fileno()])
+                mine.sendall(json.dumps(request).encode())
+                mine.shutdown(socket.SHUT_WR)
+            except OSError as error:
+                raise InterpreterGone(f"{command[0]} has exited: {error}") from error
             replies = mine.makefile("r")
             pid = _reply(replies, command)
             mine.settimeout(timeout)  # from the process's start
@@ -101,9 +100,12 @@ class _Interpreter:
 
 
 def _reply(replies: IO[str], command: list[str]) -> int:
-    line = replies.readline()
+    try:
+        line = replies.readline()
+    except ConnectionResetError:  # the interpreter exited with this command's socket unread
+        line = ""
     if not line:
-        raise InterpreterGone(f"the ML environment's interpreter exited before {command[1:3]} ended")
+        raise InterpreterGone(f"{command[0]} exited before it ran {command[1:3]}: its error is above")
     return int(line)
 
 

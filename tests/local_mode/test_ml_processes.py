@@ -4,8 +4,10 @@ as `python <script>` started afresh would."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
+import sys
 import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -174,3 +176,11 @@ def test_fails_when_the_command_outlives_its_timeout_and_the_process_is_killed(t
 def _alive(pid: int) -> bool:
     stat = Path(f"/proc/{pid}/stat")
     return stat.exists() and stat.read_text().split(") ")[-1][0] != "Z"  # a zombie has ended
+
+
+def test_fails_naming_the_interpreter_when_it_cannot_import_the_libraries(tmp_path, capfd):
+    """The CDK app's environment has no xgboost: its interpreter cannot be the one that forks."""
+    step = script(tmp_path, "print('never')\n")
+    with pytest.raises(ml_processes.InterpreterGone, match=rf"{re.escape(sys.executable)} exited before it ran"):
+        ml_processes.run([sys.executable, str(step)], env=env(), cwd=tmp_path, log=tmp_path / "step.log")
+    assert "No module named" in capfd.readouterr().err
