@@ -104,8 +104,9 @@ def start(model: ApprovedModel, name: str, **spec) -> LocalEndpoint:
 
 @pytest.fixture(scope="session")
 def endpoints(approved_models) -> dict[str, LocalEndpoint]:
-    """One running endpoint per problem type, serving `approved_models`."""
-    running = {kind: start(model, f"serve-{kind}") for kind, model in approved_models.items()}
+    """One running endpoint per problem type, serving `approved_models` (one worker each: test_serve.py starts the
+    endpoints whose workers it tests)."""
+    running = {kind: start(model, f"serve-{kind}", workers=1) for kind, model in approved_models.items()}
     yield running
     for endpoint in running.values():
         endpoint.stop()
