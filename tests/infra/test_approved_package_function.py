@@ -46,7 +46,8 @@ class CloudFormation(BaseHTTPRequestHandler):
 def cloudformation():
     CloudFormation.responses = []
     server = HTTPServer(("127.0.0.1", 0), CloudFormation)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # a short poll: shutdown() waits for the loop to look (by default every 0.5 s)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}/response", CloudFormation.responses
     server.shutdown()
