@@ -18,7 +18,7 @@ STAGE ?=
 DEMO_DIR := work/demo
 DEMO_ROWS ?= 20000
 
-.PHONY: help venv venv-ml demo test test-platform test-ml lint synth golden definition deploy deploy-serving deploy-cicd upload-source clean
+.PHONY: help venv venv-ml demo test lint synth golden definition deploy deploy-serving deploy-cicd upload-source clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -63,16 +63,10 @@ ML_TESTS := tests/ml_code
 ISOLATED := tests/offline/isolated
 # REPORTS=<dir> writes both runs' JUnit reports there (the commit pipeline keeps them). The platform suite runs on
 # two workers (pytest-xdist); tests/conftest.py keeps the tests that share a session's fixtures together and
-# starts the longest groups first. The ML suite, one process, runs at the same time and takes up what the two
-# workers leave idle; each suite's output is printed whole when it ends.
+# starts the longest groups first.
 REPORTS ?=
 test: lint $(VENV)/.installed $(ML_VENV)/.installed ## ruff + every test, offline
-	@$(MAKE) --no-print-directory --jobs 2 --output-sync=target test-platform test-ml
-
-test-platform:
 	$(OFFLINE) $(ISOLATED) $(VENV)/bin/pytest -n 2 --dist loadgroup --no-loadscope-reorder tests $(addprefix --ignore=,$(ML_TESTS)) $(if $(REPORTS),--junitxml=$(REPORTS)/platform.xml)
-
-test-ml:
 	$(OFFLINE) $(ISOLATED) $(ML_VENV)/bin/pytest $(ML_TESTS) $(if $(REPORTS),--junitxml=$(REPORTS)/ml_code.xml)
 
 synth: $(VENV)/.installed node_modules/.installed ## synthesize every stage (or STAGE=dev) into cdk.out, offline
