@@ -5,6 +5,8 @@ Importing the SDK and building the definitions is about 3 s of Python, and the S
 process's exit; meanwhile the CDK work of the stacks happens in jsii's node process. A child process of the same
 interpreter overlaps the two and keeps the SDK out of the app's process. It returns exactly what
 `build_definition` and `build_batch_definition` return in-process, with the region mapping of image URIs.
+A process that has imported the SDK already (a test session, a notebook) builds in-process instead: the import
+was most of a build's cost, and there is nothing left to keep out.
 
     python -m infra.pipeline.builds '<request JSON>' > definitions.json   (what DefinitionBuilds runs)
 """
@@ -24,8 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class DefinitionBuilds:
-    """The definitions of `training` and `batch_scoring` pipelines of contract `contract_name`, started at once in a
-    child process; each accessor waits for it. A failed build raises with the child's error output."""
+    """The definitions of `training` and `batch_scoring` pipelines of contract `contract_name`. `in_child` (default:
+    unless this process has imported the SDK) starts their build at once in a child process, which each accessor
+    waits for; else they are built here at the first access. A failed build raises with the build's error."""
 
     def __init__(
         self,
@@ -33,20 +36,25 @@ class DefinitionBuilds:
         *,
         training: Sequence[PipelineSettings] = (),
         batch_scoring: Sequence[BatchScoringSettings] = (),
+        in_child: bool | None = None,
     ) -> None:
         self._training, self._batch_scoring = list(training), list(batch_scoring)
-        request = {
+        self._request = {
             "contract": contract_name,
             "training": [dataclasses.asdict(settings) for settings in self._training],
             "batch_scoring": [dataclasses.asdict(settings) for settings in self._batch_scoring],
         }
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", __name__, json.dumps(request)],
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        if in_child is None:
+            in_child = "sagemaker" not in sys.modules
+        self._process = None
+        if in_child:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", __name__, json.dumps(self._request)],
+                cwd=ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
         self._result: dict | None = None
 
     def training(self, settings: PipelineSettings) -> dict:
@@ -69,6 +77,11 @@ class DefinitionBuilds:
             raise KeyError(f"no definition was requested for {settings}") from None
 
     def _built(self) -> dict:
+        if self._result is None and self._process is None:
+            try:
+                self._result = json.loads(json.dumps(build_all(self._request)))  # as the child's answer reads
+            except Exception as error:
+                raise RuntimeError(f"building the pipeline definitions failed:\n{error}") from error
         if self._result is None:
             output, errors = self._process.communicate()
             if self._process.returncode != 0:

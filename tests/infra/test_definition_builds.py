@@ -20,21 +20,33 @@ BATCH = BatchScoringSettings(pipeline_name="mlops-test-batch-scoring", model_pac
 
 
 def test_the_child_builds_what_an_in_process_build_gives():
-    builds = DefinitionBuilds("customer-churn", training=[TRAINING], batch_scoring=[BATCH])
+    builds = DefinitionBuilds("customer-churn", training=[TRAINING], batch_scoring=[BATCH], in_child=True)
     churn = load_contract("customer-churn")
     assert render(builds.training(TRAINING)) == render(build_definition(TRAINING, churn))
     assert render(builds.batch_scoring(BATCH)) == render(build_batch_definition(BATCH, churn))
     assert builds.images() == image_mapping()
 
 
-def test_fails_with_the_childs_error_when_a_build_fails():
-    builds = DefinitionBuilds("no-such-contract", training=[TRAINING])
+@pytest.mark.parametrize("in_child", [True, False])
+def test_fails_with_the_builds_error_when_a_build_fails(in_child):
+    builds = DefinitionBuilds("no-such-contract", training=[TRAINING], in_child=in_child)
     with pytest.raises(RuntimeError, match=r"(?s)building the pipeline definitions failed:.*no-such-contract"):
         builds.training(TRAINING)
 
 
+def test_a_process_that_has_imported_the_sdk_builds_here(monkeypatch):
+    assert "sagemaker" in sys.modules  # this module imported it
+
+    def no_child(*_args, **_kwargs):
+        raise AssertionError("a child process was started")
+
+    monkeypatch.setattr(subprocess, "Popen", no_child)
+    builds = DefinitionBuilds("customer-churn", training=[TRAINING])
+    assert render(builds.training(TRAINING)) == render(build_definition(TRAINING, load_contract("customer-churn")))
+
+
 def test_fails_when_a_definition_was_not_requested():
-    builds = DefinitionBuilds("no-such-contract", training=[TRAINING])  # the question comes before the child's answer
+    builds = DefinitionBuilds("customer-churn", training=[TRAINING])
     with pytest.raises(KeyError, match=r"no definition was requested for BatchScoringSettings"):
         builds.batch_scoring(BATCH)
 
