@@ -11,6 +11,8 @@ from pathlib import Path
 from local_mode.runner import EXIT_ERROR
 from ml_code import paths
 
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m local_mode", description=__doc__)
@@ -126,7 +128,7 @@ def workdir(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     args = parse_args(argv)
     try:
         if args.command == "generate":

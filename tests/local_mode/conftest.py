@@ -14,7 +14,7 @@ from local_mode.registry import APPROVED, ModelPackage, Registry
 from local_mode.runner import run_pipeline
 from local_mode.serving.endpoint import EndpointSpec, LocalEndpoint, free_port, package_archive
 from ml_code.contracts.contract import CONTRACTS_DIR, DatasetContract, load_contract
-from tests.cli import local_mode
+from tests.cli import local_mode_here
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +28,7 @@ def churn_csv(tmp_path_factory) -> Path:
 def definition_file(tmp_path_factory) -> Path:
     """The default config's definition, exported as `make definition` exports it."""
     folder = tmp_path_factory.mktemp("definition")
-    result = local_mode("definition", "--contract", "customer-churn", "--output", folder)
+    result = local_mode_here("definition", "--contract", "customer-churn", "--output", folder)
     assert result.returncode == 0, result.stderr[-2000:]
     (path,) = folder.glob("*.json")
     return path

@@ -14,7 +14,7 @@ import pytest
 from local_mode.executor import step_graph
 from local_mode.local_s3 import LocalS3
 from local_mode.registry import APPROVED, PENDING, Registry
-from tests.cli import ROOT, local_mode
+from tests.cli import ROOT, local_mode, local_mode_here
 
 ABALONE = ROOT.parent / "shared" / "data" / "abalone" / "abalone.data"
 ABALONE_COLUMNS = "sex,length,diameter,height,whole_weight,shucked_weight,viscera_weight,shell_weight,rings"
@@ -30,7 +30,7 @@ class Run:
 
 
 def run(definition_file: Path, data: Path, home: Path, *extra: object) -> Run:
-    result = local_mode(
+    result = local_mode_here(
         "run",
         "--contract",
         "customer-churn",
@@ -150,7 +150,7 @@ def test_the_package_carries_the_bias_and_explainability_reports_an_approver_rea
 
 
 def test_a_second_run_reuses_cached_steps_and_meets_the_approved_champion(first_run, definition_file, churn_csv):
-    approve = local_mode("registry", "approve", "--workdir", first_run.home, "--group", GROUP, "--version", "1")
+    approve = local_mode_here("registry", "approve", "--workdir", first_run.home, "--group", GROUP, "--version", "1")
     assert approve.returncode == 0, approve.stderr
     second = run(definition_file, churn_csv, first_run.home)
     assert second.returncode == 0, second.stdout[-3000:]
@@ -245,7 +245,7 @@ def test_a_contract_file_travels_in_the_code_package_and_hyperparameters_reach_t
     contract["metric"]["threshold"] = 0.6
     path = tmp_path / "relaxed.json"
     path.write_text(json.dumps(contract))
-    result = local_mode(
+    result = local_mode_here(
         "run",
         "--contract",
         path,
@@ -278,7 +278,7 @@ def test_runs_on_a_folder_of_csv_parts_as_the_etl_writes_them(tmp_path, definiti
 
 @pytest.mark.skipif(not ABALONE.is_file(), reason=f"the abalone dataset is not at {ABALONE} (shared/ is absent)")
 def test_abalone_regression_end_to_end(tmp_path):
-    result = local_mode(
+    result = local_mode_here(
         "run", "--contract", "abalone", "--data", ABALONE, "--columns", ABALONE_COLUMNS, "--workdir", tmp_path
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
