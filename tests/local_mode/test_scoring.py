@@ -7,7 +7,7 @@ import pytest
 
 from local_mode.registry import Registry
 from local_mode.scoring import run_batch_scoring
-from tests.cli import local_mode
+from tests.cli import local_mode_here
 
 COLUMNS = {
     "binary_classification": ["customer_id", "probability", "label"],
@@ -38,13 +38,13 @@ def test_scores_every_record_with_the_newest_approved_model(approved_models, chu
 def test_the_cli_fails_with_the_reason_when_nothing_is_approved(approved_models, churn_csv, tmp_path):
     model = approved_models["binary_classification"]
     Registry(tmp_path).create_group(model.package.group)
-    result = local_mode("score", "--contract", "customer-churn", "--data", churn_csv, "--workdir", tmp_path)
+    result = local_mode_here("score", "--contract", "customer-churn", "--data", churn_csv, "--workdir", tmp_path)
     assert result.returncode == 1
     assert f"model package group {model.package.group} has no Approved package" in result.stderr
 
 
 def test_the_cli_says_what_it_scored_and_where(approved_models, churn_csv):
     model = approved_models["binary_classification"]
-    result = local_mode("score", "--contract", "customer-churn", "--data", churn_csv, "--workdir", model.home)
+    result = local_mode_here("score", "--contract", "customer-churn", "--data", churn_csv, "--workdir", model.home)
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"scored 4000 records in 1 file(s) with {model.package.arn} -> {model.home}" in result.stdout
