@@ -47,7 +47,7 @@ offline_guard.install()
 
 # Groups that take longest, longest first (from `--durations`): started first, they leave the short ones to fill
 # in at the end, so that both workers finish together. The scheduler keeps this order (--no-loadscope-reorder).
-LONGEST_FIRST = ("cdk-synths", "spark", "local_mode/test_demo.py", "local_mode/test_run.py", "approved-models")
+LONGEST_FIRST = ("spark", "cdk-synths", "local_mode/test_demo.py", "approved-models", "local_mode/test_run.py")
 
 
 @pytest.hookimpl(tryfirst=True)
