@@ -77,22 +77,26 @@ class DefinitionBuilds:
             raise KeyError(f"no definition was requested for {settings}") from None
 
     def _built(self) -> dict:
-        if self._result is None and self._process is None:
-            try:
-                self._result = json.loads(json.dumps(build_all(self._request)))  # as the child's answer reads
-            except Exception as error:
-                raise RuntimeError(f"building the pipeline definitions failed:\n{error}") from error
         if self._result is None:
-            output, errors = self._process.communicate()
-            if self._process.returncode != 0:
-                raise RuntimeError(f"building the pipeline definitions failed:\n{errors.decode()[-4000:]}")
-            self._result = json.loads(output)
+            self._result = self._build_here() if self._process is None else self._childs_answer()
         return self._result
+
+    def _build_here(self) -> dict:
+        try:
+            return json.loads(json.dumps(build_all(self._request)))  # as the child's answer reads
+        except Exception as error:
+            raise RuntimeError(f"building the pipeline definitions failed:\n{error}") from error
+
+    def _childs_answer(self) -> dict:
+        output, errors = self._process.communicate()
+        if self._process.returncode != 0:
+            raise RuntimeError(f"building the pipeline definitions failed:\n{errors.decode()[-4000:]}")
+        return json.loads(output)
 
 
 def build_all(request: dict) -> dict:
-    """What the child process computes (the SDK is imported here only, after the contract has loaded: a bad one
-    fails at once)."""
+    """What a build computes, in the child or here (the SDK is imported here only, after the contract has loaded:
+    a bad one fails at once)."""
     from ml_code.contracts.contract import load_contract
 
     contract = load_contract(request["contract"])
