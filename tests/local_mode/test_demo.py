@@ -27,7 +27,7 @@ PHASES = (
 
 def test_the_demo_tells_the_whole_story_and_stops_its_server(tmp_path):
     home = tmp_path / "demo"
-    result = local_mode("demo", "--workdir", home, "--rows", "4000")
+    result = local_mode("demo", "--workdir", home, "--rows", "2000")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     lines = re.findall(r"^\[\s*[\d.]+ s\] (.+)$", result.stdout, flags=re.MULTILINE)
     phases = [line[:22].strip() for line in lines]
