@@ -16,6 +16,7 @@ This module is both sides, standard library only: `run` for the caller, and, run
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import importlib
 import json
@@ -89,7 +90,8 @@ class _Interpreter:
             try:
                 return _reply(replies, command)
             except BaseException as error:  # a timeout or an interrupt: the process goes, as subprocess.run's does
-                os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):  # it may have ended meanwhile: then it is gone already
+                    os.kill(pid, signal.SIGKILL)
                 if isinstance(error, TimeoutError):
                     raise subprocess.TimeoutExpired(command, timeout) from error
                 raise
