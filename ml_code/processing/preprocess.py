@@ -58,7 +58,7 @@ from ml_code.processing.features import (  # noqa: E402
     fit_transform,
     parse_dates,
 )
-from ml_code.processing.reading import read_table, scan_input  # noqa: E402
+from ml_code.processing.reading import Input, read_table, scan_input  # noqa: E402
 from ml_code.processing.spill import TextSpill  # noqa: E402
 from ml_code.processing.writing import MatrixLayout, csv_lines, header_line  # noqa: E402
 from ml_code.runtime import (  # noqa: E402
@@ -88,14 +88,18 @@ class Splits:
     test: pd.DataFrame
 
 
-def read_input(
-    input_dir: Path, contract: DatasetContract | None = None, *, spill: TextSpill | None = None
+def read_input(input_dir: Path, contract: DatasetContract | None = None) -> pd.DataFrame:
+    """Every CSV under `input_dir` (the ETL writes one folder per ingestion date), as `read_scanned` reads it."""
+    return read_scanned(scan_input(input_dir), contract)
+
+
+def read_scanned(
+    source: Input, contract: DatasetContract | None = None, *, spill: TextSpill | None = None
 ) -> pd.DataFrame:
-    """Every CSV under `input_dir` (the ETL writes one folder per ingestion date), columns matched by name
-    across files; the row index is each row's position in the input. With a contract: only the columns it
-    needs, numbers parsed (checked against the contract first); without: every column, as text. With a
-    `spill`, its columns' raw text is set aside there (they must be among those read)."""
-    source = scan_input(input_dir)
+    """The scanned input's files, columns matched by name across files; the row index is each row's position in
+    the input. With a contract: only the columns it needs, numbers parsed (checked against the contract first);
+    without: every column, as text. With a `spill`, its columns' raw text is set aside there (they must be among
+    those read)."""
     if contract is None:
         columns, numeric = list(source.columns), set()
     else:
@@ -104,7 +108,7 @@ def read_input(
         numeric = set(contract.numeric_features(source.columns)) & set(columns)
     data = read_table(source, columns, numeric=numeric, spill=spill)
     if data.empty:
-        raise ContractError(f"the input under {input_dir} has a header but no rows")
+        raise ContractError(f"the input under {source.directory} has a header but no rows")
     logger.info("read %d rows and %d columns from %d file(s)", len(data), len(source.columns), len(source.files))
     return data
 
@@ -299,15 +303,16 @@ def preprocess(input_dir: Path, base_dir: Path, contract: DatasetContract, *, se
     """The whole step: validate, split, fit on train, then transform every split and write everything (moved
     into place together once all of it is written)."""
     base_dir.mkdir(parents=True, exist_ok=True)
+    source = scan_input(input_dir)
     with (
         StagedFiles() as staged,  # outermost: on an error, removed once the helpers below have stopped
         # the features' raw text as read, for the baseline: beside the outputs, never one of them
-        TextSpill(base_dir, list(contract.feature_columns(scan_input(input_dir).columns))) as spill,
+        TextSpill(base_dir, list(contract.feature_columns(source.columns))) as spill,
         ThreadPoolExecutor(max_workers=1) as background,
         ThreadPoolExecutor(max_workers=2) as workers,
     ):
         digest = background.submit(data_hash, input_dir)  # beside the main work, as is the baseline below
-        data = keep_newest_per_id(read_input(input_dir, contract, spill=spill), contract)
+        data = keep_newest_per_id(read_scanned(source, contract, spill=spill), contract)
         splits = split(check_target(data, contract), contract, seed=seed)
         del data  # the splits hold the rows now
         sample = background.submit(

@@ -41,8 +41,9 @@ class InputFile:
 
 @dataclass(frozen=True)
 class Input:
-    """The input's files (in order) and the union of their columns (in the order they first appear)."""
+    """The input's folder, its files (in order) and the union of their columns (in the order they first appear)."""
 
+    directory: Path
     files: tuple[InputFile, ...]
     columns: tuple[str, ...]
 
@@ -71,7 +72,7 @@ def scan_input(input_dir: Path) -> Input:
                 len(columns) - len(file.columns),
                 len(columns),
             )
-    return Input(tuple(files), columns)
+    return Input(input_dir, tuple(files), columns)
 
 
 def read_table(source: Input, columns: list[str], *, numeric: set[str], spill: TextSpill | None = None) -> pd.DataFrame:
