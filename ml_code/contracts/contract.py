@@ -69,8 +69,9 @@ class ContractError(ValueError):
 
 # Clarify's bias metrics the gate can hold a model to (ml_code/fairness/bias.py computes them): measured on the
 # training data before training, or on the model's predictions for the test split after it.
-PRE_TRAINING_METRICS = ("CI", "DPL", "KL", "JS")
-POST_TRAINING_METRICS = ("DPPL", "DI", "AD", "RD", "SD", "DAR", "DRR")
+# Every tabular metric of Clarify's developer guide (its pre- and post-training metric pages).
+PRE_TRAINING_METRICS = ("CI", "DPL", "KL", "JS", "LP", "TVD", "KS", "CDDL")
+POST_TRAINING_METRICS = ("DPPL", "DI", "DCA", "DCR", "RD", "SD", "DAR", "DRR", "AD", "CDDPL", "TE", "FT", "GE")
 # The sections of Clarify's analysis.json that hold them, by stage.
 BIAS_SECTIONS = {"pre_training_bias_metrics": PRE_TRAINING_METRICS, "post_training_bias_metrics": POST_TRAINING_METRICS}
 _FACET_KEYS = {"column", "values", "threshold"}
@@ -92,6 +93,8 @@ class Fairness:
 
     facets: tuple[Facet, ...]
     limits: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # the column whose groups CDDL and CDDPL average the disparity within (none: those two are not computed)
+    group_variable: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,9 +136,15 @@ class DatasetContract:
         return tuple(facet.column for facet in self.fairness.facets) if self.fairness else ()
 
     @property
+    def bias_columns(self) -> tuple[str, ...]:
+        """The columns the bias analysis reads besides the label: the facets and the group variable."""
+        group_variable = self.fairness.group_variable if self.fairness else None
+        return (*self.facet_columns, *([group_variable] if group_variable else []))
+
+    @property
     def measured_only(self) -> tuple[str, ...]:
-        """Facets that are measured but never trained on (listed in pass_through, not as features)."""
-        return tuple(column for column in self.facet_columns if column in self.pass_through)
+        """Bias columns that are measured but never trained on (listed in pass_through, not as features)."""
+        return tuple(column for column in self.bias_columns if column in self.pass_through)
 
     @property
     def removed_columns(self) -> tuple[str, ...]:
@@ -332,10 +341,10 @@ def _fairness(raw: Any, problem_type: str, roles: dict[str, tuple[str, ...]], wh
             f"{where}: fairness needs a binary_classification contract (Clarify's bias metrics compare the share of "
             f"positive outcomes between groups), not {problem_type}"
         )
-    if not isinstance(raw, dict) or set(raw) - {"facets", "limits"} or "facets" not in raw:
+    if not isinstance(raw, dict) or set(raw) - {"facets", "limits", "group_variable"} or "facets" not in raw:
         raise ContractError(
             f'{where}: fairness must be {{"facets": [{{"column": ..., "values": [...]}}], "limits": {{"DPPL": '
-            f"[-0.1, 0.1], ...}}}}, got {raw!r}"
+            f'[-0.1, 0.1], ...}}, "group_variable": "<column>" (optional)}}, got {raw!r}'
         )
     if not isinstance(raw["facets"], list) or not raw["facets"]:
         raise ContractError(f"{where}: fairness.facets must be a non-empty list of facets, got {raw['facets']!r}")
@@ -343,7 +352,40 @@ def _fairness(raw: Any, problem_type: str, roles: dict[str, tuple[str, ...]], wh
     columns = [facet.column for facet in facets]
     if len(set(columns)) != len(columns):
         raise ContractError(f"{where}: fairness.facets names a column twice: {columns}")
-    return Fairness(facets=facets, limits=_limits(raw.get("limits", {}), where))
+    group_variable = raw.get("group_variable")
+    if group_variable is not None:
+        _measured_role(group_variable, roles, where, "fairness.group_variable")
+        if group_variable in columns:
+            raise ContractError(
+                f"{where}: fairness.group_variable {group_variable!r} is also a facet; name another column"
+            )
+    limits = _limits(raw.get("limits", {}), where)
+    return Fairness(facets=facets, limits=limits, group_variable=group_variable)
+
+
+def _measured_role(column: Any, roles: dict[str, tuple[str, ...]], where: str, what: str) -> str:
+    """The contract role of a column the bias analysis measures: one the curated data keeps (a feature, or
+    pass_through to measure it without training on it)."""
+    if not isinstance(column, str) or not column:
+        raise ContractError(f"{where}: {what} column must be a column name, got {column!r}")
+    # PII first: an id that is also hashed PII is PII
+    role = next((role for role in ("pii.drop", "pii.hash", *roles) if column in roles[role]), None)
+    if role in ("pii.drop", "pii.hash"):
+        raise ContractError(
+            f"{where}: {what} {column!r} is PII ({role}): the ETL drops or hashes it, so there is nothing to "
+            "measure; a sensitive attribute to measure goes in pass_through"
+        )
+    if role in ("drop", "id_columns", "datetime_age"):
+        raise ContractError(
+            f"{where}: {what} {column!r} is listed in {role}, so it never reaches the data the facets are "
+            "measured on; list it in pass_through (measured, not trained on) or among the features"
+        )
+    if role is None:
+        raise ContractError(
+            f"{where}: {what} {column!r} is not a column of the contract: list it in pass_through to "
+            "measure it without training on it, or in categorical/numeric to train on it too"
+        )
+    return role
 
 
 def _facet(raw: Any, roles: dict[str, tuple[str, ...]], where: str) -> Facet:
@@ -353,25 +395,7 @@ def _facet(raw: Any, roles: dict[str, tuple[str, ...]], where: str) -> Facet:
             f"got {raw!r}"
         )
     column = raw["column"]
-    if not isinstance(column, str) or not column:
-        raise ContractError(f"{where}: fairness facet column must be a column name, got {column!r}")
-    # PII first: an id that is also hashed PII is PII
-    role = next((role for role in ("pii.drop", "pii.hash", *roles) if column in roles[role]), None)
-    if role in ("pii.drop", "pii.hash"):
-        raise ContractError(
-            f"{where}: fairness facet {column!r} is PII ({role}): the ETL drops or hashes it, so there is nothing to "
-            "measure; a sensitive attribute to measure goes in pass_through"
-        )
-    if role in ("drop", "id_columns", "datetime_age"):
-        raise ContractError(
-            f"{where}: fairness facet {column!r} is listed in {role}, so it never reaches the data the facets are "
-            "measured on; list it in pass_through (measured, not trained on) or among the features"
-        )
-    if role is None:
-        raise ContractError(
-            f"{where}: fairness facet {column!r} is not a column of the contract: list it in pass_through to "
-            "measure it without training on it, or in categorical/numeric to train on it too"
-        )
+    role = _measured_role(column, roles, where, "fairness facet")
     if "threshold" in raw:
         threshold = raw["threshold"]
         if role == "categorical" or not _is_number(threshold):

@@ -21,7 +21,15 @@ import numpy as np
 import pandas as pd
 
 from ml_code.contracts.contract import ContractError, Facet
-from ml_code.fairness.bias import DESCRIPTIONS, STAGES, facet_group, group_name
+from ml_code.fairness.bias import (
+    DESCRIPTIONS,
+    STAGES,
+    BiasData,
+    MetricUnavailable,
+    compute,
+    facet_group,
+    group_name,
+)
 from ml_code.fairness.explanations import Attributions, explain
 from ml_code.inference.batch_score import load_packaged_model
 from ml_code.inference.inference import LoadedModel, predict_fn
@@ -42,10 +50,12 @@ logger = logging.getLogger(__name__)
 LOCAL_SHAP_FILE = "explanations_shap/out.csv"
 # Clarify's rule for a facet given one number: a threshold when the column is continuous (numbers, mostly unique)
 UNIQUENESS_THRESHOLD = 0.05
+POST_TRAINING = "post_training_bias_metrics"
 
 
 def analyze(config: dict, data: pd.DataFrame, model: LoadedModel | None) -> tuple[dict, Attributions | None]:
-    """The analysis Clarify's config asks for, as Clarify's `analysis.json`, and the per-record attributions."""
+    """The analysis the config asks for, as Clarify's `analysis.json`, and the per-record attributions. One config
+    may ask for both bias stages and SHAP at once (the shape the SageMaker SDK's `run_bias` writes)."""
     methods = config.get("methods", {})
     label_column = config["label"]
     if label_column not in data.columns:
@@ -53,6 +63,7 @@ def analyze(config: dict, data: pd.DataFrame, model: LoadedModel | None) -> tupl
     positive = [str(value) for value in config.get("label_values_or_threshold", [])]
     label = as_category_text(data[label_column]).isin(positive).to_numpy()
     facets = [_facet(spec, data) for spec in config.get("facet", [])]
+    group_variable = _group_variable(config, data)
     needs_model = "post_training_bias" in methods or "shap" in methods
     if needs_model and model is None:
         raise ValueError("post-training bias and SHAP need the model: give its archive")
@@ -75,7 +86,7 @@ def analyze(config: dict, data: pd.DataFrame, model: LoadedModel | None) -> tupl
                 }
             }
         }
-    for stage, (names, compute) in STAGES.items():
+    for stage, names in STAGES.items():
         method = stage.replace("_metrics", "")
         if method not in methods:
             continue
@@ -83,38 +94,69 @@ def analyze(config: dict, data: pd.DataFrame, model: LoadedModel | None) -> tupl
         section: dict = {"label": label_column, "label_value_or_threshold": ",".join(positive), "facets": {}}
         for facet in facets:
             values = data[facet.column]
-            group = facet_group(values, facet)
-            found = compute(label, group) if predicted is None else compute(label, predicted, group)
-            # a rate that divides by zero has no value: null in the report (JSON has no infinity)
-            metrics = [
-                {"name": name, "description": DESCRIPTIONS[name], "value": _finite(found[name])} for name in wanted
-            ]
+            bias_data = BiasData(
+                label=label,
+                group=facet_group(values, facet),
+                predicted=predicted if stage == POST_TRAINING else None,
+                group_variable=group_variable,
+                features=_flip_test_features(model, records, facet.column) if "FT" in wanted else None,
+            )
+            metrics = [_metric_entry(name, found) for name, found in compute(wanted, bias_data).items()]
             section["facets"][facet.column] = [{"value_or_threshold": group_name(values, facet), "metrics": metrics}]
         analysis[stage] = section
     return analysis, attributions
 
 
-def _finite(value: float) -> float | None:
-    return float(value) if np.isfinite(value) else None
+def _metric_entry(name: str, found: float | MetricUnavailable) -> dict:
+    """One metric in Clarify's report shape; a rate that divides by zero has no value (JSON has no infinity), and
+    a metric that cannot be computed says why, as Clarify's report does."""
+    entry = {"name": name, "description": DESCRIPTIONS[name]}
+    if isinstance(found, MetricUnavailable):
+        return {**entry, "value": None, "error": str(found)}
+    return {**entry, "value": float(found) if np.isfinite(found) else None}
+
+
+def _group_variable(config: dict, data: pd.DataFrame) -> np.ndarray | None:
+    column = config.get("group_variable")
+    if column is None:
+        return None
+    if column not in data.columns:
+        raise ContractError(f"the dataset has no group_variable column {column!r} (its columns: {list(data.columns)})")
+    return as_category_text(data[column]).fillna("").to_numpy(dtype=str)
+
+
+def _flip_test_features(model: LoadedModel | None, records: pd.DataFrame, facet: str) -> np.ndarray | None:
+    """The flip test's features: the model's own (imputed, scaled, one-hot), without those made from the facet."""
+    if model is None:
+        return None
+    sources = model.transform.source_columns()
+    kept = [feature for feature in model.transform.features if sources[feature] != facet]
+    return model.transform.encoded_matrix(records, kept)
 
 
 def _facet(spec: dict, data: pd.DataFrame) -> Facet:
-    """A facet of the config, as Clarify reads it: one number on a continuous column is a threshold."""
+    """A facet of the config, as Clarify's config writes it: one number is a threshold when the column is
+    continuous (Clarify's rule) or when no row holds that number (`0.5` on a 0/1 column); else the facet's values."""
     column = spec["name_or_index"]
     if column not in data.columns:
         raise ContractError(f"the dataset has no facet column {column!r} (its columns: {list(data.columns)})")
     values = spec["value_or_threshold"]
-    if len(values) == 1 and _continuous(data[column]):
+    if len(values) == 1 and _is_threshold(data[column], values[0]):
         return Facet(column=column, threshold=float(values[0]))
     return Facet(column=column, values=tuple(values))
 
 
-def _continuous(values: pd.Series) -> bool:
+def _is_threshold(values: pd.Series, value) -> bool:
     numbers = coerce_numeric(values, str(values.name), report=False).dropna()
     if len(numbers) < values.notna().sum() or numbers.empty:
+        return False  # a column with text in it is categorical
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
         return False
     whole = bool((numbers == numbers.round()).all())
-    return not whole or numbers.nunique() / len(numbers) >= UNIQUENESS_THRESHOLD
+    continuous = not whole or numbers.nunique() / len(numbers) >= UNIQUENESS_THRESHOLD
+    return continuous or not (numbers == number).any()
 
 
 def _wanted(selection: str | list[str], names: tuple[str, ...]) -> list[str]:

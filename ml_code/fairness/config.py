@@ -39,8 +39,8 @@ SHAP_SAMPLES = 100  # KernelSHAP's samples per record on AWS: Clarify's suggeste
 
 
 def train_headers(contract: DatasetContract) -> list[str]:
-    """The columns of the data-bias dataset: the label and the facets."""
-    return [contract.target, *contract.facet_columns]
+    """The columns of the data-bias dataset: the label, the facets and the group variable."""
+    return [contract.target, *contract.bias_columns]
 
 
 def test_headers(contract: DatasetContract, transform: FeatureTransform) -> list[str]:
@@ -49,7 +49,8 @@ def test_headers(contract: DatasetContract, transform: FeatureTransform) -> list
 
 
 def bias_config(contract: DatasetContract) -> dict:
-    """The label's positive value (preprocessing writes the label as 1/0) and each facet's group."""
+    """The label's positive value (preprocessing writes the label as 1/0), each facet's group and the group
+    variable (CDDL and CDDPL)."""
     facets = [
         {
             "name_or_index": facet.column,
@@ -57,7 +58,12 @@ def bias_config(contract: DatasetContract) -> dict:
         }
         for facet in contract.fairness.facets
     ]
-    return {"label_values_or_threshold": [1], "facet": facets}
+    group_variable = contract.fairness.group_variable
+    return {
+        "label_values_or_threshold": [1],
+        "facet": facets,
+        **({"group_variable": group_variable} if group_variable else {}),
+    }
 
 
 def baseline_record(transform: FeatureTransform) -> list:
@@ -76,17 +82,16 @@ def baseline_record(transform: FeatureTransform) -> list:
     return record
 
 
-def predictor(model_name: str | None, instance_type: str) -> dict:
-    """How Clarify calls the model, CSV rows without a header in and `probability,label` rows out: on a shadow
-    endpoint of `model_name`, or (None) on the endpoint a monitor watches."""
-    config = {
+def monitor_predictor(instance_type: str) -> dict:
+    """How the explainability monitor calls the endpoint it watches: CSV rows without a header in and
+    `probability,label` rows out."""
+    return {
         "content_type": CSV,
         "accept_type": CSV,
         "probability": 0,
         "instance_type": instance_type,
         "initial_instance_count": 1,
     }
-    return {**config, "model_name": model_name} if model_name is not None else config
 
 
 def shap_config(transform: FeatureTransform, *, seed: int) -> dict:
@@ -103,9 +108,10 @@ def shap_config(transform: FeatureTransform, *, seed: int) -> dict:
 
 
 def analysis_configs(
-    contract: DatasetContract, transform: FeatureTransform, *, model_name: str, instance_type: str, seed: int
+    contract: DatasetContract, transform: FeatureTransform, *, instance_type: str, seed: int
 ) -> dict[str, dict]:
-    """Every analysis config by name: the three jobs' and the two monitors'."""
+    """Every analysis config by name: the three jobs' (which load the model archive itself: no predictor) and the
+    two monitors' (which call the endpoint, an instance of `instance_type`)."""
     if contract.fairness is None:
         raise ValueError(f"contract {contract.name!r} has no fairness section: there is no bias to analyze")
     report = {"report": {"name": "report", "title": "Analysis Report"}}
@@ -126,27 +132,22 @@ def analysis_configs(
             **test,
             **bias,
             "methods": {**report, "post_training_bias": {"methods": list(POST_TRAINING_METRICS)}},
-            "predictor": predictor(model_name, instance_type),
             "probability_threshold": PROBABILITY_THRESHOLD,
         },
-        EXPLAINABILITY: {
-            **test,
-            "methods": {**report, **explanation},
-            "predictor": predictor(model_name, instance_type),
-        },
+        EXPLAINABILITY: {**test, "methods": {**report, **explanation}},
         # the endpoint's monitors: the same analyses on captured traffic, the endpoint as the predictor
         MODEL_BIAS_MONITOR: {**bias, "headers": test["headers"], "label": contract.target},
         EXPLAINABILITY_MONITOR: {
             "methods": explanation,
-            "predictor": predictor(None, instance_type),
+            "predictor": monitor_predictor(instance_type),
             "headers": test["headers"],
         },
     }
 
 
-def write_configs(base: Path, contract: DatasetContract, *, model_name: str, instance_type: str, seed: int) -> None:
+def write_configs(base: Path, contract: DatasetContract, *, instance_type: str, seed: int) -> None:
     transform = FeatureTransform.from_json((base / TRANSFORM_OUTPUT / TRANSFORM_FILE).read_text())
-    configs = analysis_configs(contract, transform, model_name=model_name, instance_type=instance_type, seed=seed)
+    configs = analysis_configs(contract, transform, instance_type=instance_type, seed=seed)
     with StagedFiles() as staged:
         for name, config in configs.items():
             # a Clarify job reads `analysis_config.json` from its config input: one folder per config
@@ -158,7 +159,6 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--contract", required=True)
-    parser.add_argument("--model-name", required=True)
     parser.add_argument("--instance-type", required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--base-dir", type=Path, default=Path(PROCESSING_BASE))
@@ -168,7 +168,6 @@ def main(argv: list[str] | None = None) -> int:
         lambda: write_configs(
             args.base_dir,
             load_contract(args.contract),
-            model_name=args.model_name,
             instance_type=args.instance_type,
             seed=args.seed,
         ),

@@ -117,7 +117,7 @@ def needed_columns(columns: tuple[str, ...], contract: DatasetContract) -> list[
     """What preprocessing reads (in the input's order): the target, the features, the fairness facets, and the
     columns that choose rows (ids and their recency) or splits."""
     wanted = {contract.target, *contract.feature_columns(columns), contract.split_column, contract.time_column}
-    wanted |= set(contract.facet_columns)
+    wanted |= set(contract.bias_columns)
     if contract.newest_per_id is not None:
         wanted |= {*contract.id_columns, contract.newest_per_id}
     return [column for column in columns if column in wanted]

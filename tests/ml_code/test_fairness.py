@@ -13,7 +13,7 @@ import pytest
 import xgboost as xgb
 
 from local_mode.churn_data import generate, write
-from ml_code.contracts.contract import ContractError, Facet, parse_contract
+from ml_code.contracts.contract import POST_TRAINING_METRICS, ContractError, Facet, parse_contract
 from ml_code.fairness import analyze, bias, check, config, explanations
 from ml_code.inference.inference import model_fn
 from ml_code.processing.features import FeatureTransform, one_hot_name
@@ -165,7 +165,7 @@ def local_analysis(tmp_path, raw_contract: dict, *, bias_amount: float) -> tuple
     finally:
         logging.disable(logging.NOTSET)
     transform = FeatureTransform.from_json((base / "transform" / "transform.json").read_text())
-    configs = config.analysis_configs(contract, transform, model_name="m", instance_type="ml.m5.xlarge", seed=1)
+    configs = config.analysis_configs(contract, transform, instance_type="ml.m5.xlarge", seed=1)
     model = model_fn(str(model_dir))
     reports = {}
     for name, dataset in (("data_bias", "train.csv"), ("model_bias", "test.csv"), ("explainability", "test.csv")):
@@ -212,17 +212,18 @@ def test_the_report_has_clarifys_sections_and_keys(tmp_path):
     assert section["label"] == "churned" and section["label_value_or_threshold"] == "1"
     (group,) = section["facets"]["gender"]
     assert group["value_or_threshold"] == "female"
-    assert [m["name"] for m in group["metrics"]] == ["DPPL", "DI", "AD", "RD", "SD", "DAR", "DRR"]
-    assert all(set(m) == {"name", "description", "value"} for m in group["metrics"])
+    assert [m["name"] for m in group["metrics"]] == list(POST_TRAINING_METRICS)
+    # without a group variable, CDDPL says why it has no value, as Clarify's report does
+    assert all(set(m) == {"name", "description", "value"} for m in group["metrics"] if m["name"] != "CDDPL")
+    (cddpl,) = [m for m in group["metrics"] if m["name"] == "CDDPL"]
+    assert cddpl["value"] is None and "group_variable" in cddpl["error"]
     shap = reports["explainability"]["explanations"]["kernel_shap"]["label0"]
     assert set(shap) >= {"global_shap_values", "expected_value"}
 
 
 def test_the_analysis_job_writes_the_report_and_plots_and_no_personal_data(tmp_path, churn_prepared, churn_model_dir):
     transform = FeatureTransform.from_json((churn_prepared.base / "transform" / "transform.json").read_text())
-    configs = config.analysis_configs(
-        churn_prepared.contract, transform, model_name="m", instance_type="ml.m5.xlarge", seed=1
-    )
+    configs = config.analysis_configs(churn_prepared.contract, transform, instance_type="ml.m5.xlarge", seed=1)
     job = tmp_path / "job"
     (job / "input" / "config").mkdir(parents=True)
     (job / "input" / "config" / "analysis_config.json").write_text(json.dumps(configs["explainability"]))
@@ -246,9 +247,7 @@ def test_the_analysis_job_writes_the_report_and_plots_and_no_personal_data(tmp_p
 
 def test_fails_clearly_without_the_model_or_the_label(churn_prepared):
     transform = FeatureTransform.from_json((churn_prepared.base / "transform" / "transform.json").read_text())
-    configs = config.analysis_configs(
-        churn_prepared.contract, transform, model_name="m", instance_type="ml.m5.xlarge", seed=1
-    )
+    configs = config.analysis_configs(churn_prepared.contract, transform, instance_type="ml.m5.xlarge", seed=1)
     frame = pd.read_csv(churn_prepared.base / "fairness" / "test.csv", dtype=str)
     with pytest.raises(ValueError, match="need the model"):
         analyze.analyze(configs["model_bias"], frame, None)
@@ -298,7 +297,7 @@ def test_without_a_fairness_section_there_is_nothing_to_configure(churn_prepared
     transform = FeatureTransform.from_json((churn_prepared.base / "transform" / "transform.json").read_text())
     contract = dataclasses.replace(churn_prepared.contract, fairness=None)
     with pytest.raises(ValueError, match="no fairness section"):
-        config.analysis_configs(contract, transform, model_name="m", instance_type="ml.m5.xlarge", seed=1)
+        config.analysis_configs(contract, transform, instance_type="ml.m5.xlarge", seed=1)
 
 
 def test_one_number_on_a_continuous_column_is_a_threshold_as_clarify_reads_it():
