@@ -19,8 +19,6 @@ from ml_code.archives import tar_gz
 
 LOCAL_REGION = "local"
 XGBOOST_IMAGE = "local/sagemaker-xgboost:3.0-5"  # the step scripts, run by the ML environment's Python
-MODEL_MONITOR_IMAGE = "local/sagemaker-model-monitor-analyzer"  # local_mode/data_quality.py
-CLARIFY_IMAGE = "local/sagemaker-clarify-processing"  # ml_code/fairness/analyze.py
 CODE_BUCKET = "local-code"
 BUCKETS = {"ArtifactsBucket": "local-artifacts", "CuratedBucket": "local-curated", "CodeBucket": CODE_BUCKET}
 _PLACEHOLDER = re.compile(r"\$\{(!?)([A-Za-z0-9:]+)\}")
@@ -57,11 +55,8 @@ def deploy(home: Path, objects: dict[str, bytes]) -> dict[str, str]:
         "JobRoleArn": "arn:aws:iam::000000000000:role/local-job-role",
         "TrainingRoleArn": "arn:aws:iam::000000000000:role/local-training-role",
         "ChampionRoleArn": "arn:aws:iam::000000000000:role/local-champion-role",
-        "ClarifyRoleArn": "arn:aws:iam::000000000000:role/local-clarify-role",
         "KmsKeyArn": "arn:aws:kms:local:000000000000:key/local",  # local files are not encrypted
         "XgboostImageUri": XGBOOST_IMAGE,
-        "ModelMonitorImageUri": MODEL_MONITOR_IMAGE,
-        "ClarifyImageUri": CLARIFY_IMAGE,
         "AWS::Region": LOCAL_REGION,
     }
 

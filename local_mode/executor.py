@@ -2,7 +2,7 @@
 
 Steps run in dependency order (the references between them, and DependsOn), those whose inputs are ready at the
 same time in parallel, as SageMaker runs them, and each as SageMaker would run it:
-Processing and QualityCheck steps as processing jobs, Training as a script-mode training job (jobs.py),
+Processing steps as processing jobs, Training as a script-mode training job (jobs.py),
 Condition, Fail and RegisterModel by the executor itself (RegisterModel into the local registry). Every value
 is resolved from the definition's own expressions (expressions.py), so a broken wire fails here, naming the
 step, exactly as it would fail on AWS. Step caching follows SageMaker's cache keys (the attributes it
@@ -27,16 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from local_mode.expressions import ExpressionError, Scope, resolve, step_references
-from local_mode.jobs import JobFailed, JobRunner, create_model
+from local_mode.jobs import JobFailed, JobRunner
 from local_mode.local_s3 import LocalS3
 from local_mode.registry import ModelPackage, Registry
 
 PARALLEL_STEPS = 4  # steps running at once at most (SageMaker starts every ready step)
-SUPPORTED_STEPS = ("Processing", "QualityCheck", "Training", "Model", "Condition", "Fail", "RegisterModel")
+SUPPORTED_STEPS = ("Processing", "Training", "Condition", "Fail", "RegisterModel")
 # The arguments SageMaker compares to decide whether a step's earlier run can be reused (its cache key).
 CACHE_KEY_ARGUMENTS = {
     "Processing": ("AppSpecification", "Environment", "ProcessingInputs"),
-    "QualityCheck": ("AppSpecification", "Environment", "ProcessingInputs"),
     "Training": (
         "AlgorithmSpecification",
         "CheckpointConfig",
@@ -47,7 +46,6 @@ CACHE_KEY_ARGUMENTS = {
         "InputDataConfig",
     ),
 }
-QUALITY_CHECK_FIELDS = ("CheckType", "SkipCheck", "RegisterNewBaseline", "ModelPackageGroupName")
 EXECUTIONS_DIR, CACHE_DIR, RECORD_FILE = "executions", "cache", "execution.json"
 _DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
 
@@ -204,10 +202,6 @@ class PipelineExecutor:
                 "ModelPackageArn": result.registered.arn,
                 "ModelPackageVersion": result.registered.version,
             }
-        elif kind == "Model":
-            model_name = f"pipelines-{result.execution_id}-{name}"
-            create_model(self.home, model_name, arguments)
-            scope.steps[name] = {"ModelName": model_name, **arguments}
         else:
             if kind == "Training" and hps:
                 arguments["HyperParameters"] = {**arguments.get("HyperParameters", {}), **hps}
@@ -236,28 +230,10 @@ class PipelineExecutor:
                 properties = self.jobs.processing(root, job_name, arguments)
         except JobFailed as error:
             raise StepError(f"{name}: {error}") from error
-        if kind == "QualityCheck":
-            properties.update(self._baselines(node, properties))
         files = self._property_files(node, properties)
         if key:
             self._cache_store(name, key, {"execution": execution_id, "properties": properties, "property_files": files})
         return properties, files, None
-
-    def _baselines(self, node: _Node, properties: dict) -> dict:
-        """The QualityCheck step's properties: where its statistics and constraints are, and which baseline
-        drift checks use (a new one when RegisterNewBaseline)."""
-        if not node.body.get("SkipCheck") or not node.body.get("RegisterNewBaseline"):
-            raise StepError(
-                f"{node.name}: only a baseline-establishing check (SkipCheck and RegisterNewBaseline) runs locally"
-            )
-        output = properties["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"].rstrip("/")
-        statistics, constraints = f"{output}/statistics.json", f"{output}/constraints.json"
-        return {
-            "CalculatedBaselineStatistics": statistics,
-            "CalculatedBaselineConstraints": constraints,
-            "BaselineUsedForDriftCheckStatistics": statistics,
-            "BaselineUsedForDriftCheckConstraints": constraints,
-        }
 
     def _property_files(self, node: _Node, properties: dict) -> dict:
         files = {}
@@ -345,8 +321,6 @@ class PipelineExecutor:
         outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
         compared["outputs"] = [(output["OutputName"], output["S3Output"]["LocalPath"]) for output in outputs]
         compared["property_files"] = node.body.get("PropertyFiles", [])
-        if kind == "QualityCheck":
-            compared.update({name: node.body.get(name) for name in QUALITY_CHECK_FIELDS})
         digest = hashlib.sha256(json.dumps([kind, compared], sort_keys=True).encode())
         for _, uri in sorted(_s3_uris(compared)):
             _hash_tree(digest, self.s3.path(uri))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from local_mode import ml_processes
-from local_mode.deployment import CLARIFY_IMAGE, MODEL_MONITOR_IMAGE, XGBOOST_IMAGE
+from local_mode.deployment import XGBOOST_IMAGE
 from local_mode.local_s3 import LocalS3
 from ml_code import paths
 from ml_code.bootstrap import unpack
@@ -48,41 +48,15 @@ class JobRunner:
         image = app["ImageUri"]
         failure = container(root, paths.PROCESSING_FAILURE_FILE)
         environment = {key: _in_container(root, value) for key, value in arguments.get("Environment", {}).items()}
-        if image == XGBOOST_IMAGE:
-            command = self._bootstrap_command(root, app)
-        elif image == MODEL_MONITOR_IMAGE:
-            command = [self.python, "-m", "local_mode.data_quality", "--failure-file", str(failure)]
-        elif image == CLARIFY_IMAGE:
-            command = self._clarify_command(root, failure)
-        else:
-            known = (XGBOOST_IMAGE, MODEL_MONITOR_IMAGE, CLARIFY_IMAGE)
-            raise JobFailed(f"image {image!r} has no local stand-in (known: {', '.join(known)})")
-        self._run(job_name, command, root, failure, environment)
+        if image != XGBOOST_IMAGE:  # every job of the platform runs in the framework container
+            raise JobFailed(
+                f"image {image!r} is not the framework image {XGBOOST_IMAGE}, the only one that runs locally"
+            )
+        self._run(job_name, self._bootstrap_command(root, app), root, failure, environment)
         outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
         for output in outputs:
             self.s3.upload(container(root, output["S3Output"]["LocalPath"]), output["S3Output"]["S3Uri"])
         return {**arguments, "ProcessingJobName": job_name, "ProcessingJobStatus": "Completed"}
-
-    def _clarify_command(self, root: Path, failure: Path) -> list[str]:
-        """Clarify's analysis (ml_code/fairness/analyze.py); where Clarify would serve the config's model on a
-        shadow endpoint, the analysis loads the model's archive with the serving code."""
-        base = container(root, paths.PROCESSING_BASE)
-        config = json.loads((base / paths.CLARIFY_CONFIG_INPUT / paths.CLARIFY_CONFIG_FILE).read_text())
-        command = [
-            self.python,
-            "-m",
-            "ml_code.fairness.analyze",
-            "--base-dir",
-            str(base),
-            "--failure-file",
-            str(failure),
-        ]
-        model_name = config.get("predictor", {}).get("model_name")
-        if model_name is not None:
-            model = read_model(self.home, model_name)
-            (archive,) = self.s3.download(model["PrimaryContainer"]["ModelDataUrl"], container(root, "/opt/ml/shadow"))
-            command += ["--model-archive", str(archive)]
-        return command
 
     def _bootstrap_command(self, root: Path, app: dict) -> list[str]:
         entrypoint = app.get("ContainerEntrypoint", [])
@@ -172,23 +146,6 @@ class JobRunner:
         if returncode != 0:
             raise JobFailed(f"{failure_reason(failure, log)} (exit {returncode}; log: {log})")
         return log
-
-
-MODELS_DIR = "models"
-
-
-def create_model(home: Path, name: str, arguments: dict) -> None:
-    """Keep a model as CreateModel would (its container and model data), for the jobs that serve it by name."""
-    path = Path(home) / MODELS_DIR / f"{name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"ModelName": name, **arguments}, indent=2, sort_keys=True))
-
-
-def read_model(home: Path, name: str) -> dict:
-    path = Path(home) / MODELS_DIR / f"{name}.json"
-    if not path.is_file():
-        raise JobFailed(f"no model named {name!r} was created")
-    return json.loads(path.read_text())
 
 
 def container(root: Path, container_path: str) -> Path:

@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from local_mode.data_quality import STATISTICS_FILE, statistics
+from ml_code.monitoring.data_quality import statistics
 from ml_code.monitoring.ground_truth import POSITIVE
-from ml_code.paths import DRIFT_METRIC_PREFIX, MONITOR_DATA_NAMESPACE, MONITOR_MODEL_NAMESPACE
+from ml_code.paths import DRIFT_METRIC_PREFIX, MONITOR_DATA_NAMESPACE, MONITOR_MODEL_NAMESPACE, STATISTICS_FILE
 from ml_code.runtime import atomic_write_text, run_env_step
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from infra.naming import GROUND_TRUTH, drift_alarm_name, model_quality_alarm_name
 from local_mode import ml_processes
-from local_mode.data_quality import STATISTICS_FILE
 from local_mode.jobs import default_python, failure_reason, python_path
 from local_mode.local_s3 import LocalS3
 from local_mode.metrics import MetricsStore
@@ -31,7 +30,7 @@ from local_mode.registry import ModelPackage
 from local_mode.serving.endpoint import CAPTURE_DIR
 from ml_code.contracts.contract import DatasetContract
 from ml_code.monitoring.alarm import ALARM, AlarmRule, AlarmState, evaluate
-from ml_code.paths import ENDPOINT_VARIANT
+from ml_code.paths import ENDPOINT_VARIANT, STATISTICS_FILE
 
 MONITORING_DIR = "monitoring"
 GROUND_TRUTH_DIR = GROUND_TRUTH  # <home>/groundtruth/<endpoint>/yyyy/mm/dd/hh/*.jsonl, as in the monitoring bucket

@@ -30,6 +30,7 @@ DATA_BIAS, MODEL_BIAS, EXPLAINABILITY = "data_bias", "model_bias", "explainabili
 MODEL_BIAS_MONITOR, EXPLAINABILITY_MONITOR = "model_bias_monitor", "explainability_monitor"
 CLARIFY_CONFIG_FILE = "analysis_config.json"
 CLARIFY_CONFIG_INPUT, CLARIFY_DATA_INPUT, CLARIFY_RESULT_OUTPUT = "input/config", "input/data", "output"
+ANALYSIS_MODEL_INPUT = "model"  # the model archive of the model-bias and explainability jobs, when they have one
 CLARIFY_ANALYSIS_FILE = "analysis.json"
 FAIRNESS_CHECK_INPUTS = (DATA_BIAS, MODEL_BIAS)
 FAIRNESS_DECISION_OUTPUT, FAIRNESS_DECISION_FILE = "fairness", "decision.json"
@@ -39,6 +40,11 @@ TRAINING_CHANNELS = ("train", "validation", TRANSFORM_OUTPUT)
 EVALUATION_MODEL_INPUT = "model"
 EVALUATION_TEST_INPUT = "test"
 EVALUATION_OUTPUT = "evaluation"
+
+# The data-quality baseline (ml_code/monitoring/data_quality.py): it reads preprocessing's baseline records and
+# writes Model Monitor's two files.
+DATA_QUALITY_INPUT, DATA_QUALITY_OUTPUT = "input/baseline", "data_quality"
+STATISTICS_FILE, CONSTRAINTS_FILE = "statistics.json", "constraints.json"
 
 TRANSFORM_FILE = "transform.json"
 BASELINE_FILE = "baseline.csv"

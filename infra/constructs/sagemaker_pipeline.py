@@ -39,14 +39,18 @@ def code_locations(sourcedir: s3_assets.Asset, bootstrap: s3_assets.Asset) -> di
 
 
 def region_image(scope: Construct, images: dict[str, dict[str, str]], placeholder: str) -> str:
-    """The URI of the image `placeholder` (`ModelMonitorImageUri`, ...) in the stack's region, from `images` (region ->
-    placeholder -> URI) through a region mapping in `scope` (one per scope)."""
-    mapping = scope.node.try_find_child(IMAGE_MAP) or cdk.CfnMapping(
-        scope,
-        IMAGE_MAP,
-        mapping={region: {_IMAGE_KEYS[name]: uri for name, uri in uris.items()} for region, uris in images.items()},
-    )
-    return mapping.find_in_map(cdk.Stack.of(scope).region, _IMAGE_KEYS[placeholder])
+    """The URI of the image `placeholder` (`XgboostImageUri`, ...) in the stack's region, from `images` (region ->
+    placeholder -> URI) through a region mapping in `scope` (one per scope, holding only the images asked for)."""
+    key = _IMAGE_KEYS[placeholder]
+    mapping = scope.node.try_find_child(IMAGE_MAP)
+    if mapping is None:
+        mapping = cdk.CfnMapping(
+            scope, IMAGE_MAP, mapping={region: {key: uris[placeholder]} for region, uris in images.items()}
+        )
+    else:
+        for region, uris in images.items():
+            mapping.set_value(region, key, uris[placeholder])
+    return mapping.find_in_map(cdk.Stack.of(scope).region, key)
 
 
 def pipeline_resource(

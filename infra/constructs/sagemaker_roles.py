@@ -14,25 +14,21 @@ from infra.naming import CURATED_DATA, MODEL_BUILD_PREFIX, curated_prefix
 from infra.pipeline.settings import FAIRNESS_STEP_FOLDERS as STEP_FOLDERS
 
 # the execution folders the fairness steps write
-CLARIFY_CONFIG, FAIRNESS_CHECK = STEP_FOLDERS["ClarifyConfig"], STEP_FOLDERS["FairnessCheck"]
-CLARIFY_REPORTS = tuple(STEP_FOLDERS[step] for step in ("DataBias", "ModelBias", "Explainability"))
+FAIRNESS_FOLDERS = tuple(STEP_FOLDERS.values())
 
 
 class ModelBuildRoles(Construct):
     """One role per kind of job, each with what its steps need, all under the pipeline's own prefix of the
     artifacts bucket (`pipelines/<pipeline>/<execution>/<step>/`), and none may delete:
 
-    - `job_role`, the network-isolated processing jobs (preprocess, baseline, evaluate): reads the dataset's
-      curated prefix and the pipeline's artifacts, writes only the `preprocess/`, `baseline/` and `evaluate/`
-      outputs;
+    - `job_role`, the network-isolated processing jobs (preprocess, baseline, evaluate, and with `fairness` the
+      bias and explainability jobs): reads the dataset's curated prefix and the pipeline's artifacts, writes only
+      the `preprocess/`, `baseline/` and `evaluate/` outputs (and the fairness steps' folders);
     - `training_role`: reads the `preprocess/` outputs, writes `train/` (the model) and `checkpoints/`;
-    - `champion_role`: reads the registry (its group's packages) and `evaluate/` reports, writes `champion/`;
-    - `clarify_role` (with `fairness`; else None): Clarify's jobs read the fairness datasets and their configs,
-      write their reports, and run a shadow endpoint of the candidate model (endpoints named `sm-clarify-*`).
+    - `champion_role`: reads the registry (its group's packages) and `evaluate/` reports, writes `champion/`.
 
     `pipeline_role`: what the pipeline service may do (start and watch the jobs, tuning jobs too with `tuning`,
-    register packages in the group, create the candidate model with `fairness`, pass the job roles). No
-    AWS-managed policies."""
+    register packages in the group, pass the job roles). No AWS-managed policies."""
 
     def __init__(
         self,
@@ -66,15 +62,12 @@ class ModelBuildRoles(Construct):
                 artifacts_bucket.arn_for_objects(f"{MODEL_BUILD_PREFIX}/{pipeline_name}/*/{step}/*") for step in steps
             ]
 
-        def job_role(
-            construct_id: str, description: str, *, reads: list[str], writes: list[str], runs_code: bool = True
-        ) -> iam.Role:
+        def job_role(construct_id: str, description: str, *, reads: list[str], writes: list[str]) -> iam.Role:
             role = iam.Role(self, construct_id, assumed_by=sagemaker, description=description)
             role.add_to_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[artifacts_bucket.bucket_arn]))
             role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=reads))
             role.add_to_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=writes))
-            if runs_code:  # the platform's code package and bootstrap (Clarify's jobs run Clarify's own)
-                grant_read_code(role, code)
+            grant_read_code(role, code)  # the platform's code package and bootstrap
             acknowledge(
                 role,
                 "AwsSolutions-IAM5",
@@ -89,9 +82,7 @@ class ModelBuildRoles(Construct):
             "JobRole",
             "SageMaker model build processing jobs (network-isolated)",
             reads=[curated_data, artifacts],
-            writes=step_outputs(
-                "preprocess", "baseline", "evaluate", *((CLARIFY_CONFIG, FAIRNESS_CHECK) if fairness else ())
-            ),
+            writes=step_outputs("preprocess", "baseline", "evaluate", *(FAIRNESS_FOLDERS if fairness else ())),
         )
         self.job_role.add_to_policy(
             iam.PolicyStatement(actions=["s3:ListBucket"], resources=[curated_bucket.bucket_arn])
@@ -120,66 +111,15 @@ class ModelBuildRoles(Construct):
             iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[packages_arn])
         )
 
-        self.clarify_role = None
-        if fairness:
-            self.clarify_role = job_role(
-                "ClarifyRole",
-                "SageMaker Clarify bias and explainability jobs of the model build",
-                reads=step_outputs("preprocess", CLARIFY_CONFIG),
-                writes=step_outputs(*CLARIFY_REPORTS),
-                runs_code=False,
-            )
-            grant_job_essentials(self.clarify_role, encryption_key, ("ProcessingJobs",))
-            shadow = [arn(kind, f"{CLARIFY_SHADOW_ENDPOINTS}*") for kind in ("endpoint", "endpoint-config")]
-            self.clarify_role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=[
-                        "sagemaker:CreateEndpointConfig",
-                        "sagemaker:DescribeEndpointConfig",
-                        "sagemaker:DeleteEndpointConfig",
-                        "sagemaker:CreateEndpoint",
-                        "sagemaker:DescribeEndpoint",
-                        "sagemaker:DeleteEndpoint",
-                        "sagemaker:InvokeEndpoint",
-                        "sagemaker:AddTags",
-                    ],
-                    resources=shadow,
-                )
-            )
-            self.clarify_role.add_to_policy(
-                iam.PolicyStatement(actions=["sagemaker:DescribeModel"], resources=[arn("model", PIPELINE_JOB_NAMES)])
-            )
-            acknowledge(
-                self.clarify_role,
-                "AwsSolutions-IAM5",
-                "Clarify names each shadow endpoint (and its config) after the model at run time, always with its "
-                "sm-clarify- prefix; the models it serves are the pipeline's candidates, named per execution.",
-                *shadow,
-                arn("model", PIPELINE_JOB_NAMES),
-            )
-
         self.pipeline_role = pipeline_role(
             self,
             "PipelineRole",
             description="SageMaker Pipeline of the model build",
             job_kinds=("processing", "training", *(("hyper-parameter-tuning",) if tuning else ())),
-            job_roles=[self.job_role, self.training_role, self.champion_role, *filter(None, [self.clarify_role])],
+            job_roles=[self.job_role, self.training_role, self.champion_role],
             property_files=artifacts,
             encryption_key=encryption_key,
         )
-        if fairness:  # the candidate model Clarify serves
-            self.pipeline_role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:AddTags"],
-                    resources=[arn("model", PIPELINE_JOB_NAMES)],
-                )
-            )
-            acknowledge(
-                self,
-                "AwsSolutions-IAM5",
-                "The pipeline names the candidate model it creates per execution (pipelines-<execution>-...).",
-                arn("model", PIPELINE_JOB_NAMES),
-            )
         self.pipeline_role.add_to_policy(
             iam.PolicyStatement(
                 actions=[
@@ -213,7 +153,6 @@ def grant_read_code(role: iam.IRole, code: list[s3_assets.Asset]) -> None:
 # SageMaker Pipelines names the jobs (and models) it creates `pipelines-<execution id>-<step>-<suffix>`: the
 # platform's prefix cannot be in those names, but this one is.
 PIPELINE_JOB_NAMES = "pipelines-*"
-CLARIFY_SHADOW_ENDPOINTS = "sm-clarify-"  # Clarify's prefix for the shadow endpoints it starts
 
 
 def pipeline_role(

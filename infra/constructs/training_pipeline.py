@@ -80,7 +80,6 @@ class TrainingPipeline(Construct):
                 "JobRoleArn": self.roles.job_role.role_arn,
                 "TrainingRoleArn": self.roles.training_role.role_arn,
                 "ChampionRoleArn": self.roles.champion_role.role_arn,
-                **({"ClarifyRoleArn": self.roles.clarify_role.role_arn} if self.roles.clarify_role else {}),
                 "KmsKeyArn": encryption_key.key_arn,
                 **code_locations(sourcedir, bootstrap),
             },

@@ -20,12 +20,10 @@ from sagemaker.estimator import Estimator
 from sagemaker.inputs import TrainingInput
 from sagemaker.model import Model
 from sagemaker.model_metrics import MetricsSource, ModelMetrics
-from sagemaker.model_monitor.dataset_format import DatasetFormat
 from sagemaker.network import NetworkConfig
 from sagemaker.processing import ProcessingInput, ProcessingOutput, ScriptProcessor
 from sagemaker.telemetry import telemetry_logging
 from sagemaker.tuner import ContinuousParameter, HyperparameterTuner, IntegerParameter
-from sagemaker.workflow.check_job_config import CheckJobConfig
 from sagemaker.workflow.condition_step import ConditionStep
 from sagemaker.workflow.conditions import ConditionEquals, ConditionGreaterThanOrEqualTo, ConditionLessThanOrEqualTo
 from sagemaker.workflow.execution_variables import ExecutionVariables
@@ -36,7 +34,6 @@ from sagemaker.workflow.parameters import ParameterFloat, ParameterInteger, Para
 from sagemaker.workflow.pipeline import Pipeline
 from sagemaker.workflow.pipeline_context import PipelineSession
 from sagemaker.workflow.properties import PropertyFile
-from sagemaker.workflow.quality_check_step import DataQualityCheckConfig, QualityCheckStep
 from sagemaker.workflow.retry import (
     SageMakerJobExceptionTypeEnum,
     SageMakerJobStepRetryPolicy,
@@ -288,29 +285,22 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
     def preprocessed(name: str):
         return preprocess.properties.ProcessingOutputConfig.Outputs[name].S3Output.S3Uri
 
-    # 2. DataQualityBaseline: statistics and constraints of the training features, for Model Monitor
-    baseline = QualityCheckStep(
+    # 2. DataQualityBaseline: Model Monitor's statistics and constraints of what the endpoint receives (our job)
+    baseline = ProcessingStep(
         name="DataQualityBaseline",
-        quality_check_config=DataQualityCheckConfig(
-            baseline_dataset=preprocessed(paths.BASELINE_OUTPUT),
-            dataset_format=DatasetFormat.csv(header=True),
-            output_s3_uri=_s3(BASELINE_STEP),
+        step_args=run_module(
+            processor("baseline"),
+            "ml_code.monitoring.data_quality",
+            inputs=[job_input("baseline", preprocessed(paths.BASELINE_OUTPUT), paths.DATA_QUALITY_INPUT)],
+            outputs=[job_output(paths.DATA_QUALITY_OUTPUT, BASELINE_STEP)],
         ),
-        check_job_config=CheckJobConfig(
-            role=role,
-            instance_count=1,
-            instance_type=processing_type,
-            volume_kms_key=key,
-            output_kms_key=key,
-            max_runtime_in_seconds=settings.max_processing_seconds,
-            network_config=NetworkConfig(enable_network_isolation=True),
-            sagemaker_session=session,
-        ),
-        skip_check=True,  # this run establishes the baseline the endpoint's monitor will check against
-        register_new_baseline=True,
-        model_package_group_name=settings.model_package_group_name,
         cache_config=cache,
+        retry_policies=retries,
     )
+    baseline_uri = baseline.properties.ProcessingOutputConfig.Outputs[paths.DATA_QUALITY_OUTPUT].S3Output.S3Uri
+
+    def baseline_file(name: str) -> MetricsSource:
+        return MetricsSource(s3_uri=Join(on="/", values=[baseline_uri, name]), content_type="application/json")
 
     # 3. Train: script mode in the XGBoost 3.0-5 image, code from the deterministic sourcedir asset
     estimator = Estimator(
@@ -397,44 +387,35 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
         retry_policies=retries,
     )
 
-    def serving_model() -> Model:
-        """The trained model as the endpoint serves it (the serving code is in the model's own folder)."""
-        return Model(
-            image_uri=xgboost_image,
-            model_data=model_data,
-            role=role,
-            env={
-                "SAGEMAKER_PROGRAM": paths.SERVING_PROGRAM,
-                "SAGEMAKER_SUBMIT_DIRECTORY": f"{paths.MODEL_DIR}/{paths.SERVING_CODE_DIR}",
-            },
-            enable_network_isolation=True,
-            sagemaker_session=session,
-        )
-
-    # 6. With a fairness section: Clarify's bias and explainability reports, and the fairness check
+    # 6. With a fairness section: the bias and explainability reports of our own jobs, and the fairness check
     fairness = None
     if contract.fairness is not None:
         fairness = fairness_steps(
             contract,
-            model=serving_model(),
-            clarify_image=image_uri("clarify", REFERENCE_REGION),
             processor=processor,
             run_module=run_module,
             job_input=job_input,
             step_uri=_s3,
+            model_data=model_data,
             transform_uri=preprocessed(paths.TRANSFORM_OUTPUT),
             fairness_data_uri=preprocessed(paths.FAIRNESS_DATA_OUTPUT),
             seed=seed,
             instance_type=processing_type,
-            max_runtime_seconds=settings.max_processing_seconds,
             retries=retries,
         )
 
-    # 7. Register: a model package with its metrics, drift baselines and provenance
-    model = serving_model()
-    statistics, constraints = (
-        baseline.properties.CalculatedBaselineStatistics,
-        baseline.properties.CalculatedBaselineConstraints,
+    # 7. Register: a model package with its metrics, drift baselines and provenance; the model as the endpoint
+    # serves it (the serving code is in the model's own folder)
+    model = Model(
+        image_uri=xgboost_image,
+        model_data=model_data,
+        role=role,
+        env={
+            "SAGEMAKER_PROGRAM": paths.SERVING_PROGRAM,
+            "SAGEMAKER_SUBMIT_DIRECTORY": f"{paths.MODEL_DIR}/{paths.SERVING_CODE_DIR}",
+        },
+        enable_network_isolation=True,
+        sagemaker_session=session,
     )
     register = ModelStep(
         name="Register",
@@ -453,17 +434,13 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
                 model_statistics=MetricsSource(
                     s3_uri=Join(on="/", values=[evaluation_uri, paths.REPORT_FILE]), content_type="application/json"
                 ),
-                model_data_statistics=MetricsSource(s3_uri=statistics, content_type="application/json"),
-                model_data_constraints=MetricsSource(s3_uri=constraints, content_type="application/json"),
+                model_data_statistics=baseline_file(paths.STATISTICS_FILE),
+                model_data_constraints=baseline_file(paths.CONSTRAINTS_FILE),
                 **(fairness.model_metrics if fairness else {}),
             ),
             drift_check_baselines=DriftCheckBaselines(
-                model_data_statistics=MetricsSource(
-                    s3_uri=baseline.properties.BaselineUsedForDriftCheckStatistics, content_type="application/json"
-                ),
-                model_data_constraints=MetricsSource(
-                    s3_uri=baseline.properties.BaselineUsedForDriftCheckConstraints, content_type="application/json"
-                ),
+                model_data_statistics=baseline_file(paths.STATISTICS_FILE),
+                model_data_constraints=baseline_file(paths.CONSTRAINTS_FILE),
                 **(fairness.drift_check_baselines if fairness else {}),
             ),
             customer_metadata_properties={

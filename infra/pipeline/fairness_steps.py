@@ -1,11 +1,13 @@
-"""The pipeline's SageMaker Clarify steps, for a contract with a `fairness` section.
+"""The pipeline's bias and explainability steps, for a contract with a `fairness` section: our own jobs in the
+framework container, network-isolated (SageMaker Clarify is closed to new customers, so neither its image nor
+the shadow endpoint it served a model on is used).
 
-After training: `CandidateModel` makes the trained model a SageMaker Model (Clarify serves it on a shadow
-endpoint), `ClarifyConfig` writes the analysis configs for it (ml_code/fairness/config.py), then three Clarify
-processing jobs: `DataBias` (pre-training bias of the training split), `ModelBias` (post-training bias of the
-test split's predictions) and `Explainability` (SHAP against a baseline record). `FairnessCheck` holds their
-bias metrics to the contract's limits (ml_code/fairness/check.py); the quality gate reads its decision. The
-reports go on the model package (ModelMetrics) and so do the monitors' baselines (DriftCheckBaselines).
+After training: `AnalysisConfig` writes the analysis configs (ml_code/fairness/config.py, Clarify's format), then
+three processing jobs of ml_code/fairness/analyze.py: `DataBias` (pre-training bias of the training split),
+`ModelBias` (post-training bias of the model's predictions for the test split) and `Explainability` (exact
+TreeSHAP of the test split); the last two read the model's archive directly. `FairnessCheck` holds their bias
+metrics to the contract's limits (ml_code/fairness/check.py); the quality gate reads its decision. The reports
+go on the model package (ModelMetrics) and so do the monitors' baselines (DriftCheckBaselines).
 """
 
 from __future__ import annotations
@@ -13,33 +15,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sagemaker.model import Model
 from sagemaker.model_metrics import FileSource, MetricsSource
-from sagemaker.network import NetworkConfig
-from sagemaker.processing import ProcessingInput, ProcessingOutput, Processor
+from sagemaker.processing import ProcessingOutput
 from sagemaker.workflow.conditions import ConditionEquals
 from sagemaker.workflow.functions import Join, JsonGet
-from sagemaker.workflow.model_step import ModelStep
 from sagemaker.workflow.properties import PropertyFile
 from sagemaker.workflow.steps import ProcessingStep
 
 from infra.pipeline.settings import FAIRNESS_STEP_FOLDERS as STEP_FOLDERS
-from infra.pipeline.settings import PLACEHOLDERS
 from ml_code import paths
 from ml_code.contracts.contract import DatasetContract
 
-CLARIFY_OUTPUT = "analysis_result"  # the output name the SDK gives a Clarify job's results
-# Clarify job step -> (its analysis config, the fairness dataset it reads)
-CLARIFY_JOBS = {
-    "DataBias": (paths.DATA_BIAS, paths.FAIRNESS_TRAIN_FILE),
-    "ModelBias": (paths.MODEL_BIAS, paths.FAIRNESS_TEST_FILE),
-    "Explainability": (paths.EXPLAINABILITY, paths.FAIRNESS_TEST_FILE),
+ANALYSIS_OUTPUT = "analysis_result"
+# analysis job step -> (its analysis config, the fairness dataset it reads, whether it reads the model)
+ANALYSIS_JOBS = {
+    "DataBias": (paths.DATA_BIAS, paths.FAIRNESS_TRAIN_FILE, False),
+    "ModelBias": (paths.MODEL_BIAS, paths.FAIRNESS_TEST_FILE, True),
+    "Explainability": (paths.EXPLAINABILITY, paths.FAIRNESS_TEST_FILE, True),
 }
 
 
 @dataclass(frozen=True)
 class FairnessSteps:
-    """What the rest of the pipeline needs of the Clarify steps."""
+    """What the rest of the pipeline needs of the fairness steps."""
 
     steps: list
     condition: ConditionEquals  # the fairness check passed
@@ -51,49 +49,37 @@ class FairnessSteps:
 def fairness_steps(
     contract: DatasetContract,
     *,
-    model: Model,
-    clarify_image: str,
     processor: Callable[[str], object],
     run_module: Callable,
     job_input: Callable,
     step_uri: Callable[..., Join],
+    model_data,
     transform_uri,
     fairness_data_uri,
     seed,
     instance_type,
-    max_runtime_seconds: int,
     retries: list,
 ) -> FairnessSteps:
-    """The Clarify steps of `contract` for the trained `model`. `processor(name)` makes a network-isolated
-    processing job of the step scripts; `step_uri(folder, name)` is where a step's output goes."""
-    candidate = ModelStep(name="CandidateModel", step_args=model.create(instance_type="ml.m5.large"))
+    """The fairness steps of `contract` for the trained model at `model_data`. `processor(name)` makes a
+    network-isolated processing job of the step scripts; `step_uri(folder, name)` is where a step's output goes."""
 
     def output(step: str, name: str, source: str) -> ProcessingOutput:
         return ProcessingOutput(output_name=name, source=source, destination=step_uri(STEP_FOLDERS[step], name))
 
     config = ProcessingStep(
-        name="ClarifyConfig",
+        name="AnalysisConfig",
         step_args=run_module(
-            processor("clarify-config"),
+            processor("analysis-config"),
             "ml_code.fairness.config",
             inputs=[job_input(paths.TRANSFORM_OUTPUT, transform_uri, paths.TRANSFORM_OUTPUT)],
             outputs=[
                 output(
-                    "ClarifyConfig",
+                    "AnalysisConfig",
                     paths.CLARIFY_CONFIG_OUTPUT,
                     f"{paths.PROCESSING_BASE}/{paths.CLARIFY_CONFIG_OUTPUT}",
                 )
             ],
-            arguments=[
-                "--contract",
-                contract.name,
-                "--model-name",
-                candidate.properties.ModelName,
-                "--instance-type",
-                instance_type,
-                "--seed",
-                seed.to_string(),
-            ],
+            arguments=["--contract", contract.name, "--instance-type", instance_type, "--seed", seed.to_string()],
         ),
         retry_policies=retries,
     )
@@ -102,43 +88,27 @@ def fairness_steps(
     def config_file(name: str) -> Join:
         return Join(on="/", values=[configs, name, paths.CLARIFY_CONFIG_FILE])
 
-    clarify = Processor(
-        role=PLACEHOLDERS["ClarifyRoleArn"],
-        image_uri=clarify_image,
-        instance_type=instance_type,
-        instance_count=1,
-        volume_kms_key=PLACEHOLDERS["KmsKeyArn"],
-        output_kms_key=PLACEHOLDERS["KmsKeyArn"],
-        max_runtime_in_seconds=max_runtime_seconds,
-        # Clarify starts (and stops) a shadow endpoint of the model through the SageMaker API
-        network_config=NetworkConfig(enable_network_isolation=False),
-        base_job_name="clarify",
-        sagemaker_session=model.sagemaker_session,
-    )
     jobs = {}
-    for name, (analysis, dataset) in CLARIFY_JOBS.items():
+    for name, (analysis, dataset, reads_model) in ANALYSIS_JOBS.items():
+        inputs = [
+            job_input("analysis_config", Join(on="/", values=[configs, analysis, ""]), paths.CLARIFY_CONFIG_INPUT),
+            job_input("dataset", Join(on="/", values=[fairness_data_uri, dataset]), paths.CLARIFY_DATA_INPUT),
+        ]
+        if reads_model:
+            inputs.append(job_input("model", model_data, paths.ANALYSIS_MODEL_INPUT))
         jobs[name] = ProcessingStep(
             name=name,
-            step_args=clarify.run(
-                inputs=[
-                    ProcessingInput(
-                        input_name="analysis_config",
-                        source=Join(on="/", values=[configs, analysis, ""]),
-                        destination=f"{paths.PROCESSING_BASE}/{paths.CLARIFY_CONFIG_INPUT}",
-                    ),
-                    ProcessingInput(
-                        input_name="dataset",
-                        source=Join(on="/", values=[fairness_data_uri, dataset]),
-                        destination=f"{paths.PROCESSING_BASE}/{paths.CLARIFY_DATA_INPUT}",
-                    ),
-                ],
-                outputs=[output(name, CLARIFY_OUTPUT, f"{paths.PROCESSING_BASE}/{paths.CLARIFY_RESULT_OUTPUT}")],
+            step_args=run_module(
+                processor(STEP_FOLDERS[name]),
+                "ml_code.fairness.analyze",
+                inputs=inputs,
+                outputs=[output(name, ANALYSIS_OUTPUT, f"{paths.PROCESSING_BASE}/{paths.CLARIFY_RESULT_OUTPUT}")],
             ),
             retry_policies=retries,
         )
 
     def results(step: str):
-        return jobs[step].properties.ProcessingOutputConfig.Outputs[CLARIFY_OUTPUT].S3Output.S3Uri
+        return jobs[step].properties.ProcessingOutputConfig.Outputs[ANALYSIS_OUTPUT].S3Output.S3Uri
 
     def report(step: str) -> Join:
         return Join(on="/", values=[results(step), paths.CLARIFY_ANALYSIS_FILE])
@@ -172,7 +142,7 @@ def fairness_steps(
         return MetricsSource(s3_uri=report(step), content_type="application/json")
 
     return FairnessSteps(
-        steps=[candidate, config, *jobs.values(), check],
+        steps=[config, *jobs.values(), check],
         condition=ConditionEquals(
             left=JsonGet(step_name=check.name, property_file=decision, json_path="passes"), right=True
         ),

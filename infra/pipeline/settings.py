@@ -16,13 +16,13 @@ PLACEHOLDERS = {
     "JobRoleArn": "arn:aws:iam::000000000000:role/placeholder-job-role",  # processing jobs that need no network
     "TrainingRoleArn": "arn:aws:iam::000000000000:role/placeholder-training-role",
     "ChampionRoleArn": "arn:aws:iam::000000000000:role/placeholder-champion-role",  # reads the Model Registry
-    "ClarifyRoleArn": "arn:aws:iam::000000000000:role/placeholder-clarify-role",  # Clarify's jobs and shadow endpoints
     "KmsKeyArn": "arn:aws:kms:us-east-1:000000000000:key/00000000-0000-0000-0000-000000000000",
     "CodeBucket": "placeholder-code-bucket",
     "SourceDirKey": "placeholder-sourcedir.tar.gz",
     "BootstrapKey": "placeholder-bootstrap.py",
 }
-# Image URIs differ per region: `${Name}` placeholders filled from a region mapping, by framework.
+# Image URIs differ per region: `${Name}` placeholders filled from a region mapping, by framework. The model build
+# runs every job in the framework image; the endpoint's monitors still name the other two (ServingStack).
 IMAGE_PLACEHOLDERS = {
     "XgboostImageUri": "xgboost",
     "ModelMonitorImageUri": "model-monitor",
@@ -31,7 +31,7 @@ IMAGE_PLACEHOLDERS = {
 
 # Where each fairness step (infra/pipeline/fairness_steps.py) writes in an execution's folder; the roles grant by these.
 FAIRNESS_STEP_FOLDERS = {
-    "ClarifyConfig": "clarify-config",
+    "AnalysisConfig": "analysis-config",
     "DataBias": "data-bias",
     "ModelBias": "model-bias",
     "Explainability": "explainability",

@@ -1,11 +1,12 @@
-"""SageMaker Clarify's analysis, computed here: the job local mode runs where the pipeline runs Clarify.
+"""The bias and explainability job of the model build, in place of SageMaker Clarify (closed to new customers).
 
-It reads what a Clarify processing job reads (the analysis config, a CSV dataset with a header, and for model
-bias and explanations the model, which Clarify serves on a shadow endpoint and this job loads with the
-serving code) and writes what Clarify writes: `analysis.json` with the same sections and keys, per-record
-SHAP values in `explanations_shap/out.csv`, and plots (bias metrics by facet, mean |SHAP| per column).
-SHAP values are xgboost's exact TreeSHAP on the margin, told by raw column (explanations.py); Clarify's are
-KernelSHAP estimates against the config's baseline, so the two agree on ranking, not to the digit.
+The pipeline's DataBias, ModelBias and Explainability steps run it in the framework container, network-isolated.
+It reads an analysis config in Clarify's format, a CSV dataset with a header and, for model bias and
+explanations, the model's archive itself (loaded with the serving code: no shadow endpoint), and writes what
+Clarify writes: `analysis.json` with the same sections and keys (every tabular bias metric, bias.py),
+per-record SHAP values in `explanations_shap/out.csv`, and plots (bias metrics by facet, mean |SHAP| per
+column). SHAP values are xgboost's exact TreeSHAP on the margin, told by raw column (explanations.py), where
+Clarify estimated them with KernelSHAP.
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ from ml_code.fairness.explanations import Attributions, explain
 from ml_code.inference.batch_score import load_packaged_model
 from ml_code.inference.inference import LoadedModel, predict_fn
 from ml_code.paths import (
+    ANALYSIS_MODEL_INPUT,
     CLARIFY_ANALYSIS_FILE,
     CLARIFY_CONFIG_FILE,
     CLARIFY_CONFIG_INPUT,
     CLARIFY_DATA_INPUT,
     CLARIFY_RESULT_OUTPUT,
+    MODEL_ARCHIVE,
     PROCESSING_BASE,
     PROCESSING_FAILURE_FILE,
 )
@@ -235,29 +238,27 @@ def read_dataset_file(path: Path, config: dict) -> pd.DataFrame:
     return data
 
 
-def run(base: Path, model_archive: Path | None) -> dict:
+def run(base: Path) -> dict:
+    """The analysis of the job's config and dataset; with a model input (`<base>/model/model.tar.gz`), of the
+    model's predictions and attributions too."""
     config = json.loads((base / CLARIFY_CONFIG_INPUT / CLARIFY_CONFIG_FILE).read_text())
     data = read_dataset(base / CLARIFY_DATA_INPUT, config)
+    archive = base / ANALYSIS_MODEL_INPUT / MODEL_ARCHIVE
     with tempfile.TemporaryDirectory() as workdir:
-        model = load_packaged_model(model_archive, Path(workdir)) if model_archive else None
+        model = load_packaged_model(archive, Path(workdir)) if archive.is_file() else None
     analysis, attributions = analyze(config, data, model)
     write_results(base / CLARIFY_RESULT_OUTPUT, analysis, attributions)
     logger.info("analysis of %d records: %s", len(data), sorted(key for key in analysis if key != "version"))
     return analysis
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--base-dir", type=Path, default=Path(PROCESSING_BASE))
-    parser.add_argument("--model-archive", type=Path, default=None, help="the predictor's model.tar.gz")
-    parser.add_argument("--failure-file", default=PROCESSING_FAILURE_FILE)
-    return parse_known(parser, argv)
-
-
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
-    args = parse_args(argv)
-    return run_step(lambda: run(args.base_dir, args.model_archive), args.failure_file)
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--base-dir", type=Path, default=Path(PROCESSING_BASE))
+    parser.add_argument("--failure-file", default=PROCESSING_FAILURE_FILE)
+    args = parse_known(parser, argv)
+    return run_step(lambda: run(args.base_dir), args.failure_file)
 
 
 if __name__ == "__main__":

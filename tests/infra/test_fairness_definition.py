@@ -1,5 +1,6 @@
-"""The Clarify steps of the pipeline definition: wired to the right data and model, valid API requests, their
-reports registered on the package and held to the contract's limits by the gate; none without a fairness section."""
+"""The bias and explainability steps of the pipeline definition: our own jobs in the framework image, wired to the
+right data and to the model's archive, valid API requests, their reports registered on the package and held to
+the contract's limits by the gate; none without a fairness section."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import json
 
 import pytest
 
-from infra.pipeline.definition import REFERENCE_REGION, build_definition, image_uri
-from infra.pipeline.fairness_steps import CLARIFY_JOBS
+from infra.pipeline.definition import build_definition
+from infra.pipeline.fairness_steps import ANALYSIS_JOBS
 from ml_code import paths
 from tests.infra.golden.regenerate import GOLDEN_WITHOUT_FAIRNESS, golden_definition, render
 from tests.infra.request_shapes import validation_errors
@@ -38,16 +39,17 @@ def joined(value: dict) -> list:
     return value["Std:Join"]["Values"]
 
 
-def test_clarify_jobs_read_their_config_and_dataset_where_clarify_looks(steps):
-    for name, (analysis, dataset) in CLARIFY_JOBS.items():
+def test_the_analysis_jobs_read_their_config_dataset_and_model_in_the_framework_image(steps):
+    for name, (analysis, dataset, reads_model) in ANALYSIS_JOBS.items():
         job = steps[name]["Arguments"]
-        assert job["AppSpecification"] == {"ImageUri": "${ClarifyImageUri}"}
-        assert job["RoleArn"] == "${ClarifyRoleArn}"
+        assert job["AppSpecification"]["ImageUri"] == "${XgboostImageUri}"
+        assert job["AppSpecification"]["ContainerArguments"][:2] == ["--module", "ml_code.fairness.analyze"]
+        assert job["RoleArn"] == "${JobRoleArn}"
         found = inputs(steps[name])
         assert found["analysis_config"]["LocalPath"] == "/opt/ml/processing/input/config"
         config_uri = joined(found["analysis_config"]["S3Uri"])
         assert config_uri[0] == {
-            "Get": "Steps.ClarifyConfig.ProcessingOutputConfig.Outputs['clarify_config'].S3Output.S3Uri"
+            "Get": "Steps.AnalysisConfig.ProcessingOutputConfig.Outputs['clarify_config'].S3Output.S3Uri"
         }
         assert config_uri[1:] == [analysis, ""]  # the folder that holds that analysis' analysis_config.json
         assert found["dataset"]["LocalPath"] == "/opt/ml/processing/input/data"
@@ -55,23 +57,27 @@ def test_clarify_jobs_read_their_config_and_dataset_where_clarify_looks(steps):
             {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['fairness'].S3Output.S3Uri"},
             dataset,
         ]
+        if reads_model:  # the trained model's archive itself: no model, no endpoint
+            assert found["model"] == {
+                **found["model"],
+                "S3Uri": {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"},
+                "LocalPath": f"/opt/ml/processing/{paths.ANALYSIS_MODEL_INPUT}",
+            }
+        else:
+            assert "model" not in found
         (output,) = job["ProcessingOutputConfig"]["Outputs"]
         assert output["S3Output"]["LocalPath"] == "/opt/ml/processing/output"
-        assert job["NetworkConfig"]["EnableNetworkIsolation"] is False  # it runs a shadow endpoint
+        assert job["NetworkConfig"]["EnableNetworkIsolation"] is True
         assert job["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == "${KmsKeyArn}"
         assert job["ProcessingOutputConfig"]["KmsKeyId"] == "${KmsKeyArn}"
-    assert CLARIFY_JOBS["DataBias"][1] == paths.FAIRNESS_TRAIN_FILE
-    assert {CLARIFY_JOBS[name][1] for name in ("ModelBias", "Explainability")} == {paths.FAIRNESS_TEST_FILE}
+    assert ANALYSIS_JOBS["DataBias"][1] == paths.FAIRNESS_TRAIN_FILE
+    assert {ANALYSIS_JOBS[name][1] for name in ("ModelBias", "Explainability")} == {paths.FAIRNESS_TEST_FILE}
 
 
-def test_the_clarify_config_names_the_candidate_model_made_from_the_trained_one(steps):
-    model = steps["CandidateModel-CreateModel"]["Arguments"]
-    assert model["PrimaryContainer"]["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
-    assert model["EnableNetworkIsolation"] is True
-    arguments = steps["ClarifyConfig"]["Arguments"]["AppSpecification"]["ContainerArguments"]
-    assert arguments[1] == "ml_code.fairness.config"
-    assert arguments[arguments.index("--model-name") + 1] == {"Get": "Steps.CandidateModel-CreateModel.ModelName"}
-    assert inputs(steps["ClarifyConfig"])["transform"]["S3Uri"] == {
+def test_the_analysis_config_is_made_from_the_transform_and_the_check_reads_both_bias_reports(steps):
+    arguments = steps["AnalysisConfig"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert arguments[1] == "ml_code.fairness.config" and "--model-name" not in arguments
+    assert inputs(steps["AnalysisConfig"])["transform"]["S3Uri"] == {
         "Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['transform'].S3Output.S3Uri"
     }
     assert depends_on(steps["FairnessCheck"]) == {"DataBias", "ModelBias"}
@@ -126,9 +132,8 @@ def test_the_package_carries_the_reports_and_the_monitors_baselines(steps):
     [
         *[
             (name, "CreateProcessingJob", "ProcessingJobName")
-            for name in ("ClarifyConfig", *CLARIFY_JOBS, "FairnessCheck")
+            for name in ("AnalysisConfig", *ANALYSIS_JOBS, "FairnessCheck")
         ],
-        ("CandidateModel-CreateModel", "CreateModel", "ModelName"),
         ("Register-RegisterModel", "CreateModelPackage", None),
     ],
 )
@@ -137,10 +142,6 @@ def test_the_fairness_steps_are_valid_api_requests(steps, step, operation, name_
     if name_field:
         arguments[name_field] = "generated-at-run-time"
     assert validation_errors(operation, arguments) == ""
-
-
-def test_the_clarify_image_is_the_regions_clarify_processing_image():
-    assert image_uri("clarify", REFERENCE_REGION).endswith("/sagemaker-clarify-processing:1.0")
 
 
 def test_without_a_fairness_section_the_definition_is_what_it_was_before_fairness():

@@ -65,7 +65,7 @@ def test_the_monitors_role_invokes_only_its_endpoint_and_reads_only_the_fairness
     (invoke,) = [s for s in statements if s["Action"] == "sagemaker:InvokeEndpoint"]
     assert f"endpoint/{ENDPOINT}" in json.dumps(invoke["Resource"])
     reads = json.dumps([s["Resource"] for s in statements if s["Action"] == "s3:GetObject"])
-    for folder in ("clarify-config", "data-bias", "model-bias", "explainability"):
+    for folder in ("analysis-config", "data-bias", "model-bias", "explainability"):
         assert f"/{folder}/*" in reads, folder
     assert "/baseline/*" not in reads and "/train/*" not in reads  # neither the data-quality baselines nor models
     assert not any("Delete" in json.dumps(s["Action"]) for s in statements)

@@ -8,7 +8,7 @@ import re
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from infra.pipeline.settings import IMAGE_PLACEHOLDERS, PLACEHOLDERS
+from infra.pipeline.settings import PLACEHOLDERS
 from tests.infra.synth import role_statements
 
 
@@ -35,7 +35,7 @@ def test_every_placeholder_of_the_definition_is_substituted(model_build):
     body, variables = pipeline_body(model_build)
     used = set(re.findall(r"\$\{([^}!]+)\}", body))
     assert used - {"AWS::Region"} == set(variables)
-    assert set(variables) == set(PLACEHOLDERS) | set(IMAGE_PLACEHOLDERS)
+    assert set(variables) == set(PLACEHOLDERS) | {"XgboostImageUri"}  # the framework image is the only one
     assert variables["XgboostImageUri"]["Fn::FindInMap"][1] == {"Ref": "AWS::Region"}
     json.loads(body)  # a JSON document once substituted (values are plain strings)
 
@@ -43,7 +43,7 @@ def test_every_placeholder_of_the_definition_is_substituted(model_build):
 def test_images_are_mapped_for_the_regions_sagemaker_serves(model_build):
     (mapping,) = model_build.to_json()["Mappings"].values()
     assert mapping["eu-west-1"]["Xgboost"].endswith(".dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5")
-    assert mapping["us-east-1"]["ModelMonitor"].endswith("/sagemaker-model-monitor-analyzer")
+    assert set(mapping["us-east-1"]) == {"Xgboost"}  # the only image the model build runs
 
 
 def test_an_etl_run_that_wrote_new_rows_starts_the_pipeline(model_build):
@@ -85,41 +85,30 @@ def test_each_kind_of_job_reaches_only_what_its_steps_need(model_build):
     processing = s3_access(model_build, "TrainingRolesJobRole")
     training = s3_access(model_build, "TrainingRolesTrainingRole")
     champion = s3_access(model_build, "TrainingRolesChampionRole")
-    clarify = s3_access(model_build, "TrainingRolesClarifyRole")
     pipeline = "/pipelines/mlops-dev-model-build"
+    fairness = ("analysis-config", "data-bias", "model-bias", "explainability", "fairness")
     assert sorted(processing["s3:PutObject"]) == sorted(
-        f"{pipeline}/*/{s}/*" for s in ("preprocess", "baseline", "evaluate", "clarify-config", "fairness")
+        f"{pipeline}/*/{s}/*" for s in ("preprocess", "baseline", "evaluate", *fairness)
     )
     assert sorted(training["s3:PutObject"]) == sorted(f"{pipeline}/*/{s}/*" for s in ("train", "checkpoints"))
     assert champion["s3:PutObject"] == [f"{pipeline}/*/champion/*"]
-    assert sorted(clarify["s3:PutObject"]) == sorted(
-        f"{pipeline}/*/{s}/*" for s in ("data-bias", "model-bias", "explainability")
-    )
-    assert sorted(clarify["s3:GetObject"]) == sorted(f"{pipeline}/*/{s}/*" for s in ("preprocess", "clarify-config"))
     assert "/data/customer-churn/*" in processing["s3:GetObject"]
+    assert f"{pipeline}/*" in processing["s3:GetObject"]  # the model archive the bias and SHAP jobs read
     assert f"{pipeline}/*/evaluate/*" in champion["s3:GetObject"]
-    assert not any("s3:DeleteObject" in access for access in (processing, training, champion, clarify))
+    assert not any("s3:DeleteObject" in access for access in (processing, training, champion))
     # only the champion check reads the registry
-    for role, reads_registry in (
-        ("JobRole", False),
-        ("TrainingRole", False),
-        ("ChampionRole", True),
-        ("ClarifyRole", False),
-    ):
+    for role, reads_registry in (("JobRole", False), ("TrainingRole", False), ("ChampionRole", True)):
         actions = {json.dumps(s["Action"]) for s in role_statements(model_build, f"TrainingRoles{role}")}
         assert ('"sagemaker:ListModelPackages"' in actions) is reads_registry
 
 
-def test_clarify_runs_shadow_endpoints_of_the_pipelines_candidate_models_only(model_build):
-    statements = role_statements(model_build, "TrainingRolesClarifyRole")
-    (endpoints,) = [s for s in statements if "sagemaker:CreateEndpoint" in s["Action"]]
-    names = sorted(json.dumps(resource) for resource in endpoints["Resource"])
-    assert len(names) == 2 and all("sm-clarify-*" in name for name in names)
-    assert any(":endpoint/" in name for name in names) and any(":endpoint-config/" in name for name in names)
-    (create_model,) = [
-        s for s in role_statements(model_build, "TrainingRolesPipelineRole") if "sagemaker:CreateModel" in s["Action"]
-    ]
-    assert ":model/pipelines-*" in json.dumps(create_model["Resource"])
+def test_no_role_of_the_model_build_may_start_an_endpoint_or_create_a_model(model_build):
+    """Bias and SHAP read the model's archive: no shadow endpoint, no candidate model, no Clarify role."""
+    assert not [name for name in model_build.find_resources("AWS::IAM::Role") if "Clarify" in name]
+    for policy in model_build.find_resources("AWS::IAM::Policy").values():
+        actions = json.dumps([s["Action"] for s in policy["Properties"]["PolicyDocument"]["Statement"]])
+        for action in ("sagemaker:CreateEndpoint", "sagemaker:CreateModel", "sagemaker:InvokeEndpoint"):
+            assert f'"{action}"' not in actions
 
 
 def test_the_pipeline_role_passes_only_the_job_roles_to_sagemaker(model_build):
@@ -129,7 +118,6 @@ def test_the_pipeline_role_passes_only_the_job_roles_to_sagemaker(model_build):
     passed = sorted(resource["Fn::GetAtt"][0] for resource in pass_role["Resource"])
     assert [name[: name.index("Role", len("TrainingRoles")) + 4] for name in passed] == [
         "TrainingRolesChampionRole",
-        "TrainingRolesClarifyRole",
         "TrainingRolesJobRole",
         "TrainingRolesTrainingRole",
     ]

@@ -19,8 +19,7 @@ from tests.infra.request_shapes import validation_errors
 
 CHURN = load_contract("customer-churn")
 FAIRNESS_STEPS = [
-    "CandidateModel-CreateModel",
-    "ClarifyConfig",
+    "AnalysisConfig",
     "DataBias",
     "ModelBias",
     "Explainability",
@@ -95,13 +94,13 @@ def test_the_steps_are_wired_in_order(definition):
     assert depends_on(steps["Evaluate"]) == {"Preprocess", "Train"}
     assert depends_on(steps["CompareWithChampion"]) == {"Evaluate"}
     assert depends_on(steps["QualityGate"]) >= {"Evaluate", "CompareWithChampion"}
-    clarify_reports = {"ClarifyConfig", "DataBias", "ModelBias", "Explainability"}
+    fairness_reports = {"AnalysisConfig", "DataBias", "ModelBias", "Explainability"}
     assert depends_on(steps["Register-RegisterModel"]) == {
         "Preprocess",
         "DataQualityBaseline",
         "Train",
         "Evaluate",
-        *clarify_reports,
+        *fairness_reports,
     }
 
 
@@ -214,6 +213,11 @@ def test_register_records_metrics_baselines_and_provenance(definition):
     assert register["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
     assert set(register["ModelMetrics"]) >= {"ModelQuality", "ModelDataQuality"}
     assert set(register["DriftCheckBaselines"]["ModelDataQuality"]) == {"Statistics", "Constraints"}
+    # the data-quality baseline step's two files, in Model Monitor's formats, for the metrics and the monitors
+    baseline = "Steps.DataQualityBaseline.ProcessingOutputConfig.Outputs['data_quality'].S3Output.S3Uri"
+    for block in (register["ModelMetrics"]["ModelDataQuality"], register["DriftCheckBaselines"]["ModelDataQuality"]):
+        for field, name in (("Statistics", paths.STATISTICS_FILE), ("Constraints", paths.CONSTRAINTS_FILE)):
+            assert block[field]["S3Uri"]["Std:Join"]["Values"] == [{"Get": baseline}, name]
     metadata = register["CustomerMetadataProperties"]
     assert metadata["git_commit"] == {"Get": "Parameters.GitCommit"}
     assert metadata["data_sha256"]["Std:JsonGet"]["Path"] == "data_sha256"
@@ -228,7 +232,7 @@ def test_register_records_metrics_baselines_and_provenance(definition):
 def test_processing_steps_run_their_module_through_the_bootstrap(definition):
     steps = all_steps(definition)
     modules = {}
-    for name in ("Preprocess", "Evaluate", "CompareWithChampion"):
+    for name in ("Preprocess", "DataQualityBaseline", "Evaluate", "CompareWithChampion"):
         app = steps[name]["Arguments"]["AppSpecification"]
         assert app["ContainerEntrypoint"] == ["python3", "/opt/ml/processing/input/code/${BootstrapKey}"]
         modules[name] = app["ContainerArguments"][1]
@@ -236,6 +240,7 @@ def test_processing_steps_run_their_module_through_the_bootstrap(definition):
         assert inputs["code_package"]["LocalPath"] == paths.CODE_PACKAGE_INPUT
     assert modules == {
         "Preprocess": "ml_code.processing.preprocess",
+        "DataQualityBaseline": "ml_code.monitoring.data_quality",
         "Evaluate": "ml_code.evaluation.evaluate",
         "CompareWithChampion": "ml_code.evaluation.champion",
     }
@@ -247,6 +252,7 @@ def test_processing_steps_run_their_module_through_the_bootstrap(definition):
     ("step", "operation", "name_field"),
     [
         ("Preprocess", "CreateProcessingJob", "ProcessingJobName"),
+        ("DataQualityBaseline", "CreateProcessingJob", "ProcessingJobName"),
         ("Evaluate", "CreateProcessingJob", "ProcessingJobName"),
         ("CompareWithChampion", "CreateProcessingJob", "ProcessingJobName"),
         ("Train", "CreateTrainingJob", "TrainingJobName"),
@@ -311,9 +317,11 @@ def test_every_job_stops_in_time_and_only_the_registry_reader_has_a_network(defi
         assert isolated is (name != "CompareWithChampion"), name
     train = steps["Train"]["Arguments"]
     assert train["StoppingCondition"]["MaxRuntimeInSeconds"] > 0 and train["EnableNetworkIsolation"] is True
-    roles = {name: steps[name]["Arguments"]["RoleArn"] for name in ("Preprocess", "Train", "CompareWithChampion")}
+    names = ("Preprocess", "DataQualityBaseline", "Train", "CompareWithChampion")
+    roles = {name: steps[name]["Arguments"]["RoleArn"] for name in names}
     assert roles == {
         "Preprocess": "${JobRoleArn}",
+        "DataQualityBaseline": "${JobRoleArn}",
         "Train": "${TrainingRoleArn}",
         "CompareWithChampion": "${ChampionRoleArn}",
     }

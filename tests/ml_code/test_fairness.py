@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import tarfile
 
 import numpy as np
 import pandas as pd
@@ -229,13 +230,12 @@ def test_the_analysis_job_writes_the_report_and_plots_and_no_personal_data(tmp_p
     (job / "input" / "config" / "analysis_config.json").write_text(json.dumps(configs["explainability"]))
     (job / "input" / "data").mkdir(parents=True)
     (job / "input" / "data" / "test.csv").write_bytes((churn_prepared.base / "fairness" / "test.csv").read_bytes())
-    archive = tmp_path / "model.tar.gz"
-    import tarfile
-
+    archive = job / "model" / "model.tar.gz"  # the model input: the training job's archive, as it is
+    archive.parent.mkdir()
     with tarfile.open(archive, "w:gz") as tar:
         for path in churn_model_dir.iterdir():
             tar.add(path, arcname=path.name)
-    assert analyze.main(["--base-dir", str(job), "--model-archive", str(archive)]) == 0
+    assert analyze.main(["--base-dir", str(job)]) == 0
     output = job / "output"
     assert json.loads((output / "analysis.json").read_text())["explanations"]
     assert (output / "global_shap_values.png").read_bytes()[:4] == b"\x89PNG"

@@ -1,14 +1,18 @@
-"""The local stand-in for Model Monitor's data-quality analyzer: `statistics.json` and `constraints.json`.
+"""The data-quality baseline of a model: `statistics.json` and `constraints.json` of what its endpoint receives.
 
-Runs as the Model Monitor container does: it reads `dataset_source`, `dataset_format` and `output_path` from
-its environment and writes both files in Model Monitor's formats (the keys and per-feature fields of the
-prebuilt container's output). Types are inferred from the text, as the container does: a column is
-Integral when every present value is an integer, Fractional when every one is a number, else String.
-The KLL sketch is exact here: its data are up to SKETCH_SIZE evenly spaced order statistics of the column.
+The pipeline's DataQualityBaseline step runs it in the framework container (SageMaker Model Monitor is closed to
+new customers, so its analyzer image is not used), on the raw feature records of the training split that
+preprocessing sets aside: exactly the columns a client sends, no target and no ids. Both files keep Model
+Monitor's formats (the keys and per-feature fields of its analyzer's output), so the model package's
+`ModelMetrics`/`DriftCheckBaselines` and every reader of them keep working. Types are inferred from the text, as
+Model Monitor does: a column is Integral when every present value is an integer, Fractional when every one is a
+number, else String. The KLL sketch is exact here: its data are up to SKETCH_SIZE evenly spaced order
+statistics of the column.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import sys
@@ -17,7 +21,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ml_code.runtime import atomic_write_text, run_env_step
+from ml_code.paths import (
+    CONSTRAINTS_FILE,
+    DATA_QUALITY_INPUT,
+    DATA_QUALITY_OUTPUT,
+    PROCESSING_BASE,
+    PROCESSING_FAILURE_FILE,
+    STATISTICS_FILE,
+)
+from ml_code.runtime import StagedFiles, configure_logging, parse_known, run_step
 
 logger = logging.getLogger(__name__)
 
@@ -39,23 +51,18 @@ MONITORING_CONFIG = {
         "categorical_drift_method": "LInfinity",
     },
 }
-STATISTICS_FILE, CONSTRAINTS_FILE = "statistics.json", "constraints.json"
 
 
-def read_dataset(source: Path, dataset_format: dict) -> pd.DataFrame:
-    """Every CSV file under `source`, as text (empty cells are missing)."""
-    csv = dataset_format.get("csv")
-    if csv is None:
-        raise ValueError(f"dataset_format {dataset_format} is not CSV, the only format analyzed locally")
+def read_dataset(source: Path) -> pd.DataFrame:
+    """Every CSV file (with a header) under `source`, as text (empty cells are missing)."""
     files = sorted(p for p in ([source] if source.is_file() else source.rglob("*")) if p.is_file())
     if not files:
         raise FileNotFoundError(f"no dataset file under {source}")
-    header = 0 if csv.get("header") else None
-    frames = [pd.read_csv(path, header=header, dtype=str, keep_default_na=False) for path in files]
-    frame = pd.concat(frames, ignore_index=True)
-    if header is None:
-        frame.columns = [f"_c{index}" for index in range(frame.shape[1])]
-    return frame
+    frames = [pd.read_csv(path, dtype=str, keep_default_na=False) for path in files]
+    headers = {tuple(frame.columns) for frame in frames}
+    if len(headers) > 1:
+        raise ValueError(f"the dataset's files under {source} have different headers: {sorted(headers)}")
+    return pd.concat(frames, ignore_index=True)
 
 
 def inferred_type(values: pd.Series) -> str:
@@ -149,19 +156,25 @@ def constraints(stats: dict) -> dict:
     return {"version": 0.0, "features": features, "monitoring_config": MONITORING_CONFIG}
 
 
-def analyze(source: Path, dataset_format: dict, output: Path) -> dict:
-    stats = statistics(read_dataset(source, dataset_format))
-    atomic_write_text(output / STATISTICS_FILE, json.dumps(stats, indent=2, allow_nan=False))
-    atomic_write_text(output / CONSTRAINTS_FILE, json.dumps(constraints(stats), indent=2, allow_nan=False))
+def analyze(source: Path, output: Path) -> dict:
+    """The statistics and suggested constraints of the records under `source`, written to `output` (both or none)."""
+    stats = statistics(read_dataset(source))
+    with StagedFiles() as staged:
+        for name, document in ((STATISTICS_FILE, stats), (CONSTRAINTS_FILE, constraints(stats))):
+            with staged.open(output / name) as handle:
+                handle.write(json.dumps(document, indent=2, allow_nan=False).encode())
     logger.info("baseline of %d features over %d records", len(stats["features"]), stats["dataset"]["item_count"])
     return stats
 
 
 def main(argv: list[str] | None = None) -> int:
-    def job(env: dict) -> None:
-        analyze(Path(env["dataset_source"]), json.loads(env["dataset_format"]), Path(env["output_path"]))
-
-    return run_env_step(argv, __doc__, ("dataset_source", "dataset_format", "output_path"), job)
+    configure_logging()
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--base-dir", type=Path, default=Path(PROCESSING_BASE))
+    parser.add_argument("--failure-file", default=PROCESSING_FAILURE_FILE)
+    args = parse_known(parser, argv)
+    base = args.base_dir
+    return run_step(lambda: analyze(base / DATA_QUALITY_INPUT, base / DATA_QUALITY_OUTPUT), args.failure_file)
 
 
 if __name__ == "__main__":

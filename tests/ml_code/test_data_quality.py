@@ -1,17 +1,14 @@
-"""The local data-quality analyzer writes Model Monitor's statistics and constraints formats."""
+"""The data-quality baseline writes Model Monitor's statistics and constraints formats."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 
 import pandas as pd
 import pytest
 
-from local_mode.data_quality import MONITORING_CONFIG, analyze, constraints, inferred_type, statistics
-from local_mode.jobs import default_python
-from tests.cli import ROOT
+from ml_code.monitoring import data_quality
+from ml_code.monitoring.data_quality import MONITORING_CONFIG, analyze, constraints, inferred_type, statistics
 
 
 def frame() -> pd.DataFrame:
@@ -66,29 +63,25 @@ def test_constraints_suggest_completeness_non_negativity_and_domains():
     assert suggested["monitoring_config"] == MONITORING_CONFIG
 
 
-def test_runs_as_the_container_does_from_its_environment(tmp_path):
-    source = tmp_path / "input"
-    source.mkdir()
-    frame().to_csv(source / "baseline.csv", index=False)
-    environment = {
-        **os.environ,
-        "dataset_source": str(source),
-        "dataset_format": json.dumps({"csv": {"header": True}}),
-        "output_path": str(tmp_path / "output"),
-    }
-    result = subprocess.run(
-        [default_python(), "-m", "local_mode.data_quality", "--failure-file", str(tmp_path / "failure")],
-        env=environment,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads((tmp_path / "output/statistics.json").read_text()) == statistics(frame())
-    assert "monitoring_config" in json.loads((tmp_path / "output/constraints.json").read_text())
+def test_the_step_writes_both_files_from_the_baseline_records(tmp_path):
+    base = tmp_path / "processing"
+    (base / "input" / "baseline").mkdir(parents=True)
+    frame().to_csv(base / "input" / "baseline" / "baseline.csv", index=False)
+    assert data_quality.main(["--base-dir", str(base), "--failure-file", str(tmp_path / "failure")]) == 0
+    assert json.loads((base / "data_quality" / "statistics.json").read_text()) == statistics(frame())
+    assert json.loads((base / "data_quality" / "constraints.json").read_text()) == constraints(statistics(frame()))
 
 
-def test_fails_when_the_dataset_is_not_csv(tmp_path):
-    with pytest.raises(ValueError, match="is not CSV, the only format analyzed locally"):
-        analyze(tmp_path, {"json": {"lines": True}}, tmp_path / "out")
+def test_fails_when_there_is_no_baseline_and_writes_nothing(tmp_path):
+    base = tmp_path / "processing"
+    (base / "input" / "baseline").mkdir(parents=True)
+    assert data_quality.main(["--base-dir", str(base), "--failure-file", str(tmp_path / "failure")]) == 1
+    assert "no dataset file under" in (tmp_path / "failure").read_text()
+    assert not (base / "data_quality").exists()
+
+
+def test_fails_when_the_files_have_different_headers(tmp_path):
+    frame().to_csv(tmp_path / "a.csv", index=False)
+    frame().drop(columns="plan").to_csv(tmp_path / "b.csv", index=False)
+    with pytest.raises(ValueError, match="different headers"):
+        analyze(tmp_path, tmp_path / "out")
