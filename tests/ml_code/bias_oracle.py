@@ -2,7 +2,8 @@
 records, labels, predicted labels, facets and group variable in, its report out, compared metric by metric.
 
 Also a command (run in the ML environment) that checks a registered package's bias reports against it:
-`python -m tests.ml_code.bias_oracle --config C --dataset D --report R [--model-dir M]`.
+`python -m tests.ml_code.bias_oracle --config C --dataset D --report R [--model-archive model.tar.gz]`; it prints
+how many metrics it compared and every difference, and exits 1 on any.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import argparse
 import json
 import math
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ml_code.fairness import analyze
+from ml_code.inference.batch_score import load_packaged_model
 
 TOLERANCE = 1e-9
 PREDICTED = "__predicted_label"
@@ -111,13 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--report", type=Path, required=True)
-    parser.add_argument("--model-dir", type=Path, default=None)
+    parser.add_argument("--model-archive", type=Path, default=None)
     args = parser.parse_args(argv)
-    from ml_code.inference.inference import model_fn
-
     config = json.loads(args.config.read_text())
     frame = analyze.read_dataset_file(args.dataset, config)
-    model = model_fn(str(args.model_dir)) if args.model_dir else None
+    with tempfile.TemporaryDirectory() as workdir:
+        model = load_packaged_model(args.model_archive, Path(workdir)) if args.model_archive else None
     theirs = clarify_reports(config, frame, model)
     problems = differences(json.loads(args.report.read_text()), theirs)
     compared = sum(len(metrics) for facets in theirs.values() for metrics in facets.values())
