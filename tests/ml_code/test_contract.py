@@ -146,6 +146,30 @@ def test_a_facet_may_be_a_feature_and_a_numeric_facet_has_a_threshold():
     assert contract.measured_only == ()
 
 
+def test_a_group_variable_is_read_with_the_facets_and_measured_without_training_when_passed_through():
+    contract = parse_contract(
+        churn(pass_through=["gender", "segment"], fairness={**CHURN["fairness"], "group_variable": "segment"})
+    )
+    assert contract.fairness.group_variable == "segment"
+    assert contract.bias_columns == ("gender", "segment") and contract.measured_only == ("gender", "segment")
+    assert "segment" in contract.required_columns(["gender", "segment"])
+    assert parse_contract(fair(group_variable="plan")).measured_only == ("gender",)  # a feature stays one
+
+
+@pytest.mark.parametrize(
+    ("group_variable", "message"),
+    [
+        ("email", r"fairness.group_variable 'email' is PII \(pii.drop\)"),
+        ("region_code", r"fairness.group_variable 'region_code' is not a column of the contract"),
+        ("gender", r"fairness.group_variable 'gender' is also a facet"),
+        (3, r"fairness.group_variable column must be a column name"),
+    ],
+)
+def test_fails_when_the_group_variable_is_pii_unknown_a_facet_or_no_name(group_variable, message):
+    with pytest.raises(ContractError, match=message):
+        parse_contract(fair(group_variable=group_variable))
+
+
 @pytest.mark.parametrize(
     ("column", "message"),
     [
