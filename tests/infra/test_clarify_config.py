@@ -52,7 +52,9 @@ def data_config(headers: list[str], **extra) -> clarify.DataConfig:
     )
 
 
-BIAS = clarify.BiasConfig(label_values_or_threshold=[1], facet_name=["gender"], facet_values_or_threshold=[["female"]])
+BIAS = clarify.BiasConfig(
+    label_values_or_threshold=[1], facet_name=["gender"], facet_values_or_threshold=[["female"]], group_name="region"
+)
 MODEL_CONFIG = clarify.ModelConfig(
     model_name=MODEL, instance_type=INSTANCE, instance_count=1, content_type="text/csv", accept_type="text/csv"
 )
@@ -64,7 +66,7 @@ SHAP = clarify.SHAPConfig(
 
 def test_the_data_bias_config_is_the_sdks(configs):
     expected = clarify._AnalysisConfigGenerator.bias_pre_training(
-        data_config(["churned", "gender"]), BIAS, methods=list(PRE_TRAINING_METRICS)
+        data_config(["churned", "gender", "region"]), BIAS, methods=list(PRE_TRAINING_METRICS)
     )
     assert configs[paths.DATA_BIAS] == expected
 

@@ -288,7 +288,7 @@ def test_the_fairness_datasets_hold_the_label_inputs_and_facets(churn_prepared):
     assert list(test.columns) == ["churned", *transform.input_columns, "gender"]
     assert set(test["churned"]) <= {0, 1}
     train = pd.read_csv(churn_prepared.base / "fairness" / "train.csv")
-    assert list(train.columns) == ["churned", "gender"]
+    assert list(train.columns) == ["churned", "gender", "region"]  # the label, the facet, the group variable
     rows = json.loads((churn_prepared.base / "metadata" / "metadata.json").read_text())["rows"]
     assert (len(train), len(test)) == (rows["train"], rows["test"])
 
