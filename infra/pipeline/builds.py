@@ -6,9 +6,11 @@ process's exit; meanwhile the CDK work of the stacks happens in jsii's node proc
 interpreter overlaps the two and keeps the SDK out of the app's process. It returns exactly what
 `build_definition` and `build_batch_definition` return in-process, with the region mapping of image URIs.
 A process that has imported the SDK already (a test session, a notebook) builds in-process instead: the import
-was most of a build's cost, and there is nothing left to keep out.
+was most of a build's cost, and there is nothing left to keep out. `start_builder` starts the child before the
+app imports the CDK, so that the SDK's import and the CDK's overlap too; the child reads its request when it
+comes.
 
-    python -m infra.pipeline.builds '<request JSON>' > definitions.json   (what DefinitionBuilds runs)
+    echo '<request JSON>' | python -m infra.pipeline.builds > definitions.json   (what DefinitionBuilds runs)
 """
 
 from __future__ import annotations
@@ -23,6 +25,25 @@ from pathlib import Path
 from infra.pipeline.settings import BatchScoringSettings, PipelineSettings
 
 ROOT = Path(__file__).resolve().parents[2]
+_STARTED: list[subprocess.Popen] = []  # a builder started ahead of its request (start_builder)
+
+
+def start_builder() -> None:
+    """Start the child that will build the definitions now: it imports the SDK while this process goes on, then
+    waits for its request (the next DefinitionBuilds that builds in a child sends it). Nothing to start in a process
+    that has imported the SDK."""
+    if "sagemaker" not in sys.modules and not _STARTED:
+        _STARTED.append(_builder())
+
+
+def _builder() -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", __name__],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 class DefinitionBuilds:
@@ -48,13 +69,10 @@ class DefinitionBuilds:
             in_child = "sagemaker" not in sys.modules
         self._process = None
         if in_child:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", __name__, json.dumps(self._request)],
-                cwd=ROOT,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
+            self._process = _STARTED.pop() if _STARTED else _builder()
+            # one line, far below a pipe's buffer: the write does not wait for the child (communicate closes stdin)
+            self._process.stdin.write(json.dumps(self._request).encode() + b"\n")
+            self._process.stdin.flush()
         self._result: dict | None = None
 
     def training(self, settings: PipelineSettings) -> dict:
@@ -112,9 +130,14 @@ def build_all(request: dict) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    (request,) = sys.argv[1:] if argv is None else argv
+def main() -> int:
     result, sys.stdout = sys.stdout, sys.stderr  # the SDK prints notices to stdout: only the result goes there
+    import infra.pipeline.batch_definition  # noqa: F401  the SDK's import, before the request comes
+    import infra.pipeline.definition  # noqa: F401
+
+    request = sys.stdin.readline()
+    if not request:  # the app ended (or failed) before it asked for anything
+        return 0
     json.dump(build_all(json.loads(request)), result)
     return 0
 

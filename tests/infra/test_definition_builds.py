@@ -54,3 +54,22 @@ def test_fails_when_a_definition_was_not_requested():
 def test_the_cdk_app_does_not_import_the_sagemaker_sdk():
     check = "import sys, infra.platform; sys.exit('sagemaker' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", check], cwd=ROOT, check=False).returncode == 0
+
+
+def test_a_builder_started_ahead_answers_the_next_request(monkeypatch):
+    from infra.pipeline import builds
+
+    started = builds._builder()  # what start_builder starts in a process without the SDK (app.py)
+    monkeypatch.setattr(builds, "_STARTED", [started])
+    definitions = DefinitionBuilds("customer-churn", training=[TRAINING], in_child=True)
+    assert builds._STARTED == [] and definitions._process is started
+    churn = load_contract("customer-churn")
+    assert render(definitions.training(TRAINING)) == render(build_definition(TRAINING, churn))
+
+
+def test_a_builder_that_gets_no_request_ends_quietly():
+    from infra.pipeline import builds
+
+    builder = builds._builder()
+    output, errors = builder.communicate(timeout=120)  # the app ended before it asked for anything
+    assert (builder.returncode, output) == (0, b"") and b"Traceback" not in errors
