@@ -45,6 +45,8 @@ EVALUATION_OUTPUT = "evaluation"
 # writes Model Monitor's two files.
 DATA_QUALITY_INPUT, DATA_QUALITY_OUTPUT = "input/baseline", "data_quality"
 STATISTICS_FILE, CONSTRAINTS_FILE = "statistics.json", "constraints.json"
+# The baseline of what the endpoint answers (its fields, for the test split): a folder beside evaluation.json.
+ANSWERS_BASELINE = "answers"
 
 TRANSFORM_FILE = "transform.json"
 BASELINE_FILE = "baseline.csv"

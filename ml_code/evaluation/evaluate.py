@@ -2,7 +2,8 @@
 
 Reads `<base>/model/model.tar.gz` and `<base>/test/*.csv`; writes `<base>/evaluation/evaluation.json` in
 SageMaker's model-quality schema (`{"regression_metrics": {"rmse": {"value": ..., "standard_deviation":
-...}}}`), with standard deviations from a seeded bootstrap, and PNG plots beside it.
+...}}}`), with standard deviations from a seeded bootstrap, PNG plots beside it, and in `answers/` the
+data-quality baseline of what the endpoint answers for the test split (Model Monitor's two files).
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ import numpy as np  # noqa: E402
 import xgboost as xgb  # noqa: E402
 
 from ml_code.contracts.contract import REPORT_METRICS  # noqa: E402
+from ml_code.inference.inference import answers  # noqa: E402
+from ml_code.monitoring.data_quality import answer_frame, write_baseline  # noqa: E402
 from ml_code.paths import (  # noqa: E402
+    ANSWERS_BASELINE,
     DEFAULT_SEED,
     EVALUATION_MODEL_INPUT,
     EVALUATION_OUTPUT,
@@ -273,6 +277,8 @@ def evaluate(model_tar: Path, test_dir: Path, output_dir: Path, *, seed: int) ->
     report = build_report(transform.problem_type, y_test, prediction, seed=seed)
     output_dir.mkdir(parents=True, exist_ok=True)
     save_plots(transform.problem_type, y_test, prediction, booster, output_dir)
+    # what the endpoint answers for the test split: the baseline a captured answer is compared with
+    write_baseline(answer_frame(answers(prediction, transform)), output_dir / ANSWERS_BASELINE)
     hyperparameters = model_member(model_tar, HYPERPARAMETERS_FILE)
     if hyperparameters is not None:  # beside the report: what the registered model was trained with (tuning's pick)
         atomic_write_text(output_dir / HYPERPARAMETERS_FILE, hyperparameters.decode())

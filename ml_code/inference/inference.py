@@ -131,8 +131,12 @@ def _features(records: pd.DataFrame, model: LoadedModel) -> np.ndarray:
 
 
 def _predictions(features: np.ndarray, model: LoadedModel) -> list[dict[str, Any]]:
-    transform = model.transform
-    scores = model.booster.predict(xgb.DMatrix(features, feature_names=transform.features))
+    scores = model.booster.predict(xgb.DMatrix(features, feature_names=model.transform.features))
+    return answers(scores, model.transform)
+
+
+def answers(scores: np.ndarray, transform: FeatureTransform) -> list[dict[str, Any]]:
+    """What the endpoint answers for the model's scores, record by record (the evaluation's answer baseline too)."""
     if transform.problem_type == "binary_classification":
         return [
             {

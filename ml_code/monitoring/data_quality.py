@@ -1,8 +1,10 @@
-"""The data-quality baseline of a model: `statistics.json` and `constraints.json` of what its endpoint receives.
+"""The data-quality baselines of a model: `statistics.json` and `constraints.json` of what its endpoint receives
+(and, separately, of what it answers).
 
 The pipeline's DataQualityBaseline step runs it in the framework container (SageMaker Model Monitor is closed to
 new customers, so its analyzer image is not used), on the raw feature records of the training split that
-preprocessing sets aside: exactly the columns a client sends, no target and no ids. Both files keep Model
+preprocessing sets aside: exactly the columns a client sends, no target and no ids. The Evaluate step writes the
+baseline of the answers (`answer_frame`: the fields the endpoint returns, for the test split). Both files keep Model
 Monitor's formats (the keys and per-feature fields of its analyzer's output), so the model package's
 `ModelMetrics`/`DriftCheckBaselines` and every reader of them keep working. Types are inferred from the text, as
 Model Monitor does: a column is Integral when every present value is an integer, Fractional when every one is a
@@ -158,13 +160,32 @@ def constraints(stats: dict) -> dict:
 
 def analyze(source: Path, output: Path) -> dict:
     """The statistics and suggested constraints of the records under `source`, written to `output` (both or none)."""
-    stats = statistics(read_dataset(source))
+    return write_baseline(read_dataset(source), output)
+
+
+def write_baseline(frame: pd.DataFrame, output: Path) -> dict:
+    """`statistics.json` and `constraints.json` of `frame` (text) in `output`, both or none; the statistics."""
+    stats = statistics(frame)
     with StagedFiles() as staged:
         for name, document in ((STATISTICS_FILE, stats), (CONSTRAINTS_FILE, constraints(stats))):
             with staged.open(output / name) as handle:
                 handle.write(json.dumps(document, indent=2, allow_nan=False).encode())
     logger.info("baseline of %d features over %d records", len(stats["features"]), stats["dataset"]["item_count"])
     return stats
+
+
+def answer_frame(answers: list[dict]) -> pd.DataFrame:
+    """The endpoint's answers as columns of text, one per field (a nested field as `<field>.<key>`, e.g.
+    `probabilities.<class>`): what a captured answer is compared with."""
+    return pd.DataFrame([dict(_flat_fields(answer)) for answer in answers]).astype(str)
+
+
+def _flat_fields(answer: dict, prefix: str = ""):
+    for name, value in answer.items():
+        if isinstance(value, dict):
+            yield from _flat_fields(value, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", value
 
 
 def main(argv: list[str] | None = None) -> int:

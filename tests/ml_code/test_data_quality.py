@@ -85,3 +85,22 @@ def test_fails_when_the_files_have_different_headers(tmp_path):
     frame().drop(columns="plan").to_csv(tmp_path / "b.csv", index=False)
     with pytest.raises(ValueError, match="different headers"):
         analyze(tmp_path, tmp_path / "out")
+
+
+def test_answers_are_flattened_to_one_column_per_field_as_text():
+    multiclass = [
+        {"probabilities": {"a": 0.25, "b": 0.75}, "label": "b"},
+        {"probabilities": {"a": 1.0, "b": 0.0}, "label": "a"},
+    ]
+    frame = data_quality.answer_frame(multiclass)
+    assert list(frame.columns) == ["probabilities.a", "probabilities.b", "label"]
+    assert frame.to_dict("list") == {
+        "probabilities.a": ["0.25", "1.0"],
+        "probabilities.b": ["0.75", "0.0"],
+        "label": ["b", "a"],
+    }
+    types = {
+        f["name"]: f["inferred_type"]
+        for f in statistics(data_quality.answer_frame([{"value": 2.5}, {"value": 3.0}]))["features"]
+    }
+    assert types == {"value": "Fractional"}

@@ -7,6 +7,7 @@ import json
 import tarfile
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ml_code import paths
@@ -20,6 +21,8 @@ from ml_code.evaluation.evaluate import (
     roc_auc,
     roc_points,
 )
+from ml_code.inference.inference import model_fn, predict_fn
+from ml_code.monitoring.data_quality import answer_frame
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -100,6 +103,27 @@ def test_evaluates_a_real_model_and_writes_report_and_plots(tmp_path, churn_mode
     assert sum(matrix[a][b] for a in "01" for b in "01") == test_rows
     for plot in ("roc_curve.png", "confusion_matrix.png", "feature_importance.png"):
         assert (output / plot).read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_the_answers_baseline_is_what_the_endpoint_answers_for_the_test_split(
+    tmp_path, churn_model_dir, churn_prepared
+):
+    base = tmp_path / "processing"
+    pack(churn_model_dir, base / paths.EVALUATION_MODEL_INPUT / paths.MODEL_ARCHIVE)
+    (base / paths.EVALUATION_TEST_INPUT).symlink_to(churn_prepared.base / "test")
+    assert main(["--base-dir", str(base), "--failure-file", str(tmp_path / "message")]) == 0
+    answers = base / paths.EVALUATION_OUTPUT / paths.ANSWERS_BASELINE
+    statistics = json.loads((answers / paths.STATISTICS_FILE).read_text())
+    constraints = json.loads((answers / paths.CONSTRAINTS_FILE).read_text())
+    # the fields of the endpoint's JSON answer, for every record of the test split, and nothing of its inputs
+    records = pd.read_csv(churn_prepared.raw_csv, nrows=5)
+    served = answer_frame(predict_fn(records, model_fn(str(churn_model_dir))))
+    assert [feature["name"] for feature in statistics["features"]] == list(served.columns) == ["probability", "label"]
+    test_rows = len((churn_prepared.base / "test" / "test.csv").read_text().splitlines())
+    assert statistics["dataset"]["item_count"] == test_rows
+    by_name = {feature["name"]: feature for feature in constraints["features"]}
+    assert by_name["probability"]["inferred_type"] == "Fractional"
+    assert by_name["label"]["string_constraints"]["domains"] == ["not yes", "yes"]
 
 
 def test_fails_without_a_report_when_the_archive_is_not_a_model(tmp_path, churn_prepared):
