@@ -149,7 +149,7 @@ def _records_monitored(output: Path) -> int:
 
 def evaluate_alarm(store: MetricsStore, rule: AlarmRule, endpoint: str, at: datetime) -> AlarmOutcome:
     previous, _ = store.alarm_state(rule.name)
-    datapoints = store.per_run(endpoint, _namespace(rule), rule.metric, last=rule.evaluation_periods)
+    datapoints = store.per_run(endpoint, _namespace(rule), rule.metric, last=rule.evaluation_range)
     state = evaluate(rule, datapoints, previous)
     changed = store.set_alarm_state(rule.name, state, at)
     return AlarmOutcome(rule, state, changed, store.alarm_state(rule.name)[1])

@@ -18,13 +18,14 @@ METADATA_OUTPUT = "metadata"  # the input data's hash and row counts, recorded w
 # SamplePayloadUrl: a .tar.gz holding one CSV with a header, which a smoke test sends to a new endpoint.
 SAMPLE_PAYLOAD_OUTPUT = "sample_payload"
 PREPROCESS_OUTPUTS = (*SPLITS, BASELINE_OUTPUT, TRANSFORM_OUTPUT, METADATA_OUTPUT, SAMPLE_PAYLOAD_OUTPUT)
-# With a fairness section in the contract, also the datasets Clarify analyzes (CSV with a header, the label as
+# With a fairness section in the contract, also the datasets the bias jobs analyze (CSV with a header, the label as
 # 1/0): the training split's label and facets, and the test split's label, raw inputs and facets.
 FAIRNESS_DATA_OUTPUT = "fairness"
 FAIRNESS_TRAIN_FILE, FAIRNESS_TEST_FILE = "train.csv", "test.csv"
-# Clarify: the analysis configs (`<config output>/<analysis>/analysis_config.json`, ml_code/fairness/config.py
-# writes them), where a Clarify job reads its config and dataset and leaves analysis.json (under the processing
-# base), and the fairness gate's inputs (each a Clarify job's results) and decision.
+# The bias and explainability jobs (ml_code/fairness/analyze.py, Clarify's file formats): the analysis configs
+# (`<config output>/<analysis>/analysis_config.json`, ml_code/fairness/config.py writes them), where a job reads its
+# config and dataset and leaves analysis.json (under the processing base), and the fairness gate's inputs (each a
+# job's results) and decision.
 CLARIFY_CONFIG_OUTPUT = "clarify_config"
 DATA_BIAS, MODEL_BIAS, EXPLAINABILITY = "data_bias", "model_bias", "explainability"
 MODEL_BIAS_MONITOR, EXPLAINABILITY_MONITOR = "model_bias_monitor", "explainability_monitor"

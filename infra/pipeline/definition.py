@@ -528,7 +528,7 @@ def _tuning_step(settings: PipelineSettings, contract: DatasetContract, estimato
 
 
 def _preprocess_outputs(contract: DatasetContract) -> tuple[str, ...]:
-    """Preprocessing's outputs: with a fairness section, also the datasets Clarify analyzes."""
+    """Preprocessing's outputs: with a fairness section, also the datasets the bias jobs analyze."""
     return (*paths.PREPROCESS_OUTPUTS, *((paths.FAIRNESS_DATA_OUTPUT,) if contract.fairness else ()))
 
 

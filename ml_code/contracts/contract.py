@@ -73,7 +73,8 @@ class ContractError(ValueError):
 PRE_TRAINING_METRICS = ("CI", "DPL", "KL", "JS", "LP", "TVD", "KS", "CDDL")
 POST_TRAINING_METRICS = ("DPPL", "DI", "DCA", "DCR", "RD", "SD", "DAR", "DRR", "AD", "CDDPL", "TE", "FT", "GE")
 # The sections of Clarify's analysis.json that hold them, by stage.
-BIAS_SECTIONS = {"pre_training_bias_metrics": PRE_TRAINING_METRICS, "post_training_bias_metrics": POST_TRAINING_METRICS}
+PRE_TRAINING_SECTION, POST_TRAINING_SECTION = "pre_training_bias_metrics", "post_training_bias_metrics"
+BIAS_SECTIONS = {PRE_TRAINING_SECTION: PRE_TRAINING_METRICS, POST_TRAINING_SECTION: POST_TRAINING_METRICS}
 _FACET_KEYS = {"column", "values", "threshold"}
 
 

@@ -21,10 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ml_code.contracts.contract import ContractError, Facet
+from ml_code.contracts.contract import BIAS_SECTIONS, POST_TRAINING_SECTION, ContractError, Facet
 from ml_code.fairness.bias import (
     DESCRIPTIONS,
-    STAGES,
     BiasData,
     MetricUnavailable,
     compute,
@@ -53,7 +52,6 @@ logger = logging.getLogger(__name__)
 LOCAL_SHAP_FILE = "explanations_shap/out.csv"
 # Clarify's rule for a facet given one number: a threshold when the column is continuous (numbers, mostly unique)
 UNIQUENESS_THRESHOLD = 0.05
-POST_TRAINING = "post_training_bias_metrics"
 
 
 def analyze(config: dict, data: pd.DataFrame, model: LoadedModel | None) -> tuple[dict, Attributions | None]:
@@ -89,7 +87,7 @@ def analyze(config: dict, data: pd.DataFrame, model: LoadedModel | None) -> tupl
                 }
             }
         }
-    for stage, names in STAGES.items():
+    for stage, names in BIAS_SECTIONS.items():
         method = stage.replace("_metrics", "")
         if method not in methods:
             continue
@@ -100,7 +98,7 @@ def analyze(config: dict, data: pd.DataFrame, model: LoadedModel | None) -> tupl
             bias_data = BiasData(
                 label=label,
                 group=facet_group(values, facet),
-                predicted=predicted if stage == POST_TRAINING else None,
+                predicted=predicted if stage == POST_TRAINING_SECTION else None,
                 group_variable=group_variable,
                 features=_flip_test_features(model, records, facet.column) if "FT" in wanted else None,
             )
@@ -202,7 +200,7 @@ def plots(analysis: dict) -> dict[str, bytes]:
         return buffer.getvalue()
 
     found = {}
-    for stage in STAGES:
+    for stage in BIAS_SECTIONS:
         for column, groups in analysis.get(stage, {}).get("facets", {}).items():
             for group in groups:
                 metrics = [m for m in group["metrics"] if m["value"] is not None]

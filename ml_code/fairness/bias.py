@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ml_code.contracts.contract import BIAS_SECTIONS, POST_TRAINING_METRICS, PRE_TRAINING_METRICS, ContractError, Facet
+from ml_code.contracts.contract import POST_TRAINING_METRICS, PRE_TRAINING_METRICS, ContractError, Facet
 from ml_code.processing.features import as_category_text, coerce_numeric
 
 DESCRIPTIONS = {
@@ -273,8 +273,6 @@ METRICS: dict[str, Callable[[BiasData], float]] = {
     "GE": generalized_entropy,
 }
 assert set(METRICS) == {*PRE_TRAINING_METRICS, *POST_TRAINING_METRICS} == set(DESCRIPTIONS)
-# Each section of Clarify's report and the metrics it holds; the analysis config's method names them by stage.
-STAGES = dict(BIAS_SECTIONS)
 
 
 def compute(names: tuple[str, ...] | list[str], data: BiasData) -> dict[str, float | MetricUnavailable]:

@@ -1,10 +1,11 @@
-"""The analysis configs of the pipeline's Clarify jobs and of the endpoint's bias and explainability monitors,
-made from the contract and the fitted transform (the `ClarifyConfig` step writes them, once the candidate
-model has a name). Their keys are the ones the SageMaker SDK's clarify module writes (a test compares them).
+"""The analysis configs of the pipeline's bias and explainability jobs and of the endpoint's monitors, made from
+the contract and the fitted transform (the `AnalysisConfig` step writes them). Their keys are the ones the
+SageMaker SDK's clarify module writes (a test compares them), less the jobs' predictor: they read the model's
+archive.
 
-Datasets (preprocess.py writes them, CSV with a header): `train.csv` (the label and the facets, for the data
-bias before training) and `test.csv` (the label, the model's input columns in order, then the facets the
-model is not trained on, which Clarify must not send to it: `excluded_columns`).
+Datasets (preprocess.py writes them, CSV with a header): `train.csv` (the label, the facets and the group
+variable, for the data bias before training) and `test.csv` (the label, the model's input columns in order,
+then the bias columns the model is not trained on, which are never sent to it: `excluded_columns`).
 """
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ def write_configs(base: Path, contract: DatasetContract, *, instance_type: str, 
     configs = analysis_configs(contract, transform, instance_type=instance_type, seed=seed)
     with StagedFiles() as staged:
         for name, config in configs.items():
-            # a Clarify job reads `analysis_config.json` from its config input: one folder per config
+            # a job reads `analysis_config.json` from its config input: one folder per config
             with staged.open(base / CLARIFY_CONFIG_OUTPUT / name / CLARIFY_CONFIG_FILE) as handle:
                 handle.write(json.dumps(config, indent=2, sort_keys=True, allow_nan=False).encode())
 

@@ -371,7 +371,7 @@ def write_outputs(
 
 
 def fairness_datasets(contract: DatasetContract, transform: FeatureTransform, splits: Splits) -> dict[str, bytes]:
-    """What Clarify analyzes, by relative path (none without a fairness section): the label (1/0) and the facets
+    """What the bias jobs analyze, by relative path (none without a fairness section): the label (1/0) and the facets
     of the training split, and the label, the model's raw inputs and the facets it is not trained on of the test
     split (ml_code/fairness/config.py names these columns in the analysis configs)."""
     if contract.fairness is None:

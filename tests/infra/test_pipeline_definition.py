@@ -308,13 +308,15 @@ def test_the_build_drops_the_sdks_job_name_notices_and_nothing_else(caplog):
     assert "another warning" in messages
 
 
-def test_every_job_stops_in_time_and_only_the_registry_reader_has_a_network(definition):
+def test_every_job_stops_in_time_encrypts_and_only_the_registry_reader_has_a_network(definition):
     steps = all_steps(definition)
     for name in ("Preprocess", "DataQualityBaseline", "Evaluate", "CompareWithChampion"):
         arguments = steps[name]["Arguments"]
         assert arguments["StoppingCondition"]["MaxRuntimeInSeconds"] > 0, name
         isolated = arguments["NetworkConfig"]["EnableNetworkIsolation"]
         assert isolated is (name != "CompareWithChampion"), name
+        assert arguments["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == "${KmsKeyArn}", name
+        assert arguments["ProcessingOutputConfig"]["KmsKeyId"] == "${KmsKeyArn}", name
     train = steps["Train"]["Arguments"]
     assert train["StoppingCondition"]["MaxRuntimeInSeconds"] > 0 and train["EnableNetworkIsolation"] is True
     names = ("Preprocess", "DataQualityBaseline", "Train", "CompareWithChampion")

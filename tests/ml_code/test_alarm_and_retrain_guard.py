@@ -30,6 +30,59 @@ def test_n_of_m_periods_decide_the_state(datapoints, expected):
     assert evaluate(RULE, datapoints).value == expected
 
 
+RETAIN = "retain"  # the state before the evaluation stays
+# The CloudWatch user guide, "How alarm state is evaluated when data is missing": its two tables (evaluation range
+# 5, evaluation periods 3), every row. Datapoints oldest first: 0 fine, X breaching, - missing; then the state for
+# missing data treated as missing, ignore, breaching, notBreaching.
+CLOUDWATCH_TABLES = {
+    3: [  # datapoints to alarm 3 (3 of 3)
+        ("0 - X - X", OK, OK, OK, OK),
+        ("0 - - - -", OK, OK, OK, OK),
+        ("- - - - -", INSUFFICIENT_DATA, RETAIN, ALARM, OK),
+        ("0 X X - X", ALARM, ALARM, ALARM, ALARM),
+        ("- - X - -", ALARM, RETAIN, ALARM, OK),
+    ],
+    2: [  # datapoints to alarm 2 (2 of 3)
+        ("0 - X - X", ALARM, ALARM, ALARM, ALARM),
+        ("0 0 X 0 X", ALARM, ALARM, ALARM, ALARM),
+        ("0 - X - -", OK, OK, ALARM, OK),
+        ("- - - - 0", OK, OK, ALARM, OK),
+        ("- - - X -", ALARM, RETAIN, ALARM, OK),
+    ],
+}
+VALUES = {"0": 0.0, "X": 1.0, "-": None}
+
+
+@pytest.mark.parametrize(
+    ("datapoints_to_alarm", "row"),
+    [(m, row) for m, rows in CLOUDWATCH_TABLES.items() for row in rows],
+    ids=[f"{m}of3 {row[0]}" for m, rows in CLOUDWATCH_TABLES.items() for row in rows],
+)
+def test_every_row_of_cloudwatchs_missing_data_tables(datapoints_to_alarm, row):
+    datapoints = [VALUES[mark] for mark in row[0].split()]
+    for treatment, expected in zip(("missing", "ignore", "breaching", "notBreaching"), row[1:], strict=True):
+        rule = AlarmRule(
+            "a", "m", 0.5, evaluation_periods=3, datapoints_to_alarm=datapoints_to_alarm, treat_missing_data=treatment
+        )
+        assert rule.evaluation_range == 5
+        for previous in (OK, ALARM, INSUFFICIENT_DATA):
+            want = previous if expected == RETAIN else expected
+            assert evaluate(rule, datapoints, previous).value == want, (treatment, previous)
+
+
+def test_the_user_guides_premature_alarm_examples_do_not_alarm():
+    """`- - - - X` and `- - - X -` with 3 of 3: the next datapoint may be fine, so no ALARM yet."""
+    rule = AlarmRule("a", "m", 0.5, evaluation_periods=3, datapoints_to_alarm=3)
+    assert evaluate(rule, [None, None, None, None, 1.0]).value == OK
+    assert evaluate(rule, [None, None, None, 1.0, None]).value == OK
+
+
+def test_real_older_datapoints_count_before_missing_ones_are_filled():
+    # the last three periods hold one breach, but the range holds three real datapoints, two of them breaching
+    assert evaluate(RULE, [0.3, 0.3, None, None, 0.02]).value == ALARM
+    assert evaluate(RULE, [0.3, 0.3, None, None, None, 0.02]).value == OK  # one breach left the range
+
+
 def test_missing_data_can_breach_be_ignored_or_count_as_fine():
     assert evaluate(AlarmRule("a", "m", 0.1, treat_missing_data="breaching"), [None, None, 0.0]).value == ALARM
     assert evaluate(AlarmRule("a", "m", 0.1, treat_missing_data="notBreaching"), [None, None, None]).value == OK
