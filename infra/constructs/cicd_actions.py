@@ -37,7 +37,7 @@ def new_pipeline(
         artifact_bucket=artifacts_bucket,
         restart_execution_on_update=restart_on_update or None,
     )
-    pipeline.add_stage(stage_name="Source", actions=[source.action(checkout, on_change=on_change)])
+    pipeline.add_stage(stage_name="Source", actions=[source.action(pipeline, checkout, on_change=on_change)])
     acknowledge_artifact_access(pipeline, artifacts_bucket)
     return pipeline, checkout
 

@@ -7,6 +7,7 @@ from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -17,6 +18,11 @@ from infra.constructs.secure_bucket import SecureBucket
 SOURCE_OBJECT_KEY = "source.zip"  # what `make upload-source` uploads
 SOURCE_COMMIT_FILE = "SOURCE_COMMIT"  # in that zip: the commit it was made from
 NAMESPACE = "Source"
+
+
+def connection_service(connection_arn: str) -> str:
+    """The IAM service prefix of a connection ARN's: `codeconnections` or `codestar-connections` (they must match)."""
+    return connection_arn.split(":")[2]
 
 
 class PipelineSource(Construct):
@@ -56,8 +62,8 @@ class PipelineSource(Construct):
         `SOURCE_COMMIT` file says it."""
         return f"#{{{NAMESPACE}.CommitId}}" if self.bucket is None else None
 
-    def action(self, output: codepipeline.Artifact, *, on_change: bool) -> codepipeline.IAction:
-        """The pipeline's source action; `on_change`: a push (or an upload) starts the pipeline."""
+    def action(self, scope: Construct, output: codepipeline.Artifact, *, on_change: bool) -> codepipeline.IAction:
+        """The source action of the pipeline in `scope`; `on_change`: a push (or an upload) starts the pipeline."""
         if self.bucket is None:
             owner, _, repository = self._cicd.repository.rpartition("/")
             return actions.CodeStarConnectionsSourceAction(
@@ -69,6 +75,7 @@ class PipelineSource(Construct):
                 output=output,
                 trigger_on_push=on_change,
                 variables_namespace=NAMESPACE,
+                role=self._connection_role(scope),
             )
         return actions.S3SourceAction(
             action_name="Source",
@@ -78,6 +85,24 @@ class PipelineSource(Construct):
             trigger=actions.S3Trigger.NONE,  # the upload rule below starts it, through EventBridge
             variables_namespace=NAMESPACE,
         )
+
+    def _connection_role(self, scope: Construct) -> iam.Role:
+        """The source action's role, allowed to use the connection with the IAM prefix of its ARN: a connection made
+        since July 2024 is `arn:aws:codeconnections:...` and needs `codeconnections:UseConnection`, which the CDK's
+        action does not grant (it grants only `codestar-connections:UseConnection`, what older connections need)."""
+        role = iam.Role(
+            scope,
+            "SourceRole",
+            assumed_by=iam.AccountPrincipal(cdk.Stack.of(scope).account),  # the pipeline's role assumes it
+            description=f"The source action of {scope.node.path}: uses the repository connection",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[f"{connection_service(self._cicd.connection_arn)}:UseConnection"],
+                resources=[self._cicd.connection_arn],
+            )
+        )
+        return role
 
     def start_on_upload(self, pipeline: codepipeline.IPipeline) -> None:
         """With a source bucket: start `pipeline` when `source.zip` is uploaded (nothing to do with a connection,

@@ -301,6 +301,54 @@ def test_a_git_connection_is_the_source_a_push_starts_the_commit_pipeline_only(e
     assert sorted(emails) == ["approver@example.com", "mlops@example.com"]
 
 
+def connection_actions(template: Template, properties: dict, connection: str) -> set[str]:
+    """What the pipeline's source action may do on `connection`."""
+    role = action(properties, "Source", "Source")["RoleArn"]["Fn::GetAtt"][0]
+    granted = set()
+    for statement in role_statements(template, role):
+        if statement["Resource"] == connection:
+            granted |= {statement["Action"]} if isinstance(statement["Action"], str) else set(statement["Action"])
+    return granted
+
+
+def test_the_source_action_uses_the_connection_with_its_arns_own_iam_prefix(elsewhere):
+    cicd = elsewhere["cicd"]
+    for name in ("mlops-commit", "mlops-deploy"):
+        granted = connection_actions(cicd, pipeline(cicd, name), CONNECTION)
+        assert "codeconnections:UseConnection" in granted, name  # a connection made since July 2024
+
+
+def test_an_older_codestar_connection_gets_its_own_prefix():
+    import aws_cdk as cdk
+    from aws_cdk import aws_codepipeline as codepipeline
+    from aws_cdk import aws_codepipeline_actions as actions
+    from aws_cdk import aws_kms as kms
+    from aws_cdk import aws_s3 as s3
+
+    from infra.config import CicdConfig
+    from infra.constructs.pipeline_source import PipelineSource
+
+    older = CONNECTION.replace("codeconnections", "codestar-connections")
+    stack = cdk.Stack(cdk.App(), "Source", env=cdk.Environment(account=TOOLING, region="eu-west-1"))
+    key = kms.Key(stack, "Key")
+    source = PipelineSource(
+        stack,
+        "Source",
+        cicd=CicdConfig(connection_arn=older, repository="acme/mlops-platform"),
+        bucket_name="unused",
+        encryption_key=key,
+        access_logs=s3.Bucket(stack, "Logs"),
+        removal_policy=cdk.RemovalPolicy.DESTROY,
+    )
+    checkout = codepipeline.Artifact("Source")
+    built = codepipeline.Pipeline(stack, "Pipeline", artifact_bucket=s3.Bucket(stack, "Artifacts"))
+    built.add_stage(stage_name="Source", actions=[source.action(built, checkout, on_change=True)])
+    built.add_stage(stage_name="Noop", actions=[actions.ManualApprovalAction(action_name="Wait")])
+    template = Template.from_stack(stack)
+    (properties,) = [r["Properties"] for r in template.find_resources("AWS::CodePipeline::Pipeline").values()]
+    assert connection_actions(template, properties, older) == {"codestar-connections:UseConnection"}
+
+
 def test_other_accounts_are_deployed_through_their_bootstrap_roles_and_trust_only_the_tooling_builds(elsewhere):
     cicd = elsewhere["cicd"]
     (deploy,) = [s for s in role_statements(cicd, "BuildsDeployRole") if s["Action"] == "sts:AssumeRole"]
