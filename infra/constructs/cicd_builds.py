@@ -21,7 +21,7 @@ from infra.naming import cicd_name, cicd_role_name
 # What the builds run on: the image's Python for the CDK app (Makefile's .venv), its pyenv's 3.10 for .venv-ml (the
 # container's Python), Node for the pinned CDK CLI, Java for Spark.
 IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
-RUNTIMES = {"python": "3.11", "nodejs": "20", "java": "corretto17"}
+RUNTIMES = {"python": "3.11", "nodejs": "22", "java": "corretto17"}  # standard:7.0 has Node.js 22 (LTS)
 CLOUD_ASSEMBLY = "CloudAssembly"  # the synth's output artifact, and the deploy build's secondary input
 RELEASE_ARTIFACT = "Release"  # the release build's output: package.json and payload.tar.gz
 REPORTS_DIR = "reports"

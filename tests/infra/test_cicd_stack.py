@@ -415,3 +415,21 @@ def test_the_release_stages_guard_hears_the_alarms_of_endpoints_in_other_account
     elsewhere["staging_monitoring"].has_resource_properties(
         "AWS::Events::EventBusPolicy", {"Principal": PROD, "Action": "events:PutEvents"}
     )
+
+
+def test_the_builds_run_a_node_release_that_jsii_still_supports():
+    """jsii's own table of Node.js releases (what it warns about) says the builds' Node.js is not end-of-life."""
+    import re
+    from datetime import date
+    from pathlib import Path
+
+    import jsii
+
+    from infra.constructs.cicd_builds import RUNTIMES
+
+    table = (Path(jsii.__file__).parent / "_embedded" / "jsii" / "bin__jsii-runtime.js").read_text()
+    releases = {int(major): body for major, body in re.findall(r"NodeRelease\((\d+),\{([^}]*)\}", table)}
+    assert len(releases) > 5  # the table was found
+    release = releases[int(RUNTIMES["nodejs"])]
+    end_of_life = date.fromisoformat(re.search(r'endOfLife:new Date\("([\d-]+)"\)', release).group(1))
+    assert end_of_life > date.today() and "untested" not in release, release
