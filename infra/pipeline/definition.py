@@ -56,6 +56,7 @@ XGBOOST_VERSION = "3.0-5"
 
 SOURCE_DIR_URI = f"s3://{PLACEHOLDERS['CodeBucket']}/{PLACEHOLDERS['SourceDirKey']}"
 BOOTSTRAP_URI = f"s3://{PLACEHOLDERS['CodeBucket']}/{PLACEHOLDERS['BootstrapKey']}"
+TUNING_JOB_NAME = "model-build-tuning"
 # The SDK assumes the code channel's file is called sourcedir.tar.gz; an asset's key is its hash.
 SDK_SOURCEDIR_PATH = "/opt/ml/input/data/code/sourcedir.tar.gz"
 
@@ -514,7 +515,11 @@ def _tuning_step(settings: PipelineSettings, contract: DatasetContract, estimato
         max_jobs=settings.tuning_trials,
         max_parallel_jobs=settings.tuning_parallel,
     )
-    step = TuningStep(name="Train", step_args=tuner.fit(inputs=channels), retry_policies=retries)
+    # a fixed name where the SDK would stamp one with the time into the static hyperparameters (`sagemaker_job_name`):
+    # the pipeline names the real jobs, and a definition must not change from one build to the next
+    step = TuningStep(
+        name="Train", step_args=tuner.fit(inputs=channels, job_name=TUNING_JOB_NAME), retry_policies=retries
+    )
     prefix = Join(
         on="/",
         values=[

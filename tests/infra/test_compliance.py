@@ -110,3 +110,16 @@ def test_cfn_lint_fails_an_invalid_template(tmp_path):
     result = cfn_lint([template])
     assert result.returncode != 0
     assert "E3002" in result.stdout
+
+
+def test_a_second_synth_writes_the_same_templates(platform, tmp_path):
+    """Nothing in a template depends on when it was synthesized: a deploy of unchanged code changes nothing."""
+    from infra.platform import build_platform
+
+    app = new_app(tmp_path)
+    build_platform(app)
+    app.synth()
+    first = sorted(platform.outdir.glob("*.template.json"))
+    assert first and [path.name for path in first] == sorted(path.name for path in tmp_path.glob("*.template.json"))
+    for path in first:
+        assert (tmp_path / path.name).read_bytes() == path.read_bytes(), path.name

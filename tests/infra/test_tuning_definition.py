@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 
 import pytest
 from aws_cdk.assertions import Template
 
+from infra.config import load_config
 from infra.pipeline.definition import build_definition
+from infra.pipeline.settings import PipelineSettings
 from infra.platform import build_platform
 from ml_code.contracts.contract import load_contract
 from ml_code.training.search_space import load_search_space
+from tests.infra.golden.regenerate import render
 from tests.infra.request_shapes import validation_errors
-from tests.infra.synth import new_app, role_statements
+from tests.infra.synth import cdk_json_context, new_app, role_statements
 from tests.infra.test_iam_resource_types import mismatches
 from tests.infra.test_pipeline_definition import CHURN, SETTINGS, all_steps, as_deployed, references
 
@@ -94,3 +98,17 @@ def test_a_stage_with_tuning_may_run_tuning_jobs_and_others_may_not(tmp_path):
     tuning = [s for s in statements if "sagemaker:CreateHyperParameterTuningJob" in s["Action"]]
     assert json.dumps(tuning[0]["Resource"]).endswith(':hyper-parameter-tuning-job/pipelines-*"]]}')
     assert mismatches(Template.from_stack(built.stages["dev"].model_build).to_json()) == []  # resource types
+
+
+@pytest.mark.parametrize("tuning_trials", [0, 4], ids=["training", "tuning"])
+@pytest.mark.parametrize("fairness", [True, False], ids=["fairness", "no-fairness"])
+@pytest.mark.parametrize("stage", ["dev", "staging", "prod"])
+def test_two_builds_of_every_configuration_are_byte_identical(stage, fairness, tuning_trials):
+    """Every combination the config allows builds the same definition twice (the SDK would stamp the tuning job's
+    static hyperparameters with the time: every deploy would update the pipeline)."""
+    config = load_config(cdk_json_context())
+    settings = dataclasses.replace(PipelineSettings.for_stage(config, config.stage(stage)), tuning_trials=tuning_trials)
+    contract = CHURN if fairness else dataclasses.replace(CHURN, fairness=None)
+    first = render(build_definition(settings, contract))
+    time.sleep(0.002)  # the SDK's stamps have millisecond resolution
+    assert render(build_definition(settings, contract)) == first
