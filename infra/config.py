@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 import re
 import types
 import typing
@@ -30,6 +31,17 @@ GLUE_WORKER_TYPES = ("G.1X", "G.2X", "G.4X", "G.8X")
 ROLLOUTS = ("all_at_once", "canary", "linear")
 TUNING_STRATEGIES = ("Bayesian", "Random", "Hyperband", "Grid")
 MAX_ROLLOUT_BAKE_MINUTES = 60  # SageMaker waits at most 3600 s between traffic shifts
+# SageMaker's bounds on a whole blue/green update (BlueGreenUpdatePolicy.MaximumExecutionTimeoutInSeconds in its API;
+# tests/infra/test_config.py holds them to botocore's model), and the time allowed to provision the new fleet.
+MIN_UPDATE_SECONDS, MAX_UPDATE_SECONDS = 600, 28_800
+PROVISIONING_ALLOWANCE_SECONDS = 1800
+# Endpoint instance families with local NVMe instance storage (EC2's instance store volumes). CreateEndpointConfig's
+# KmsKeyId "does not encrypt instance local storage" on them (it is encrypted by the instance's hardware, with no key
+# of ours): the platform keeps what its endpoints store under its own key, so it does not serve on them.
+LOCAL_STORAGE_FAMILIES = frozenset(
+    "m5d c5d r5d c6gd m6gd r6gd r7gd g4dn g5 g6 g6e dl1 trn1 trn1n trn2 p4d p4de p5 p5e p5en p6-b200 p6-b300 "
+    "p6e-gb200".split()
+)
 MAX_PREFIX_AND_STAGE = 20
 _SCHEDULE = re.compile(r"^(cron\([^()]+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,20}$")
@@ -39,13 +51,31 @@ _CONNECTION = re.compile(r"^arn:aws[a-z-]*:(codeconnections|codestar-connections
 _REPOSITORY = re.compile(r"^[\w.-]+(/[\w.-]+)+$")
 _BRANCH = re.compile(r"^[\w./-]{1,100}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-# Instance families with local NVMe storage (ml.m5d, ml.g4dn, ml.c6id, ...): SageMaker rejects a KMS key for their
-# volumes, and the platform encrypts every endpoint volume with its key.
-_INSTANCE_STORE_FAMILY = re.compile(r"^ml\.[a-z]+\d+[a-z]*d[a-z]*\.")
 
 
 class ConfigError(ValueError):
     """A configuration value is missing, unknown or invalid; the message names the key and the file."""
+
+
+def instance_family(instance_type: str) -> str:
+    """`ml.g5.xlarge` -> `g5`."""
+    return instance_type.split(".")[1] if instance_type.count(".") >= 2 else instance_type
+
+
+def rollout_shifts(mode: str, step_instances: int, max_instances: int) -> int:
+    """How many times a blue/green update shifts traffic (each followed by a bake)."""
+    if mode == "all_at_once":
+        return 1
+    if mode == "canary":
+        return 2
+    if mode == "linear":
+        return math.ceil(max_instances / step_instances)
+    raise ValueError(f"unknown rollout {mode!r}: use {', '.join(ROLLOUTS)}")
+
+
+def rollout_seconds(mode: str, step_instances: int, bake_minutes: int, max_instances: int) -> int:
+    """The time a whole update may take: the new fleet's provisioning, then every shift and its bake."""
+    return PROVISIONING_ALLOWANCE_SECONDS + rollout_shifts(mode, step_instances, max_instances) * bake_minutes * 60
 
 
 @dataclass(frozen=True)
@@ -196,11 +226,11 @@ class StageConfig:
         self._validate_serving(where)
 
     def _validate_serving(self, where: str) -> None:
-        if _INSTANCE_STORE_FAMILY.match(self.endpoint_instance_type):
+        if instance_family(self.endpoint_instance_type) in LOCAL_STORAGE_FAMILIES:
             raise ConfigError(
                 f"{where}.endpoint_instance_type in {SOURCE}: {self.endpoint_instance_type!r} has local instance "
-                "storage, which SageMaker cannot encrypt with the platform's KMS key; pick a family without 'd' "
-                "(ml.m5.large, not ml.m5d.large)"
+                "storage, which the endpoint's KMS key does not encrypt (SageMaker's CreateEndpointConfig); pick a "
+                "family without it (ml.m5.large, not ml.m5d.large; ml.p3 among the GPU families)"
             )
         if not 1 <= self.capture_percentage <= 100:
             raise ConfigError(
@@ -232,6 +262,16 @@ class StageConfig:
             raise ConfigError(
                 f"{where}.rollout_step_instances in {SOURCE}: a linear step of {step} instance(s) is under 10 % of "
                 f"max_instances ({self.max_instances}), SageMaker's smallest linear step"
+            )
+        needed = rollout_seconds(self.rollout, step, self.rollout_bake_minutes, self.max_instances)
+        if needed > MAX_UPDATE_SECONDS:
+            shifts = rollout_shifts(self.rollout, step, self.max_instances)
+            raise ConfigError(
+                f"{where}.rollout_bake_minutes/rollout_step_instances in {SOURCE}: a {self.rollout} rollout of "
+                f"{shifts} shift(s) baking {self.rollout_bake_minutes} min each, plus "
+                f"{PROVISIONING_ALLOWANCE_SECONDS} s to provision, takes {needed} s, over SageMaker's limit of "
+                f"{MAX_UPDATE_SECONDS} s for an update; "
+                "bake for less or step by more instances"
             )
 
 

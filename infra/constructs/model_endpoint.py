@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,15 +15,13 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from infra.config import MAX_UPDATE_SECONDS, MIN_UPDATE_SECONDS, rollout_seconds
 from infra.constructs.released_models import ReleasedModels
 from infra.constructs.rollback_alarms import RollbackAlarms
 from infra.nag import acknowledge
 from ml_code.paths import DATA_CAPTURE_PREFIX, ENDPOINT_VARIANT
 
 CAPTURE_CONTENT_TYPES = {"csv_content_types": ["text/csv"], "json_content_types": ["application/json"]}
-# SageMaker's bounds on a whole blue/green update (provisioning, every shift and bake, the final bake).
-MIN_UPDATE_SECONDS, MAX_UPDATE_SECONDS = 600, 14_400
-PROVISIONING_ALLOWANCE_SECONDS = 1800
 
 
 @dataclass(frozen=True)
@@ -37,32 +34,27 @@ class Rollout:
     bake_minutes: int = 10
 
     def blue_green_policy(self, max_instances: int) -> sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty:
+        """The update policy; its time limit covers provisioning, every shift and bake (at least SageMaker's minimum;
+        the config refuses a rollout over its maximum)."""
         bake = self.bake_minutes * 60
         step = sagemaker.CfnEndpoint.CapacitySizeProperty(type="INSTANCE_COUNT", value=self.step_instances)
         if self.mode == "all_at_once":
-            routing, shifts = sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(type="ALL_AT_ONCE"), 1
+            routing = sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(type="ALL_AT_ONCE")
         elif self.mode == "canary":
-            routing, shifts = (
-                sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
-                    type="CANARY", canary_size=step, wait_interval_in_seconds=bake
-                ),
-                2,
-            )
-        elif self.mode == "linear":
-            routing, shifts = (
-                sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
-                    type="LINEAR", linear_step_size=step, wait_interval_in_seconds=bake
-                ),
-                math.ceil(max_instances / self.step_instances),
+            routing = sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
+                type="CANARY", canary_size=step, wait_interval_in_seconds=bake
             )
         else:
-            raise ValueError(f"unknown rollout {self.mode!r}: use all_at_once, canary or linear")
-        # every shift and the final bake, plus the time to provision the new fleet
-        timeout = PROVISIONING_ALLOWANCE_SECONDS + shifts * bake
+            routing = sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
+                type="LINEAR", linear_step_size=step, wait_interval_in_seconds=bake
+            )
+        timeout = rollout_seconds(self.mode, self.step_instances, self.bake_minutes, max_instances)
+        if timeout > MAX_UPDATE_SECONDS:
+            raise ValueError(f"a {self.mode} rollout takes {timeout} s, over SageMaker's {MAX_UPDATE_SECONDS} s")
         return sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
             traffic_routing_configuration=routing,
             termination_wait_in_seconds=bake,
-            maximum_execution_timeout_in_seconds=max(MIN_UPDATE_SECONDS, min(MAX_UPDATE_SECONDS, timeout)),
+            maximum_execution_timeout_in_seconds=max(MIN_UPDATE_SECONDS, timeout),
         )
 
 

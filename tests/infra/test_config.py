@@ -132,6 +132,9 @@ def test_fails_when_the_platform_key_is_missing():
         ("retrain_cooldown_hours", -1.0, r"retrain_cooldown_hours in cdk\.json: -1\.0 must not be negative"),
         ("endpoint_instance_type", "ml.m5d.large", r"'ml\.m5d\.large' has local instance storage"),
         ("endpoint_instance_type", "ml.g4dn.xlarge", r"'ml\.g4dn\.xlarge' has local instance storage"),
+        ("endpoint_instance_type", "ml.g5.xlarge", r"'ml\.g5\.xlarge' has local instance storage"),
+        ("endpoint_instance_type", "ml.p5.48xlarge", r"'ml\.p5\.48xlarge' has local instance storage"),
+        ("endpoint_instance_type", "ml.trn1.2xlarge", r"'ml\.trn1\.2xlarge' has local instance storage"),
         ("capture_percentage", 0, r"capture_percentage in cdk\.json: 0 must be 1-100"),
         ("capture_percentage", 101, r"capture_percentage in cdk\.json: 101 must be 1-100"),
         ("target_invocations_per_instance", 0, r"target_invocations_per_instance in cdk\.json: 0 must be at least 1"),
@@ -225,3 +228,47 @@ def test_fails_when_the_cicd_settings_are_wrong(context, overrides, message):
 def test_fails_when_the_tuning_settings_are_wrong(context, overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config({**context, **overrides})
+
+
+def sagemaker_model():
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model("sagemaker")
+
+
+def test_the_rollout_bounds_are_the_current_apis():
+    from infra.config import MAX_ROLLOUT_BAKE_MINUTES, MAX_UPDATE_SECONDS, MIN_UPDATE_SECONDS
+
+    policy = sagemaker_model().shape_for("BlueGreenUpdatePolicy").members
+    timeout = policy["MaximumExecutionTimeoutInSeconds"].metadata
+    assert (MIN_UPDATE_SECONDS, MAX_UPDATE_SECONDS) == (timeout["min"], timeout["max"])
+    wait = sagemaker_model().shape_for("TrafficRoutingConfig").members["WaitIntervalInSeconds"].metadata
+    assert MAX_ROLLOUT_BAKE_MINUTES * 60 == wait["max"] == policy["TerminationWaitInSeconds"].metadata["max"]
+
+
+def test_a_long_rollout_within_the_apis_limit_is_deployed_as_configured(context, tmp_path):
+    """4 linear shifts of 60 min and 30 min to provision: 16,200 s, over the old cap of 14,400, and not clamped."""
+    from aws_cdk.assertions import Template
+
+    prod = context["platform"]["stages"]["prod"]
+    prod.update(rollout="linear", rollout_step_instances=1, rollout_bake_minutes=60)
+    app = cdk.App(outdir=str(tmp_path), context={**context, "stage": "prod", "aws:cdk:bundling-stacks": []})
+    built = build_platform(app)
+    (endpoint,) = Template.from_stack(built.stages["prod"].serving).find_resources("AWS::SageMaker::Endpoint").values()
+    policy = endpoint["Properties"]["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    assert policy["MaximumExecutionTimeoutInSeconds"] == 1800 + 4 * 3600
+
+
+def test_fails_when_a_rollout_would_outlast_the_apis_limit(context):
+    prod = context["platform"]["stages"]["prod"]
+    prod.update(rollout="linear", rollout_step_instances=1, max_instances=8, min_instances=2, rollout_bake_minutes=60)
+    with pytest.raises(ConfigError, match=r"a linear rollout of 8 shift\(s\) baking 60 min each.*takes 30600 s, over "):
+        load_config(context)
+
+
+def test_the_local_storage_families_are_sagemaker_endpoint_families():
+    from infra.config import LOCAL_STORAGE_FAMILIES, instance_family
+
+    served = {instance_family(name) for name in sagemaker_model().shape_for("ProductionVariantInstanceType").enum}
+    assert LOCAL_STORAGE_FAMILIES <= served, sorted(LOCAL_STORAGE_FAMILIES - served)  # no typo, no retired family
+    assert {"g5", "g6", "p5", "trn1", "m5d", "g4dn"} <= LOCAL_STORAGE_FAMILIES
