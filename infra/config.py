@@ -427,7 +427,11 @@ def load_config(context: Mapping[str, Any]) -> PlatformConfig:
     for key in sorted(context):
         if key.startswith(CONTEXT_KEY + "."):
             _apply_override(raw, key.split(".")[1:], context[key], key)
-    return _platform_from_dict(raw)
+    config = _platform_from_dict(raw)
+    from infra.naming import check_sagemaker_names  # naming builds on this module's types
+
+    check_sagemaker_names(config)
+    return config
 
 
 def selected_stages(config: PlatformConfig, context: Mapping[str, Any]) -> tuple[StageConfig, ...]:

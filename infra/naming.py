@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.config import PlatformConfig, StageConfig
+from infra.config import SOURCE, ConfigError, PlatformConfig, StageConfig
 
 
 def stage_prefix(config: PlatformConfig, stage: StageConfig) -> str:
@@ -168,6 +168,36 @@ def model_quality_alarm_name(endpoint: str) -> str:
 def notification_topic_name(config: PlatformConfig, stage: StageConfig) -> str:
     """The stage's SNS topic: alarms, failed runs, models waiting for approval, retraining decisions."""
     return f"{stage_prefix(config, stage)}-notifications"
+
+
+# The monitors an endpoint may have, each a schedule named after it (`<endpoint>-<kind>`).
+DATA_QUALITY, MODEL_QUALITY = "data-quality", "model-quality"
+MODEL_BIAS, MODEL_EXPLAINABILITY = "model-bias", "model-explainability"
+MONITORING_KINDS = (DATA_QUALITY, MODEL_QUALITY, MODEL_BIAS, MODEL_EXPLAINABILITY)
+SAGEMAKER_NAME_LENGTH = 63  # endpoints, pipelines, model package groups, monitoring schedules
+
+
+def check_sagemaker_names(config: PlatformConfig) -> None:
+    """Fail when a SageMaker name the config makes (from the prefix, a stage and the dataset contract's name) is over
+    SageMaker's 63 characters, saying how long the contract's name may be."""
+    for stage in config.stages:
+        endpoint = endpoint_name(config, stage)
+        names = {
+            "model package group": model_package_group_name(config, stage),
+            "endpoint": endpoint,
+            "model build pipeline": pipeline_name(config, stage),
+            "batch scoring pipeline": batch_scoring_pipeline_name(config, stage),
+            **{f"{kind} schedule": monitoring_schedule_name(endpoint, kind) for kind in MONITORING_KINDS},
+        }
+        for what, name in names.items():
+            if len(name) > SAGEMAKER_NAME_LENGTH:
+                contract = config.dataset_contract
+                budget = SAGEMAKER_NAME_LENGTH - (len(name) - len(contract))
+                raise ConfigError(
+                    f"platform.dataset_contract in {SOURCE}: the {what} of stage {stage.name!r}, {name!r}, has "
+                    f"{len(name)} characters, over SageMaker's {SAGEMAKER_NAME_LENGTH}: with prefix {config.prefix!r} "
+                    f"and that stage, a contract name may have {budget} characters ({contract!r} has {len(contract)})"
+                )
 
 
 def monitoring_schedule_name(endpoint: str, kind: str) -> str:

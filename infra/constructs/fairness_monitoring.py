@@ -23,10 +23,8 @@ from infra.constructs.model_monitoring import (
 )
 from infra.constructs.released_models import ReleasedModels
 from infra.nag import acknowledge
-from infra.naming import GROUND_TRUTH, MONITORING_REPORTS
+from infra.naming import GROUND_TRUTH, MODEL_BIAS, MODEL_EXPLAINABILITY, MONITORING_REPORTS
 from ml_code.contracts.contract import DatasetContract
-
-MODEL_BIAS, MODEL_EXPLAINABILITY = "model-bias", "model-explainability"
 
 
 class FairnessMonitoring(Construct):

@@ -20,7 +20,9 @@ from infra.constructs.released_models import ReleasedModels
 from infra.constructs.sagemaker_roles import grant_job_essentials
 from infra.nag import acknowledge
 from infra.naming import (
+    DATA_QUALITY,
     GROUND_TRUTH,
+    MODEL_QUALITY,
     MONITORING_REPORTS,
     drift_alarm_name,
     model_quality_alarm_name,
@@ -29,7 +31,6 @@ from infra.naming import (
 from ml_code.contracts.contract import DatasetContract
 from ml_code.paths import DATA_CAPTURE_PREFIX, DRIFT_METRIC_PREFIX, MONITOR_DATA_NAMESPACE, MONITOR_MODEL_NAMESPACE
 
-DATA_QUALITY, MODEL_QUALITY = "data-quality", "model-quality"
 PROBLEM_TYPES = {
     "binary_classification": "BinaryClassification",
     "multiclass_classification": "MulticlassClassification",

@@ -9,11 +9,12 @@ from constructs import Construct
 
 from infra.config import PlatformConfig, StageConfig
 from infra.constructs.event_forwarding import AcceptEvents, ForwardEvents, as_event_pattern
-from infra.constructs.model_monitoring import DATA_QUALITY, MODEL_QUALITY
 from infra.constructs.retrain_guard import RetrainGuard, alarm_pattern
 from infra.constructs.stage_alerts import StageAlerts
 from infra.constructs.stage_dashboard import StageDashboard
 from infra.naming import (
+    DATA_QUALITY,
+    MODEL_QUALITY,
     drift_alarm_name,
     endpoint_name,
     glue_job_name,

@@ -272,3 +272,16 @@ def test_the_local_storage_families_are_sagemaker_endpoint_families():
     served = {instance_family(name) for name in sagemaker_model().shape_for("ProductionVariantInstanceType").enum}
     assert LOCAL_STORAGE_FAMILIES <= served, sorted(LOCAL_STORAGE_FAMILIES - served)  # no typo, no retired family
     assert {"g5", "g6", "p5", "trn1", "m5d", "g4dn"} <= LOCAL_STORAGE_FAMILIES
+
+
+def test_fails_when_a_sagemaker_name_would_be_over_63_characters(context):
+    """A 40-character contract name passes the contract's own rule, but `mlops-staging-<contract>-model-explainability`
+    would be 76 characters: refused at config load, with the budget."""
+    context["platform"]["dataset_contract"] = "a" * 40
+    with pytest.raises(
+        ConfigError,
+        match=r"platform\.dataset_contract in cdk\.json: the .* schedule of stage '\w+', "
+        r"'mlops-\w+-a{40}-[a-z-]+', has \d+ characters, over SageMaker's 63: .* a contract name may "
+        r"have \d+ characters \('a{40}' has 40\)",
+    ):
+        load_config(context)
