@@ -384,6 +384,15 @@ class PlatformConfig:
         release = self.release_stage
         return release is not None and release.account is not None and stage.account != release.account
 
+    def forwards_alarms(self, stage: StageConfig) -> bool:
+        """Whether a monitored `stage`'s alarms must travel to the release stage's event bus (its retrain guard): in
+        another account, or in another region of the same one."""
+        release = self.release_stage
+        if not stage.monitor or release is None or release.name == stage.name:
+            return False
+        other_region = release.region is not None and stage.region != release.region
+        return self.serves_from_another_account(stage) or other_region
+
     @property
     def release_consumers(self) -> tuple[str, ...]:
         """The accounts, other than the release stage's, of stages that serve its models: it shares them with these."""

@@ -91,8 +91,8 @@ class MonitoringStack(cdk.Stack):
         self.retrain = None
         release = config.release_stage
         alarms = retrain_alarm_names(config)
-        if stage.monitor and config.serves_from_another_account(stage):
-            # the release stage's guard retrains: our alarms go to its account
+        if config.forwards_alarms(stage):
+            # the release stage's guard retrains: our alarms go to its account or region
             ForwardEvents(
                 self,
                 "ForwardAlarms",

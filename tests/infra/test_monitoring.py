@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from aws_cdk.assertions import Template
+from aws_cdk.assertions import Match, Template
 
 from infra.naming import drift_alarm_name, model_quality_alarm_name
 from ml_code.contracts.contract import load_contract
@@ -189,3 +189,31 @@ def test_the_retrain_rule_lists_exactly_our_drift_and_quality_alarms(platform, m
     statements = role_statements(monitoring["staging"], "RetrainRole")
     actions = {json.dumps(s["Action"]) for s in statements}
     assert '["sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"]' in actions
+
+
+def test_alarms_travel_to_the_release_stage_in_another_region_of_the_same_account(tmp_path):
+    """The retrain guard lives with the release stage (staging, eu-west-1); prod monitors in us-east-1 of the same
+    account, so its alarms must cross regions (EventBridge keeps events in their region)."""
+    from infra.platform import build_platform
+    from tests.infra.synth import new_app
+
+    account = "111111111111"
+    app = new_app(
+        tmp_path,
+        stage="prod",
+        **{
+            "platform.stages.staging.account": account,
+            "platform.stages.staging.region": "eu-west-1",
+            "platform.stages.prod.account": account,
+            "platform.stages.prod.region": "us-east-1",
+        },
+    )
+    monitoring = Template.from_stack(build_platform(app).stages["prod"].monitoring)
+    (forward,) = monitoring.find_resources(
+        "AWS::Events::Rule", {"Properties": {"Description": Match.string_like_regexp("^Forward")}}
+    ).values()
+    assert f"events:eu-west-1:{account}:event-bus/default" in json.dumps(forward["Properties"]["Targets"])
+    assert forward["Properties"]["EventPattern"]["detail"]["alarmName"] == [
+        "mlops-prod-customer-churn-feature-drift",
+        "mlops-prod-customer-churn-model-quality",
+    ]
