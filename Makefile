@@ -18,7 +18,7 @@ STAGE ?=
 DEMO_DIR := work/demo
 DEMO_ROWS ?= 20000
 
-.PHONY: help venv venv-ml demo test lint synth golden definition deploy deploy-serving deploy-cicd upload-source clean
+.PHONY: help venv venv-ml demo test lint synth golden definition diff deploy deploy-serving destroy deploy-cicd upload-source clean require-stage
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -79,11 +79,21 @@ definition: $(VENV)/.installed ## export the pipeline definition local mode runs
 golden: $(VENV)/.installed ## regenerate the golden pipeline definitions (tests/infra/golden/) after a reviewed change
 	$(OFFLINE) $(VENV)/bin/python -m tests.infra.golden.regenerate
 
+require-stage:
+	@test -n "$(STAGE)" || { echo "make: say which stage, e.g. make $(MAKECMDGOALS) STAGE=dev" >&2; exit 1; }
+
+# Every stack of the app synthesized with `-c stage=<stage>`: that stage's, and nothing else (not the CI/CD stack).
+STAGE_STACKS = '*'
+diff: require-stage $(VENV)/.installed node_modules/.installed ## what a deploy of STAGE=<stage> would change (cdk diff; reads the deployed stacks)
+	CDK_DISABLE_CLI_TELEMETRY=true npx cdk diff --no-notices -c stage=$(STAGE) $(STAGE_STACKS)
+
+destroy: require-stage $(VENV)/.installed node_modules/.installed ## delete STAGE=<stage>'s stacks (asks first); keys, data and the registry stay, see README
+	CDK_DISABLE_CLI_TELEMETRY=true npx cdk destroy --no-notices -c stage=$(STAGE) $(STAGE_STACKS)
+
 # The ServingStack serves an Approved package named at deploy time: deployed only with MODEL_PACKAGE_ARN.
 MODEL_PACKAGE_ARN ?=
 CDK_DEPLOY := CDK_DISABLE_CLI_TELEMETRY=true npx cdk deploy --no-notices --require-approval broadening
-deploy: $(VENV)/.installed node_modules/.installed ## deploy STAGE=<stage> (and its endpoint: MODEL_PACKAGE_ARN=<arn>), see README
-	@test -n "$(STAGE)" || { echo "make: say which stage, e.g. make deploy STAGE=dev" >&2; exit 1; }
+deploy: require-stage $(VENV)/.installed node_modules/.installed ## deploy STAGE=<stage> (and its endpoint: MODEL_PACKAGE_ARN=<arn>), see README
 	$(CDK_DEPLOY) -c stage=$(STAGE) '*Data' '*ModelBuild' '*Monitoring'
 	$(if $(MODEL_PACKAGE_ARN),$(MAKE) deploy-serving)
 

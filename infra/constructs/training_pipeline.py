@@ -52,6 +52,8 @@ class TrainingPipeline(Construct):
             model_package_group_description=f"Models of the {contract.name} dataset, gated on {contract.metric.name}",
             model_package_group_policy=_sharing_policy(stack, settings.model_package_group_name, shared_with),
         )
+        # the registry is the record of what was approved, by whom: deleting the stack never deletes it
+        self.model_package_group.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
         sourcedir, bootstrap = code_assets(self)
         self.roles = ModelBuildRoles(
             self,

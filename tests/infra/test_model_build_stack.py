@@ -23,6 +23,11 @@ def pipeline_body(template: Template) -> tuple[str, dict]:
     return body, variables
 
 
+def test_the_registry_outlives_the_stack(model_build):
+    (group,) = model_build.find_resources("AWS::SageMaker::ModelPackageGroup").values()
+    assert (group["DeletionPolicy"], group["UpdateReplacePolicy"]) == ("Retain", "Retain")
+
+
 def test_a_model_package_group_per_stage(model_build):
     model_build.has_resource_properties(
         "AWS::SageMaker::ModelPackageGroup", {"ModelPackageGroupName": "mlops-dev-customer-churn"}
