@@ -21,6 +21,10 @@ GLUE_VERSION = "5.0"
 AREAS = (CURATED_DATA, QUARANTINE, MANIFESTS)
 DEFAULT_TIMEOUT = cdk.Duration.hours(2)
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
+# Glue 5.0 writes every job's logs to `/aws-glue/jobs/error` (system, Spark, the Glue logger) and `/output` (stdout,
+# stderr), or under the job's `--custom-logGroup-prefix` (its "Logging for AWS Glue jobs" page); the continuous-logging
+# arguments of Glue 4.0 and earlier are gone. The job's own two groups exist first, with the key and a retention.
+LOG_KINDS = ("error", "output")
 
 
 class GlueEtlJob(Construct):
@@ -77,9 +81,18 @@ class GlueEtlJob(Construct):
         contract = s3_assets.Asset(self, "Contract", path=str(contract_file))
         code = (script, library, contract)
 
-        self.log_group = logs.LogGroup(
-            self, "Logs", encryption_key=encryption_key, retention=LOG_RETENTION, removal_policy=removal_policy
-        )
+        self.log_group_prefix = f"/aws-glue/jobs/{job_name}"
+        self.log_groups = {
+            kind: logs.LogGroup(
+                self,
+                f"{kind.capitalize()}Logs",
+                log_group_name=f"{self.log_group_prefix}/{kind}",
+                encryption_key=encryption_key,
+                retention=LOG_RETENTION,
+                removal_policy=removal_policy,
+            )
+            for kind in LOG_KINDS
+        }
         encryption_key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="GlueLogsUseTheKey",
@@ -129,19 +142,19 @@ class GlueEtlJob(Construct):
         )
         # data in both buckets, the secret, bookmarks and logs are all under the platform key
         encryption_key.grant(self.role, "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")
-        # With a security configuration that encrypts logs, Glue writes the driver's output and error to
-        # `/aws-glue/jobs/<configuration>-role/<role>/{output,error}`; the rest goes to the job's own log group.
+        # The job's two log groups, and the names Glue gives groups it creates itself under an encrypting security
+        # configuration (`/aws-glue/jobs/<configuration>-role/<role>/...`), should it ever use them.
         glue_logs = stack.format_arn(
             service="logs",
             resource="log-group",
             resource_name=f"/aws-glue/jobs/{security_configuration_name}-role/{self.role.role_name}/*",
             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
         )
-        log_streams = f"{self.log_group.log_group_arn}:*"
+        log_streams = [f"{group.log_group_arn}:*" for group in self.log_groups.values()]
         self.role.add_to_policy(
             iam.PolicyStatement(
                 actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"],
-                resources=[glue_logs, self.log_group.log_group_arn, log_streams],
+                resources=[glue_logs, *(group.log_group_arn for group in self.log_groups.values()), *log_streams],
             )
         )
         self.role.add_to_policy(
@@ -169,10 +182,10 @@ class GlueEtlJob(Construct):
         acknowledge(
             self.role,
             "AwsSolutions-IAM5",
-            "Glue names the log streams at run time, in this job's own log groups (its security configuration's and "
-            "role's output and error groups, and its continuous-logging group).",
+            "Glue names the log streams at run time, in this job's own error and output log groups (and in the groups "
+            "its security configuration and role would name).",
             glue_logs,
-            log_streams,
+            *log_streams,
         )
         acknowledge(
             self.role,
@@ -220,8 +233,7 @@ class GlueEtlJob(Construct):
             default_arguments={
                 "--job-language": "python",
                 "--job-bookmark-option": "job-bookmark-enable",
-                "--enable-continuous-cloudwatch-log": "true",
-                "--continuous-log-logGroup": self.log_group.log_group_name,
+                "--custom-logGroup-prefix": self.log_group_prefix,
                 "--enable-metrics": "true",
                 "--extra-py-files": library.s3_object_url,
                 "--extra-files": contract.s3_object_url,

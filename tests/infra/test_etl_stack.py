@@ -38,9 +38,29 @@ def test_the_job_is_glue_5_with_bookmarks_logging_and_config_sized_workers(dev):
     assert properties["ExecutionProperty"] == {"MaxConcurrentRuns": 1}
     arguments = properties["DefaultArguments"]
     assert arguments["--job-bookmark-option"] == "job-bookmark-enable"
-    assert arguments["--enable-continuous-cloudwatch-log"] == "true"
+    assert arguments["--custom-logGroup-prefix"] == "/aws-glue/jobs/mlops-dev-etl"
     assert arguments["--contract_file"] == "customer-churn.json"
     assert properties["SecurityConfiguration"]["Ref"].startswith("EtlSecurityConfiguration")
+
+
+# Glue 4.0's continuous logging, which Glue 5.0 no longer reads (its logging page): a group set there stays empty.
+GLUE_4_LOGGING_ARGUMENTS = {
+    "--enable-continuous-cloudwatch-log",
+    "--enable-continuous-log-filter",
+    "--continuous-log-logGroup",
+    "--continuous-log-logStreamPrefix",
+    "--continuous-log-conversionPattern",
+}
+
+
+def test_the_job_logs_where_glue_5_writes_under_the_key_and_a_retention(dev):
+    assert not GLUE_4_LOGGING_ARGUMENTS & set(job_properties(dev)["DefaultArguments"])
+    key = {"Fn::GetAtt": [next(iter(dev.find_resources("AWS::KMS::Key"))), "Arn"]}
+    for kind in ("error", "output"):
+        dev.has_resource_properties(
+            "AWS::Logs::LogGroup",
+            {"LogGroupName": f"/aws-glue/jobs/mlops-dev-etl/{kind}", "KmsKeyId": key, "RetentionInDays": 90},
+        )
 
 
 def test_the_job_passes_every_argument_the_script_resolves(dev):
