@@ -57,6 +57,15 @@ class ConfigError(ValueError):
     """A configuration value is missing, unknown or invalid; the message names the key and the file."""
 
 
+_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):key/[\w-]+$")
+
+
+def _key_arn_of(arn: str, account: str | None, region: str | None) -> bool:
+    """Whether `arn` is a KMS key's ARN, in `account` and `region` where they are given."""
+    match = _KEY_ARN.match(arn)
+    return bool(match) and account in (None, match["account"]) and region in (None, match["region"])
+
+
 def instance_family(instance_type: str) -> str:
     """`ml.g5.xlarge` -> `g5`."""
     return instance_type.split(".")[1] if instance_type.count(".") >= 2 else instance_type
@@ -85,6 +94,9 @@ class StageConfig:
     name: str
     account: str | None = None
     region: str | None = None
+    # The ARN of the stage's data key (its DataStack's output `DataKeyArn`): serving stages in other accounts reach a
+    # release stage's models through it (set it once that stack is deployed).
+    data_key_arn: str | None = None
     removal_policy: str = "retain"
     endpoint_instance_type: str = "ml.m5.large"
     min_instances: int = 1
@@ -185,6 +197,12 @@ class StageConfig:
         if self.tuning_strategy not in TUNING_STRATEGIES:
             raise ConfigError(
                 f"{where}.tuning_strategy in {SOURCE}: {self.tuning_strategy!r} is not one of {list(TUNING_STRATEGIES)}"
+            )
+        if self.data_key_arn is not None and not _key_arn_of(self.data_key_arn, self.account, self.region):
+            raise ConfigError(
+                f"{where}.data_key_arn in {SOURCE}: {self.data_key_arn!r} is not the ARN of a KMS key in the stage's "
+                "account and region, such as 'arn:aws:kms:eu-west-1:111122223333:key/<key id>' (the stage's DataStack "
+                "output DataKeyArn)"
             )
         if self.monitor and not self.serving:
             raise ConfigError(f"{where}.monitor in {SOURCE}: only a serving stage has an endpoint to monitor")

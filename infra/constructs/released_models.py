@@ -8,7 +8,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.config import PlatformConfig, StageConfig
+from infra.config import SOURCE, ConfigError, PlatformConfig, StageConfig
 from infra.naming import (
     BASELINE_STEP,
     MODEL_BUILD_PREFIX,
@@ -25,8 +25,9 @@ from infra.pipeline.settings import FAIRNESS_STEP_FOLDERS
 class ReleasedModels(Construct):
     """Where the models every serving stage serves come from: the Model Registry group of the `release` stage, the
     trained models under its artifacts bucket's model-build prefix, and its KMS key. The `serving` stage passes its
-    own `encryption_key`, used as is when it is the release stage; another stage reaches the release stage's key by
-    its alias (a key id is not known at synth), in the release stage's account and region."""
+    own `encryption_key`, used as is when it is the release stage. Another stage of the same account reaches the
+    release stage's key by its alias (a key id is not known at synth); a stage in another account by the key's ARN,
+    the release stage's `data_key_arn` (IAM documents no cross-account use of the alias condition)."""
 
     def __init__(
         self,
@@ -46,6 +47,15 @@ class ReleasedModels(Construct):
         self._pipeline = pipeline_name(config, release)
         self._own_key = encryption_key if release.name == serving.name else None
         self._key_alias = data_key_alias(config, release)
+        self._key_arn = None
+        if self._own_key is None and config.serves_from_another_account(serving):
+            if release.data_key_arn is None:
+                raise ConfigError(
+                    f"platform.stages.{release.name}.data_key_arn in {SOURCE}: {serving.name} serves the models of "
+                    f"{release.name} from another account and reaches their key by its ARN: deploy "
+                    f"{release.name}'s data stack, then set its output DataKeyArn here"
+                )
+            self._key_arn = release.data_key_arn
         stack = cdk.Stack.of(self)
         self._account = release.account or stack.account
         self._region = release.region or stack.region
@@ -96,6 +106,11 @@ class ReleasedModels(Construct):
         )
         if self._own_key is not None:
             self._own_key.grant_decrypt(grantee)
+            return [objects]
+        if self._key_arn is not None:
+            grantee.grant_principal.add_to_principal_policy(
+                iam.PolicyStatement(actions=["kms:Decrypt"], resources=[self._key_arn])
+            )
             return [objects]
         keys = cdk.Stack.of(self).format_arn(
             service="kms", resource="key", resource_name="*", account=self._account, region=self._region

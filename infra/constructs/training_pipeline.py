@@ -131,26 +131,30 @@ class TrainingPipeline(Construct):
 
 
 def _sharing_policy(stack: cdk.Stack, group: str, accounts: tuple[str, ...]) -> dict | None:
-    """The group's resource policy: `accounts` may find and describe its packages (and serve them)."""
+    """The group's resource policy for serving its packages in `accounts`, as the SageMaker developer guide's "deploy
+    a model version from a different account" example writes it: the group may be described, and its packages
+    described, listed and made into models there. Its `UpdateModelPackage` is left out: only the release stage
+    approves or rejects."""
     if not accounts:
         return None
+    principal = {"AWS": [f"arn:{stack.partition}:iam::{account}:root" for account in accounts]}
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
-                "Sid": "ServeInOtherAccounts",
+                "Sid": "AddPermModelPackageGroup",
                 "Effect": "Allow",
-                "Principal": {"AWS": [f"arn:{stack.partition}:iam::{account}:root" for account in accounts]},
-                "Action": [
-                    "sagemaker:DescribeModelPackageGroup",
-                    "sagemaker:DescribeModelPackage",
-                    "sagemaker:ListModelPackages",
-                ],
-                "Resource": [
-                    stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=group),
-                    stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{group}/*"),
-                ],
-            }
+                "Principal": principal,
+                "Action": ["sagemaker:DescribeModelPackageGroup"],
+                "Resource": stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=group),
+            },
+            {
+                "Sid": "AddPermModelPackageVersion",
+                "Effect": "Allow",
+                "Principal": principal,
+                "Action": ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages", "sagemaker:CreateModel"],
+                "Resource": stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{group}/*"),
+            },
         ],
     }
 

@@ -112,4 +112,6 @@ class DataStack(cdk.Stack):
         )
         self.etl_trigger.alarm_on_dead_letters(self.notifications.topic)
         cdk.CfnOutput(self, "EtlJobName", value=self.etl.job_name)
+        # serving stages in other accounts name this key by ARN (config: the stage's `data_key_arn`)
+        cdk.CfnOutput(self, "DataKeyArn", value=self.key.key_arn)
         cdk.CfnOutput(self, "NotificationTopicArn", value=self.notifications.topic.topic_arn)

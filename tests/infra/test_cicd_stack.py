@@ -17,6 +17,7 @@ from tests.infra.synth import new_app, role_statements
 RELEASE_GROUP = "mlops-staging-customer-churn"  # cdk.json: staging is the first serving stage
 CONNECTION = "arn:aws:codeconnections:eu-west-1:999999999999:connection/abc-123"
 TOOLING, STAGING, PROD = "999999999999", "111111111111", "222222222222"
+STAGING_KEY = f"arn:aws:kms:eu-west-1:{STAGING}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
 @pytest.fixture(scope="module")
@@ -267,6 +268,7 @@ def elsewhere(tmp_path_factory) -> dict[str, Template]:
             "platform.cicd.notify": "mlops@example.com,approver@example.com",
             "platform.stages.staging.account": STAGING,
             "platform.stages.staging.region": "eu-west-1",
+            "platform.stages.staging.data_key_arn": STAGING_KEY,
             "platform.stages.prod.account": PROD,
             "platform.stages.prod.region": "eu-west-1",
         },
@@ -393,12 +395,50 @@ def test_the_release_stage_shares_its_models_with_the_serving_accounts(elsewhere
     key_policy = json.dumps(next(iter(elsewhere["staging_data"].find_resources("AWS::KMS::Key").values())))
     assert PROD in key_policy and "s3.eu-west-1.amazonaws.com" in key_policy
     (group,) = elsewhere["staging_build"].find_resources("AWS::SageMaker::ModelPackageGroup").values()
-    statement = group["Properties"]["ModelPackageGroupPolicy"]["Statement"][0]
-    assert PROD in json.dumps(statement["Principal"])
-    assert "sagemaker:DescribeModelPackage" in statement["Action"]
+    # the developer guide's "deploy a model version from a different account" example, less UpdateModelPackage
+    statements = {s["Sid"]: s for s in group["Properties"]["ModelPackageGroupPolicy"]["Statement"]}
+    assert set(statements) == {"AddPermModelPackageGroup", "AddPermModelPackageVersion"}
+    assert all(PROD in json.dumps(s["Principal"]) for s in statements.values())
+    assert statements["AddPermModelPackageGroup"]["Action"] == ["sagemaker:DescribeModelPackageGroup"]
+    group_arn, packages_arn = (json.dumps(statements[sid]["Resource"]) for sid in sorted(statements))
+    assert group_arn.endswith(f':model-package-group/{RELEASE_GROUP}"')
+    assert sorted(statements["AddPermModelPackageVersion"]["Action"]) == [
+        "sagemaker:CreateModel",
+        "sagemaker:DescribeModelPackage",
+        "sagemaker:ListModelPackages",
+    ]
+    assert packages_arn.endswith(f':model-package/{RELEASE_GROUP}/*"')
     # prod names the group by ARN, in the release stage's account
     (batch,) = elsewhere["prod_serving"].find_resources("AWS::SageMaker::Pipeline").values()
     assert f"arn:aws:sagemaker:eu-west-1:{STAGING}:model-package-group/{RELEASE_GROUP}" in json.dumps(batch)
+
+
+def test_a_stage_in_another_account_reaches_the_release_key_by_its_arn(elsewhere):
+    statements = [
+        statement
+        for policy in elsewhere["prod_serving"].find_resources("AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    release_keys = [s["Resource"] for s in statements if f":kms:eu-west-1:{STAGING}:" in json.dumps(s["Resource"])]
+    assert release_keys and set(release_keys) == {STAGING_KEY}  # the key itself, wherever prod reads the models
+    assert "kms:ResourceAliases" not in json.dumps(statements)  # no alias condition across accounts
+
+
+def test_fails_when_a_stage_in_another_account_has_no_release_key_arn(tmp_path):
+    from infra.config import ConfigError
+
+    app = new_app(
+        tmp_path,
+        stage="prod",
+        **{
+            "platform.stages.staging.account": STAGING,
+            "platform.stages.staging.region": "eu-west-1",
+            "platform.stages.prod.account": PROD,
+        },
+    )
+    message = r"platform\.stages\.staging\.data_key_arn in cdk\.json: prod serves .* set its output DataKeyArn here"
+    with pytest.raises(ConfigError, match=message):
+        build_platform(app)
 
 
 def test_the_release_stages_guard_hears_the_alarms_of_endpoints_in_other_accounts(elsewhere):

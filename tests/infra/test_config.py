@@ -61,6 +61,7 @@ def test_a_stage_with_its_own_account_and_region_is_deployed_there(context, tmp_
             "platform.stages.prod.region": "eu-west-1",
             "platform.stages.staging.account": "444455556666",
             "platform.stages.staging.region": "eu-west-1",
+            "platform.stages.staging.data_key_arn": "arn:aws:kms:eu-west-1:444455556666:key/abcd-1234",
         },
     )
     built = build_platform(app)
@@ -284,4 +285,19 @@ def test_fails_when_a_sagemaker_name_would_be_over_63_characters(context):
         r"'mlops-\w+-a{40}-[a-z-]+', has \d+ characters, over SageMaker's 63: .* a contract name may "
         r"have \d+ characters \('a{40}' has 40\)",
     ):
+        load_config(context)
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "alias/mlops-staging-data",
+        "arn:aws:kms:eu-west-1:444455556666:alias/x",
+        "arn:aws:kms:us-east-1:444455556666:key/a",
+    ],
+)
+def test_fails_when_a_data_key_arn_is_no_key_of_the_stages_account_and_region(context, arn):
+    staging = context["platform"]["stages"]["staging"]
+    staging.update(account="444455556666", region="eu-west-1", data_key_arn=arn)
+    with pytest.raises(ConfigError, match=r"staging\.data_key_arn in cdk\.json: .* is not the ARN of a KMS key in the"):
         load_config(context)
