@@ -75,6 +75,7 @@ class EtlTrigger(Construct):
             environment={"JOB_NAME": job.job_name},
         )
         self.function.add_to_role_policy(iam.PolicyStatement(actions=["glue:StartJobRun"], resources=[job.job_arn]))
+        self.function.node.add_dependency(job.job)  # it names the job: the job exists before any run is asked for
         self.function.add_event_source(
             sources.SqsEventSource(
                 self.queue,
