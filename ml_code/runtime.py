@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ml_code.paths import PROCESSING_FAILURE_FILE
+from ml_code.paths import PROCESSING_BASE, PROCESSING_FAILURE_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +77,17 @@ def run_env_step(
         step(dict(os.environ))
 
     return run_step(job, args.failure_file)
+
+
+def run_base_dir_step(argv: list[str] | None, description: str, step: Callable[[Path], object]) -> int:
+    """The `main` of a processing job that needs only its folder: `step` gets `--base-dir` (default: the container's
+    processing base); failures go to `--failure-file` as `run_step`'s do."""
+    configure_logging()
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--base-dir", type=Path, default=Path(PROCESSING_BASE))
+    parser.add_argument("--failure-file", default=PROCESSING_FAILURE_FILE)
+    args = parse_known(parser, argv)
+    return run_step(lambda: step(args.base_dir), args.failure_file)
 
 
 def write_failure(failure_file: str | Path, reason: str) -> None:

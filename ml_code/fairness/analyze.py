@@ -11,7 +11,6 @@ Clarify estimated them with KernelSHAP.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -41,11 +40,9 @@ from ml_code.paths import (
     CLARIFY_DATA_INPUT,
     CLARIFY_RESULT_OUTPUT,
     MODEL_ARCHIVE,
-    PROCESSING_BASE,
-    PROCESSING_FAILURE_FILE,
 )
 from ml_code.processing.features import as_category_text, coerce_numeric
-from ml_code.runtime import StagedFiles, configure_logging, parse_known, run_step
+from ml_code.runtime import StagedFiles, run_base_dir_step
 
 logger = logging.getLogger(__name__)
 
@@ -251,12 +248,7 @@ def run(base: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure_logging()
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--base-dir", type=Path, default=Path(PROCESSING_BASE))
-    parser.add_argument("--failure-file", default=PROCESSING_FAILURE_FILE)
-    args = parse_known(parser, argv)
-    return run_step(lambda: run(args.base_dir), args.failure_file)
+    return run_base_dir_step(argv, __doc__, run)
 
 
 if __name__ == "__main__":

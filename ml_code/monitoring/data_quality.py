@@ -14,7 +14,6 @@ statistics of the column.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -27,11 +26,9 @@ from ml_code.paths import (
     CONSTRAINTS_FILE,
     DATA_QUALITY_INPUT,
     DATA_QUALITY_OUTPUT,
-    PROCESSING_BASE,
-    PROCESSING_FAILURE_FILE,
     STATISTICS_FILE,
 )
-from ml_code.runtime import StagedFiles, configure_logging, parse_known, run_step
+from ml_code.runtime import StagedFiles, run_base_dir_step
 
 logger = logging.getLogger(__name__)
 
@@ -189,13 +186,7 @@ def _flat_fields(answer: dict, prefix: str = ""):
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure_logging()
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--base-dir", type=Path, default=Path(PROCESSING_BASE))
-    parser.add_argument("--failure-file", default=PROCESSING_FAILURE_FILE)
-    args = parse_known(parser, argv)
-    base = args.base_dir
-    return run_step(lambda: analyze(base / DATA_QUALITY_INPUT, base / DATA_QUALITY_OUTPUT), args.failure_file)
+    return run_base_dir_step(argv, __doc__, lambda base: analyze(base / DATA_QUALITY_INPUT, base / DATA_QUALITY_OUTPUT))
 
 
 if __name__ == "__main__":
