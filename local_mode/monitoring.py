@@ -1,6 +1,6 @@
 """`local_mode monitor`: one monitoring run of an endpoint's captured traffic, its metrics, and its alarms.
 
-The run is local_mode/model_monitor.py in the ML environment (as Model Monitor runs its container), against
+The run is ml_code/monitoring/monitor.py in the ML environment (as Model Monitor runs its container), against
 the drift baselines registered with the served model package. Its metrics go to the local metrics store, and
 the endpoint's alarms are evaluated with the rule CloudWatch applies (ml_code/monitoring/alarm.py).
 """
@@ -18,7 +18,11 @@ from local_mode import ml_processes
 from local_mode.jobs import default_python, failure_reason, python_path
 from local_mode.local_s3 import LocalS3
 from local_mode.metrics import MetricsStore
-from local_mode.model_monitor import (
+from local_mode.registry import ModelPackage
+from local_mode.serving.endpoint import CAPTURE_DIR
+from ml_code.contracts.contract import DatasetContract
+from ml_code.monitoring.alarm import ALARM, AlarmRule, AlarmState, evaluate
+from ml_code.monitoring.monitor import (
     DATA_NAMESPACE,
     DRIFT_METRIC_PREFIX,
     METRICS_FILE,
@@ -26,10 +30,6 @@ from local_mode.model_monitor import (
     MODEL_QUALITY_DIR,
     VIOLATIONS_FILE,
 )
-from local_mode.registry import ModelPackage
-from local_mode.serving.endpoint import CAPTURE_DIR
-from ml_code.contracts.contract import DatasetContract
-from ml_code.monitoring.alarm import ALARM, AlarmRule, AlarmState, evaluate
 from ml_code.paths import ENDPOINT_VARIANT, STATISTICS_FILE
 
 MONITORING_DIR = "monitoring"
@@ -108,11 +108,12 @@ def run_monitor(
         "output_path": str(output),
         "ground_truth_source": str(home / GROUND_TRUTH_DIR / endpoint),
         "problem_type": contract.problem_type,
+        **({"positive_label": str(contract.positive_label)} if contract.positive_label is not None else {}),
     }
     failure = output / "failure"
     log = output / "model_monitor.log"
     returncode = ml_processes.run(
-        [python or default_python(), "-m", "local_mode.model_monitor", f"--failure-file={failure}"],
+        [python or default_python(), "-m", "ml_code.monitoring.monitor", f"--failure-file={failure}"],
         env=env,
         cwd=output,
         log=log,

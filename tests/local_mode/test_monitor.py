@@ -126,7 +126,7 @@ def test_a_missing_column_a_new_column_and_an_unknown_category_are_reported(mode
 
 
 def test_fails_when_the_window_holds_no_captured_request(model, stage):
-    with pytest.raises(RuntimeError, match=r"no captured requests between"):
+    with pytest.raises(RuntimeError, match=r"no readable captured requests between"):
         run_monitor(
             model.home,
             endpoint="silent",

@@ -1,0 +1,404 @@
+"""A monitoring run of an endpoint: its captured traffic against the served model's baselines, our own job (SageMaker
+Model Monitor is closed to new customers), in Model Monitor's file formats.
+
+Configured by its environment, as a monitoring container is: `dataset_source` (the endpoint's capture folder),
+`start_time`/`end_time` (the window, by `inferenceTime`; only the hour folders of the window are read),
+`baseline_statistics`, `baseline_constraints`, `output_path`, and for model quality `ground_truth_source`,
+`problem_type` and, for a binary model, `positive_label` (ground truth as ml_code/monitoring/ground_truth.py writes
+it, or labels as the data spells them). It writes `statistics.json` and `constraint_violations.json`; with ground
+truth, `model_quality/statistics.json` (evaluation.json's schema); and the metrics to publish in
+`cloudwatch_metrics.json`.
+
+Checks: data type, completeness, missing and extra columns, categorical values and baseline drift. Drift is
+the L-infinity distance Model Monitor uses: the largest gap between the baseline's and the window's
+cumulative distributions (numeric) or category frequencies (categorical), against `comparison_threshold`.
+Both completeness and drift allow the window's sampling noise: completeness three binomial standard deviations,
+drift the two-sample critical value of the window's and the baseline's sizes (`DRIFT_SIGNIFICANCE`), so that
+traffic from the training distribution raises no violation and no drift metric by chance, however small the window.
+
+Nothing a client sent wedges a run: a capture line that is not JSON, lacks its metadata or has a bad time, an
+answer that cannot be read and a ground-truth line that is not JSON are skipped and counted. Fields a client sends
+that the model does not take are named as extra columns; their values are never written. A metric that ground
+truth leaves undefined (one class only, conflicting labels) is missing data, with a warning that says why.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import logging
+import math
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ml_code.monitoring.data_quality import statistics
+from ml_code.monitoring.ground_truth import NEGATIVE, POSITIVE
+from ml_code.paths import DRIFT_METRIC_PREFIX, MONITOR_DATA_NAMESPACE, MONITOR_MODEL_NAMESPACE, STATISTICS_FILE
+from ml_code.runtime import atomic_write_text, run_env_step
+
+logger = logging.getLogger(__name__)
+
+VIOLATIONS_FILE, METRICS_FILE = "constraint_violations.json", "cloudwatch_metrics.json"
+MODEL_QUALITY_DIR = "model_quality"
+DATA_NAMESPACE, MODEL_NAMESPACE = MONITOR_DATA_NAMESPACE, MONITOR_MODEL_NAMESPACE
+COMPLETENESS_SIGMAS = 3.0
+# The two-sample Kolmogorov-Smirnov critical value c(alpha) for alpha = 0.001: a distance above
+# c * sqrt(1/n + 1/m) between samples of sizes n and m happens by chance once in a thousand windows.
+DRIFT_SIGNIFICANCE = 0.001
+DRIFT_CRITICAL = math.sqrt(-0.5 * math.log(DRIFT_SIGNIFICANCE / 2))
+
+
+class CaptureWindow:
+    """The requests captured in [start, end): their input records (the baseline's columns, as text), what the model
+    answered, the fields no baseline column has (names only), and how many captured lines could not be read."""
+
+    def __init__(self, records: pd.DataFrame, events: list[dict], extra: set[str], skipped: int) -> None:
+        self.records, self.events, self.extra, self.skipped = records, events, extra, skipped
+
+
+def read_capture(source: Path, start: datetime, end: datetime, columns: list[str]) -> CaptureWindow:
+    """Every readable captured request in the window; a CSV without a header takes the baseline's column order."""
+    frames, events, extra, skipped = [], [], set(), 0
+    for path in window_files(source, start, end):
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True):
+            if not line.endswith("\n") or not line.strip():  # a line the capture writer is still appending
+                continue
+            try:
+                event = json.loads(line)
+                when = _time(event["eventMetadata"]["inferenceTime"])
+                if not start <= when < end:
+                    continue
+                frame = _records(event["captureData"]["endpointInput"], columns)
+                output = event["captureData"]["endpointOutput"]
+            except (ValueError, KeyError, TypeError, AttributeError) as error:  # no values logged: they may be personal
+                logger.warning("skipping a captured line that cannot be read: %s", type(error).__name__)
+                skipped += 1
+                continue
+            extra |= set(frame.columns) - set(columns)
+            frames.append(frame.reindex(columns=[column for column in columns if column in frame.columns]))
+            events.append({**event["eventMetadata"], "output": output})
+    records = pd.concat(frames, ignore_index=True).fillna("") if frames else pd.DataFrame(columns=columns)
+    return CaptureWindow(records.astype(str), events, extra, skipped)
+
+
+def window_files(source: Path, start: datetime, end: datetime) -> list[Path]:
+    """The capture files of the hours that overlap [start, end) (`yyyy/mm/dd/hh/` folders, as SageMaker files them);
+    a file outside that layout is read too."""
+    found = []
+    for path in sorted(source.rglob("*.jsonl")):
+        hour = _hour_of(path.relative_to(source).parts[-5:-1])
+        if hour is None or (hour <= end and hour + timedelta(hours=1) > start):
+            found.append(path)
+    return found
+
+
+def _hour_of(parts: tuple[str, ...]) -> datetime | None:
+    try:
+        return datetime(*map(int, parts), tzinfo=timezone.utc) if len(parts) == 4 else None
+    except ValueError:
+        return None
+
+
+def _time(text: str) -> datetime:
+    when = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def _decoded(payload: dict) -> str:
+    data = payload["data"]
+    return base64.b64decode(data).decode("utf-8") if payload["encoding"] == "BASE64" else data
+
+
+def _records(payload: dict, columns: list[str]) -> pd.DataFrame:
+    text = _decoded(payload)
+    if payload["observedContentType"].split(";")[0].strip().lower() == "text/csv":
+        rows = [row for row in csv.reader(io.StringIO(text)) if row]
+        if rows and set(rows[0]) >= set(columns):
+            return pd.DataFrame(rows[1:], columns=rows[0])
+        if rows and len(rows[0]) != len(columns):
+            raise ValueError("a CSV record without a header and with another width than the baseline")
+        return pd.DataFrame(rows, columns=columns)
+    payload_json = json.loads(text)
+    if isinstance(payload_json, dict) and "instances" in payload_json:
+        payload_json = payload_json["instances"]
+    records = payload_json if isinstance(payload_json, list) else [payload_json]
+    texts = [{name: "" if value is None else str(value) for name, value in record.items()} for record in records]
+    return pd.DataFrame(texts, dtype=str)  # as the values were sent: 2 stays "2", null becomes missing
+
+
+def check(
+    baseline: dict, constraints: dict, current: dict, records: pd.DataFrame, extra: set[str] = frozenset()
+) -> tuple[list[dict], dict]:
+    """Model Monitor's constraint checks: (violations, drift per feature). A feature's drift is its distance where
+    that is beyond the window's chance (`drift_critical_value`), else 0."""
+    config = constraints.get("monitoring_config", {})
+    distribution = config.get("distribution_constraints", {})
+    numeric_threshold = float(distribution.get("comparison_threshold", 0.1))
+    categorical_threshold = float(distribution.get("categorical_comparison_threshold", 0.1))
+    compare = distribution.get("perform_comparison", "Enabled") == "Enabled"
+    baseline_features = {feature["name"]: feature for feature in baseline["features"]}
+    current_features = {feature["name"]: feature for feature in current["features"]}
+    violations, drift = [], {}
+
+    def violation(feature: str, kind: str, description: str) -> None:
+        violations.append({"feature_name": feature, "constraint_check_type": kind, "description": description})
+
+    for column in sorted(extra):
+        violation(column, "extra_column_check", f"Extra column {column} is not in the baseline")
+    for constraint in constraints["features"]:
+        name = constraint["name"]
+        if name not in current_features:
+            violation(name, "missing_column_check", f"Column {name} of the baseline is missing from the data")
+            continue
+        values = records[name]
+        present = values[values != ""]
+        conforming = _conforming_share(present, constraint["inferred_type"])
+        if conforming < config.get("datatype_check_threshold", 1.0):
+            violation(
+                name,
+                "data_type_check",
+                f"Data type match requirement is not met. Expected data type: {constraint['inferred_type']}, "
+                f"Expected match: {100 * config.get('datatype_check_threshold', 1.0):g}%. "
+                f"Observed: only {100 * conforming:.2f}% of data is {constraint['inferred_type']}.",
+            )
+        completeness = len(present) / len(values) if len(values) else 0.0
+        expected = constraint.get("completeness", 1.0)
+        tolerance = COMPLETENESS_SIGMAS * math.sqrt(expected * (1 - expected) / max(len(values), 1))
+        if completeness < expected - tolerance:
+            violation(
+                name,
+                "completeness_check",
+                f"Data completeness requirement is not met. Expected: {expected:.4f}, observed: {completeness:.4f}",
+            )
+        domain = constraint.get("string_constraints", {}).get("domains")
+        if domain is not None and len(present):
+            inside = float(present.isin(domain).mean())
+            if inside < config.get("domain_content_threshold", 1.0):
+                violation(
+                    name,
+                    "categorical_values_check",
+                    f"Data does not meet the requirement: {100 * (1 - inside):.2f}% of the values are outside "
+                    f"the baseline's {len(domain)} categories",
+                )
+        if compare and len(present):
+            baseline_feature = baseline_features[name]
+            distance = _drift(baseline_feature, present)
+            threshold = numeric_threshold if "numerical_statistics" in baseline_feature else categorical_threshold
+            chance = drift_critical_value(len(present), _present_count(baseline_feature))
+            drift[name] = distance if distance > chance else 0.0
+            if distance > max(threshold, chance):
+                violation(
+                    name,
+                    "baseline_drift_check",
+                    f"Baseline drift distance: {distance:.4f} exceeds threshold: {threshold:g} "
+                    f"(and {chance:.4f}, what chance gives {len(present)} records)",
+                )
+    return violations, drift
+
+
+def drift_critical_value(window: int, baseline: int) -> float:
+    """The distance two samples of these sizes from one distribution exceed with probability DRIFT_SIGNIFICANCE."""
+    return DRIFT_CRITICAL * math.sqrt(1 / max(window, 1) + 1 / max(baseline, 1))
+
+
+def _present_count(feature: dict) -> int:
+    block = feature.get("numerical_statistics") or feature["string_statistics"]
+    return int(block["common"]["num_present"])
+
+
+def _conforming_share(present: pd.Series, expected: str) -> float:
+    if not len(present) or expected in ("String", "Unknown"):
+        return 1.0
+    numbers = pd.to_numeric(present, errors="coerce")
+    conforming = numbers.notna() & np.isfinite(numbers)
+    if expected == "Integral":
+        conforming &= present.str.fullmatch(r"[+-]?\d+")
+    return float(conforming.mean())
+
+
+def _drift(baseline_feature: dict, present: pd.Series) -> float:
+    """The L-infinity distance between the baseline's distribution and the window's."""
+    numeric = baseline_feature.get("numerical_statistics")
+    if numeric:
+        current = np.sort(pd.to_numeric(present, errors="coerce").dropna().to_numpy(float))
+        if not len(current):
+            return 1.0  # nothing numeric left: as far from the baseline as can be
+        sketch = np.sort(np.asarray(numeric["distribution"]["kll"]["sketch"]["data"][0], dtype=float))
+        points = np.union1d(sketch, current)
+        baseline_cdf = np.searchsorted(sketch, points, side="right") / len(sketch)
+        current_cdf = np.searchsorted(current, points, side="right") / len(current)
+        return float(np.abs(baseline_cdf - current_cdf).max())
+    buckets = baseline_feature["string_statistics"]["distribution"]["categorical"]["buckets"]
+    total = sum(bucket["count"] for bucket in buckets)
+    expected = {bucket["value"]: bucket["count"] / total for bucket in buckets}
+    observed = present.value_counts(normalize=True).to_dict()
+    return float(max(abs(expected.get(value, 0.0) - observed.get(value, 0.0)) for value in {*expected, *observed}))
+
+
+def read_ground_truth(source: Path) -> dict[str, list[str]]:
+    """inferenceId -> label(s), from Model Monitor's ground-truth lines
+    `{"groundTruthData": {"data": "yes", "encoding": "CSV"}, "eventMetadata": {"eventId": "<inferenceId>"}}`. A line
+    that cannot be read is skipped; an id given two different answers is left out (which one is true?)."""
+    labels: dict[str, list[str]] = {}
+    conflicting, skipped = set(), 0
+    for path in sorted(source.rglob("*.jsonl")) if source.is_dir() else []:
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                data = _decoded({**record["groundTruthData"], "observedContentType": ""})
+                inference_id = str(record["eventMetadata"]["eventId"])
+                answer = [row[0].strip() for row in csv.reader(io.StringIO(data)) if row]
+            except (ValueError, KeyError, TypeError, AttributeError) as error:
+                logger.warning("skipping a ground-truth line that cannot be read: %s", type(error).__name__)
+                skipped += 1
+                continue
+            if labels.get(inference_id, answer) != answer:
+                conflicting.add(inference_id)
+            labels[inference_id] = answer
+    if conflicting:
+        logger.warning("%d inference id(s) have conflicting ground truth: left out", len(conflicting))
+    return {key: value for key, value in labels.items() if key not in conflicting}
+
+
+def model_quality(events: list[dict], labels: dict[str, list[str]], problem_type: str, positive_label=None):
+    """The captured predictions joined with their ground truth by inferenceId, scored as evaluate.py scores a
+    test split; None when nothing in the window has ground truth yet. An answer or a label that cannot be read is
+    skipped; a metric the data leaves undefined (one class only) has no value."""
+    from ml_code.evaluation.evaluate import build_report
+
+    truth, predicted, classes, skipped = [], [], None, 0
+    for event in events:
+        answer = labels.get(event.get("inferenceId", ""))
+        if answer is None:
+            continue
+        try:
+            predictions = _predictions(event["output"], problem_type, classes)
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+            skipped += 1
+            continue
+        if len(answer) != len(predictions):
+            skipped += 1
+            continue
+        for label, prediction in zip(answer, predictions, strict=True):
+            if problem_type == "binary_classification":
+                truth.append(_binary_truth(label, positive_label))
+                predicted.append(float(prediction["probability"]))
+            elif problem_type == "multiclass_classification":
+                classes = classes or list(prediction["probabilities"])
+                truth.append(float(classes.index(label)) if label in classes else math.nan)
+                predicted.append(list(prediction["probabilities"].values()))
+            else:
+                truth.append(_number(label))
+                predicted.append(float(prediction["value"]))
+    if skipped:
+        logger.warning("skipped %d answer(s) that could not be read or matched with their ground truth", skipped)
+    y = np.asarray(truth, dtype=float)
+    keep = ~np.isnan(y)
+    if not keep.any():
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        report = build_report(problem_type, y[keep], np.asarray(predicted, dtype=float)[keep], seed=0)
+    for name, value in report[f"{problem_type}_metrics"].items():
+        if isinstance(value, dict) and not math.isfinite(value.get("value", 0.0)):
+            cause = "only one class in the window's ground truth" if len(set(y[keep])) < 2 else "no spread to score"
+            logger.warning("%s is undefined for this window (%s): no datapoint", name, cause)
+            value.update(value=None, standard_deviation=None)
+    report["merged_records"] = int(keep.sum())
+    return report
+
+
+def _predictions(output: dict, problem_type: str, classes: list[str] | None) -> list[dict]:
+    """The predictions of a captured answer, JSON (`{"predictions": [...]}`) or CSV (a line per record)."""
+    text = _decoded(output)
+    if output.get("observedContentType", "").split(";")[0].strip().lower() != "text/csv":
+        return json.loads(text)["predictions"]
+    rows = [row for row in csv.reader(io.StringIO(text)) if row]
+    if problem_type == "binary_classification":  # probability,label
+        return [{"probability": float(row[0])} for row in rows]
+    if problem_type == "regression":  # value
+        return [{"value": float(row[0])} for row in rows]
+    if classes is None:  # label,p_1,...,p_k: the classes' order is known from a JSON answer only
+        raise ValueError("a multiclass CSV answer before any JSON answer named the classes")
+    return [{"probabilities": dict(zip(classes, map(float, row[1:]), strict=True))} for row in rows]
+
+
+def _binary_truth(label: str, positive_label) -> float:
+    """1 or 0: as ground truth is uploaded (`1`/`0`), or as the data spells the labels (the contract's positive one
+    is 1, anything else 0); NaN where neither tells."""
+    if label in (POSITIVE, NEGATIVE):
+        return float(label == POSITIVE)
+    if positive_label is not None:
+        return float(label == str(positive_label).strip())
+    return math.nan
+
+
+def _number(label: str) -> float:
+    try:
+        return float(label)
+    except ValueError:
+        return math.nan
+
+
+def monitor(env: dict[str, str]) -> dict:
+    """One monitoring run, configured as the container is; returns what it wrote."""
+    baseline = json.loads(Path(env["baseline_statistics"]).read_text())
+    constraints = json.loads(Path(env["baseline_constraints"]).read_text())
+    output = Path(env["output_path"])
+    columns = [feature["name"] for feature in baseline["features"]]
+    window = read_capture(Path(env["dataset_source"]), _time(env["start_time"]), _time(env["end_time"]), columns)
+    if window.records.empty:
+        raise ValueError(f"no readable captured requests between {env['start_time']} and {env['end_time']}")
+    current = statistics(window.records)
+    violations, drift = check(baseline, constraints, current, window.records, window.extra)
+    atomic_write_text(output / STATISTICS_FILE, json.dumps(current, indent=2, allow_nan=False))
+    atomic_write_text(output / VIOLATIONS_FILE, json.dumps({"violations": violations}, indent=2))
+    metrics = [_metric(DATA_NAMESPACE, DRIFT_METRIC_PREFIX + name, distance) for name, distance in drift.items()]
+    quality = None
+    if env.get("ground_truth_source"):
+        labels = read_ground_truth(Path(env["ground_truth_source"]))
+        quality = model_quality(window.events, labels, env["problem_type"], env.get("positive_label"))
+        if quality is not None:
+            report = json.dumps(quality, indent=2, allow_nan=False)
+            atomic_write_text(output / MODEL_QUALITY_DIR / STATISTICS_FILE, report)
+            block = quality[f"{env['problem_type']}_metrics"]
+            metrics += [
+                _metric(MODEL_NAMESPACE, name, value["value"])
+                for name, value in block.items()
+                if isinstance(value, dict) and value.get("value") is not None
+            ]
+    atomic_write_text(output / METRICS_FILE, json.dumps(metrics, indent=2, allow_nan=False))
+    logger.info(
+        "monitored %d records from %d requests (%d unreadable): %d violation(s)",
+        len(window.records),
+        len(window.events),
+        window.skipped,
+        len(violations),
+    )
+    return {
+        "violations": violations,
+        "drift": drift,
+        "model_quality": quality,
+        "records": len(window.records),
+        "unreadable": window.skipped,
+    }
+
+
+def _metric(namespace: str, name: str, value: float) -> dict:
+    return {"Namespace": namespace, "MetricName": name, "Value": float(value)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    required = ("dataset_source", "start_time", "end_time", "baseline_statistics", "baseline_constraints")
+    return run_env_step(argv, __doc__, (*required, "output_path"), monitor)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
