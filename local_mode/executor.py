@@ -355,12 +355,22 @@ class PipelineExecutor:
             "pipeline_name": result.pipeline_name,
             "status": status or result.status,
             "pid": os.getpid(),
+            "process_started": process_started(os.getpid()),
             "failure_reason": result.failure_reason,
             "parameters": result.parameters,
             "steps": [asdict(step) for step in result.steps],
             "registered": result.registered.arn if result.registered else None,
         }
         (folder / RECORD_FILE).write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
+
+
+def process_started(pid: int) -> str | None:
+    """When the process `pid` started, as the kernel counts it (`/proc/<pid>/stat`, field 22): what tells a process
+    from a later one that got its id again. None where there is no /proc."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
 
 
 def read_execution(home: Path, execution_id: str) -> dict | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from infra.naming import GROUND_TRUTH, drift_alarm_name, model_quality_alarm_name
@@ -34,7 +34,9 @@ from ml_code.paths import ENDPOINT_VARIANT, STATISTICS_FILE
 
 MONITORING_DIR = "monitoring"
 GROUND_TRUTH_DIR = GROUND_TRUTH  # <home>/groundtruth/<endpoint>/yyyy/mm/dd/hh/*.jsonl, as in the monitoring bucket
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# A run reads at most this much of the past: since the endpoint's last run, or for its first run (or after a long
+# pause) the last day, never everything since the first capture.
+MAX_WINDOW = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -88,11 +90,12 @@ def run_monitor(
     end: datetime | None = None,
     python: str | None = None,
 ) -> MonitorResult:
-    """Monitor the traffic captured in [start, end) (default: since the endpoint's last run, until now)."""
+    """Monitor the traffic captured in [start, end) (default: since the endpoint's last run, at most MAX_WINDOW, until
+    now)."""
     home = Path(home).resolve()
     store = MetricsStore(home)
     end = end or datetime.now(timezone.utc)
-    start = start or store.last_run_end(endpoint) or EPOCH
+    start = start or max(store.last_run_end(endpoint) or end - MAX_WINDOW, end - MAX_WINDOW)
     run_id = end.strftime("%Y%m%dt%H%M%S%f")
     output = home / MONITORING_DIR / endpoint / run_id
     baselines = package.drift_check_baselines["ModelDataQuality"]

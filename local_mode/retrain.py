@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from local_mode.executor import EXECUTIONS_DIR, RECORD_FILE
+from local_mode.executor import EXECUTIONS_DIR, RECORD_FILE, process_started
 from ml_code.monitoring.retrain_guard import GuardDecision, GuardState, decide, episode_id
 
 logger = logging.getLogger(__name__)
@@ -31,13 +31,19 @@ def running_executions(home: Path, pipeline_name: str) -> list[str]:
     running = []
     for record_file in sorted((Path(home) / EXECUTIONS_DIR).glob(f"*/{RECORD_FILE}")):
         record = json.loads(record_file.read_text())
-        if record["pipeline_name"] == pipeline_name and record["status"] == "Executing" and _alive(record.get("pid")):
+        if record["pipeline_name"] == pipeline_name and record["status"] == "Executing" and _alive(record):
             running.append(record["execution_id"])
     return running
 
 
-def _alive(pid: int | None) -> bool:
+def _alive(record: dict) -> bool:
+    """Whether the process that runs the execution still does: its id is alive and, where the record says when it
+    started, the process with that id is the one that started then (a killed run's id may have been given again)."""
+    pid = record.get("pid")
     if not pid:
+        return False
+    started = record.get("process_started")
+    if started is not None and process_started(pid) not in (None, started):
         return False
     try:
         os.kill(pid, 0)

@@ -145,3 +145,13 @@ def test_an_alarm_without_data_stays_insufficient(model, stage):
     rule = alarm_rules("never-monitored", model.contract, stage)[0]
     outcome = evaluate_alarm(MetricsStore(model.home), rule, "never-monitored", datetime.now(UTC))
     assert outcome.state.value == INSUFFICIENT_DATA and not outcome.fired
+
+
+def test_a_first_run_reads_the_last_day_not_every_capture_ever(model, stage):
+    columns = input_columns(model.home, model.package)
+    records = [{c: r[c] for c in columns} for r in generate(60, seed=41)]
+    now = datetime.now(UTC)
+    write_capture(model.home, "long-lived", records[:50], now - timedelta(days=3))  # before the window: not read
+    write_capture(model.home, "long-lived", records[50:], now - timedelta(minutes=5))
+    result = run_monitor(model.home, endpoint="long-lived", package=model.package, contract=model.contract, stage=stage)
+    assert result.records == 10

@@ -13,10 +13,11 @@ PIPELINE = "mlops-dev-model-build"
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 
 
-def execution_record(home, execution_id: str, status: str, pid: int) -> None:
+def execution_record(home, execution_id: str, status: str, pid: int, started: str | None = None) -> None:
     folder = home / EXECUTIONS_DIR / execution_id
     folder.mkdir(parents=True)
     record = {"execution_id": execution_id, "pipeline_name": PIPELINE, "status": status, "pid": pid}
+    record |= {"process_started": started} if started else {}
     (folder / RECORD_FILE).write_text(json.dumps(record))
 
 
@@ -66,3 +67,18 @@ def test_an_execution_is_recorded_as_running_while_it_runs(tmp_path, definition_
     result = run_pipeline("customer-churn", churn_csv, tmp_path, definition=read_definition(definition_file), log=log)
     assert seen == [[result.execution_id]]
     assert running_executions(tmp_path, PIPELINE) == []
+
+
+def test_a_killed_runs_id_given_to_another_process_does_not_block_retraining(tmp_path):
+    from local_mode.executor import process_started
+
+    guard = RetrainGuard(tmp_path, PIPELINE, timedelta(hours=12))
+    mine = process_started(os.getpid())
+    assert mine is not None  # Linux: /proc tells when a process started
+    execution_record(tmp_path, "alive", "Executing", os.getpid(), started=mine)
+    assert running_executions(tmp_path, PIPELINE) == ["alive"]
+    (tmp_path / EXECUTIONS_DIR / "alive" / RECORD_FILE).unlink()
+    # a run killed long ago, whose process id this very process got again: not the same process
+    execution_record(tmp_path, "reused", "Executing", os.getpid(), started=str(int(mine) - 1))
+    assert running_executions(tmp_path, PIPELINE) == []
+    assert guard.on_alarm("drift", NOW, NOW).start
