@@ -20,6 +20,7 @@ if __package__ in (None, ""):  # loaded from a file, as SageMaker does: import f
 import csv  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import re  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
@@ -62,6 +63,11 @@ class TooManyRecords(RequestError):
     status = 413
 
 
+_LARGEST_FLOAT_INT = int(sys.float_info.max)
+# A CSV row wider than this is no record nor header of the model's (a header may name other columns too)
+MIN_CSV_FIELDS, CSV_FIELDS_PER_INPUT = 1000, 10
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     booster: xgb.Booster
@@ -75,8 +81,10 @@ def model_fn(model_dir: str) -> LoadedModel:
     return LoadedModel(booster=booster, transform=transform)
 
 
-def input_fn(request_body: str | bytes, request_content_type: str) -> pd.DataFrame:
-    """Parse raw feature records: JSON records by name; CSV rows by position (named in `predict_fn`)."""
+def input_fn(request_body: str | bytes, request_content_type: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """Parse raw feature records: JSON records by name; CSV rows by position (named in `predict_fn`). With the
+    model's input `columns`, only those are read: a JSON record's other keys cost nothing, and a CSV row of another
+    width is refused before it is parsed into a table."""
     content_type = (request_content_type or "").split(";")[0].strip().lower()
     if content_type not in (JSON, CSV):
         raise UnsupportedContentType(f"unsupported content type {request_content_type!r}: use {JSON} or {CSV}")
@@ -93,7 +101,10 @@ def input_fn(request_body: str | bytes, request_content_type: str) -> pd.DataFra
         raise RequestError("the request body is empty: send one or more feature records")
     if content_type == CSV and request_body.count("\n") > MAX_RECORDS + 1:  # a header and the records, at most
         raise TooManyRecords(f"{MAX_RECORDS + 1} lines or more in one CSV request; send at most {MAX_RECORDS} records")
-    frame = _records_from_json(request_body) if content_type == JSON else _records_from_csv(request_body)
+    if content_type == JSON:
+        frame = _records_from_json(request_body, columns)
+    else:
+        frame = _records_from_csv(request_body, len(columns) if columns is not None else None)
     if len(frame) > MAX_RECORDS:
         raise TooManyRecords(f"{len(frame)} records in one request; send at most {MAX_RECORDS}")
     return frame
@@ -173,7 +184,7 @@ def transform(model: LoadedModel, body: str | bytes, content_type: str, accept: 
     """One request, end to end: (response body, its content type, HTTP status). A client error answers with
     its status and `{"error": ..., "message": ...}`; anything else is the server's fault and propagates."""
     try:
-        records = input_fn(body, content_type)
+        records = input_fn(body, content_type, model.transform.input_columns)
         if _verbose(accept):
             if _media_type(accept or JSON) not in (JSON, "*/*"):
                 raise UnsupportedAccept(f"explanations (verbose=true) come as {JSON}, not {accept!r}")
@@ -206,7 +217,7 @@ def _csv_row(prediction: dict[str, Any]) -> list[Any]:
     return [prediction["probability"], prediction["label"]]
 
 
-def _records_from_json(body: str) -> pd.DataFrame:
+def _records_from_json(body: str, columns: list[str] | None = None) -> pd.DataFrame:
     try:
         payload = json.loads(body)  # NaN and Infinity, which Python's json writes, read as missing values
     except json.JSONDecodeError as error:
@@ -222,13 +233,33 @@ def _records_from_json(body: str) -> pd.DataFrame:
     bad = [i for i, record in enumerate(payload) if not isinstance(record, dict)]
     if bad:
         raise RequestError(f"JSON records must be objects of column -> value; item(s) {bad[:5]} are not")
-    nested = sorted({name for record in payload for name, value in record.items() if isinstance(value, (dict, list))})
-    if nested:
-        raise RequestError(f"record values must be numbers, text or null; column(s) {nested[:5]} hold objects")
-    return pd.DataFrame.from_records(payload)
+    wanted = columns if columns is not None else list(dict.fromkeys(name for record in payload for name in record))
+    table = {}
+    for name in wanted:  # column by column: time and memory follow the records' size, not the union of their keys
+        values = [record.get(name) for record in payload]
+        if any(isinstance(value, (dict, list)) for value in values):
+            raise RequestError(f"record values must be numbers, text or null; column {name!r} holds objects")
+        if any(name in record for record in payload):
+            table[name] = [_finite_or_inf(value) for value in values]
+    return pd.DataFrame(table, index=pd.RangeIndex(len(payload)))
 
 
-def _records_from_csv(body: str) -> pd.DataFrame:
+def _finite_or_inf(value: Any) -> Any:
+    """An integer too large for a float (`10**400`) becomes an infinity, which the transform reads as missing."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _LARGEST_FLOAT_INT:
+        return math.inf if value > 0 else -math.inf
+    return value
+
+
+def _records_from_csv(body: str, width: int | None = None) -> pd.DataFrame:
+    if width is not None:  # the first row says the width: one far too wide is refused before the table is built
+        first = next(csv.reader(io.StringIO(body.lstrip("\r\n")), skipinitialspace=True), [])
+        widest = max(MIN_CSV_FIELDS, CSV_FIELDS_PER_INPUT * width)  # a header may name other columns, not that many
+        if len(first) > widest or (len(first) != width and "\n" not in body.strip()):
+            raise RequestError(
+                f"a CSV record has {len(first)} values; the model takes {width} (a header may name more, up to "
+                f"{widest}, with records below it)"
+            )
     try:
         rows = [row for row in csv.reader(io.StringIO(body), skipinitialspace=True) if row]
     except csv.Error as error:  # a NUL byte, for one

@@ -231,3 +231,37 @@ def test_verbose_explanations_come_as_json_only(model, raw_records):
     assert code == 406 and "explanations (verbose=true) come as application/json" in json.loads(answer)["message"]
     csv_answer, _, csv_code = transform(model, body, "text/csv", "text/csv")
     assert csv_code == 200 and len(csv_answer.splitlines()) == len(raw_records)
+
+
+def test_json_keys_the_model_does_not_take_are_never_made_into_columns(model, raw_records):
+    """1,500 records with 100 different unknown keys each: only the model's columns become a table."""
+    from ml_code.inference.inference import transform
+
+    records = [
+        {**raw_records.iloc[i % len(raw_records)].to_dict(), **{f"unknown_{i}_{k}": k for k in range(100)}}
+        for i in range(1500)
+    ]
+    frame = input_fn(json.dumps(records), "application/json", model.transform.input_columns)
+    assert list(frame.columns) == model.transform.input_columns and len(frame) == 1500
+    answer, _, code = transform(model, json.dumps(records), "application/json", "application/json")
+    assert code == 200 and len(json.loads(answer)["predictions"]) == 1500
+
+
+def test_a_csv_row_far_wider_than_the_model_is_refused_before_it_becomes_a_table(model, monkeypatch):
+    import ml_code.inference.inference as inference
+
+    def no_table(*_args, **_kwargs):
+        raise AssertionError("the row was made into a table")
+
+    monkeypatch.setattr(inference.pd, "DataFrame", no_table)
+    width = len(model.transform.input_columns)
+    with pytest.raises(RequestError, match=rf"a CSV record has 3000000 values; the model takes {width}"):
+        input_fn(",".join(["1"] * 3_000_000), "text/csv", model.transform.input_columns)
+
+
+def test_an_integer_too_large_for_a_float_is_a_missing_value_not_a_server_error(model, raw_records):
+    from ml_code.inference.inference import transform
+
+    record = {**raw_records.iloc[0].to_dict(), "monthly_charges": 10**400}
+    answer, _, code = transform(model, json.dumps(record), "application/json", "application/json")
+    assert code == 200 and 0.0 <= json.loads(answer)["predictions"][0]["probability"] <= 1.0
