@@ -204,7 +204,9 @@ def _run(args: argparse.Namespace) -> int:
     from ml_code.contracts.contract import load_contract
 
     contract = load_contract(args.contract)
-    hyperparameters = _pairs(args.hyperparameter, "--hyperparameter")
+    from ml_code.training.hyperparameters import check_hyperparameters
+
+    hyperparameters = check_hyperparameters(_pairs(args.hyperparameter, "--hyperparameter"))
     if args.tuned:
         from local_mode.tune import tuned_hyperparameters
 

@@ -21,7 +21,6 @@ import logging  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
@@ -30,7 +29,6 @@ import xgboost as xgb  # noqa: E402
 
 from ml_code.paths import (  # noqa: E402
     CHECKPOINT_DIR,
-    DEFAULT_SEED,
     HYPERPARAMETERS_FILE,
     MODEL_FILE,
     SERVING_CODE_DIR,
@@ -40,25 +38,12 @@ from ml_code.paths import (  # noqa: E402
 )
 from ml_code.processing.features import FeatureTransform  # noqa: E402
 from ml_code.runtime import configure_logging, parse_known, run_step  # noqa: E402
+from ml_code.training.hyperparameters import Hyperparameters  # noqa: E402
 from ml_code.training.objectives import FINAL_PREFIX, OBJECTIVES  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint_(\d+)\.(ubj|json)$")
-
-
-@dataclass(frozen=True)
-class Hyperparameters:
-    max_depth: int = 5
-    eta: float = 0.1
-    num_round: int = 500
-    subsample: float = 0.8
-    colsample_bytree: float = 0.8
-    min_child_weight: float = 1.0
-    reg_lambda: float = 1.0  # XGBoost's `lambda` (L2), at its default
-    reg_alpha: float = 0.0  # XGBoost's `alpha` (L1), at its default
-    early_stopping_rounds: int = 30
-    seed: int = DEFAULT_SEED
 
 
 def read_split(directory: Path) -> tuple[np.ndarray, np.ndarray]:

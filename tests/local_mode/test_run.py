@@ -292,3 +292,14 @@ def test_abalone_regression_end_to_end(tmp_path):
 def _execution(home: Path) -> dict:
     (record,) = (home / "executions").glob("*/execution.json")
     return json.loads(record.read_text())
+
+
+def test_fails_before_any_step_on_a_mistyped_or_unreadable_hyperparameter(churn_csv, tmp_path):
+    result = local_mode(
+        "run", "--contract", "customer-churn", "--data", churn_csv, "--workdir", tmp_path / "run",
+        "--hyperparameter", "max_dpeth=4", "--hyperparameter", "eta=fast",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "'max_dpeth' is not a hyperparameter (did you mean 'max_depth'?)" in result.stderr
+    assert "eta='fast' is not a number" in result.stderr and "the hyperparameters are max_depth, eta," in result.stderr
+    assert not (tmp_path / "run" / "executions").exists()  # no step ran

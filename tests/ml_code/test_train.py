@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 import xgboost as xgb
 
 from ml_code import paths
@@ -115,3 +116,13 @@ def test_fails_when_a_channel_is_empty(tmp_path, churn_prepared):
     assert code == 1
     assert "no CSV file in channel" in failure.read_text()
     assert not (tmp_path / "model").exists()
+
+
+def test_hyperparameters_are_checked_by_name_and_type():
+    from ml_code.training.hyperparameters import check_hyperparameters
+
+    assert check_hyperparameters({"max_depth": "4", "eta": "0.05"}) == {"max_depth": "4", "eta": "0.05"}
+    with pytest.raises(ValueError, match=r"'no_such' is not a hyperparameter; the hyperparameters are max_depth"):
+        check_hyperparameters({"no_such": "1"})
+    with pytest.raises(ValueError, match=r"num_round='1.5' is not an integer"):
+        check_hyperparameters({"num_round": "1.5"})
