@@ -19,7 +19,7 @@ from local_mode.jobs import default_python, failure_reason, python_path
 from local_mode.local_s3 import LocalS3
 from local_mode.metrics import MetricsStore
 from local_mode.registry import ModelPackage
-from local_mode.serving.endpoint import CAPTURE_DIR
+from local_mode.serving.endpoint import CAPTURE_DIR, check_endpoint_name
 from ml_code.contracts.contract import DatasetContract
 from ml_code.monitoring.alarm import ALARM, AlarmRule, AlarmState, evaluate
 from ml_code.monitoring.monitor import (
@@ -93,6 +93,7 @@ def run_monitor(
     """Monitor the traffic captured in [start, end) (default: since the endpoint's last run, at most MAX_WINDOW, until
     now)."""
     home = Path(home).resolve()
+    check_endpoint_name(endpoint)
     store = MetricsStore(home)
     end = end or datetime.now(timezone.utc)
     start = start or max(store.last_run_end(endpoint) or end - MAX_WINDOW, end - MAX_WINDOW)

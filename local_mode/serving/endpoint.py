@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -35,6 +36,19 @@ class EndpointError(RuntimeError):
     """The endpoint could not start, or its model could not be found."""
 
 
+ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")  # SageMaker's own pattern for endpoint names
+
+
+def check_endpoint_name(name: str) -> str:
+    """`name` when it is a SageMaker endpoint name: it names folders under the workdir, so no path may hide in it."""
+    if not ENDPOINT_NAME.match(name):
+        raise ValueError(
+            f"endpoint name {name!r} is not a SageMaker endpoint name: up to 63 letters, digits and single hyphens, "
+            "starting with a letter or digit"
+        )
+    return name
+
+
 @dataclass(frozen=True)
 class EndpointSpec:
     name: str
@@ -45,6 +59,7 @@ class EndpointSpec:
     variant: str = ENDPOINT_VARIANT
 
     def __post_init__(self) -> None:
+        check_endpoint_name(self.name)
         if self.workers < 1:
             raise ValueError(f"an endpoint needs at least 1 worker, got {self.workers}")
         if not 0 < self.port < 65536:

@@ -236,3 +236,15 @@ def test_sampling_follows_the_percentage_and_close_drains_the_queue(tmp_path):
 def test_fails_when_the_sampling_percentage_is_out_of_range(tmp_path):
     with pytest.raises(ValueError, match=r"sampling percentage must be in \[0, 100\], got 120"):
         CaptureConfig(tmp_path, "ep", "AllTraffic", 120)
+
+
+@pytest.mark.parametrize("name", ["/some/dir", "../outside", "a/b", "-leading", "x" * 64, "white space"])
+def test_fails_when_an_endpoint_name_could_reach_outside_the_workdir(tmp_path, name):
+    from local_mode.monitoring import run_monitor
+    from local_mode.serving.endpoint import EndpointSpec
+
+    with pytest.raises(ValueError, match=r"is not a SageMaker endpoint name"):
+        EndpointSpec(name=name, model_archive=tmp_path / "model.tar.gz")
+    with pytest.raises(ValueError, match=r"is not a SageMaker endpoint name"):
+        run_monitor(tmp_path, endpoint=name, package=None, contract=None, stage=None)
+    assert list(tmp_path.iterdir()) == []  # nothing written, let alone deleted
