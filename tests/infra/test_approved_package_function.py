@@ -194,3 +194,43 @@ def test_deleting_checks_nothing(registry, cloudformation):
     invoke(url, "Delete", gone, PhysicalResourceId=gone)
     (response,) = responses
     assert (response["Status"], response["PhysicalResourceId"]) == ("SUCCESS", gone)
+
+
+def test_a_rollback_to_the_package_already_served_passes_though_it_was_rejected_since(registry, cloudformation):
+    """The README's rollback: a deploy of v2 fails, CloudFormation updates the check back to v1, which someone
+    rejected meanwhile. Failing there would leave the stack in UPDATE_ROLLBACK_FAILED."""
+    url, responses = cloudformation
+    served = register(registry, "Rejected")
+    invoke(url, "Update", served, PhysicalResourceId=served)
+    (response,) = responses
+    assert (response["Status"], response["PhysicalResourceId"]) == ("SUCCESS", served)
+    assert response["Data"]["ModelPackageVersion"] == "1"
+
+
+@pytest.mark.parametrize("broken", [{"ResourceProperties": None}, {"StackId": None}, {"RequestType": "Replace"}])
+def test_a_malformed_event_is_still_answered(registry, cloudformation, broken):
+    url, responses = cloudformation
+    event = {
+        "RequestType": "Create",
+        "ResponseURL": url,
+        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1",
+        "RequestId": "r",
+        "LogicalResourceId": "ApprovedPackage",
+        "ResourceProperties": {"ModelPackageArn": register(registry, "Approved"), "ModelPackageGroupName": GROUP},
+    }
+    event.update(broken)
+    load_function().handler({key: value for key, value in event.items() if value is not None}, None)
+    (response,) = responses
+    assert response["Status"] == ("SUCCESS" if "StackId" in broken else "FAILED")
+
+
+def test_the_sagemaker_calls_end_before_the_function_must_answer():
+    class Context:
+        @staticmethod
+        def get_remaining_time_in_millis():
+            return 9_000
+
+    client = load_function().sagemaker_client(Context())
+    config = client.meta.config
+    attempts = config.retries["total_max_attempts"]
+    assert attempts * (config.connect_timeout + config.read_timeout) <= 9 - load_function().ANSWER_SECONDS
