@@ -8,12 +8,17 @@ import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.constructs.python_function import python_function
 
 FUNCTION_CODE = Path(__file__).resolve().parents[1] / "functions" / "retrain_guard"
+# An alarm's event is retried for as long as a retraining is still worth starting; a run that fails every time is told
+# to the topic (the Lambda's on-failure destination), never dropped in silence.
+EVENT_RETRIES, EVENT_MAX_AGE = 8, cdk.Duration.hours(2)
+FUNCTION_RETRIES = 2
 
 
 def alarm_pattern(alarm_names: list[str]) -> dict:
@@ -75,7 +80,21 @@ class RetrainGuard(Construct):
             "Rule",
             description=f"Retrain {pipeline_name} when a drift or model-quality alarm enters ALARM (guarded)",
             event_pattern=alarm_pattern(alarm_names),
-            targets=[events.CfnRule.TargetProperty(id="RetrainFunction", arn=self.function.function_arn)],
+            targets=[
+                events.CfnRule.TargetProperty(
+                    id="RetrainFunction",
+                    arn=self.function.function_arn,
+                    retry_policy=events.CfnRule.RetryPolicyProperty(
+                        maximum_retry_attempts=EVENT_RETRIES,
+                        maximum_event_age_in_seconds=int(EVENT_MAX_AGE.to_seconds()),
+                    ),
+                )
+            ],
+        )
+        # a run that fails (a throttled StartPipelineExecution after the client's own retries, say) is retried, and
+        # then the alarm's event and the error go to the topic
+        self.function.configure_async_invoke(
+            retry_attempts=FUNCTION_RETRIES, max_event_age=EVENT_MAX_AGE, on_failure=destinations.SnsDestination(topic)
         )
         self.function.add_permission(
             "FromRule",

@@ -156,6 +156,22 @@ def test_a_dashboard_per_stage_with_the_endpoint_and_monitors_where_there_are(mo
     assert DRIFT_METRIC_PREFIX in bodies["prod"] and "glue.driver.aggregate.recordsRead" in bodies["prod"]
 
 
+def test_a_retraining_that_fails_every_time_is_told_to_the_topic_not_dropped(monitoring):
+    staging = monitoring["staging"]
+    (rule,) = [
+        r["Properties"]
+        for r in staging.find_resources("AWS::Events::Rule").values()
+        if r["Properties"]["EventPattern"]["source"] == ["aws.cloudwatch"]
+    ]
+    (target,) = rule["Targets"]
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 8, "MaximumEventAgeInSeconds": 7200}
+    (invoke_config,) = staging.find_resources("AWS::Lambda::EventInvokeConfig").values()
+    properties = invoke_config["Properties"]
+    assert properties["MaximumRetryAttempts"] == 2
+    topic = properties["DestinationConfig"]["OnFailure"]["Destination"]
+    assert "mlops-staging-notifications" in json.dumps(topic)
+
+
 def test_the_retrain_rule_lists_exactly_our_drift_and_quality_alarms(platform, monitoring, prod_serving):
     # the release stage (staging) retrains; its rule names the monitored endpoints' alarms as they are named
     (rule,) = [

@@ -152,3 +152,7 @@ def test_a_malformed_event_is_logged_and_ignored(aws, event, caplog):
     assert not result["started"] and result["reason"].startswith("malformed event")
     assert "ignored a malformed event" in caplog.text
     assert executions(aws[0]) == [] and aws[2]() == []
+
+
+def test_throttling_is_retried_with_backoff_by_the_functions_clients():
+    assert load_function().RETRYING.retries == {"mode": "standard", "total_max_attempts": 6}

@@ -14,6 +14,7 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import boto3
+from botocore.config import Config
 from retrain_guard import GuardState, decide, episode_id
 
 logger = logging.getLogger()
@@ -22,6 +23,10 @@ logger.setLevel(logging.INFO)
 RETRAIN_PREFIX = "retrain-"  # the display name of every execution this function starts
 RUNNING = ("Executing", "Stopping")
 REASON_PARAMETER = "StartReason"
+
+
+# throttling (a busy account's StartPipelineExecution) is retried with backoff before the run fails
+RETRYING = Config(retries={"mode": "standard", "total_max_attempts": 6})
 
 
 class MalformedEvent(ValueError):
@@ -34,7 +39,7 @@ def handler(event: dict, context: object, *, now=lambda: datetime.now(UTC), clie
     except MalformedEvent as error:
         logger.error("ignored a malformed event: %s", error)
         return {"started": False, "reason": f"malformed event: {error}"}
-    sagemaker, sns = clients or (boto3.client("sagemaker"), boto3.client("sns"))
+    sagemaker, sns = clients or (boto3.client("sagemaker", config=RETRYING), boto3.client("sns", config=RETRYING))
     pipeline = os.environ["PIPELINE_NAME"]
     episode = episode_id(alarm, entered_at)
     tag = display_name(episode)
