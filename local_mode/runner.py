@@ -30,8 +30,9 @@ def exit_code(result: ExecutionResult) -> int:
 
 
 def stage_input(data: Path, home: Path, columns: list[str] | None) -> str:
-    """The InputDataUri for `data`: a file or folder read in place, or a header-less CSV file copied with
-    `columns` as its header."""
+    """The InputDataUri for `data`: a folder read in place (its `*.csv` files, in every subfolder), a CSV file named
+    `*.csv` read in place, a file with another name read through a link named `<name>.csv` (the steps read the
+    `*.csv` files of their input), or a header-less CSV file copied with `columns` as its header."""
     if not data.exists():
         raise FileNotFoundError(f"no data file or folder at {data}")
     if data.is_dir():
@@ -41,7 +42,13 @@ def stage_input(data: Path, home: Path, columns: list[str] | None) -> str:
             raise FileNotFoundError(f"no CSV file under {data}")
         return str(data.resolve())
     if not columns:
-        return str(data.resolve())
+        if data.suffix == ".csv":
+            return str(data.resolve())
+        link = home.resolve() / STAGED_INPUT_DIR / f"{data.name}.csv"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.unlink(missing_ok=True)
+        link.symlink_to(data.resolve())
+        return str(link)
     with data.open(newline="") as source:
         first = next(csv.reader(source), [])
     if len(first) != len(columns):  # say the counts only: the line may hold personal data

@@ -303,3 +303,19 @@ def test_fails_before_any_step_on_a_mistyped_or_unreadable_hyperparameter(churn_
     assert "'max_dpeth' is not a hyperparameter (did you mean 'max_depth'?)" in result.stderr
     assert "eta='fast' is not a number" in result.stderr and "the hyperparameters are max_depth, eta," in result.stderr
     assert not (tmp_path / "run" / "executions").exists()  # no step ran
+
+
+def test_a_named_file_is_read_whatever_its_suffix(tmp_path, churn_csv):
+    from local_mode.runner import stage_input
+
+    named = tmp_path / "churn.txt"
+    named.write_bytes(churn_csv.read_bytes())
+    staged = Path(stage_input(named, tmp_path / "home", None))
+    assert staged.name == "churn.txt.csv" and staged.read_bytes() == churn_csv.read_bytes()
+    result = local_mode_here("run", "--contract", "customer-churn", "--data", named, "--workdir", tmp_path / "home")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "churn.txt").write_bytes(churn_csv.read_bytes())
+    with pytest.raises(FileNotFoundError, match=rf"no CSV file under {folder}"):  # a folder: its *.csv files
+        stage_input(folder, tmp_path / "home", None)
