@@ -60,11 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
     import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         release = resolve(boto3.client("sagemaker"), boto3.client("s3"), args.group, args.output)
     except NothingToRelease as error:
         logger.error("%s", error)
+        return 1
+    except (ClientError, BotoCoreError, OSError) as error:  # the registry, the payload's bucket or the output folder
+        logger.error("cannot release from %s: %s: %s", args.group, type(error).__name__, error)
         return 1
     logger.info("releasing %s", release["ModelPackageArn"])
     sys.stdout.write(release["ModelPackageArn"] + "\n")  # the pipeline reads the ARN from standard output

@@ -9,7 +9,9 @@ when a check fails, so the pipeline stops before the manual approval.
 from __future__ import annotations
 
 import argparse
+import csv
 import http.client
+import io
 import json
 import logging
 import statistics
@@ -66,15 +68,37 @@ def http_invoker(url: str, timeout: float = 60.0) -> Invoke:
     return invoke
 
 
+class CannotRun(ValueError):
+    """The smoke test cannot run: a payload it cannot read, or an endpoint it cannot reach at all."""
+
+
 def read_payload(path: Path) -> bytes:
     """The CSV payload: a package's sample payload archive (`payload.tar.gz`) or a CSV file with a header."""
-    if path.name.endswith(".tar.gz"):
-        with tarfile.open(path) as archive:
-            member = archive.extractfile(SAMPLE_PAYLOAD_FILE)
-            if member is None:
-                raise ValueError(f"{path} holds no {SAMPLE_PAYLOAD_FILE}")
-            return member.read()
-    return path.read_bytes()
+    try:
+        if path.name.endswith(".tar.gz"):
+            with tarfile.open(path) as archive:
+                try:
+                    member = archive.extractfile(SAMPLE_PAYLOAD_FILE)
+                except KeyError:
+                    member = None
+                if member is None:
+                    raise CannotRun(f"{path} holds no {SAMPLE_PAYLOAD_FILE}")
+                return member.read()
+        return path.read_bytes()
+    except (OSError, tarfile.TarError) as error:
+        raise CannotRun(f"cannot read the payload {path}: {error}") from error
+
+
+def count_records(payload: bytes) -> int:
+    """The records of a CSV payload with a header (a quoted field may hold a line break)."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise CannotRun(f"the payload is not UTF-8 text (byte {error.start}): the endpoint reads UTF-8") from error
+    records = sum(1 for row in csv.reader(io.StringIO(text)) if row) - 1
+    if records < 1:
+        raise CannotRun("the payload holds no records: a header row and at least one record are needed")
+    return records
 
 
 def smoke_test(
@@ -89,14 +113,17 @@ def smoke_test(
 ) -> list[str]:
     """Send `payload` (CSV with a header row) `calls` times; what failed, or nothing."""
     if calls < 1:
-        raise ValueError(f"calls must be at least 1, got {calls}")
-    records = len([line for line in payload.decode().splitlines() if line.strip()]) - 1
-    if records < 1:
-        raise ValueError("the payload holds no records: a header row and at least one record are needed")
+        raise CannotRun(f"calls must be at least 1, got {calls}")
+    records = count_records(payload)
     problems, latencies = [], []
     for call in range(1, calls + 1):
         started = clock()
-        status, body = invoke(payload)
+        try:
+            status, body = invoke(payload)
+        except (OSError, http.client.HTTPException) as error:  # refused, reset, no answer in time
+            latencies.append((clock() - started) * 1000)
+            problems.append(f"call {call}: no answer: {type(error).__name__}: {error}")
+            continue
         latencies.append((clock() - started) * 1000)
         if status != 200:
             problems.append(f"call {call}: HTTP {status}: {body[:ERROR_BODY_CHARS].decode(errors='replace')}")
@@ -123,30 +150,44 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--payload", type=Path, required=True, help="payload.tar.gz of the package, or a CSV file")
     parser.add_argument("--contract", default="customer-churn", help="the dataset contract (name or JSON file)")
     parser.add_argument("--max-latency-ms", type=float, default=1000.0, help="bound on the median round trip")
-    parser.add_argument("--calls", type=int, default=5)
+    parser.add_argument("--calls", type=_positive, default=5)
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each answer")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
     contract = load_contract(args.contract)
     if args.endpoint:
         import boto3
+        from botocore.config import Config
 
-        invoke = sagemaker_invoker(boto3.client("sagemaker-runtime"), args.endpoint)
+        client = boto3.client("sagemaker-runtime", config=Config(read_timeout=args.timeout, connect_timeout=10))
+        invoke = sagemaker_invoker(client, args.endpoint)
     else:
-        invoke = http_invoker(args.url)
-    problems = smoke_test(
-        invoke,
-        read_payload(args.payload),
-        problem_type=contract.problem_type,
-        positive_label=contract.positive_label,
-        max_latency_ms=args.max_latency_ms,
-        calls=args.calls,
-    )
+        invoke = http_invoker(args.url, timeout=args.timeout)
+    try:
+        problems = smoke_test(
+            invoke,
+            read_payload(args.payload),
+            problem_type=contract.problem_type,
+            positive_label=contract.positive_label,
+            max_latency_ms=args.max_latency_ms,
+            calls=args.calls,
+        )
+    except CannotRun as error:
+        logger.error("smoke test cannot run: %s", error)
+        return 1
     for problem in problems:
         logger.error("smoke test: %s", problem)
     if problems:
         return 1
     logger.info("smoke test passed: %s", args.endpoint or args.url)
     return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 if __name__ == "__main__":

@@ -155,3 +155,72 @@ def test_the_scripts_need_nothing_but_boto3_as_the_builds_install_it():
     )
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"  # boto3 too is imported only when a script runs against AWS
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"", "the payload holds no records"),
+        ("plan,region\nbásico,norte\n".encode("latin-1"), "the payload is not UTF-8 text"),
+        ("tarball", "holds no payload.csv"),
+        ("missing", "cannot read the payload"),
+    ],
+)
+def test_the_smoke_test_says_why_it_cannot_run_in_one_line(tmp_path, caplog, payload, reason):
+    import tarfile
+
+    path = tmp_path / "payload.csv"
+    if payload == "tarball":
+        path = tmp_path / "payload.tar.gz"
+        (tmp_path / "other.csv").write_text("a\n1\n")
+        with tarfile.open(path, "w:gz") as archive:
+            archive.add(tmp_path / "other.csv", arcname="other.csv")
+    elif payload == "missing":
+        path = tmp_path / "nowhere.csv"
+    else:
+        path.write_bytes(payload)
+    assert smoke_test.main(["--url", f"http://127.0.0.1:{closed_port()}", "--payload", str(path)]) == 1
+    assert "smoke test cannot run: " in caplog.text and reason in caplog.text
+    assert "Traceback" not in caplog.text
+
+
+def test_an_endpoint_that_is_not_there_or_never_answers_fails_each_call_in_time(tmp_path, caplog):
+    import socket
+
+    payload = tmp_path / "payload.csv"
+    payload.write_text('plan,note\nbasic,"two\nlines"\n')  # one record: a quoted field may hold a line break
+    assert smoke_test.count_records(payload.read_bytes()) == 1
+    assert (
+        smoke_test.main(["--url", f"http://127.0.0.1:{closed_port()}", "--payload", str(payload), "--calls", "2"]) == 1
+    )
+    assert caplog.text.count("no answer: ConnectionRefusedError") == 2
+    caplog.clear()
+    with socket.socket() as silent:  # accepts, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        assert smoke_test.main(["--url", url, "--payload", str(payload), "--calls", "1", "--timeout", "0.3"]) == 1
+    assert "no answer: " in caplog.text and "timed out" in caplog.text
+
+
+def test_fails_at_once_when_calls_is_not_positive(capsys):
+    with pytest.raises(SystemExit) as exited:
+        smoke_test.main(["--url", "http://127.0.0.1:1", "--payload", "p.csv", "--calls", "0"])
+    assert exited.value.code == 2 and "must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_the_release_says_in_one_line_why_it_cannot_fetch_the_payload(aws, tmp_path, caplog, capsys):
+    sagemaker, s3 = aws
+    register(sagemaker, "Approved")
+    s3.delete_object(Bucket="artifacts", Key="run/sample_payload/payload.tar.gz")  # gone from its bucket
+    assert release.main(["--group", GROUP, "--output", str(tmp_path / "release")]) == 1
+    assert f"cannot release from {GROUP}: ClientError:" in caplog.text and "Traceback" not in caplog.text
+    assert capsys.readouterr().out == ""  # no ARN for the pipeline to pass on

@@ -106,7 +106,9 @@ def start(model: ApprovedModel, name: str, **spec) -> LocalEndpoint:
 def endpoints(approved_models) -> dict[str, LocalEndpoint]:
     """One running endpoint per problem type, serving `approved_models` (one worker each: test_serve.py starts the
     endpoints whose workers it tests)."""
-    running = {kind: start(model, f"serve-{kind}", workers=1) for kind, model in approved_models.items()}
+    running = {
+        kind: start(model, f"serve-{kind.replace('_', '-')}", workers=1) for kind, model in approved_models.items()
+    }
     yield running
     for endpoint in running.values():
         endpoint.stop()
