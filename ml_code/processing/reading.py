@@ -49,8 +49,14 @@ class Input:
 
 
 def scan_input(input_dir: Path) -> Input:
-    """Every CSV under `input_dir` (the ETL writes one folder per ingestion date), with its header checked."""
-    paths = sorted(path for path in input_dir.rglob("*.csv") if path.is_file())
+    """Every CSV under `input_dir` (the ETL writes one folder per ingestion date), with its header checked. Hidden
+    paths are skipped as Spark and Hadoop skip them: a folder or file whose name starts with `_` or `.` (a crashed
+    ETL run's uncommitted `_temporary/` part files, `.crc` sidecars)."""
+    paths = sorted(
+        path
+        for path in input_dir.rglob("*.csv")
+        if path.is_file() and not any(part.startswith(("_", ".")) for part in path.relative_to(input_dir).parts)
+    )
     if not paths:
         raise ContractError(f"no CSV file under {input_dir}")
     files = []

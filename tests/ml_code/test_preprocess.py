@@ -238,3 +238,18 @@ def test_newest_per_id_keeps_each_customers_latest_record_across_runs(churn_csv)
 def test_fails_when_newest_per_id_cannot_work(extra, message):
     with pytest.raises(ContractError, match=message):
         churn_contract_with(**extra)
+
+
+def test_a_crashed_etl_runs_uncommitted_part_files_are_not_read(tmp_path, churn_csv, churn_contract):
+    """Spark writes a run's part files under `_temporary/` and moves them out when the run commits: a run that died
+    leaves them behind, and they are no data."""
+    from ml_code.processing.reading import scan_input
+
+    committed = tmp_path / "data" / "ingest=2026-11-30"
+    committed.mkdir(parents=True)
+    (committed / "part-0.csv").write_bytes(churn_csv.read_bytes())
+    uncommitted = tmp_path / "data" / "_temporary" / "0" / "task_1"
+    uncommitted.mkdir(parents=True)
+    (uncommitted / "part-1.csv").write_text("garbage,half-written\n1,")
+    found = scan_input(tmp_path / "data")
+    assert [file.path.name for file in found.files] == ["part-0.csv"]
