@@ -18,7 +18,9 @@ from infra.packages import ML_CODE, ml_code_zip
 from ml_code.contracts.contract import CONTRACTS_DIR
 
 GLUE_VERSION = "5.0"
-AREAS = (CURATED_DATA, QUARANTINE, MANIFESTS)
+# A run writes its data and quarantine folders, and deletes those of a run that died before its manifest; it adds
+# one manifest (the ledger) and never removes one.
+RUN_AREAS = (CURATED_DATA, QUARANTINE)
 DEFAULT_TIMEOUT = cdk.Duration.hours(2)
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 # Glue 5.0 writes every job's logs to `/aws-glue/jobs/error` (system, Spark, the Glue logger) and `/output` (stdout,
@@ -118,16 +120,20 @@ class GlueEtlJob(Construct):
             assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
             description=f"Runs the {job_name} Glue job: read raw, write curated outputs, nothing else",
         )
-        # Explicit actions (no `grant_*` wildcards): what Spark needs to list, read and write, and no more.
+        # Explicit actions (no `grant_*` wildcards): what Spark needs to list, read and write, and no more. Listing has
+        # no `s3:prefix` condition: the job reads the raw bucket from its root, and Hadoop's S3 connectors probe the
+        # parent folders of what they write (`data/`, the root), which such a condition would refuse.
         self.role.add_to_policy(
             iam.PolicyStatement(actions=["s3:ListBucket"], resources=[raw_bucket.bucket_arn, curated_bucket.bucket_arn])
         )
         raw_objects = raw_bucket.arn_for_objects("*")
         self.role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[raw_objects]))
-        outputs = [curated_bucket.arn_for_objects(f"{curated_prefix(area, contract_name)}*") for area in AREAS]
+        run_outputs = [curated_bucket.arn_for_objects(f"{curated_prefix(area, contract_name)}*") for area in RUN_AREAS]
+        manifests = curated_bucket.arn_for_objects(f"{curated_prefix(MANIFESTS, contract_name)}*")
         self.role.add_to_policy(
-            iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources=outputs)
+            iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources=run_outputs)
         )
+        self.role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"], resources=[manifests]))
         self.role.add_to_policy(
             iam.PolicyStatement(
                 actions=["s3:GetObject"],
@@ -177,7 +183,8 @@ class GlueEtlJob(Construct):
             "AwsSolutions-IAM5",
             "The job reads every raw export, and reads and writes only under its own curated prefixes.",
             raw_objects,
-            *outputs,
+            *run_outputs,
+            manifests,
         )
         acknowledge(
             self.role,

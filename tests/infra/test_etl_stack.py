@@ -112,6 +112,18 @@ def test_the_role_reaches_no_other_prefix_of_the_curated_bucket(dev):
     ]
 
 
+def test_the_role_may_add_manifests_but_never_delete_one(dev):
+    """The manifests are the ledger of processed files: a run adds its own; only a dead run's outputs are deleted."""
+    deletable = []
+    for statement in etl_policy_statements(dev):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        if "s3:DeleteObject" in actions:
+            deletable += [json.dumps(resource) for resource in resources]
+    assert deletable and not [resource for resource in deletable if "manifests" in resource]
+    assert [resource for resource in deletable if "/quarantine/customer-churn/*" in resource]
+
+
 def test_the_role_reads_its_secret_and_only_exact_code_objects(dev):
     statements = etl_policy_statements(dev)
     (secret,) = [s for s in statements if "secretsmanager:GetSecretValue" in s["Action"]]
