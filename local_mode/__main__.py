@@ -72,7 +72,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action.add_argument("--version", type=int, required=True)
         if name != "show":
             action.add_argument("--approver", help="who decides (default: the user name)")
-            action.add_argument("--comment", default="")
+            action.add_argument("--comment", default="", help="why, kept with the decision")
+            action.add_argument(
+                "--overrule",
+                action="store_true",
+                help="reverse an earlier decision (withdraw an approval, approve what was rejected)",
+            )
 
     serve = commands.add_parser("serve", help="serve an Approved model (or a model.tar.gz) over HTTP, until Ctrl-C")
     workdir(serve)

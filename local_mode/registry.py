@@ -12,6 +12,7 @@ from __future__ import annotations
 import getpass
 import io
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ STATUSES = (PENDING, APPROVED, REJECTED)
 # Which status a package may move to from each status (a decision is never undone to "pending").
 TRANSITIONS = {PENDING: (APPROVED, REJECTED), APPROVED: (REJECTED,), REJECTED: (APPROVED,)}
 REGISTRY_FILE = "registry.db"
+LOCK_TIMEOUT_SECONDS = 30
 ARN_PREFIX = "arn:aws:sagemaker:local:000000000000:model-package/"
 
 _SCHEMA = """
@@ -105,37 +107,98 @@ def _user() -> str:
         return "unknown"
 
 
+def printable(text: str) -> str:
+    """`text` with its control characters escaped (`\\x1b`, `\\n`): what a user typed is shown, never obeyed by a
+    terminal."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 class Registry:
-    """The registry in `<home>/registry.db`; every method opens its own connection (safe across processes)."""
+    """The registry in `<home>/registry.db`; every method opens its own connection (safe across processes).
+
+    Only a pipeline run creates the file (with its groups): reading or deciding in a folder without one is an
+    error, so a mistyped `--workdir` never passes for an empty registry."""
 
     def __init__(self, home: Path) -> None:
-        self.path = Path(home) / REGISTRY_FILE
+        self.home = Path(home)
+        self.path = self.home / REGISTRY_FILE
 
     @contextmanager
-    def _transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+    def _transaction(self, *, write: bool, create: bool = False) -> Iterator[sqlite3.Connection]:
+        if create:
+            self._create()
+        self._require_file()
         try:
-            connection.execute("PRAGMA foreign_keys = ON")
-            connection.executescript(_SCHEMA)
-            _add_missing_columns(connection)
-            connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            connection = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT_SECONDS, isolation_level=None)
             try:
-                yield connection
-            except BaseException:
-                connection.execute("ROLLBACK")
+                connection.execute("PRAGMA foreign_keys = ON")
+                connection.executescript(_SCHEMA)
+                _add_missing_columns(connection)
+                connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    yield connection
+                except BaseException:
+                    connection.execute("ROLLBACK")
+                    raise
+                connection.execute("COMMIT")
+            finally:
+                connection.close()
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error):
                 raise
-            connection.execute("COMMIT")
+            raise RegistryError(
+                f"{self.path} stayed locked for {LOCK_TIMEOUT_SECONDS} s by another process (a run registering a "
+                "model, or another decision): retry when it has finished"
+            ) from None
+        except sqlite3.DatabaseError as error:
+            raise RegistryError(
+                f"{self.path} is damaged ({error}): restore it from a copy, or move it away and rerun the "
+                "pipeline to start an empty registry"
+            ) from None
+
+    def _create(self) -> None:
+        """Make the file whole, schema included, or not at all: a reader never meets a half-made registry."""
+        if self.path.exists():
+            return
+        self._require_home()
+        self.home.mkdir(parents=True, exist_ok=True)
+        draft = self.home / f".{REGISTRY_FILE}.{os.getpid()}"
+        connection = sqlite3.connect(draft)
+        try:
+            connection.executescript(_SCHEMA)
         finally:
             connection.close()
+        try:
+            os.link(draft, self.path)  # fails, leaving the other's, if another process made it first
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+
+    def _require_home(self) -> None:
+        if self.home.exists() and not self.home.is_dir():
+            raise RegistryError(f"{self.home} is a file, not a local mode home folder (--workdir)")
+
+    def _require_file(self) -> None:
+        self._require_home()
+        if not self.path.is_file():
+            raise RegistryError(
+                f"no registry in {self.home}: is it the --workdir a `local_mode run` used? (a run creates "
+                f"{REGISTRY_FILE})"
+            )
+        if self.path.stat().st_size == 0:
+            raise RegistryError(
+                f"{self.path} is empty (0 bytes), not a registry: restore it from a copy, or delete it and rerun the "
+                "pipeline to start an empty registry"
+            )
 
     def create_group(self, name: str, description: str = "") -> bool:
         """Create the group if it does not exist (as the stack does at deploy); True when it was created."""
-        with self._transaction(write=True) as db:
+        with self._transaction(write=True, create=True) as db:
             created = db.execute(
                 "INSERT OR IGNORE INTO model_package_groups VALUES (?, ?, ?)", (name, description, _now())
             ).rowcount
@@ -207,17 +270,31 @@ class Registry:
         return found[0] if found else None
 
     def decide(
-        self, group: str, version: int, status: str, *, approver: str | None = None, comment: str = ""
+        self,
+        group: str,
+        version: int,
+        status: str,
+        *,
+        approver: str | None = None,
+        comment: str = "",
+        overrule: bool = False,
     ) -> ModelPackage:
-        """Approve or reject a package: only the moves in TRANSITIONS are allowed."""
+        """Approve or reject a package: only the moves in TRANSITIONS are allowed, and reversing a decision takes
+        `overrule`, so of an approval and a rejection that race, the later one fails naming the earlier."""
         with self._transaction(write=True) as db:
-            current = _package(self._row(db, group, version)).status
-            if status not in TRANSITIONS[current]:
-                allowed = " or ".join(TRANSITIONS[current])
+            current = _package(self._row(db, group, version))
+            if status not in TRANSITIONS[current.status]:
+                allowed = " or ".join(TRANSITIONS[current.status])
                 raise RegistryError(
-                    f"{group}/{version} is {current}: it can become {allowed}, not {status}"
-                    if status != current
-                    else f"{group}/{version} is {current} already"
+                    f"{group}/{version} is {current.status}: it can become {allowed}, not {status}"
+                    if status != current.status
+                    else f"{group}/{version} is {current.status} already, by {current.decided_by} at "
+                    f"{current.decided_at}"
+                )
+            if current.status != PENDING and not overrule:
+                raise RegistryError(
+                    f"{group}/{version} was {current.status} by {current.decided_by} at {current.decided_at} "
+                    f"({printable(current.comment) or 'no comment'}): to reverse that decision, pass --overrule"
                 )
             db.execute(
                 "UPDATE model_packages SET status = ?, decided_at = ?, decided_by = ?, comment = ?"

@@ -7,7 +7,7 @@ import json
 
 from local_mode.executor import read_execution
 from local_mode.local_s3 import LocalS3
-from local_mode.registry import APPROVED, REJECTED, ModelPackage, Registry
+from local_mode.registry import APPROVED, REJECTED, ModelPackage, Registry, printable
 from ml_code.contracts.contract import BIAS_SECTIONS
 
 
@@ -19,8 +19,10 @@ def registry_command(args: argparse.Namespace) -> str:
     if args.action == "show":
         return lineage(registry.package(args.group, args.version), args.workdir)
     status = APPROVED if args.action == "approve" else REJECTED
-    package = registry.decide(args.group, args.version, status, approver=args.approver, comment=args.comment)
-    return f"{package.group} version {package.version}: {package.status} by {package.decided_by}"
+    package = registry.decide(
+        args.group, args.version, status, approver=args.approver, comment=args.comment, overrule=args.overrule
+    )
+    return f"{package.group} version {package.version}: {package.status} by {printable(package.decided_by)}"
 
 
 def listing(registry: Registry, group: str | None) -> str:
@@ -46,8 +48,11 @@ def lineage(package: ModelPackage, home) -> str:
         f"  created        {package.created_at}",
     ]
     if package.decided_at:
-        lines.append(f"  decided        {package.decided_at} by {package.decided_by}: {package.comment or '-'}")
-    lines.append(f"  description    {package.description}")
+        lines.append(
+            f"  decided        {package.decided_at} by {printable(package.decided_by)}: "
+            f"{printable(package.comment) or '-'}"
+        )
+    lines.append(f"  description    {printable(package.description)}")
     lines.append(f"  model          {package.model_data_url}")
     if package.sample_payload_url:
         lines.append(f"  sample payload {package.sample_payload_url}")

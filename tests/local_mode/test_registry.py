@@ -20,6 +20,8 @@ from local_mode.registry import (
     local_clients,
     package_arn,
 )
+from local_mode.registry_cli import lineage
+from tests.cli import local_mode_here
 
 GROUP = "mlops-dev-customer-churn"
 
@@ -65,11 +67,89 @@ def test_approve_and_reject_record_who_when_and_why(registry):
     assert registry.newest(GROUP, PENDING) is None
 
 
-def test_an_approved_model_can_be_withdrawn_and_a_rejected_one_approved(registry):
+def test_an_approved_model_can_be_withdrawn_and_a_rejected_one_approved_by_overruling(registry):
     register(registry)
     registry.decide(GROUP, 1, APPROVED)
-    assert registry.decide(GROUP, 1, REJECTED).status == REJECTED
-    assert registry.decide(GROUP, 1, APPROVED).status == APPROVED
+    assert registry.decide(GROUP, 1, REJECTED, overrule=True).status == REJECTED
+    assert registry.decide(GROUP, 1, APPROVED, overrule=True).status == APPROVED
+
+
+def test_fails_naming_the_earlier_decision_when_a_decision_is_reversed_without_overruling(registry):
+    register(registry)
+    registry.decide(GROUP, 1, APPROVED, approver="ana", comment="auc holds")
+    with pytest.raises(RegistryError, match=r"was Approved by ana at .* \(auc holds\): to reverse that decision, pass"):
+        registry.decide(GROUP, 1, REJECTED, approver="bo")
+    assert registry.package(GROUP, 1).decided_by == "ana"
+
+
+def _decide(home: str, status: str, approver: str, start, queue) -> None:
+    start.wait(timeout=60)
+    try:
+        Registry(Path(home)).decide(GROUP, 1, status, approver=approver)
+        queue.put((approver, "decided"))
+    except RegistryError as error:
+        queue.put((approver, str(error)))
+
+
+def test_of_an_approval_and_a_rejection_that_race_one_wins_and_the_other_learns_it(registry, tmp_path):
+    register(registry)
+    context = multiprocessing.get_context("spawn")
+    queue, start = context.Queue(), context.Event()
+    workers = [
+        context.Process(target=_decide, args=(str(tmp_path), status, approver, start, queue))
+        for status, approver in ((APPROVED, "ana"), (REJECTED, "bo"))
+    ]
+    for worker in workers:
+        worker.start()
+    start.set()
+    outcomes = dict([queue.get(timeout=60), queue.get(timeout=60)])
+    for worker in workers:
+        worker.join(timeout=60)
+    winner = registry.package(GROUP, 1)
+    loser = "bo" if winner.decided_by == "ana" else "ana"
+    assert outcomes[winner.decided_by] == "decided"
+    assert f"was {winner.status} by {winner.decided_by} at {winner.decided_at}" in outcomes[loser]
+
+
+def test_reading_a_folder_without_a_registry_fails_and_creates_nothing(tmp_path):
+    mistyped = tmp_path / "wrok"
+    with pytest.raises(RegistryError, match=rf"no registry in {mistyped}: is it the --workdir a `local_mode run` used"):
+        Registry(mistyped).groups()
+    with pytest.raises(RegistryError, match="no registry in"):
+        Registry(mistyped).decide(GROUP, 1, APPROVED)
+    assert not mistyped.exists()
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(RegistryError, match=r"a-file is a file, not a local mode home folder \(--workdir\)"):
+        Registry(tmp_path / "a-file").groups()
+
+
+def test_a_zero_length_registry_is_an_error_for_readers_and_runs_alike(tmp_path):
+    (tmp_path / REGISTRY_FILE).touch()
+    for call in (lambda r: r.groups(), lambda r: r.create_group(GROUP)):
+        with pytest.raises(RegistryError, match=rf"{tmp_path / REGISTRY_FILE} is empty \(0 bytes\), not a registry"):
+            call(Registry(tmp_path))
+    assert (tmp_path / REGISTRY_FILE).stat().st_size == 0  # left for the user to restore
+
+
+def test_a_damaged_registry_is_named_with_the_way_out(tmp_path):
+    (tmp_path / REGISTRY_FILE).write_bytes(b"not sqlite at all, but long enough to be read as a header" * 4)
+    with pytest.raises(RegistryError) as caught:
+        Registry(tmp_path).groups()
+    assert str(caught.value).startswith(f"{tmp_path / REGISTRY_FILE} is damaged (file is not a database)")
+    assert "restore it from a copy, or move it away" in str(caught.value)
+
+
+def test_a_registry_locked_too_long_is_named_with_the_way_out(registry, tmp_path, monkeypatch):
+    monkeypatch.setattr("local_mode.registry.LOCK_TIMEOUT_SECONDS", 0.1)
+    holder = sqlite3.connect(tmp_path / REGISTRY_FILE, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(RegistryError, match=rf"{tmp_path / REGISTRY_FILE} stayed locked for 0.1 s by another"):
+            register(registry)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert register(registry).version == 1
 
 
 def test_fails_when_a_decision_goes_back_to_pending(registry):
@@ -171,3 +251,24 @@ def test_a_registry_made_before_sample_payloads_gains_the_column_and_keeps_its_p
     assert "SamplePayloadUrl" not in LocalSageMakerClient(registry).describe_model_package(
         ModelPackageName=package_arn(GROUP, 1)
     )
+
+
+def test_what_a_user_typed_is_shown_with_its_control_characters_escaped(registry, tmp_path):
+    register(registry)
+    package = registry.decide(GROUP, 1, APPROVED, approver="ana\x07", comment="\x1b[2J\x1b[31mfine\x1b[0m\nreally")
+    shown = lineage(package, tmp_path)
+    assert "by ana\\x07: \\x1b[2J\\x1b[31mfine\\x1b[0m\\nreally" in shown
+    assert "\x1b" not in shown and "\x07" not in shown
+
+
+def test_the_cli_fails_on_a_mistyped_workdir_and_on_a_reversal_without_overrule(registry, tmp_path):
+    register(registry)
+    mistyped = local_mode_here("registry", "list", "--workdir", tmp_path / "wrok")
+    assert mistyped.returncode == 1 and f"error: no registry in {tmp_path / 'wrok'}" in mistyped.stderr
+    approve = ("registry", "approve", "--workdir", tmp_path, "--group", GROUP, "--version", 1, "--approver", "ana")
+    assert local_mode_here(*approve).returncode == 0
+    reject = ("registry", "reject", "--workdir", tmp_path, "--group", GROUP, "--version", 1)
+    refused = local_mode_here(*reject)
+    assert refused.returncode == 1 and "was Approved by ana at" in refused.stderr
+    overruled = local_mode_here(*reject, "--overrule", "--approver", "bo")
+    assert overruled.returncode == 0 and f"{GROUP} version 1: Rejected by bo" in overruled.stdout

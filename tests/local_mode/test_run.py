@@ -220,9 +220,10 @@ def test_exits_1_when_columns_do_not_match_the_files_fields(tmp_path, definition
 
 
 def test_exits_1_when_a_registry_call_names_an_unknown_group(tmp_path):
+    Registry(tmp_path).create_group(GROUP)
     result = local_mode("registry", "approve", "--workdir", tmp_path, "--group", "nope", "--version", "1")
     assert result.returncode == 1
-    assert "error: no model package group 'nope' (groups: none yet)" in result.stderr
+    assert f"error: no model package group 'nope' (groups: ['{GROUP}'])" in result.stderr
 
 
 def test_exits_1_when_a_hyperparameter_is_not_name_value(tmp_path, churn_csv):
