@@ -29,7 +29,9 @@ from typing import Any
 from local_mode.expressions import ExpressionError, Scope, resolve, step_references
 from local_mode.jobs import JobFailed, JobRunner
 from local_mode.local_s3 import LocalS3
+from local_mode.records import DamagedRecord, read_json
 from local_mode.registry import ModelPackage, Registry
+from ml_code.runtime import atomic_write_text
 
 PARALLEL_STEPS = 4  # steps running at once at most (SageMaker starts every ready step)
 SUPPORTED_STEPS = ("Processing", "Training", "Condition", "Fail", "RegisterModel")
@@ -330,22 +332,54 @@ class PipelineExecutor:
         return self.home / CACHE_DIR / self.pipeline_name / name / f"{key}.json"
 
     def _cache_lookup(self, name: str, key: str, expire_after: str | None) -> dict | None:
+        """The entry of an earlier run with the same key, if it is whole, not expired and its outputs are still
+        what that run wrote (else the step runs again, and its entry is written anew)."""
         path = self._cache_file(name, key)
         if not path.is_file():
             return None
-        entry = json.loads(path.read_text())
-        stored = datetime.fromisoformat(entry["stored"])
+        try:
+            entry = read_json(path)
+            stored = datetime.fromisoformat(entry["stored"])
+            properties, files, execution, outputs_sha256 = (
+                entry["properties"],
+                entry["property_files"],
+                entry["execution"],
+                entry["outputs_sha256"],
+            )
+        except DamagedRecord as error:
+            self.log_line(f"  {name:<22} cache entry {error}: running the step again")
+            return None
+        except (KeyError, TypeError, ValueError) as error:
+            self.log_line(f"  {name:<22} cache entry {path} is damaged ({error!r}): running the step again")
+            return None
         if expire_after and datetime.now(timezone.utc) - stored > _duration(expire_after):
             return None
-        outputs = entry["properties"].get("ProcessingOutputConfig", {}).get("Outputs", [])
-        if not all(self.s3.path(output["S3Output"]["S3Uri"]).exists() for output in outputs):
+        outputs = [self.s3.path(uri) for _, uri in sorted(_s3_uris(properties))]
+        if not all(output.exists() for output in outputs):
             return None  # the cached outputs were deleted: run again
-        return entry
+        if self._outputs_sha256(properties) != outputs_sha256:
+            self.log_line(
+                f"  {name:<22} the outputs of execution {execution} changed since they were cached: "
+                "running the step again"
+            )
+            return None
+        return {"properties": properties, "property_files": files, "execution": execution}
+
+    def _outputs_sha256(self, properties: dict) -> str:
+        """A digest of every file the step's properties name (its outputs, and the inputs it read)."""
+        digest = hashlib.sha256()
+        for _, uri in sorted(_s3_uris(properties)):
+            digest.update(uri.encode())
+            _hash_tree(digest, self.s3.path(uri))
+        return digest.hexdigest()
 
     def _cache_store(self, name: str, key: str, entry: dict) -> None:
-        path = self._cache_file(name, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({**entry, "stored": datetime.now(timezone.utc).isoformat()}, sort_keys=True))
+        stored = {
+            **entry,
+            "outputs_sha256": self._outputs_sha256(entry["properties"]),
+            "stored": datetime.now(timezone.utc).isoformat(),
+        }
+        atomic_write_text(self._cache_file(name, key), json.dumps(stored, sort_keys=True))
 
     def _save(self, result: ExecutionResult, *, status: str | None = None) -> None:
         folder = self.home / EXECUTIONS_DIR / result.execution_id
@@ -361,7 +395,7 @@ class PipelineExecutor:
             "steps": [asdict(step) for step in result.steps],
             "registered": result.registered.arn if result.registered else None,
         }
-        (folder / RECORD_FILE).write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
+        atomic_write_text(folder / RECORD_FILE, json.dumps(record, indent=2, sort_keys=True, default=str))
 
 
 def process_started(pid: int) -> str | None:
@@ -374,9 +408,9 @@ def process_started(pid: int) -> str | None:
 
 
 def read_execution(home: Path, execution_id: str) -> dict | None:
-    """An execution's record (steps, statuses, gate conditions), as `start` saved it."""
+    """An execution's record (steps, statuses, gate conditions), as `start` saved it; None if it has none."""
     path = Path(home) / EXECUTIONS_DIR / execution_id / RECORD_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
+    return read_json(path) if path.is_file() else None
 
 
 def step_graph(steps: list[dict]) -> list[_Node]:
@@ -459,7 +493,7 @@ def _s3_uris(value: Any, where: str = "") -> list[tuple[str, str]]:
     if (
         isinstance(value, str)
         and (value.startswith("s3://") or value.startswith("/"))
-        and where.endswith(("S3Uri", "ModelDataUrl"))
+        and where.endswith(("S3Uri", "ModelDataUrl", "S3ModelArtifacts"))
     ):
         return [(where, value)]
     return []

@@ -7,6 +7,7 @@ import json
 
 from local_mode.executor import read_execution
 from local_mode.local_s3 import LocalS3
+from local_mode.records import DamagedRecord
 from local_mode.registry import APPROVED, REJECTED, ModelPackage, Registry, printable
 from ml_code.contracts.contract import BIAS_SECTIONS
 
@@ -73,7 +74,11 @@ def lineage(package: ModelPackage, home) -> str:
             if part in quality:
                 lines.append(f"  {kind:<14} {part.lower()}: {quality[part]['S3Uri']}")
     lines.append(f"  pipeline run   {package.pipeline_execution}")
-    record = read_execution(home, package.pipeline_execution)
+    try:
+        record = read_execution(home, package.pipeline_execution)
+    except DamagedRecord as error:
+        lines.append(f"  gate           unknown: {error}")
+        record = None
     if record:
         for step in record["steps"]:
             for condition in step["conditions"]:

@@ -3,7 +3,6 @@ and keep every decision, with its reason, in `<home>/retrain.db`, as the AWS fun
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sqlite3
@@ -13,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from local_mode.executor import EXECUTIONS_DIR, RECORD_FILE, process_started
+from local_mode.records import DamagedRecord, read_json
 from ml_code.monitoring.retrain_guard import GuardDecision, GuardState, decide, episode_id
 
 logger = logging.getLogger(__name__)
@@ -30,7 +30,11 @@ def running_executions(home: Path, pipeline_name: str) -> list[str]:
     """The executions of the pipeline that are still running (their process is alive)."""
     running = []
     for record_file in sorted((Path(home) / EXECUTIONS_DIR).glob(f"*/{RECORD_FILE}")):
-        record = json.loads(record_file.read_text())
+        try:
+            record = read_json(record_file)
+        except DamagedRecord as error:  # written whole since; one damaged before cannot say it is running
+            logger.warning("%s: not counted as running; delete %s once that run is over", error, record_file.parent)
+            continue
         if record["pipeline_name"] == pipeline_name and record["status"] == "Executing" and _alive(record):
             running.append(record["execution_id"])
     return running

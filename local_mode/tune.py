@@ -11,6 +11,7 @@ the best one's hyperparameters to `best.json` there and to `<home>/tuning/<contr
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -23,9 +24,11 @@ from pathlib import Path
 
 from local_mode import ml_processes
 from local_mode.jobs import default_python, python_path
+from local_mode.records import DamagedRecord, read_json
 from local_mode.runner import stage_input
 from ml_code import paths
 from ml_code.contracts.contract import DatasetContract, contract_path, load_contract
+from ml_code.runtime import atomic_write_text
 from ml_code.training.objectives import FINAL_PREFIX
 from ml_code.training.search_space import Range, load_search_space
 
@@ -65,7 +68,12 @@ def tuned_hyperparameters(home: Path, contract_name: str) -> dict[str, str]:
     path = best_file(home, contract_name)
     if not path.is_file():
         raise FileNotFoundError(f"no tuning run of {contract_name!r} under {home}: run `local_mode tune` first")
-    return {name: str(value) for name, value in json.loads(path.read_text())["hyperparameters"].items()}
+    try:
+        return {name: str(value) for name, value in read_json(path)["hyperparameters"].items()}
+    except (DamagedRecord, KeyError, AttributeError) as error:
+        raise DamagedRecord(
+            f"{path} holds no tuning result ({error}): copy a run's {BEST_FILE} over it, or run `local_mode tune` again"
+        ) from None
 
 
 def tune(
@@ -243,11 +251,12 @@ def run_ml_module(python: str | None, module: str, arguments: list[str], log: Pa
 
 def _record(run: Path, home: Path, contract: DatasetContract, trials: list[Trial], best: Trial) -> None:
     names = list(trials[0].hyperparameters)
-    with (run / TRIALS_FILE).open("w", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(["trial", contract.metric.name, *names])
-        for trial in trials:
-            writer.writerow([trial.number + 1, trial.value, *(trial.hyperparameters[n] for n in names)])
+    table = io.StringIO(newline="")
+    writer = csv.writer(table)
+    writer.writerow(["trial", contract.metric.name, *names])
+    for trial in trials:
+        writer.writerow([trial.number + 1, trial.value, *(trial.hyperparameters[n] for n in names)])
+    atomic_write_text(run / TRIALS_FILE, table.getvalue())
     best_json = (
         json.dumps(
             {
@@ -262,8 +271,8 @@ def _record(run: Path, home: Path, contract: DatasetContract, trials: list[Trial
         )
         + "\n"
     )
-    (run / BEST_FILE).write_text(best_json)
-    best_file(home, contract.name).write_text(best_json)
+    atomic_write_text(run / BEST_FILE, best_json)
+    atomic_write_text(best_file(home, contract.name), best_json)
 
 
 def _shown(value) -> str:

@@ -44,6 +44,16 @@ def test_no_start_while_a_run_is_in_progress_and_a_dead_run_does_not_block(tmp_p
     assert guard.on_alarm("drift", NOW, NOW + timedelta(minutes=1)).start
 
 
+def test_a_damaged_execution_record_is_named_and_does_not_stop_every_decision(tmp_path, caplog):
+    guard = RetrainGuard(tmp_path, PIPELINE, timedelta(hours=12))
+    execution_record(tmp_path, "cut-short", "Executing", os.getpid())
+    record = tmp_path / EXECUTIONS_DIR / "cut-short" / RECORD_FILE
+    record.write_text(record.read_text()[:30])
+    assert running_executions(tmp_path, PIPELINE) == []
+    assert f"{record} is damaged (" in caplog.text and f"delete {record.parent} once that run is over" in caplog.text
+    assert guard.on_alarm("drift", NOW, NOW).start
+
+
 def test_a_start_after_the_cooldown(tmp_path):
     guard = RetrainGuard(tmp_path, PIPELINE, timedelta(hours=12))
     assert guard.on_alarm("drift", NOW, NOW).start

@@ -320,3 +320,30 @@ def test_a_named_file_is_read_whatever_its_suffix(tmp_path, churn_csv):
     (folder / "churn.txt").write_bytes(churn_csv.read_bytes())
     with pytest.raises(FileNotFoundError, match=rf"no CSV file under {folder}"):  # a folder: its *.csv files
         stage_input(folder, tmp_path / "home", None)
+
+
+def test_a_damaged_cache_entry_or_cached_output_runs_the_step_again_and_a_damaged_record_is_named(
+    tmp_path, definition_file, churn_csv
+):
+    home = tmp_path / "home"
+    assert run(definition_file, churn_csv, home).returncode == 0
+    (entry,) = (home / "cache").glob("*/Preprocess/*.json")
+    entry.write_text(entry.read_text()[:40])  # cut short, as a crash while writing left it before
+    (record,) = (home / "executions").glob("*/execution.json")
+    record.write_text(record.read_text()[:100])
+    damaged = run(definition_file, churn_csv, home)
+    assert damaged.returncode == 0, damaged.stdout[-3000:] + damaged.stderr[-2000:]
+    assert f"Preprocess             cache entry {entry} is damaged (Expecting" in damaged.stdout
+    assert re.search(r"Preprocess\s+succeeded", damaged.stdout)
+    assert json.loads(entry.read_text())["outputs_sha256"]  # written whole again
+
+    shown = local_mode_here("registry", "show", "--workdir", home, "--group", GROUP, "--version", "1")
+    assert shown.returncode == 0, shown.stderr
+    assert f"gate           unknown: {record} is damaged (" in shown.stdout
+
+    train_csv = next(LocalS3(home).root.rglob(f"{json.loads(entry.read_text())['execution']}/preprocess/**/*.csv"))
+    train_csv.write_text(train_csv.read_text() + train_csv.read_text().splitlines()[-1] + "\n")  # an edited output
+    edited = run(definition_file, churn_csv, home)
+    assert re.search(r"Preprocess\s+the outputs of execution \S+ changed since they were cached", edited.stdout)
+    assert re.search(r"Preprocess\s+succeeded", edited.stdout)
+    assert re.search(r"DataQualityBaseline\s+succeeded", edited.stdout)

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from local_mode.records import DamagedRecord
 from local_mode.tune import best_file, tune, tuned_hyperparameters
 from ml_code.training.search_space import Range
 from tests.cli import local_mode
@@ -62,3 +63,12 @@ def test_run_tuned_fails_clearly_without_a_tuning_run(tmp_path, churn_csv):
 def test_fails_when_asked_for_no_trials(tmp_path, churn_csv):
     with pytest.raises(ValueError, match=r"trials and parallel must be at least 1, got 0 and 2"):
         tune("customer-churn", churn_csv, tmp_path, trials=0, space=SPACE)
+
+
+def test_a_damaged_tuning_result_is_named_with_the_way_out(tmp_path):
+    path = best_file(tmp_path, "customer-churn")
+    path.parent.mkdir(parents=True)
+    for damaged in ('{"contract": "customer-churn", "hyperpa', '{"contract": "customer-churn"}', "[1]"):
+        path.write_text(damaged)
+        with pytest.raises(DamagedRecord, match=rf"{path} holds no tuning result \(.*\): copy a run's best.json over"):
+            tuned_hyperparameters(tmp_path, "customer-churn")
