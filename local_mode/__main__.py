@@ -9,7 +9,10 @@ import sys
 from pathlib import Path
 
 from local_mode.runner import EXIT_ERROR
+from local_mode.tune import DEFAULT_PARALLEL, MAX_PARALLEL
 from ml_code import paths
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
@@ -54,7 +57,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     tune = commands.add_parser("tune", help="search ml_code/training/search_space.json on a CSV file or folder")
     training_data(tune, seed_help="the split, the sampler and the models")
     tune.add_argument("--trials", type=int, default=20)
-    tune.add_argument("--parallel", type=int, default=2, help="trials at a time")
+    tune.add_argument(
+        "--parallel", type=int, default=DEFAULT_PARALLEL, help=f"trials at a time, at most {MAX_PARALLEL} (CPUs)"
+    )
 
     definition = commands.add_parser("definition", help="export the pipeline definition local mode runs, as JSON")
     definition.add_argument("--contract", required=True, help="a contract file, or the name of a shipped contract")
@@ -172,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
             run_demo(args.workdir, rows=args.rows)
             return 0
         return _run(args)
+    except KeyboardInterrupt:  # Ctrl-C: what was finished is kept (each command says where); no traceback
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as error:  # the CLI's boundary: one clear line and exit 1
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERROR

@@ -34,6 +34,8 @@ from ml_code.training.search_space import Range, load_search_space
 
 TUNING_DIR = "tuning"
 BEST_FILE = "best.json"
+MAX_PARALLEL = os.cpu_count() or 1  # trials at once beyond this machine's CPUs only slow each other down
+DEFAULT_PARALLEL = min(2, MAX_PARALLEL)
 TRIALS_FILE = "trials.csv"
 
 
@@ -82,7 +84,7 @@ def tune(
     home: Path,
     *,
     trials: int = 20,
-    parallel: int = 2,
+    parallel: int = DEFAULT_PARALLEL,
     seed: int = paths.DEFAULT_SEED,
     columns: list[str] | None = None,
     python: str | None = None,
@@ -94,8 +96,10 @@ def tune(
     `parallel` at a time; returns every trial and the best."""
     import optuna  # the CDK app's environment has it; the ML environment runs the trials
 
-    if trials < 1 or parallel < 1:
-        raise ValueError(f"trials and parallel must be at least 1, got {trials} and {parallel}")
+    if trials < 1:
+        raise ValueError(f"trials must be at least 1, got {trials}")
+    if not 1 <= parallel <= MAX_PARALLEL:
+        raise ValueError(f"parallel must be from 1 to {MAX_PARALLEL} (this machine's CPUs), got {parallel}")
     contract = load_contract(contract_source)
     space = space if space is not None else load_search_space()
     run = home / TUNING_DIR / contract.name / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
@@ -105,6 +109,33 @@ def tune(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(seed=seed))
     done: list[Trial] = []
+    try:
+        _run_trials(
+            study,
+            space,
+            trials,
+            parallel,
+            done,
+            splits=splits,
+            run=run,
+            contract=contract,
+            python=python,
+            seed=seed,
+            log=log,
+        )
+    except KeyboardInterrupt:
+        log(f"interrupted after {len(done)} of {trials} trials; the finished ones are in {run / TRIALS_FILE}")
+        raise
+    best = next(t for t in done if t.number == study.best_trial.number)
+    _write_best(run, home, contract, best)
+    return TuningResult(
+        run=run, trials=done, best=best, metric=contract.metric.name, higher_is_better=contract.metric.higher_is_better
+    )
+
+
+def _run_trials(study, space, trials, parallel, done, *, splits, run, contract, python, seed, log) -> None:
+    """Ask, train and tell `parallel` trials at a time until `trials` are done; each is added to `done` and to the
+    run's trials table as it ends, so an interrupted run keeps every finished trial."""
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         while len(done) < trials:
             batch = [study.ask() for _ in range(min(parallel, trials - len(done)))]
@@ -120,17 +151,13 @@ def tune(
             for trial, hyperparameters, value in zip(batch, suggested, values, strict=True):
                 study.tell(trial, value)
                 done.append(Trial(trial.number, hyperparameters, value))
+                _write_trials(run, contract, done)
                 best = study.best_trial
                 log(
                     f"trial {trial.number + 1:>3}/{trials}  validation {contract.metric.name} {value:.4f}  "
                     f"(best {best.value:.4f}, trial {best.number + 1})  "
                     + " ".join(f"{k}={_shown(v)}" for k, v in hyperparameters.items())
                 )
-    best = next(t for t in done if t.number == study.best_trial.number)
-    _record(run, home, contract, done, best)
-    return TuningResult(
-        run=run, trials=done, best=best, metric=contract.metric.name, higher_is_better=contract.metric.higher_is_better
-    )
 
 
 def trial_table(result: TuningResult) -> str:
@@ -249,7 +276,7 @@ def run_ml_module(python: str | None, module: str, arguments: list[str], log: Pa
     return log.read_text(errors="replace")
 
 
-def _record(run: Path, home: Path, contract: DatasetContract, trials: list[Trial], best: Trial) -> None:
+def _write_trials(run: Path, contract: DatasetContract, trials: list[Trial]) -> None:
     names = list(trials[0].hyperparameters)
     table = io.StringIO(newline="")
     writer = csv.writer(table)
@@ -257,6 +284,9 @@ def _record(run: Path, home: Path, contract: DatasetContract, trials: list[Trial
     for trial in trials:
         writer.writerow([trial.number + 1, trial.value, *(trial.hyperparameters[n] for n in names)])
     atomic_write_text(run / TRIALS_FILE, table.getvalue())
+
+
+def _write_best(run: Path, home: Path, contract: DatasetContract, best: Trial) -> None:
     best_json = (
         json.dumps(
             {

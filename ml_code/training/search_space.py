@@ -77,9 +77,9 @@ def parse_search_space(raw: Any, *, where: str = "search space", hyperparameters
         if scaling not in SCALINGS:
             raise SearchSpaceError(f"{at}: scaling {scaling!r} is not one of {list(SCALINGS)}")
         numbers = (int,) if kind == "integer" else (int, float)
-        if not all(isinstance(v, numbers) and not isinstance(v, bool) for v in (low, high)):
+        if not all(isinstance(v, numbers) and not isinstance(v, bool) and math.isfinite(v) for v in (low, high)):
             raise SearchSpaceError(
-                f"{at}: min and max of an {kind} range must be {kind} numbers, got {low!r}, {high!r}"
+                f"{at}: min and max of an {kind} range must be finite {kind} numbers, got {low!r}, {high!r}"
             )
         if not low < high:
             raise SearchSpaceError(f"{at}: min {low} must be below max {high}")

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from local_mode.records import DamagedRecord
-from local_mode.tune import best_file, tune, tuned_hyperparameters
+from local_mode.tune import MAX_PARALLEL, best_file, tune, tuned_hyperparameters
 from ml_code.training.search_space import Range
 from tests.cli import local_mode
 
@@ -27,7 +27,16 @@ def tuned_twice(tmp_path_factory, churn_csv):
         runs.append(
             (
                 home,
-                tune("customer-churn", churn_csv, home, trials=3, parallel=3, seed=5, space=SPACE, log=lambda _l: None),
+                tune(
+                    "customer-churn",
+                    churn_csv,
+                    home,
+                    trials=3,
+                    parallel=min(3, MAX_PARALLEL),
+                    seed=5,
+                    space=SPACE,
+                    log=lambda _l: None,
+                ),
             )
         )
     return runs
@@ -61,7 +70,7 @@ def test_run_tuned_fails_clearly_without_a_tuning_run(tmp_path, churn_csv):
 
 
 def test_fails_when_asked_for_no_trials(tmp_path, churn_csv):
-    with pytest.raises(ValueError, match=r"trials and parallel must be at least 1, got 0 and 2"):
+    with pytest.raises(ValueError, match=r"trials must be at least 1, got 0"):
         tune("customer-churn", churn_csv, tmp_path, trials=0, space=SPACE)
 
 
@@ -72,3 +81,37 @@ def test_a_damaged_tuning_result_is_named_with_the_way_out(tmp_path):
         path.write_text(damaged)
         with pytest.raises(DamagedRecord, match=rf"{path} holds no tuning result \(.*\): copy a run's best.json over"):
             tuned_hyperparameters(tmp_path, "customer-churn")
+
+
+def test_an_interrupted_tuning_keeps_every_finished_trial(tmp_path, churn_csv):
+    said = []
+
+    def log(line: str) -> None:  # Ctrl-C arrives after the second trial has ended
+        said.append(line)
+        if len(said) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        tune("customer-churn", churn_csv, tmp_path, trials=4, parallel=1, seed=5, space=SPACE, log=log)
+    (table,) = (tmp_path / "tuning" / "customer-churn").glob("*/trials.csv")
+    with table.open() as rows:
+        assert [int(row["trial"]) for row in csv.DictReader(rows)] == [1, 2]
+    assert said[-1] == f"interrupted after 2 of 4 trials; the finished ones are in {table}"
+    assert not best_file(tmp_path, "customer-churn").exists()  # an unfinished search names no best
+
+
+def test_parallel_trials_are_capped_at_the_machines_cpus(tmp_path, churn_csv):
+    with pytest.raises(ValueError, match=rf"parallel must be from 1 to {MAX_PARALLEL} \(this machine's CPUs\), got"):
+        tune("customer-churn", churn_csv, tmp_path, trials=2, parallel=MAX_PARALLEL + 1, space=SPACE)
+    assert not (tmp_path / "tuning").exists()
+
+
+def test_ctrl_c_ends_a_command_with_130_and_no_traceback(monkeypatch, tmp_path, capsys):
+    import local_mode.__main__ as cli
+
+    def interrupted(_args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_tune", interrupted)
+    code = cli.main(["tune", "--contract", "customer-churn", "--data", str(tmp_path), "--workdir", str(tmp_path)])
+    assert code == 130 and capsys.readouterr().err == "interrupted\n"
