@@ -20,6 +20,7 @@ from pyspark.sql import SparkSession
 from ml_code.contracts.contract import DatasetContract
 from ml_code.etl.storage import (
     NOT_JSON,
+    UnreadableFile,
     delete_tree,
     dumps,
     file_versions,
@@ -54,15 +55,17 @@ class EtlLocations:
 def read_manifests(spark: SparkSession, manifests_uri: str) -> list[dict]:
     """The manifests of the runs that finished; one that is not JSON (truncated, edited) fails naming it."""
     manifests = [uri for uri in list_files(spark, manifests_uri) if uri.endswith(MANIFEST_SUFFIX)]
+    way_out = "restore it from the bucket's previous version, or delete it to process that run's files again"
+    try:
+        texts = read_texts(spark, manifests)
+    except UnreadableFile as error:
+        raise ValueError(f"the ETL's ledger has a manifest that cannot be read: {error}; {way_out}") from None
     parsed = []
-    for uri, text in read_texts(spark, manifests).items():
+    for uri, text in texts.items():
         try:
             parsed.append(json.loads(text))
         except json.JSONDecodeError as error:
-            raise ValueError(
-                f"the ETL's ledger has a manifest that is not JSON: {uri} ({error}); restore it from the bucket's "
-                "previous version, or delete it to process that run's files again"
-            ) from error
+            raise ValueError(f"the ETL's ledger has a manifest that is not JSON: {uri} ({error}); {way_out}") from error
     return parsed
 
 

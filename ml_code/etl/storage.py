@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -60,13 +61,39 @@ def starts_with_array(spark: SparkSession, uri: str) -> bool:
         stream.close()
 
 
+class UnreadableFile(ValueError):
+    """A file the file system refuses to return (locally: its content no longer matches its `.crc` checksum); the
+    message is the file and the cause."""
+
+
 def read_texts(spark: SparkSession, uris: list[str]) -> dict[str, str]:
-    """Whole small files (manifests) as text, by file, in one read."""
+    """Whole small files (manifests) as text, by file, in one read; if that read fails, the file that cannot be
+    read is found and named (UnreadableFile)."""
     if not uris:
         return {}
     texts = spark.read.text(uris, wholetext=True).select(F.col("_metadata.file_path").alias("file"), "value")
-    by_file = {same_file(row["file"]): row["value"] for row in texts.collect()}
+    try:
+        rows = texts.collect()
+    except Py4JJavaError:
+        for uri in uris:
+            read_text(spark, uri)
+        raise
+    by_file = {same_file(row["file"]): row["value"] for row in rows}
     return {uri: by_file[same_file(uri)] for uri in uris}
+
+
+def read_text(spark: SparkSession, uri: str) -> str:
+    """One small file as UTF-8 text, through the file system; one it refuses to return is an UnreadableFile."""
+    filesystem, path = _filesystem(spark, uri)
+    try:
+        stream = filesystem.open(path)
+        try:
+            return spark._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+        finally:
+            stream.close()
+    except Py4JJavaError as error:
+        cause = error.java_exception
+        raise UnreadableFile(f"{uri} ({cause.getClass().getSimpleName()}: {cause.getMessage()})") from None
 
 
 def delete_tree(spark: SparkSession, uri: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -353,3 +354,25 @@ def test_fails_naming_the_manifest_that_is_not_json(spark, tmp_path):
     rewrite_manifest(output, "r1", (output / "manifests" / "run=r1.json").read_text()[:40])  # truncated
     with pytest.raises(ValueError, match=r"a manifest that is not JSON: .*run=r1\.json"):
         run_etl(spark, CHURN, locations, key=KEY, run_id="r2", ingest_date="2026-07-02")
+
+
+def test_fails_naming_the_manifest_cut_short_beside_its_checksum(spark, tmp_path):
+    raw, output = tmp_path / "raw", tmp_path / "out"
+    write_lines(raw / "a.jsonl", [record("C1")])
+    locations = local_locations(raw, output)
+    for run_id, day in (("r0", "2026-06-30"), ("r1", "2026-07-01")):
+        write_lines(raw / f"{run_id}.jsonl", [record(f"C-{run_id}")])
+        run_etl(spark, CHURN, locations, key=KEY, run_id=run_id, ingest_date=day)
+    manifest = output / "manifests" / "run=r1.json"
+    assert (manifest.parent / f".{manifest.name}.crc").is_file()
+    manifest.write_text(manifest.read_text()[:40])  # cut short; Hadoop's checksum of the whole stays beside it
+    with pytest.raises(ValueError) as caught:
+        run_etl(spark, CHURN, locations, key=KEY, run_id="r2", ingest_date="2026-07-02")
+    message = str(caught.value)
+    assert re.match(
+        r"the ETL's ledger has a manifest that cannot be read: \S+/run=r1\.json \(ChecksumException", message
+    )
+    assert message.endswith(
+        "restore it from the bucket's previous version, or delete it to process that run's files again"
+    )
+    assert "o70" not in message and "collectToPython" not in message
