@@ -22,9 +22,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command", required=True)
 
     generate = commands.add_parser("generate", help="write a synthetic customer-churn CRM export")
-    generate.add_argument("--output", type=Path, required=True)
-    generate.add_argument("--rows", type=int, default=20_000)
-    generate.add_argument("--seed", type=int, default=7)
+    generate.add_argument("--output", type=Path, required=True, help="the file to write")
+    generate.add_argument("--rows", type=int, default=20_000, help="records to write (default: %(default)s)")
+    generate.add_argument("--seed", type=int, default=7, help="the same seed writes the same records")
     generate.add_argument("--drift", action="store_true", help="shift feature distributions, as live data might")
     generate.add_argument(
         "--bias",
@@ -32,7 +32,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=0.0,
         help="make churn depend on gender by this much (log-odds for women), for the fairness report to find",
     )
-    generate.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    generate.add_argument(
+        "--format", choices=("jsonl", "csv"), default="jsonl", help="JSON lines, as the raw bucket gets them, or CSV"
+    )
     generate.add_argument(
         "--defect-rate", type=float, default=0.0, help="share of broken records (JSON lines only), e.g. 0.01"
     )
@@ -56,7 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
     tune = commands.add_parser("tune", help="search ml_code/training/search_space.json on a CSV file or folder")
     training_data(tune, seed_help="the split, the sampler and the models")
-    tune.add_argument("--trials", type=int, default=20)
+    tune.add_argument("--trials", type=int, default=20, help="models to train (default: %(default)s)")
     tune.add_argument(
         "--parallel", type=int, default=DEFAULT_PARALLEL, help=f"trials at a time, at most {MAX_PARALLEL} (CPUs)"
     )
@@ -69,12 +71,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     actions = registry.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", help="the groups, or one group's versions")
     workdir(listing)
-    listing.add_argument("--group")
+    listing.add_argument("--group", help="list this group's versions")
     for name in ("show", "approve", "reject"):
         action = actions.add_parser(name, help=f"{name} a model package")
         workdir(action)
-        action.add_argument("--group", required=True)
-        action.add_argument("--version", type=int, required=True)
+        action.add_argument("--group", required=True, help="the model package group")
+        action.add_argument("--version", type=int, required=True, help="the package's version in the group")
         if name != "show":
             action.add_argument("--approver", help="who decides (default: the user name)")
             action.add_argument("--comment", default="", help="why, kept with the decision")
@@ -89,10 +91,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     model = serve.add_mutually_exclusive_group(required=True)
     model.add_argument("--group", help="serve this group's newest Approved version (or --version)")
     model.add_argument("--model", type=Path, help="a model.tar.gz (needs --endpoint)")
-    serve.add_argument("--version", type=int)
+    serve.add_argument("--version", type=int, help="an Approved version of --group (default: the newest)")
     serve.add_argument("--endpoint", help="the endpoint's name (default: the group's)")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--workers", type=int, default=2)
+    serve.add_argument("--port", type=int, default=8080, help="the loopback port to serve on (default: %(default)s)")
+    serve.add_argument("--workers", type=int, default=2, help="server processes (default: %(default)s)")
     serve.add_argument("--capture-percentage", type=float, default=100.0, help="data capture sampling, 0-100")
     serve.add_argument("--no-capture", action="store_true", help="capture nothing")
 
@@ -115,7 +117,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     demo.add_argument(
         "--workdir", type=Path, default=Path("work/demo"), help="replaced by each demo (default: work/demo)"
     )
-    demo.add_argument("--rows", type=int, default=20_000)
+    demo.add_argument(
+        "--rows", type=int, default=20_000, help="records of each synthetic export (default: %(default)s)"
+    )
     return parser.parse_args(argv)
 
 
@@ -193,7 +197,10 @@ def _etl(args: argparse.Namespace) -> int:
     from local_mode.etl import run_local_etl
     from ml_code.contracts.contract import load_contract
 
-    key = args.hash_key_file.read_bytes().strip() if args.hash_key_file else args.hash_key.encode()
+    try:
+        key = args.hash_key_file.read_bytes().strip() if args.hash_key_file else args.hash_key.encode()
+    except OSError as error:
+        raise ValueError(f"the hash key file {args.hash_key_file} cannot be read: {error.strerror}") from None
     manifest = run_local_etl(load_contract(args.contract), args.input, args.output, key=key)
     counts = manifest["counts"]
     print(

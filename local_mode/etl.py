@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ml_code.contracts.contract import DatasetContract
 from ml_code.etl.job import EtlLocations, run_etl
+from ml_code.etl.transforms import check_hash_key
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,8 @@ def local_locations(input_path: Path, output: Path) -> EtlLocations:
 
 def run_local_etl(contract: DatasetContract, input_path: Path, output: Path, *, key: bytes, spark=None) -> dict:
     """Run the ETL on local files; returns the run manifest."""
-    locations = local_locations(input_path, output)  # a bad path fails before Spark starts
+    locations = local_locations(input_path, output)  # a bad path or key fails before Spark starts
+    check_hash_key(key)
     files = [input_path] if input_path.is_file() else [path for path in input_path.rglob("*") if path.is_file()]
     return run_etl(
         spark or local_spark(input_bytes=sum(path.stat().st_size for path in files)),

@@ -26,6 +26,11 @@ ENCODINGS = {"text/csv": "CSV", "application/json": "JSON"}  # anything else is 
 _STOP = object()
 
 
+def check_sampling_percentage(value: float) -> None:
+    if not 0 <= value <= 100:
+        raise ValueError(f"the capture's sampling percentage must be from 0 to 100, got {value:g}")
+
+
 @dataclass(frozen=True)
 class CaptureConfig:
     destination: Path
@@ -34,8 +39,7 @@ class CaptureConfig:
     sampling_percentage: float = 100.0
 
     def __post_init__(self) -> None:
-        if not 0 <= self.sampling_percentage <= 100:
-            raise ValueError(f"the sampling percentage must be in [0, 100], got {self.sampling_percentage}")
+        check_sampling_percentage(self.sampling_percentage)
 
     @property
     def root(self) -> Path:

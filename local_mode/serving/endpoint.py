@@ -24,6 +24,7 @@ from local_mode.jobs import default_python, python_path
 from local_mode.local_s3 import LocalS3
 from local_mode.registry import APPROVED, ModelPackage, Registry, RegistryError
 from local_mode.serving import CAPTURE_ENV, MODEL_DIR_ENV, SETTINGS_ENV
+from local_mode.serving.capture import check_sampling_percentage
 from ml_code.paths import DATA_CAPTURE_PREFIX, ENDPOINT_VARIANT
 
 ENDPOINTS_DIR = "endpoints"
@@ -64,6 +65,8 @@ class EndpointSpec:
             raise ValueError(f"an endpoint needs at least 1 worker, got {self.workers}")
         if not 0 < self.port < 65536:
             raise ValueError(f"port {self.port} is not a TCP port")
+        if self.sampling_percentage is not None:
+            check_sampling_percentage(self.sampling_percentage)
 
 
 def approved_package(home: Path, group: str, version: int | None = None) -> ModelPackage:
@@ -116,6 +119,7 @@ class LocalEndpoint:
         return self.folder / "server.log"
 
     def start(self, timeout: float = START_TIMEOUT_SECONDS) -> LocalEndpoint:
+        require_free_port(self.spec.port)
         model_dir = unpack(self.spec.model_archive, self.folder / "model")
         env = {
             **os.environ,
@@ -187,6 +191,22 @@ def unpack(archive: Path, destination: Path) -> Path:
         raise EndpointError(f"no model archive at {archive}")
     shutil.rmtree(destination, ignore_errors=True)
     destination.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive, "r:gz") as tar:
-        tar.extractall(destination, filter="data")
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            tar.extractall(destination, filter="data")
+    except (tarfile.TarError, EOFError, OSError) as error:
+        raise EndpointError(f"{archive} is not a model archive, a gzip-compressed tar ({error})") from None
     return destination
+
+
+def require_free_port(port: int) -> None:
+    """Fail, saying so, when something listens on `port` already: the server could not bind it, and /ping would
+    reach the other server."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds: TIME_WAIT is no obstacle
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            raise EndpointError(
+                f"port {port} is in use ({error.strerror}): stop what listens there, or pass another --port"
+            ) from None

@@ -89,6 +89,11 @@ def with_reason(frame: DataFrame, contract: DatasetContract) -> DataFrame:
     return frame.withColumn(REASON_COLUMN, reason)
 
 
+def check_hash_key(key: bytes) -> None:
+    if not key:
+        raise ValueError("the hash key is empty")
+
+
 def with_hmac_key(frame: DataFrame, key: bytes) -> DataFrame:
     """`frame` with the HMAC key's two pads as columns, joined from a one-row frame: they travel as data, so no
     query plan shows the key (as literals they would be in every plan, and so in logs and the Spark UI's event
@@ -96,8 +101,7 @@ def with_hmac_key(frame: DataFrame, key: bytes) -> DataFrame:
 
     HMAC(K, m) = H((K' ^ opad) || H((K' ^ ipad) || m)), with K' the key padded to the block size.
     """
-    if not key:
-        raise ValueError("the hash key is empty")
+    check_hash_key(key)
     padded = (hashlib.sha256(key).digest() if len(key) > _HMAC_BLOCK else key).ljust(_HMAC_BLOCK, b"\0")
     pads = frame.sparkSession.createDataFrame(
         [(bytearray(byte ^ 0x36 for byte in padded), bytearray(byte ^ 0x5C for byte in padded))],

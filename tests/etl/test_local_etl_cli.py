@@ -51,3 +51,17 @@ def test_a_missing_input_fails_before_spark_starts(tmp_path, monkeypatch):
     monkeypatch.setattr(etl, "local_spark", lambda **_: pytest.fail("Spark started for an input that does not exist"))
     with pytest.raises(FileNotFoundError, match="no input at"):
         etl.run_local_etl(load_contract("customer-churn"), tmp_path / "absent", tmp_path / "o", key=b"k")
+
+
+def test_an_empty_or_unreadable_key_fails_before_spark_starts(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(etl, "local_spark", lambda **_: pytest.fail("Spark started with a key it cannot use"))
+    raw = tmp_path / "export.jsonl"
+    write(raw, generate(10, seed=4))
+    with pytest.raises(ValueError, match="the hash key is empty"):
+        etl.run_local_etl(load_contract("customer-churn"), raw, tmp_path / "o", key=b"")
+    arguments = ["etl", "--contract", "customer-churn", "--input", str(raw), "--output", str(tmp_path / "o")]
+    assert main([*arguments, "--hash-key-file", str(tmp_path / "no-key")]) == 1
+    assert (
+        capsys.readouterr().err
+        == f"error: the hash key file {tmp_path / 'no-key'} cannot be read: No such file or directory\n"
+    )

@@ -347,3 +347,28 @@ def test_a_damaged_cache_entry_or_cached_output_runs_the_step_again_and_a_damage
     assert re.search(r"Preprocess\s+the outputs of execution \S+ changed since they were cached", edited.stdout)
     assert re.search(r"Preprocess\s+succeeded", edited.stdout)
     assert re.search(r"DataQualityBaseline\s+succeeded", edited.stdout)
+
+
+def test_every_option_of_every_command_says_what_it_is():
+    import argparse
+
+    from local_mode.__main__ import parse_args
+
+    parsers, silent = [], []
+
+    def collect(parser: argparse.ArgumentParser, path: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    collect(sub, f"{path} {name}".strip())
+            elif not isinstance(action, argparse._HelpAction) and not action.help:
+                silent.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+        parsers.append(path)
+
+    original = argparse.ArgumentParser.parse_args
+    try:
+        argparse.ArgumentParser.parse_args = lambda self, argv=None: collect(self, "")
+        parse_args([])
+    finally:
+        argparse.ArgumentParser.parse_args = original
+    assert len(parsers) > 10 and silent == []

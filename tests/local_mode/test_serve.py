@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import tarfile
 from datetime import UTC
 from pathlib import Path
@@ -16,11 +17,12 @@ from local_mode.local_s3 import LocalS3
 from local_mode.monitoring import input_columns
 from local_mode.registry import PENDING, Registry, RegistryError
 from local_mode.serving.capture import CaptureConfig, DataCapture
-from local_mode.serving.endpoint import LocalEndpoint, approved_package
+from local_mode.serving.endpoint import LocalEndpoint, approved_package, free_port
 from local_mode.traffic import EndpointClient
 from ml_code.contracts.contract import PROBLEM_TYPES
 from ml_code.paths import MAX_RECORDS_PER_REQUEST as MAX_RECORDS
 from ml_code.paths import SAMPLE_PAYLOAD_FILE, SAMPLE_PAYLOAD_RECORDS
+from tests.cli import local_mode_here
 from tests.local_mode.conftest import start
 
 
@@ -234,8 +236,31 @@ def test_sampling_follows_the_percentage_and_close_drains_the_queue(tmp_path):
 
 
 def test_fails_when_the_sampling_percentage_is_out_of_range(tmp_path):
-    with pytest.raises(ValueError, match=r"sampling percentage must be in \[0, 100\], got 120"):
+    with pytest.raises(ValueError, match=r"sampling percentage must be from 0 to 100, got 120"):
         CaptureConfig(tmp_path, "ep", "AllTraffic", 120)
+    archive = tmp_path / "model.tar.gz"
+    served = ("serve", "--model", archive, "--endpoint", "ep-1", "--workdir", tmp_path)
+    result = local_mode_here(*served, "--capture-percentage", 150)
+    assert result.returncode == 1
+    assert result.stderr == "error: the capture's sampling percentage must be from 0 to 100, got 150\n"
+
+
+def test_serve_names_a_model_that_is_no_archive_and_a_port_in_use_in_one_line(tmp_path):
+    archive = tmp_path / "model.tar.gz"
+    archive.write_text("not gzip")
+    port = free_port()
+    served = ("serve", "--model", archive, "--endpoint", "ep-1", "--workdir", tmp_path, "--port", port)
+    result = local_mode_here(*served)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: {archive} is not a model archive, a gzip-compressed tar (")
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", port))
+        other.listen()
+        result = local_mode_here(*served)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"error: port {port} is in use (Address already in use): stop what listens there, or pass another --port\n"
+    )
 
 
 @pytest.mark.parametrize("name", ["/some/dir", "../outside", "a/b", "-leading", "x" * 64, "white space"])
