@@ -16,6 +16,8 @@ if __package__ in (None, ""):  # run as a file: import from the source root
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import argparse  # noqa: E402
+import codecs  # noqa: E402
+import csv  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
@@ -43,6 +45,8 @@ from ml_code.runtime import atomic_write_text, configure_logging, parse_known, r
 logger = logging.getLogger(__name__)
 
 CHUNK_ROWS = 50_000
+HEADER_BYTES = 1 << 20  # what is read of a file to check its header
+_HMAC_HEX = r"[0-9a-f]{64}"  # the ETL's HMAC-SHA256 of a hashed column, as lowercase hex
 ROW_COLUMN = "row"  # the record's position in its file, when the contract has no id columns
 
 
@@ -66,8 +70,56 @@ def prediction_columns(predictions: list[dict[str, Any]]) -> dict[str, list]:
     return {"probability": [p["probability"] for p in predictions], "label": [p["label"] for p in predictions]}
 
 
-def score_file(source: Path, destination: Path, model: LoadedModel, id_columns: list[str]) -> int:
-    """Score one CSV into `destination` (written whole or not at all); the number of records."""
+def check_curated(source: Path, contract: DatasetContract) -> None:
+    """Refuse, before scoring, what is not the ETL's curated CSV of `contract`: bytes that are not UTF-8 text, a
+    first line that names none of its columns (no header, or not comma-separated), columns the ETL leaves in the
+    raw bucket, hashed columns that hold raw values. Messages name columns only when the first line is a header:
+    otherwise they would be values."""
+    with source.open("rb") as handle:
+        head = handle.read(HEADER_BYTES)
+    if b"\0" in head:
+        raise ContractError(f"{source} is binary, not a CSV file")
+    try:  # incremental: a character the read cut in two at its end is no error
+        first_line = codecs.getincrementaldecoder("utf-8-sig")().decode(head.split(b"\n", 1)[0]).rstrip("\r")
+    except UnicodeDecodeError:
+        raise ContractError(f"{source} is not UTF-8 text, as the ETL's curated CSV is") from None
+    columns = next(csv.reader([first_line]), [])
+    if first_line and not set(contract.declared_columns) & set(columns):
+        separator = " (it is not comma-separated)" if ";" in first_line or "\t" in first_line else ""
+        raise ContractError(
+            f"{source}: its first line names none of contract {contract.name!r}'s columns{separator}: expected the "
+            "ETL's curated CSV, with its header"
+        )
+    if contract.numeric:  # the curated columns are an allowlist
+        outside = [column for column in columns if column not in contract.curated_columns]
+    else:  # any undeclared column may be a feature: what the contract drops is known
+        outside = [column for column in columns if column in (*contract.pii_drop, *contract.drop)]
+    if outside:
+        raise ContractError(
+            f"{source} is not curated data: column(s) {outside} stay in the raw bucket (the ETL drops them); score "
+            "the ETL's curated output"
+        )
+    hashed = [column for column in contract.pii_hash if column in columns]
+    if hashed:  # the first records here, every record as it is scored
+        _check_hashed(source, pd.read_csv(source, dtype=str, usecols=hashed, nrows=CHUNK_ROWS), hashed)
+
+
+def _check_hashed(source: Path, chunk: pd.DataFrame, hashed: list[str]) -> None:
+    """The contract's hashed columns hold the ETL's HMACs, never raw values (which would reach the predictions)."""
+    for column in hashed:
+        values = chunk[column].dropna()
+        if not values.str.fullmatch(_HMAC_HEX).all():
+            raise ContractError(
+                f"{source} is not curated data: column {column!r} holds values that are not the ETL's hashes; score "
+                "the ETL's curated output"
+            )
+
+
+def score_file(
+    source: Path, destination: Path, model: LoadedModel, id_columns: list[str], hashed: tuple[str, ...] = ()
+) -> int:
+    """Score one CSV into `destination` (written whole or not at all); the number of records. The `hashed`
+    columns must hold the ETL's hashes."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     records = 0
     with tempfile.NamedTemporaryFile(
@@ -79,6 +131,7 @@ def score_file(source: Path, destination: Path, model: LoadedModel, id_columns: 
                 missing = [column for column in id_columns if column not in chunk.columns]
                 if missing:
                     raise ContractError(f"{source}: no id column(s) {missing} to file the predictions under")
+                _check_hashed(source, chunk, [column for column in hashed if column in chunk.columns])
                 ids = (
                     chunk[id_columns]
                     if id_columns
@@ -117,12 +170,19 @@ def score(base_dir: Path, contract: DatasetContract, input_dir: Path | None = No
     output_dir = base_dir / PREDICTIONS_OUTPUT
     with tempfile.TemporaryDirectory() as unpacked:
         model = load_packaged_model(base_dir / SCORING_MODEL_INPUT / MODEL_ARCHIVE, Path(unpacked))
-        counts = {
-            str(path.relative_to(input_dir)): score_file(
-                path, output_dir / path.relative_to(input_dir), model, list(contract.id_columns)
-            )
-            for path in files
-        }
+        for path in files:  # every file is checked before any is scored
+            check_curated(path, contract)
+        counts = {}
+        for path in files:
+            relative = path.relative_to(input_dir)
+            try:
+                counts[str(relative)] = score_file(
+                    path, output_dir / relative, model, list(contract.id_columns), contract.pii_hash
+                )
+            except ValueError as error:  # what the model's handlers refuse, said of the file it is in
+                if str(path) in str(error):
+                    raise
+                raise ContractError(f"{path}: {error}") from error
     summary = {
         "model_package_arn": chosen["model_package_arn"],
         "model_package_version": chosen["model_package_version"],

@@ -333,7 +333,7 @@ def test_a_damaged_cache_entry_or_cached_output_runs_the_step_again_and_a_damage
     record.write_text(record.read_text()[:100])
     damaged = run(definition_file, churn_csv, home)
     assert damaged.returncode == 0, damaged.stdout[-3000:] + damaged.stderr[-2000:]
-    assert f"Preprocess             cache entry {entry} is damaged (Expecting" in damaged.stdout
+    assert f"Preprocess             cache entry {entry} is damaged (" in damaged.stdout
     assert re.search(r"Preprocess\s+succeeded", damaged.stdout)
     assert json.loads(entry.read_text())["outputs_sha256"]  # written whole again
 

@@ -18,6 +18,7 @@ from ml_code.archives import tar_gz
 from ml_code.inference import approved_model, batch_score
 from ml_code.inference.inference import RequestError, model_fn, predict_fn, transform
 from ml_code.processing.preprocess import preprocess
+from tests.curated import as_curated
 
 GROUP = "mlops-test-models"
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5"
@@ -68,7 +69,7 @@ def test_fails_when_no_package_is_approved(registry, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def scoring_base(tmp_path_factory, churn_model_dir, churn_csv) -> Path:
+def scoring_base(tmp_path_factory, churn_model_dir, churn_csv, churn_contract) -> Path:
     """A processing base as the pipeline lays it out: the model, the chosen package, two curated folders."""
     base = tmp_path_factory.mktemp("scoring")
     files = {
@@ -83,7 +84,7 @@ def scoring_base(tmp_path_factory, churn_model_dir, churn_csv) -> Path:
     approved = base / paths.APPROVED_MODEL_OUTPUT / paths.APPROVED_MODEL_FILE
     approved.parent.mkdir(parents=True)
     approved.write_text(json.dumps({**chosen, "model_data_url": "s3://x/model.tar.gz"}))
-    data = pd.read_csv(churn_csv, dtype=str)
+    data = as_curated(pd.read_csv(churn_csv, dtype=str), churn_contract)
     for folder, rows in (
         ("ingest_date=2026-11-01/run=a", data.iloc[:1300]),
         ("ingest_date=2026-11-02/run=b", data.iloc[1300:1310]),
@@ -140,6 +141,51 @@ def test_fails_naming_what_is_wrong_with_the_input(scoring_base, churn_contract,
     assert not list((tmp_path / "out").glob("*"))  # nothing half-written
     with pytest.raises(ValueError, match=r"no CSV file under .*empty to score"):
         batch_score.score(scoring_base, churn_contract, input_dir=tmp_path / "empty")
+
+
+def test_refuses_what_is_not_curated_data_before_scoring_and_names_the_file(
+    scoring_base, churn_contract, churn_csv, tmp_path
+):
+    curated = pd.read_csv(scoring_base / paths.PROCESSING_INPUT_DATA / "ingest_date=2026-11-02/run=b/part-0.csv")
+    raw = pd.read_csv(churn_csv, dtype=str).iloc[:10]
+    cases = {
+        "binary.csv": (b"PK\x03\x04\x00\x00zip", r"binary\.csv is binary, not a CSV file"),
+        "latin1.csv": ("plan,région\nbasic,Zürich\n".encode("latin-1"), r"latin1\.csv is not UTF-8 text"),
+        "headerless.csv": (
+            curated.to_csv(index=False, header=False).encode(),
+            r"headerless\.csv: its first line names none of contract 'customer-churn'\'s columns: expected the ETL's",
+        ),
+        "semicolons.csv": (
+            curated.to_csv(index=False, sep=";").encode(),
+            r"semicolons\.csv: its first line names none .* \(it is not comma-separated\)",
+        ),
+        "raw-export.csv": (
+            raw.to_csv(index=False).encode(),
+            r"raw-export\.csv is not curated data: column\(s\) \['name', 'email', 'phone', 'export_ts'\] stay in",
+        ),
+        "raw-ids.csv": (
+            raw[list(curated.columns)].to_csv(index=False).encode(),
+            r"raw-ids\.csv is not curated data: column 'customer_id' holds values that are not the ETL's hashes",
+        ),
+    }
+    for name, (content, message) in cases.items():
+        folder = tmp_path / name
+        (folder / "a-good.csv").parent.mkdir(parents=True)
+        curated.to_csv(folder / "a-good.csv", index=False)
+        (folder / name).write_bytes(content)
+        with pytest.raises(ValueError, match=message) as caught:
+            batch_score.score(scoring_base, churn_contract, input_dir=folder)
+        assert str(folder / name) in str(caught.value)
+        assert not [value for value in raw["customer_id"] if value in str(caught.value)]  # no value in a message
+        assert not (scoring_base / paths.PREDICTIONS_OUTPUT / "a-good.csv").exists()  # checked before any is scored
+
+
+def test_names_the_file_the_model_refuses_among_many(scoring_base, churn_contract, tmp_path):
+    curated = pd.read_csv(scoring_base / paths.PROCESSING_INPUT_DATA / "ingest_date=2026-11-02/run=b/part-0.csv")
+    curated.to_csv(tmp_path / "a.csv", index=False)
+    curated.drop(columns="plan").to_csv(tmp_path / "b.csv", index=False)
+    with pytest.raises(ValueError, match=rf"^{tmp_path / 'b.csv'}: .*lack input column\(s\) \['plan'\]"):
+        batch_score.score(scoring_base, churn_contract, input_dir=tmp_path)
 
 
 def model_fn_from(base: Path, workdir: Path):
