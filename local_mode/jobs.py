@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -52,7 +53,9 @@ class JobRunner:
             raise JobFailed(
                 f"image {image!r} is not the framework image {XGBOOST_IMAGE}, the only one that runs locally"
             )
-        self._run(job_name, self._bootstrap_command(root, app), root, failure, environment)
+        self._run(
+            job_name, self._bootstrap_command(root, app), root, failure, environment, limit=_max_runtime(arguments)
+        )
         outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
         for output in outputs:
             self.s3.upload(container(root, output["S3Output"]["LocalPath"]), output["S3Output"]["S3Uri"])
@@ -115,7 +118,7 @@ class JobRunner:
             "SM_HOSTS": json.dumps(["algo-1"]),
             "SM_NUM_CPUS": str(os.cpu_count() or 1),
         }
-        log = self._run(job_name, command, root, failure, environment, cwd=code)
+        log = self._run(job_name, command, root, failure, environment, cwd=code, limit=_max_runtime(arguments))
         model_uri = f"{arguments['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job_name}/output/model.tar.gz"
         archive = container(root, "/opt/ml/output/model.tar.gz")
         pack_model(model_dir, archive)
@@ -131,8 +134,17 @@ class JobRunner:
         }
 
     def _run(
-        self, job_name: str, command: list[str], root: Path, failure: Path, environment: dict, cwd: Path | None = None
+        self,
+        job_name: str,
+        command: list[str],
+        root: Path,
+        failure: Path,
+        environment: dict,
+        cwd: Path | None = None,
+        *,
+        limit: int | None = None,
     ) -> Path:
+        """Run a job's command; past `limit` seconds (its stopping condition) it is stopped, as SageMaker stops it."""
         log = failure.parent / f"{job_name}.log"  # the job's log, as CloudWatch would keep it
         env = {
             **os.environ,
@@ -142,10 +154,20 @@ class JobRunner:
             "PYTHONPATH": python_path(),
             "PYTHONDONTWRITEBYTECODE": "1",
         }
-        returncode = ml_processes.run(command, env=env, cwd=cwd or ROOT, log=log)
+        try:
+            returncode = ml_processes.run(command, env=env, cwd=cwd or ROOT, log=log, timeout=limit)
+        except subprocess.TimeoutExpired:
+            raise JobFailed(
+                f"stopped: the job ran past its stopping condition, MaxRuntimeInSeconds {limit} (log: {log})"
+            ) from None
         if returncode != 0:
             raise JobFailed(f"{failure_reason(failure, log)} (exit {returncode}; log: {log})")
         return log
+
+
+def _max_runtime(arguments: dict) -> int | None:
+    """The job's StoppingCondition.MaxRuntimeInSeconds (none: it may run as long as it takes)."""
+    return arguments.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
 
 
 def container(root: Path, container_path: str) -> Path:

@@ -154,17 +154,34 @@ def _tables(file: InputFile, columns: list[str], *, numeric: set[str]) -> Iterat
                 )
                 return
             piece = whole.slice(start, end - start)
-            yield pa_csv.read_csv(pa.BufferReader(piece), read_options=read, convert_options=encoded), False
+            try:
+                table = pa_csv.read_csv(pa.BufferReader(piece), read_options=read, convert_options=encoded)
+            except pa.ArrowInvalid as error:
+                if not _straddles(error):
+                    raise
+                read.block_size = end - start  # a line longer than a block: the piece is parsed as one block
+                table = pa_csv.read_csv(pa.BufferReader(piece), read_options=read, convert_options=encoded)
+            yield table, False
             # the piece is parsed: its pages leave this process's memory (they stay in the page cache), so that
             # memory holds the parsed columns, not the file as well
             done = end // mmap.PAGESIZE * mmap.PAGESIZE
             if done > released:
                 mapped.madvise(mmap.MADV_DONTNEED, released, done - released)
                 released = done
-    except pa.ArrowInvalid:  # not quoted: pyarrow's message quotes the row, which may hold personal data
+    except pa.ArrowInvalid as error:  # not quoted: pyarrow's message quotes the row, which may hold personal data
+        if _straddles(error):
+            raise ContractError(
+                f"{file.path} has a record longer than {BLOCK_BYTES >> 20} MB, the most a record may be in a file "
+                "with quoted fields"
+            ) from None
         raise ContractError(
             f"{file.path} is no well-formed CSV file (does some row have more or fewer fields than its header?)"
         ) from None
+
+
+def _straddles(error: pa.ArrowInvalid) -> bool:
+    """Whether pyarrow failed on a record longer than its block, not on the file's form."""
+    return "straddl" in str(error)
 
 
 def _convert_options(columns: list[str], types: dict[str, pa.DataType]) -> pa_csv.ConvertOptions:

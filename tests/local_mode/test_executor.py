@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 
 import pytest
 
 from local_mode.deployment import code_objects, deploy, substitute
 from local_mode.executor import PipelineExecutor, StepError
 from local_mode.expressions import ExpressionError, Scope, follow, resolve
-from local_mode.jobs import default_python
+from local_mode.jobs import JobFailed, JobRunner, _max_runtime, default_python
 from local_mode.registry import Registry
 
 
@@ -138,3 +139,25 @@ def test_fails_on_a_placeholder_local_mode_does_not_know():
 def test_every_placeholder_of_the_definition_has_a_local_value(tmp_path, definition):
     text = json.dumps(substitute(definition, deploy(tmp_path, code_objects())))
     assert "${" not in text.replace("${!", "")
+
+
+def test_a_job_past_its_stopping_condition_is_stopped_and_says_so(tmp_path):
+    sleeper = tmp_path / "sleeper.py"
+    sleeper.write_text("import time\nprint('working', flush=True)\ntime.sleep(60)\n")
+    runner = JobRunner(tmp_path, default_python())
+    failure = tmp_path / "job" / "failure"
+    failure.parent.mkdir()
+    started = time.monotonic()
+    with pytest.raises(JobFailed) as caught:
+        runner._run("slow-job", [default_python(), str(sleeper)], tmp_path / "job", failure, {}, limit=1)
+    assert time.monotonic() - started < 30
+    log = failure.parent / "slow-job.log"
+    assert str(caught.value) == f"stopped: the job ran past its stopping condition, MaxRuntimeInSeconds 1 (log: {log})"
+    assert "working" in log.read_text()
+
+
+def test_local_jobs_get_the_definitions_stopping_condition(definition):
+    processing, training = step(definition, "Preprocess")["Arguments"], step(definition, "Train")["Arguments"]
+    assert _max_runtime(processing) == processing["StoppingCondition"]["MaxRuntimeInSeconds"] > 0
+    assert _max_runtime(training) == training["StoppingCondition"]["MaxRuntimeInSeconds"] > 0
+    assert _max_runtime({}) is None

@@ -253,3 +253,29 @@ def test_a_crashed_etl_runs_uncommitted_part_files_are_not_read(tmp_path, churn_
     (uncommitted / "part-1.csv").write_text("garbage,half-written\n1,")
     found = scan_input(tmp_path / "data")
     assert [file.path.name for file in found.files] == ["part-0.csv"]
+
+
+def test_a_field_longer_than_a_parsers_block_is_read(tmp_path, churn_csv, churn_contract):
+    frame = pd.read_csv(churn_csv, dtype=str).iloc[:200]
+    frame.loc[5, "name"] = "x" * (20 << 20)  # 20 MB, in a file without quotes
+    (tmp_path / "data").mkdir()
+    frame.to_csv(tmp_path / "data" / "long.csv", index=False)
+    read = read_input(tmp_path / "data", churn_contract)
+    assert len(read) == 200 and "name" not in read.columns  # read, and dropped as the contract says
+
+
+def test_a_quoted_record_longer_than_a_block_is_named_for_what_it_is(tmp_path, churn_csv, churn_contract, monkeypatch):
+    from ml_code.processing import reading
+
+    monkeypatch.setattr(reading, "BLOCK_BYTES", 1 << 20)
+    frame = pd.read_csv(churn_csv, dtype=str).iloc[:200]
+    frame.loc[3, "email"] = 'a "quoted" address'
+    frame.loc[5, "name"] = "x" * (3 << 20)
+    (tmp_path / "data").mkdir()
+    frame.to_csv(tmp_path / "data" / "long.csv", index=False)
+    with pytest.raises(ContractError) as caught:
+        read_input(tmp_path / "data", churn_contract)
+    assert str(caught.value) == (
+        f"{tmp_path / 'data' / 'long.csv'} has a record longer than 1 MB, the most a record may be in a file with "
+        "quoted fields"
+    )
