@@ -293,9 +293,15 @@ def _serve(args: argparse.Namespace) -> int:
         )
         print(f"serving {what} at {endpoint.url} ({capture}); Ctrl-C stops it", flush=True)
         try:
-            endpoint.process.wait()
+            ended = endpoint.process.wait()  # by itself: killed, or failed
         except KeyboardInterrupt:
-            pass
+            ended = None
+    if ended is not None:
+        how = f"was killed by signal {-ended}" if ended < 0 else f"exited with {ended}"
+        print(
+            f"error: endpoint {spec.name} stopped unasked: its server {how} (log: {endpoint.log_file})", file=sys.stderr
+        )
+        return EXIT_ERROR
     print(f"endpoint {spec.name} stopped")
     return 0
 

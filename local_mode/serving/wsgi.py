@@ -60,6 +60,15 @@ def create_app(model_dir: Path, capture: DataCapture | None = None) -> flask.Fla
     transform_fn = handlers(module)
     app = flask.Flask("local_endpoint")
 
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    def not_served(error) -> flask.Response:  # as every other answer: JSON, never an HTML page
+        body = {
+            "error": type(error).__name__,
+            "message": f"{flask.request.method} {flask.request.path}: {error.description}",
+        }
+        return flask.Response(json.dumps(body), status=error.code, mimetype=JSON)
+
     @app.get("/ping")
     def ping() -> flask.Response:
         return flask.Response(status=200)

@@ -105,8 +105,11 @@ def input_fn(request_body: str | bytes, request_content_type: str, columns: list
         frame = _records_from_json(request_body, columns)
     else:
         frame = _records_from_csv(request_body, len(columns) if columns is not None else None)
-    if len(frame) > MAX_RECORDS:
-        raise TooManyRecords(f"{len(frame)} records in one request; send at most {MAX_RECORDS}")
+    records = len(frame)
+    if content_type == CSV and columns is not None and records and set(map(str, frame.iloc[0])) >= set(columns):
+        records -= 1  # its header
+    if records > MAX_RECORDS:
+        raise TooManyRecords(f"{records} records in one request; send at most {MAX_RECORDS}")
     return frame
 
 
@@ -184,6 +187,7 @@ def transform(model: LoadedModel, body: str | bytes, content_type: str, accept: 
     """One request, end to end: (response body, its content type, HTTP status). A client error answers with
     its status and `{"error": ..., "message": ...}`; anything else is the server's fault and propagates."""
     try:
+        accept = _chosen(accept)
         records = input_fn(body, content_type, model.transform.input_columns)
         if _verbose(accept):
             if _media_type(accept or JSON) not in (JSON, "*/*"):
@@ -201,10 +205,38 @@ def _media_type(accept: str) -> str:
     return accept.split(";")[0].strip().lower()
 
 
+def _chosen(accept: str | None) -> str:
+    """The media range of an Accept header to answer with: of those this endpoint serves (JSON, CSV, `*/*`), the
+    first by quality, then by order, so `text/csv, application/json` answers CSV. None of them: 406."""
+    ranges = []
+    for order, part in enumerate((accept or JSON).split(",")):
+        if not part.strip():
+            continue
+        quality = 1.0
+        for parameter in part.split(";")[1:]:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    raise RequestError(f"the Accept header's quality {value.strip()!r} is not a number") from None
+        if quality > 0 and _media_type(part) in (JSON, CSV, "*/*"):
+            ranges.append((-quality, order, part.strip()))
+    if not ranges:
+        raise UnsupportedAccept(f"unsupported accept type {accept!r}: use {JSON} or {CSV}")
+    return min(ranges)[2]
+
+
 def _verbose(accept: str | None) -> bool:
-    """Whether the Accept header asks for explanations: a `verbose=true` parameter."""
-    parameters = (part.strip().lower().replace(" ", "") for part in (accept or "").split(";")[1:])
-    return "verbose=true" in parameters
+    """Whether the Accept header asks for explanations: `verbose=true` (or `false`; any other value is an error)."""
+    for parameter in (accept or "").split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "verbose":
+            value = value.strip().lower()
+            if value not in ("true", "false"):
+                raise RequestError(f"verbose={value} in the Accept header: use verbose=true or verbose=false")
+            return value == "true"
+    return False
 
 
 def _csv_row(prediction: dict[str, Any]) -> list[Any]:

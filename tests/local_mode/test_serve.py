@@ -17,7 +17,7 @@ from local_mode.local_s3 import LocalS3
 from local_mode.monitoring import input_columns
 from local_mode.registry import PENDING, Registry, RegistryError
 from local_mode.serving.capture import CaptureConfig, DataCapture
-from local_mode.serving.endpoint import LocalEndpoint, approved_package, free_port
+from local_mode.serving.endpoint import LocalEndpoint, approved_package, free_port, package_archive
 from local_mode.traffic import EndpointClient
 from ml_code.contracts.contract import PROBLEM_TYPES
 from ml_code.paths import MAX_RECORDS_PER_REQUEST as MAX_RECORDS
@@ -273,3 +273,49 @@ def test_fails_when_an_endpoint_name_could_reach_outside_the_workdir(tmp_path, n
     with pytest.raises(ValueError, match=r"is not a SageMaker endpoint name"):
         run_monitor(tmp_path, endpoint=name, package=None, contract=None, stage=None)
     assert list(tmp_path.iterdir()) == []  # nothing written, let alone deleted
+
+
+def test_paths_and_methods_it_does_not_serve_are_answered_in_json(endpoints):
+    import urllib.error
+    import urllib.request
+
+    url = endpoints["binary_classification"].url
+    for request, status in (
+        (urllib.request.Request(f"{url}/nowhere"), 404),
+        (urllib.request.Request(f"{url}/invocations"), 405),  # a GET
+    ):
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=10)  # noqa: S310 (loopback)
+        assert caught.value.code == status and caught.value.headers["Content-Type"] == "application/json"
+        body = json.loads(caught.value.read())
+        assert body["error"] in ("NotFound", "MethodNotAllowed") and request.full_url.split(url)[1] in body["message"]
+
+
+def test_serve_exits_1_saying_so_when_its_server_is_killed(approved_models, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.cli import ROOT
+
+    model = approved_models["binary_classification"]
+    archive = package_archive(model.home, model.package)
+    command = [sys.executable, "-m", "local_mode", "serve", "--model", str(archive), "--endpoint", "ep-killed"]
+    serving = subprocess.Popen(  # noqa: S603
+        [*command, "--workdir", str(tmp_path), "--port", str(free_port()), "--no-capture"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert "serving" in serving.stdout.readline()
+    children = Path(f"/proc/{serving.pid}/task/{serving.pid}/children").read_text().split()
+    (server,) = [int(pid) for pid in children]
+    os.kill(server, signal.SIGKILL)
+    started = time.monotonic()
+    assert serving.wait(timeout=60) == 1 and time.monotonic() - started < 60
+    stderr = serving.stderr.read()
+    assert "error: endpoint ep-killed stopped unasked: its server was killed by signal 9 (log: " in stderr
+    assert "endpoint ep-killed stopped\n" not in serving.stdout.read()

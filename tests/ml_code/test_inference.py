@@ -265,3 +265,42 @@ def test_an_integer_too_large_for_a_float_is_a_missing_value_not_a_server_error(
     record = {**raw_records.iloc[0].to_dict(), "monthly_charges": 10**400}
     answer, _, code = transform(model, json.dumps(record), "application/json", "application/json")
     assert code == 200 and 0.0 <= json.loads(answer)["predictions"][0]["probability"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("accept", "answered"),
+    [
+        ("text/csv, application/json", "text/csv"),
+        ("application/json;q=0.5, text/csv", "text/csv"),
+        ("application/x-npy, application/json", "application/json"),
+        ("text/csv;q=0, */*", "application/json"),
+    ],
+)
+def test_of_several_accepted_types_the_first_served_by_quality_then_order_answers(model, raw_records, accept, answered):
+    from ml_code.inference.inference import transform
+
+    _, answer_type, code = transform(model, raw_records.to_json(orient="records"), "application/json", accept)
+    assert (code, answer_type) == (200, answered)
+
+
+def test_a_verbose_value_other_than_true_or_false_is_refused(model, raw_records):
+    from ml_code.inference.inference import transform
+
+    body = raw_records.to_json(orient="records")
+    answer, _, code = transform(model, body, "application/json", "application/json; verbose=1")
+    assert code == 400 and "verbose=1 in the Accept header: use verbose=true or verbose=false" in answer
+    answer, _, code = transform(model, body, "application/json", "application/json; verbose=false")
+    assert code == 200 and "explanation" not in answer
+
+
+def test_a_csv_of_the_most_records_with_its_header_is_scored(model, raw_records):
+    from ml_code.inference.inference import transform
+    from ml_code.paths import MAX_RECORDS_PER_REQUEST
+
+    records = raw_records[model.transform.input_columns].sample(MAX_RECORDS_PER_REQUEST, replace=True, random_state=1)
+    answer, _, code = transform(model, records.to_csv(index=False), "text/csv", "application/json")
+    assert code == 200 and len(json.loads(answer)["predictions"]) == MAX_RECORDS_PER_REQUEST
+    answer, _, code = transform(
+        model, pd.concat([records, records.iloc[:1]]).to_csv(index=False), "text/csv", "application/json"
+    )
+    assert code == 413 and f"send at most {MAX_RECORDS_PER_REQUEST} records" in answer
