@@ -37,7 +37,7 @@ from ml_code.paths import (  # noqa: E402
     MODEL_FILE,
     TRANSFORM_FILE,
 )
-from ml_code.processing.features import FeatureTransform  # noqa: E402
+from ml_code.processing.features import FeatureTransform, coerce_numeric, parse_dates  # noqa: E402
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -119,7 +119,10 @@ def predict_fn(records: pd.DataFrame, model: LoadedModel) -> list[dict[str, Any]
 
 def explain_fn(records: pd.DataFrame, model: LoadedModel) -> list[dict[str, Any]]:
     """Predictions, each with its explanation (`bias` and the largest `contributions` by raw column)."""
-    features = _features(records, model)
+    return _explained(_features(records, model), model)
+
+
+def _explained(features: np.ndarray, model: LoadedModel) -> list[dict[str, Any]]:
     attributions = by_column(feature_contributions(model.booster, features, model.transform.features), model.transform)
     return [
         {
@@ -133,15 +136,54 @@ def explain_fn(records: pd.DataFrame, model: LoadedModel) -> list[dict[str, Any]
     ]
 
 
-def _features(records: pd.DataFrame, model: LoadedModel) -> np.ndarray:
-    """The model's feature matrix of raw records (CSV rows named first)."""
+def _features(records: pd.DataFrame, model: LoadedModel, imputed: dict[str, int] | None = None) -> np.ndarray:
+    """The model's feature matrix of raw records (CSV rows named first); `imputed` gets, per column, how many of
+    its values could not be read as its type and were imputed (see `_unusable`)."""
     transform = model.transform
-    if isinstance(records.columns, pd.RangeIndex):  # CSV: a header row, or values in input-column order
+    by_position = isinstance(records.columns, pd.RangeIndex)
+    if by_position:  # CSV: a header row, or values in input-column order
         records = _name_csv_columns(records, transform)
     missing = [column for column in transform.input_columns if column not in records.columns]
     if missing:
         raise RequestError(f"records lack input column(s) {missing}; the model needs {transform.input_columns}")
+    counts = _unusable(records, transform, from_csv=by_position)
+    if imputed is not None:
+        imputed.update(counts)
     return transform.apply(records).to_numpy(float)
+
+
+def _unusable(records: pd.DataFrame, transform: FeatureTransform, *, from_csv: bool) -> dict[str, int]:
+    """Per column, the values that cannot be its type (text that is no number in a numeric column, no date in a
+    date column, an infinite number): they are imputed, and counted. Refused, as no input of the model: a number or
+    true/false in a date column (it would be read as a time since 1970), and a column of two or more values none
+    of which is usable (a header-less CSV in another column order, for one). Messages hold no value."""
+    counts = {}
+    for column in transform.input_columns:
+        if column in transform.categorical:
+            continue
+        values = records[column]
+        present = pd.notna(values.to_numpy(dtype=object))
+        if not present.any():
+            continue
+        if column in transform.datetime_age:
+            typed = sum(not isinstance(value, str) for value in values.to_numpy(dtype=object)[present])
+            if typed:
+                raise RequestError(
+                    f"column {column!r} takes dates as text (ISO 8601, as 2024-05-01); {typed} record(s) send a "
+                    "number or true/false"
+                )
+            usable, kind = parse_dates(values).notna().to_numpy(), "date"
+        else:
+            usable, kind = ~np.isnan(coerce_numeric(values, column, report=False).to_numpy()), "finite number"
+        unusable = int(np.count_nonzero(present & ~usable))
+        if unusable >= 2 and unusable == int(present.sum()):
+            order = f" (a CSV without a header lists {', '.join(transform.input_columns)}, in this order)"
+            raise RequestError(
+                f"column {column!r}: none of its {unusable} values is a {kind}{order if from_csv else ''}"
+            )
+        if unusable:
+            counts[column] = unusable
+    return counts
 
 
 def _predictions(features: np.ndarray, model: LoadedModel) -> list[dict[str, Any]]:
@@ -170,10 +212,15 @@ def answers(scores: np.ndarray, transform: FeatureTransform) -> list[dict[str, A
     return [{"value": float(value)} for value in scores]
 
 
-def output_fn(predictions: list[dict[str, Any]], accept: str) -> tuple[str, str]:
+def output_fn(
+    predictions: list[dict[str, Any]], accept: str, *, imputed: dict[str, int] | None = None
+) -> tuple[str, str]:
+    """The predictions as JSON (with `imputed`: per column, how many values could not be read and were imputed,
+    when any were) or as CSV rows."""
     accept = _media_type(accept or JSON)
     if accept in (JSON, "*/*"):
-        return json.dumps({"predictions": predictions}, allow_nan=False), JSON
+        answer = {"predictions": predictions, **({"imputed": imputed} if imputed else {})}
+        return json.dumps(answer, allow_nan=False), JSON
     if accept == CSV:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -189,13 +236,13 @@ def transform(model: LoadedModel, body: str | bytes, content_type: str, accept: 
     try:
         accept = _chosen(accept)
         records = input_fn(body, content_type, model.transform.input_columns)
-        if _verbose(accept):
-            if _media_type(accept or JSON) not in (JSON, "*/*"):
-                raise UnsupportedAccept(f"explanations (verbose=true) come as {JSON}, not {accept!r}")
-            predictions = explain_fn(records, model)
-        else:
-            predictions = predict_fn(records, model)
-        response, response_type = output_fn(predictions, accept)
+        verbose = _verbose(accept)
+        if verbose and _media_type(accept or JSON) not in (JSON, "*/*"):
+            raise UnsupportedAccept(f"explanations (verbose=true) come as {JSON}, not {accept!r}")
+        imputed: dict[str, int] = {}
+        features = _features(records, model, imputed)
+        predictions = _explained(features, model) if verbose else _predictions(features, model)
+        response, response_type = output_fn(predictions, accept, imputed=imputed)
     except RequestError as error:
         return json.dumps({"error": type(error).__name__, "message": str(error)}), JSON, error.status
     return response, response_type, 200

@@ -304,3 +304,42 @@ def test_a_csv_of_the_most_records_with_its_header_is_scored(model, raw_records)
         model, pd.concat([records, records.iloc[:1]]).to_csv(index=False), "text/csv", "application/json"
     )
     assert code == 413 and f"send at most {MAX_RECORDS_PER_REQUEST} records" in answer
+
+
+def test_a_number_sent_for_a_date_is_refused_not_read_as_a_time_since_1970(model, raw_records):
+    from ml_code.inference.inference import transform
+
+    record = raw_records.iloc[0].to_dict() | {"account_created": 12345}
+    answer, _, code = transform(model, json.dumps(record), "application/json", "application/json")
+    assert code == 400
+    assert json.loads(answer)["message"] == (
+        "column 'account_created' takes dates as text (ISO 8601, as 2024-05-01); 1 record(s) send a number or "
+        "true/false"
+    )
+
+
+def test_a_headerless_csv_in_another_column_order_is_refused_naming_the_order(model, raw_records):
+    from ml_code.inference.inference import transform
+
+    columns = model.transform.input_columns
+    reordered = raw_records[columns[::-1]].head(5).to_csv(index=False, header=False)
+    answer, _, code = transform(model, reordered, "text/csv", "application/json")
+    message = json.loads(answer)["message"]
+    assert code == 400 and re.match(r"column '\w+': none of its 5 values is a (finite number|date) \(a CSV", message)
+    assert f"lists {', '.join(columns)}, in this order" in message
+    assert not [value for value in raw_records.head(5).astype(str).to_numpy().ravel() if f"'{value}'" in message]
+
+
+def test_what_was_imputed_is_said_per_request(model, raw_records):
+    from ml_code.inference.inference import transform
+
+    records = raw_records.head(3).to_dict(orient="records")
+    records[0]["monthly_charges"], records[1]["monthly_charges"] = "a lot", 10**400
+    records[2]["account_created"] = "not a date"
+    answer, _, code = transform(model, json.dumps(records), "application/json", "application/json")
+    assert code == 200
+    assert json.loads(answer)["imputed"] == {"monthly_charges": 2, "account_created": 1}
+    clean, _, _ = transform(
+        model, raw_records.head(3).to_json(orient="records"), "application/json", "application/json"
+    )
+    assert "imputed" not in json.loads(clean)
