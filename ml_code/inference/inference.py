@@ -97,6 +97,9 @@ def input_fn(request_body: str | bytes, request_content_type: str, columns: list
             request_body = request_body.decode("utf-8")
         except UnicodeDecodeError as error:
             raise RequestError(f"the request body is not UTF-8 text: {error}") from error
+    elif "\ufffd" in request_body:  # decoded by the server, which replaces what is not UTF-8: the same refusal
+        raise RequestError("the request body is not UTF-8 text: it holds bytes the server could not decode")
+    request_body = request_body.removeprefix("\ufeff")  # a byte-order mark is no part of the first name or value
     if not request_body.strip():
         raise RequestError("the request body is empty: send one or more feature records")
     if content_type == CSV and request_body.count("\n") > MAX_RECORDS + 1:  # a header and the records, at most
@@ -354,7 +357,7 @@ def _name_csv_columns(rows: pd.DataFrame, transform: FeatureTransform) -> pd.Dat
     looks like names but is not the model's header is an error: scoring it as a record would shift every
     prediction onto the wrong record."""
     input_columns = transform.input_columns
-    first = [str(value) for value in rows.iloc[0].tolist()]
+    first = [str(value).strip() for value in rows.iloc[0].tolist()]  # `plan ,` names plan
     if set(first) >= set(input_columns):
         if len(rows) == 1:
             raise RequestError("the CSV has a header but no records")
@@ -378,10 +381,11 @@ def _name_csv_columns(rows: pd.DataFrame, transform: FeatureTransform) -> pd.Dat
 
 
 def _looks_like_a_header(rows: pd.DataFrame, first: list[str], transform: FeatureTransform) -> bool:
-    """A column name in the first row (ignoring case), or text where the model reads numbers while the rows
-    below hold numbers there."""
+    """Column names (ignoring case) for at least half the first row's values (one name among values is a category
+    that happens to be spelled as a column), or text where the model reads numbers while the rows below hold
+    numbers there."""
     names = {column.strip().lower() for column in transform.input_columns}
-    if any(value.strip().lower() in names for value in first):
+    if 2 * sum(value.strip().lower() in names for value in first) >= len(first):
         return True
     if len(rows) < 2 or rows.shape[1] != len(transform.input_columns):
         return False

@@ -343,3 +343,36 @@ def test_what_was_imputed_is_said_per_request(model, raw_records):
         model, raw_records.head(3).to_json(orient="records"), "application/json", "application/json"
     )
     assert "imputed" not in json.loads(clean)
+
+
+def test_latin_1_is_refused_whether_the_server_decoded_it_or_not(model, raw_records):
+    from ml_code.inference.inference import transform
+
+    records = raw_records.head(2).copy()
+    records["region"] = "Zürich"
+    body = records.to_csv(index=False).encode("latin-1")
+    for sent in (body, body.decode("utf-8", errors="replace")):  # as bytes, and as a server's text
+        answer, _, code = transform(model, sent, "text/csv", "application/json")
+        assert code == 400 and "the request body is not UTF-8 text" in json.loads(answer)["message"]
+
+
+def test_a_byte_order_mark_or_spaces_around_header_names_still_name_the_columns(model, raw_records):
+    from ml_code.inference.inference import transform
+
+    columns = model.transform.input_columns
+    body = raw_records[columns].head(3).to_csv(index=False)
+    header, rows = body.split("\n", 1)
+    for sent in ("\ufeff" + body, header.replace(",", " , ") + "\n" + rows):
+        answer, _, code = transform(model, sent, "text/csv", "application/json")
+        assert code == 200 and len(json.loads(answer)["predictions"]) == 3, answer
+
+
+def test_a_record_with_a_category_spelled_as_a_column_name_is_a_record(model, raw_records):
+    from ml_code.inference.inference import transform
+
+    columns = model.transform.input_columns
+    category = next(column for column in columns if column in model.transform.categorical)
+    records = raw_records[columns].head(2).copy()
+    records[category] = columns[0]  # a value that happens to be a column's name
+    answer, _, code = transform(model, records.to_csv(index=False, header=False), "text/csv", "application/json")
+    assert code == 200 and len(json.loads(answer)["predictions"]) == 2, answer
