@@ -34,6 +34,7 @@ from ml_code.training.search_space import Range, load_search_space
 
 TUNING_DIR = "tuning"
 BEST_FILE = "best.json"
+CHANCE = {"auc": 0.5}  # a metric's value for a model that learned nothing: no best trial at or below it
 MAX_PARALLEL = os.cpu_count() or 1  # trials at once beyond this machine's CPUs only slow each other down
 DEFAULT_PARALLEL = min(2, MAX_PARALLEL)
 TRIALS_FILE = "trials.csv"
@@ -127,6 +128,13 @@ def tune(
         log(f"interrupted after {len(done)} of {trials} trials; the finished ones are in {run / TRIALS_FILE}")
         raise
     best = next(t for t in done if t.number == study.best_trial.number)
+    chance = CHANCE.get(contract.metric.name)
+    if chance is not None and best.value <= chance:
+        raise TuningError(
+            f"no trial did better than chance (best validation {contract.metric.name} {best.value:.4f}; trials in "
+            f"{run / TRIALS_FILE}): the ranges make models that learn nothing (a subsample or colsample_bytree near "
+            "0, for one); narrow them"
+        )
     _write_best(run, home, contract, best)
     return TuningResult(
         run=run, trials=done, best=best, metric=contract.metric.name, higher_is_better=contract.metric.higher_is_better

@@ -12,15 +12,18 @@ from ml_code.paths import DEFAULT_SEED
 
 @dataclass(frozen=True)
 class Hyperparameters:
+    """The defaults are a strong plain XGBoost: small steps, as many rounds as validation keeps improving
+    (bench/defaults.py compares them with it on three datasets)."""
+
     max_depth: int = 5
-    eta: float = 0.1
-    num_round: int = 500
+    eta: float = 0.05
+    num_round: int = 2000
     subsample: float = 0.8
     colsample_bytree: float = 0.8
     min_child_weight: float = 1.0
     reg_lambda: float = 1.0  # XGBoost's `lambda` (L2), at its default
     reg_alpha: float = 0.0  # XGBoost's `alpha` (L1), at its default
-    early_stopping_rounds: int = 30
+    early_stopping_rounds: int = 50
     seed: int = DEFAULT_SEED
 
 

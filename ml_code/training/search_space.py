@@ -28,6 +28,10 @@ BOUNDS = {
 }
 
 
+# Whose floor XGBoost refuses: a step or a share of rows or columns must be above 0.
+ABOVE_FLOOR = ("eta", "subsample", "colsample_bytree")
+
+
 class SearchSpaceError(ValueError):
     """The search space is malformed; the message names the hyperparameter and the fix."""
 
@@ -83,10 +87,11 @@ def parse_search_space(raw: Any, *, where: str = "search space", hyperparameters
             )
         if not low < high:
             raise SearchSpaceError(f"{at}: min {low} must be below max {high}")
-        floor, ceiling = BOUNDS.get(name, (-math.inf, math.inf))
-        if low < floor or high > ceiling:
-            raise SearchSpaceError(f"{at}: [{low}, {high}] leaves XGBoost's range [{floor}, {ceiling}]")
         if scaling == "log" and low <= 0:
             raise SearchSpaceError(f"{at}: a log-scaled range must start above 0, got min {low}")
+        floor, ceiling = BOUNDS.get(name, (-math.inf, math.inf))
+        if low < floor or high > ceiling or (name in ABOVE_FLOOR and low <= floor):
+            opening = "(" if name in ABOVE_FLOOR else "["
+            raise SearchSpaceError(f"{at}: [{low}, {high}] leaves XGBoost's range {opening}{floor}, {ceiling}]")
         ranges.append(Range(name=name, type=kind, min=low, max=high, scaling=scaling))
     return ranges

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from local_mode.records import DamagedRecord
-from local_mode.tune import MAX_PARALLEL, best_file, tune, tuned_hyperparameters
+from local_mode.tune import MAX_PARALLEL, TuningError, best_file, tune, tuned_hyperparameters
 from ml_code.training.search_space import Range
 from tests.cli import local_mode
 
@@ -115,3 +115,13 @@ def test_ctrl_c_ends_a_command_with_130_and_no_traceback(monkeypatch, tmp_path, 
     monkeypatch.setattr(cli, "_tune", interrupted)
     code = cli.main(["tune", "--contract", "customer-churn", "--data", str(tmp_path), "--workdir", str(tmp_path)])
     assert code == 130 and capsys.readouterr().err == "interrupted\n"
+
+
+def test_a_search_whose_trials_learn_nothing_names_no_best(tmp_path, churn_csv):
+    degenerate = [Range("subsample", "continuous", 0.0001, 0.0002), Range("num_round", "integer", 5, 10)]
+    with pytest.raises(TuningError, match=r"no trial did better than chance \(best validation auc 0\.5000; trials in"):
+        tune("customer-churn", churn_csv, tmp_path, trials=2, parallel=1, seed=5, space=degenerate, log=lambda _l: None)
+    assert not best_file(tmp_path, "customer-churn").exists()
+    (table,) = (tmp_path / "tuning" / "customer-churn").glob("*/trials.csv")  # the trials are kept, to look at
+    with table.open() as rows:
+        assert len(list(csv.DictReader(rows))) == 2

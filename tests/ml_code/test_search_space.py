@@ -33,6 +33,7 @@ def test_the_shipped_space_names_train_py_flags_only():
         ({"reg_lambda": {"type": "continuous", "min": 0, "max": float("inf")}}, r"reg_lambda: .* finite .* 0, inf"),
         ({"reg_alpha": {"type": "continuous", "min": float("nan"), "max": 1}}, r"reg_alpha: .* finite .*, got nan, 1"),
         ({"subsample": {"type": "continuous", "min": 0.5, "max": 1.5}}, r"subsample: \[0.5, 1.5\] leaves XGBoost"),
+        ({"subsample": {"type": "continuous", "min": 0, "max": 1}}, r"\[0, 1\] leaves XGBoost's range \(0.0, 1.0\]"),
         ({"eta": {"type": "categorical", "min": 0.1, "max": 0.2}}, r"type 'categorical' is not one of"),
         ({"eta": {"min": 0.1, "max": 0.2}}, r"eta: expected \{'type', 'min', 'max'"),
         ({}, r"expected a non-empty object"),

@@ -11,10 +11,11 @@ import sys
 
 import pytest
 import xgboost as xgb
+from sklearn.metrics import roc_auc_score
 
 from ml_code import paths
 from ml_code.training.objectives import metric_log_regex
-from ml_code.training.train import Hyperparameters, latest_checkpoint, main, train
+from ml_code.training.train import Hyperparameters, latest_checkpoint, main, read_split, train
 
 
 def channel_args(base) -> list[str]:
@@ -68,8 +69,14 @@ def test_logs_metric_lines_that_a_metric_definition_reads(tmp_path, churn_prepar
     log = capfd.readouterr().err
     train_values = re.findall(metric_log_regex("train", "auc"), log)
     validation_values = re.findall(metric_log_regex("validation", "auc"), log)
-    assert len(train_values) == len(validation_values) == 5
+    assert len(validation_values) == 5  # every round
     assert all(0.5 < float(value) <= 1.0 for value in validation_values)
+    # once, for the model as kept: its AUC on the train split
+    (train_value,) = train_values
+    x_train, y_train = read_split(churn_prepared.base / "train")
+    model = xgb.Booster(model_file=str(tmp_path / "model" / paths.MODEL_FILE))
+    expected = roc_auc_score(y_train, model.predict(xgb.DMatrix(x_train, feature_names=model.feature_names)))
+    assert float(train_value) == pytest.approx(expected, abs=1e-5)
 
 
 def test_two_runs_with_one_seed_give_identical_models(tmp_path, churn_prepared):
