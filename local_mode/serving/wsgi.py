@@ -19,7 +19,7 @@ import flask
 
 from local_mode.serving import CAPTURE_ENV, INFERENCE_ID_HEADER, MODEL_DIR_ENV
 from local_mode.serving.capture import CaptureConfig, DataCapture
-from ml_code.paths import SERVING_CODE_DIR, SERVING_PROGRAM
+from ml_code.paths import MAX_REQUEST_BYTES, SERVING_CODE_DIR, SERVING_PROGRAM
 
 JSON = "application/json"
 TEXT_TYPES = ("application/json", "text/csv")  # the container hands these to the script as text
@@ -59,15 +59,24 @@ def create_app(model_dir: Path, capture: DataCapture | None = None) -> flask.Fla
     model = module.model_fn(str(model_dir))
     transform_fn = handlers(module)
     app = flask.Flask("local_endpoint")
+    # a body over SageMaker's payload limit is refused by its Content-Length, before a byte of it is read
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
 
     @app.errorhandler(404)
     @app.errorhandler(405)
     def not_served(error) -> flask.Response:  # as every other answer: JSON, never an HTML page
-        body = {
-            "error": type(error).__name__,
-            "message": f"{flask.request.method} {flask.request.path}: {error.description}",
-        }
-        return flask.Response(json.dumps(body), status=error.code, mimetype=JSON)
+        message = f"{flask.request.method} {flask.request.path}: {error.description}"
+        return flask.Response(
+            json.dumps({"error": type(error).__name__, "message": message}), status=error.code, mimetype=JSON
+        )
+
+    @app.errorhandler(413)
+    def too_large(error) -> flask.Response:
+        sent = flask.request.content_length
+        message = (
+            f"{f'{sent} bytes' if sent else 'a body over the limit'} in one request; send at most {MAX_REQUEST_BYTES}"
+        )
+        return flask.Response(json.dumps({"error": "TooManyRecords", "message": message}), status=413, mimetype=JSON)
 
     @app.get("/ping")
     def ping() -> flask.Response:

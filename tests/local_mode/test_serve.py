@@ -319,3 +319,27 @@ def test_serve_exits_1_saying_so_when_its_server_is_killed(approved_models, tmp_
     stderr = serving.stderr.read()
     assert "error: endpoint ep-killed stopped unasked: its server was killed by signal 9 (log: " in stderr
     assert "endpoint ep-killed stopped\n" not in serving.stdout.read()
+
+
+def test_a_body_over_the_limit_is_refused_by_its_length_before_it_is_read(endpoints):
+    from ml_code.paths import MAX_REQUEST_BYTES
+
+    port = int(endpoints["binary_classification"].url.rsplit(":", 1)[1])
+    announced = 300_000_000
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(
+            f"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: {announced}\r\n\r\n"
+            "plan,region\n".encode()
+        )  # 12 of the 300 MB announced: the answer comes without the rest
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):  # the head and its JSON body
+            received = client.recv(65536)
+            if not received:
+                break
+            answer += received
+    head, body = answer.decode().split("\r\n\r\n", 1)
+    assert head.startswith("HTTP/1.1 413") and "application/json" in head
+    assert json.loads(body) == {
+        "error": "TooManyRecords",
+        "message": f"{announced} bytes in one request; send at most {MAX_REQUEST_BYTES}",
+    }
