@@ -23,8 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.quality import ABALONE, ABALONE_COLUMNS, test_metric  # noqa: E402
-from local_mode.churn_data import generate, write  # noqa: E402
+from bench.quality import bench_datasets, summary, test_metric  # noqa: E402
 from local_mode.runner import stage_input  # noqa: E402
 from local_mode.tune import prepare_splits, train_trial, trial_model  # noqa: E402
 from ml_code.contracts.contract import CONTRACTS_DIR, load_contract  # noqa: E402
@@ -80,24 +79,14 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
-        churn = work / "churn.csv"
-        write(churn, generate(args.rows, seed=11), fmt="csv")
-        datasets = [("customer-churn", churn, None), (str(charges_contract(work)), churn, None)]
-        if ABALONE.is_file():
-            datasets.append(("abalone", ABALONE, ABALONE_COLUMNS))
-        else:
-            print(f"abalone: not found at {ABALONE}, skipped")
-        for source, data, columns in datasets:
+        for source, data, columns in bench_datasets(work, args.rows, str(charges_contract(work))):
             contract = load_contract(source)
             runs = [one_seed(source, data, columns, seed, work / contract.name) for seed in range(1, args.seeds + 1)]
             better = "higher" if contract.metric.higher_is_better else "lower"
             print(f"\n{contract.name}: test {contract.metric.name} ({better} is better), {args.seeds} split seeds")
             for arm in ARMS:
-                values, seconds = [r[arm][0] for r in runs], [r[arm][1] for r in runs]
-                spread = statistics.stdev(values) if len(values) > 1 else 0.0
-                print(
-                    f"  {arm:<10} {statistics.mean(values):.4f} ± {spread:.4f}  train {statistics.mean(seconds):5.2f} s"
-                )
+                seconds = statistics.mean(r[arm][1] for r in runs)
+                print(f"  {arm:<10} {summary([r[arm][0] for r in runs])}  train {seconds:5.2f} s")
             for floor in ("reference", "previous"):
                 gap = [r["defaults"][0] / r[floor][0] - 1 for r in runs]
                 time_ratio = statistics.mean(r["defaults"][1] / r[floor][1] for r in runs)

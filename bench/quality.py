@@ -90,6 +90,19 @@ def one_seed(contract_source: str, data: Path, columns: list[str] | None, seed: 
     return figures
 
 
+def bench_datasets(work: Path, rows: int, *churn_contracts: str) -> list[tuple[str, Path, list[str] | None]]:
+    """(contract, data, columns to name a header-less file by): generated churn data of `rows` rows under
+    customer-churn and each of `churn_contracts`, then abalone when ../shared/data holds it."""
+    churn = work / "churn.csv"
+    write(churn, generate(rows, seed=11), fmt="csv")
+    datasets = [(contract, churn, None) for contract in ("customer-churn", *churn_contracts)]
+    if ABALONE.is_file():
+        datasets.append(("abalone", ABALONE, ABALONE_COLUMNS))
+    else:
+        print(f"abalone: not found at {ABALONE}, skipped")
+    return datasets
+
+
 def summary(values: list[float]) -> str:
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{statistics.mean(values):.4f} ± {spread:.4f}"
@@ -104,14 +117,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
-        churn = work / "churn.csv"
-        write(churn, generate(args.rows, seed=11), fmt="csv")
-        datasets = [("customer-churn", churn, None)]
-        if ABALONE.is_file():
-            datasets.append(("abalone", ABALONE, ABALONE_COLUMNS))
-        else:
-            print(f"abalone: not found at {ABALONE}, skipped")
-        for name, data, columns in datasets:
+        for name, data, columns in bench_datasets(work, args.rows):
             contract = load_contract(name)
             runs = [one_seed(name, data, columns, seed, args, work / name) for seed in range(1, args.seeds + 1)]
             better = "higher" if contract.metric.higher_is_better else "lower"
