@@ -154,6 +154,8 @@ class Registry:
                 f"{self.path} stayed locked for {LOCK_TIMEOUT_SECONDS} s by another process (a run registering a "
                 "model, or another decision): retry when it has finished"
             ) from None
+        except sqlite3.IntegrityError:  # what a statement broke, not the file
+            raise
         except sqlite3.DatabaseError as error:
             raise RegistryError(
                 f"{self.path} is damaged ({error}): restore it from a copy, or move it away and rerun the "

@@ -23,6 +23,8 @@ import logging  # noqa: E402
 import os  # noqa: E402
 import tarfile  # noqa: E402
 import tempfile  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pandas as pd  # noqa: E402
@@ -160,6 +162,17 @@ def _chunks(source: Path):
         raise ContractError(f"{source} is empty: expected a CSV file with a header and records") from error
 
 
+@contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """What goes wrong with a file (a value the model's handlers refuse, bytes pandas cannot decode) is said of it."""
+    try:
+        yield
+    except ValueError as error:
+        if str(path) in str(error):
+            raise
+        raise ContractError(f"{path}: {error}") from error
+
+
 def score(base_dir: Path, contract: DatasetContract, input_dir: Path | None = None) -> dict:
     """The whole step: every input CSV scored into predictions/, then the summary."""
     input_dir = input_dir or base_dir / PROCESSING_INPUT_DATA
@@ -171,18 +184,15 @@ def score(base_dir: Path, contract: DatasetContract, input_dir: Path | None = No
     with tempfile.TemporaryDirectory() as unpacked:
         model = load_packaged_model(base_dir / SCORING_MODEL_INPUT / MODEL_ARCHIVE, Path(unpacked))
         for path in files:  # every file is checked before any is scored
-            check_curated(path, contract)
+            with _naming(path):
+                check_curated(path, contract)
         counts = {}
         for path in files:
             relative = path.relative_to(input_dir)
-            try:
+            with _naming(path):
                 counts[str(relative)] = score_file(
                     path, output_dir / relative, model, list(contract.id_columns), contract.pii_hash
                 )
-            except ValueError as error:  # what the model's handlers refuse, said of the file it is in
-                if str(path) in str(error):
-                    raise
-                raise ContractError(f"{path}: {error}") from error
     summary = {
         "model_package_arn": chosen["model_package_arn"],
         "model_package_version": chosen["model_package_version"],
