@@ -354,8 +354,7 @@ class PipelineExecutor:
             return None
         if expire_after and datetime.now(timezone.utc) - stored > _duration(expire_after):
             return None
-        outputs = [self.s3.path(uri) for _, uri in sorted(_s3_uris(properties))]
-        if not all(output.exists() for output in outputs):
+        if not all(self.s3.path(uri).exists() for uri in _output_uris(properties)):
             return None  # the cached outputs were deleted: run again
         if self._outputs_sha256(properties) != outputs_sha256:
             self.log_line(
@@ -366,9 +365,9 @@ class PipelineExecutor:
         return {"properties": properties, "property_files": files, "execution": execution}
 
     def _outputs_sha256(self, properties: dict) -> str:
-        """A digest of every file the step's properties name (its outputs, and the inputs it read)."""
+        """A digest of every file the step wrote (what it read is in its cache key already)."""
         digest = hashlib.sha256()
-        for _, uri in sorted(_s3_uris(properties)):
+        for uri in _output_uris(properties):
             digest.update(uri.encode())
             _hash_tree(digest, self.s3.path(uri))
         return digest.hexdigest()
@@ -497,6 +496,12 @@ def _s3_uris(value: Any, where: str = "") -> list[tuple[str, str]]:
     ):
         return [(where, value)]
     return []
+
+
+def _output_uris(properties: dict) -> list[str]:
+    """Where a job's properties say it wrote: its processing outputs, or its model artifacts."""
+    written = ("ProcessingOutputConfig", "ModelArtifacts")
+    return sorted(uri for where, uri in _s3_uris(properties) if where.startswith(written))
 
 
 def _hash_tree(digest, path: Path) -> None:

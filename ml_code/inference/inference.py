@@ -37,7 +37,7 @@ from ml_code.paths import (  # noqa: E402
     MODEL_FILE,
     TRANSFORM_FILE,
 )
-from ml_code.processing.features import FeatureTransform, coerce_numeric, parse_dates  # noqa: E402
+from ml_code.processing.features import FeatureTransform  # noqa: E402
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -109,7 +109,7 @@ def input_fn(request_body: str | bytes, request_content_type: str, columns: list
     else:
         frame = _records_from_csv(request_body, len(columns) if columns is not None else None)
     records = len(frame)
-    if content_type == CSV and columns is not None and records and set(map(str, frame.iloc[0])) >= set(columns):
+    if content_type == CSV and columns is not None and records and set(_first_row_names(frame)) >= set(columns):
         records -= 1  # its header
     if records > MAX_RECORDS:
         raise TooManyRecords(f"{records} records in one request; send at most {MAX_RECORDS}")
@@ -141,7 +141,9 @@ def _explained(features: np.ndarray, model: LoadedModel) -> list[dict[str, Any]]
 
 def _features(records: pd.DataFrame, model: LoadedModel, imputed: dict[str, int] | None = None) -> np.ndarray:
     """The model's feature matrix of raw records (CSV rows named first); `imputed` gets, per column, how many of
-    its values could not be read as its type and were imputed (see `_unusable`)."""
+    its values could not be read as its type and were imputed. Refused, as no input of the model: a date sent as a
+    number (`_check_dates`), and a column of two or more values none of which is of its type. Messages hold no
+    value."""
     transform = model.transform
     by_position = isinstance(records.columns, pd.RangeIndex)
     if by_position:  # CSV: a header row, or values in input-column order
@@ -149,44 +151,32 @@ def _features(records: pd.DataFrame, model: LoadedModel, imputed: dict[str, int]
     missing = [column for column in transform.input_columns if column not in records.columns]
     if missing:
         raise RequestError(f"records lack input column(s) {missing}; the model needs {transform.input_columns}")
-    counts = _unusable(records, transform, from_csv=by_position)
-    if imputed is not None:
-        imputed.update(counts)
-    return transform.apply(records).to_numpy(float)
-
-
-def _unusable(records: pd.DataFrame, transform: FeatureTransform, *, from_csv: bool) -> dict[str, int]:
-    """Per column, the values that cannot be its type (text that is no number in a numeric column, no date in a
-    date column, an infinite number): they are imputed, and counted. Refused, as no input of the model: a number or
-    true/false in a date column (it would be read as a time since 1970), and a column of two or more values none
-    of which is usable (a header-less CSV in another column order, for one). Messages hold no value."""
-    counts = {}
-    for column in transform.input_columns:
-        if column in transform.categorical:
-            continue
-        values = records[column]
-        present = pd.notna(values.to_numpy(dtype=object))
-        if not present.any():
-            continue
-        if column in transform.datetime_age:
-            typed = sum(not isinstance(value, str) for value in values.to_numpy(dtype=object)[present])
-            if typed:
-                raise RequestError(
-                    f"column {column!r} takes dates as text (ISO 8601, as 2024-05-01); {typed} record(s) send a "
-                    "number or true/false"
-                )
-            usable, kind = parse_dates(values).notna().to_numpy(), "date"
-        else:
-            usable, kind = ~np.isnan(coerce_numeric(values, column, report=False).to_numpy()), "finite number"
-        unusable = int(np.count_nonzero(present & ~usable))
-        if unusable >= 2 and unusable == int(present.sum()):
+    _check_dates(records, transform)
+    found: dict[str, tuple[int, int]] = {}
+    features = transform.apply(records, unusable=found).to_numpy(float)
+    for column, (unusable, present) in found.items():
+        if unusable >= 2 and unusable == present:  # no input of the model: a header-less CSV in another order, say
+            kind = "date" if column in transform.datetime_age else "finite number"
             order = f" (a CSV without a header lists {', '.join(transform.input_columns)}, in this order)"
             raise RequestError(
-                f"column {column!r}: none of its {unusable} values is a {kind}{order if from_csv else ''}"
+                f"column {column!r}: none of its {unusable} values is a {kind}{order if by_position else ''}"
             )
-        if unusable:
-            counts[column] = unusable
-    return counts
+        if unusable and imputed is not None:
+            imputed[column] = unusable
+    return features
+
+
+def _check_dates(records: pd.DataFrame, transform: FeatureTransform) -> None:
+    """A number or true/false in a date column is refused: it would be read as a time since 1970. The message holds
+    no value."""
+    for column in transform.datetime_age:
+        values = records[column].to_numpy(dtype=object)
+        typed = sum(not isinstance(value, str) for value in values[pd.notna(values)])
+        if typed:
+            raise RequestError(
+                f"column {column!r} takes dates as text (ISO 8601, as 2024-05-01); {typed} record(s) send a "
+                "number or true/false"
+            )
 
 
 def _predictions(features: np.ndarray, model: LoadedModel) -> list[dict[str, Any]]:
@@ -357,7 +347,7 @@ def _name_csv_columns(rows: pd.DataFrame, transform: FeatureTransform) -> pd.Dat
     looks like names but is not the model's header is an error: scoring it as a record would shift every
     prediction onto the wrong record."""
     input_columns = transform.input_columns
-    first = [str(value).strip() for value in rows.iloc[0].tolist()]  # `plan ,` names plan
+    first = _first_row_names(rows)
     if set(first) >= set(input_columns):
         if len(rows) == 1:
             raise RequestError("the CSV has a header but no records")
@@ -378,6 +368,11 @@ def _name_csv_columns(rows: pd.DataFrame, transform: FeatureTransform) -> pd.Dat
             f"{', '.join(input_columns)}; got {rows.shape[1]}"
         )
     return rows.set_axis(input_columns, axis=1)
+
+
+def _first_row_names(rows: pd.DataFrame) -> list[str]:
+    """The first CSV row's values as column names would read: text, spaces around it dropped (`plan ,` names plan)."""
+    return [str(value).strip() for value in rows.iloc[0].tolist()]
 
 
 def _looks_like_a_header(rows: pd.DataFrame, first: list[str], transform: FeatureTransform) -> bool:

@@ -53,35 +53,44 @@ class FeatureTransform:
     classes: list[str]
     positive_label: Any = None
 
-    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Raw records -> the model's feature matrix (float, in `features` order)."""
+    def apply(self, frame: pd.DataFrame, unusable: dict[str, tuple[int, int]] | None = None) -> pd.DataFrame:
+        """Raw records -> the model's feature matrix (float, in `features` order); `unusable` gets, per numeric or
+        date input column, (values present that are not of its type and were imputed, values present)."""
         missing = [column for column in self.input_columns if column not in frame.columns]
         if missing:
             raise ContractError(f"missing input column(s) {missing}; expected {self.input_columns}")
-        return self._encode(frame, report=True)[self.features]
+        return self._encode(frame, report=True, unusable=unusable)[self.features]
 
-    def _encode(self, frame: pd.DataFrame, *, report: bool) -> pd.DataFrame:
-        encoded, codes = self.encoded_parts(frame, report=report)
+    def _encode(
+        self, frame: pd.DataFrame, *, report: bool, unusable: dict[str, tuple[int, int]] | None = None
+    ) -> pd.DataFrame:
+        encoded, codes = self.encoded_parts(frame, report=report, unusable=unusable)
         for column, stats in self.categorical.items():
             for index, category in enumerate(stats.categories):
                 encoded[one_hot_name(column, category)] = (codes[column] == index).astype(float)
         return pd.DataFrame(encoded, index=frame.index)
 
     def encoded_parts(
-        self, frame: pd.DataFrame, *, report: bool = True
+        self, frame: pd.DataFrame, *, report: bool = True, unusable: dict[str, tuple[int, int]] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """The numeric features (imputed and scaled, by feature name) and, per categorical column, each row's
         position among its categories (missing: the mode's; -1: a category training never saw): the encoding,
-        before the categories are spread into one-hot features."""
+        before the categories are spread into one-hot features. `unusable`: see `apply`."""
         # numpy columns, not pandas Series arithmetic: the endpoint encodes one record per request, where
         # pandas' per-operation overhead would be most of the latency
         numeric: dict[str, np.ndarray] = {}
         raw_numeric = {column: frame[column] for column in self.numeric if column in frame.columns}
         for column, feature in self.datetime_age.items():
             raw_numeric[feature] = age_in_days(frame[column], pd.Timestamp(self.reference_date[column]))
+        sources = {feature: column for column, feature in self.datetime_age.items()}
         for column, stats in self.numeric.items():
             values = coerce_numeric(raw_numeric[column], column, report=report).to_numpy(dtype=float, copy=True)
-            values[np.isnan(values)] = stats.median
+            imputed = np.isnan(values)
+            if unusable is not None:  # the raw column's present values that became missing here
+                source = sources.get(column, column)
+                present = pd.notna(frame[source].to_numpy(dtype=object))
+                unusable[source] = (int(np.count_nonzero(present & imputed)), int(np.count_nonzero(present)))
+            values[imputed] = stats.median
             numeric[feature_name(column)] = (values - stats.mean) / stats.std
         codes: dict[str, np.ndarray] = {}
         for column, stats in self.categorical.items():
