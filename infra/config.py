@@ -111,15 +111,16 @@ class StageConfig:
     spot_training: bool = False
     champion_tolerance: float = 0.01
     # Monitoring: an alarm fires when `alarm_datapoints` of the last `alarm_evaluation_periods` monitoring runs
-    # breach (feature drift above `drift_threshold`, Model Monitor's distance; the contract's metric worse than its
+    # breach (the largest feature drift above `drift_threshold`, a distance; the contract's metric worse than its
     # threshold); a retraining starts at most once per alarm episode and `retrain_cooldown_hours` apart.
     drift_threshold: float = 0.1
     alarm_evaluation_periods: int = 3
     alarm_datapoints: int = 2
     retrain_cooldown_hours: float = 12.0
-    # Where a serving stage is monitored (`monitor`): Model Monitor's data-quality and model-quality jobs run on
-    # `monitor_schedule` (hourly by default) over the captured traffic. `notify` lists the e-mail addresses the
-    # stage's topic tells of alarms, failed runs, models waiting for approval and retraining decisions.
+    # Where a serving stage is monitored (`monitor`): its monitoring pipeline (our own jobs) runs on
+    # `monitor_schedule` (hourly by default) over the last `monitor_window_hours` of captured traffic (the
+    # schedule's period). `notify` lists the e-mail addresses the stage's topic tells of alarms, failed runs, models
+    # waiting for approval and retraining decisions.
     # Tuning: `tuning_trials` training jobs (0: one, untuned) over ml_code/training/search_space.json, `tuning_parallel`
     # at a time, searched with `tuning_strategy`; the best one's model goes on to evaluation.
     tuning_trials: int = 0
@@ -127,6 +128,7 @@ class StageConfig:
     tuning_strategy: str = "Bayesian"
     monitor: bool = False
     monitor_schedule: str = "cron(0 * ? * * *)"
+    monitor_window_hours: int = 1
     monitor_instance_type: str = "ml.m5.large"
     notify: tuple[str, ...] = ()
     # Serving (a ServingStack when `serving` is on): the endpoint's instances autoscale between min_instances and
@@ -209,7 +211,12 @@ class StageConfig:
         if not _SCHEDULE.match(self.monitor_schedule) or not self.monitor_schedule.startswith("cron("):
             raise ConfigError(
                 f"{where}.monitor_schedule in {SOURCE}: {self.monitor_schedule!r} is not a cron expression such as "
-                "'cron(0 * ? * * *)' (Model Monitor takes cron, hourly at the least)"
+                "'cron(0 * ? * * *)' (on the hour: each run monitors the window that ends then)"
+            )
+        if not 1 <= self.monitor_window_hours <= 24:
+            raise ConfigError(
+                f"{where}.monitor_window_hours in {SOURCE}: {self.monitor_window_hours!r} must be 1 to 24, the hours "
+                "between two runs of monitor_schedule"
             )
         for address in self.notify:
             if not _EMAIL.match(address):

@@ -156,12 +156,12 @@ def rollback_alarm_name(endpoint: str, signal: str) -> str:
 
 
 def drift_alarm_name(endpoint: str) -> str:
-    """The alarm on an endpoint's feature drift (the largest of Model Monitor's per-feature distances)."""
+    """The alarm on an endpoint's feature drift (the largest per-feature distance a monitoring run publishes)."""
     return f"{endpoint}-feature-drift"
 
 
 def model_quality_alarm_name(endpoint: str) -> str:
-    """The alarm on an endpoint's model quality (the contract's metric, from Model Monitor with ground truth)."""
+    """The alarm on an endpoint's model quality (the contract's metric, on ground truth, a monitoring run publishes)."""
     return f"{endpoint}-model-quality"
 
 
@@ -170,11 +170,7 @@ def notification_topic_name(config: PlatformConfig, stage: StageConfig) -> str:
     return f"{stage_prefix(config, stage)}-notifications"
 
 
-# The monitors an endpoint may have, each a schedule named after it (`<endpoint>-<kind>`).
-DATA_QUALITY, MODEL_QUALITY = "data-quality", "model-quality"
-MODEL_BIAS, MODEL_EXPLAINABILITY = "model-bias", "model-explainability"
-MONITORING_KINDS = (DATA_QUALITY, MODEL_QUALITY, MODEL_BIAS, MODEL_EXPLAINABILITY)
-SAGEMAKER_NAME_LENGTH = 63  # endpoints, pipelines, model package groups, monitoring schedules
+SAGEMAKER_NAME_LENGTH = 63  # endpoints, pipelines, model package groups
 
 
 def check_sagemaker_names(config: PlatformConfig) -> None:
@@ -187,7 +183,7 @@ def check_sagemaker_names(config: PlatformConfig) -> None:
             "endpoint": endpoint,
             "model build pipeline": pipeline_name(config, stage),
             "batch scoring pipeline": batch_scoring_pipeline_name(config, stage),
-            **{f"{kind} schedule": monitoring_schedule_name(endpoint, kind) for kind in MONITORING_KINDS},
+            "monitoring pipeline": monitoring_pipeline_name(endpoint),
         }
         for what, name in names.items():
             if len(name) > SAGEMAKER_NAME_LENGTH:
@@ -200,15 +196,14 @@ def check_sagemaker_names(config: PlatformConfig) -> None:
                 )
 
 
-def monitoring_schedule_name(endpoint: str, kind: str) -> str:
-    """A Model Monitor schedule of an endpoint, e.g. `mlops-prod-customer-churn-data-quality`."""
-    return f"{endpoint}-{kind}"
+def monitoring_pipeline_name(endpoint: str) -> str:
+    """An endpoint's monitoring pipeline, e.g. `mlops-prod-customer-churn-monitoring`."""
+    return f"{endpoint}-monitoring"
 
 
-# Where Model Monitor writes reports and where ground truth is uploaded, in the stage's monitoring bucket:
-# `monitoring-reports/<endpoint>/<kind>/...` and `groundtruth/<endpoint>/yyyy/mm/dd/hh/*.jsonl`.
+# Where the monitoring runs write their reports, `monitoring-reports/<endpoint>/<execution id>/`, in the stage's
+# monitoring bucket (captured traffic and ground truth are there too: ml_code/paths.py).
 MONITORING_REPORTS = "monitoring-reports"
-GROUND_TRUTH = "groundtruth"
 
 
 def deployed_name(config: PlatformConfig, stage: StageConfig, version: str, kind: str, digest: str) -> str:

@@ -10,7 +10,7 @@ from cdk_nag import AwsSolutionsChecks
 from infra.config import PlatformConfig, StageConfig, load_config, selected_stages
 from infra.naming import cicd_prefix, stack_id, stack_name
 from infra.pipeline.builds import DefinitionBuilds
-from infra.pipeline.settings import BatchScoringSettings, PipelineSettings
+from infra.pipeline.settings import BatchScoringSettings, MonitoringSettings, PipelineSettings
 from infra.stacks.cicd_stack import CicdStack
 from infra.stacks.data_stack import DataStack
 from infra.stacks.model_build_stack import ModelBuildStack
@@ -52,14 +52,14 @@ def build_platform(app: cdk.App) -> Platform:
     config = load_config(context)
     stages = selected_stages(config, context)
     # A child process builds every pipeline definition meanwhile (infra/pipeline/builds.py); the stacks that need
-    # none (data, monitoring, CI/CD) come first, so that little of the app waits for it.
+    # none (data, CI/CD) come first, so that little of the app waits for it.
     definitions = DefinitionBuilds(
         config.dataset_contract,
         training=[PipelineSettings.for_stage(config, stage) for stage in stages],
         batch_scoring=[BatchScoringSettings.for_stage(config, stage) for stage in stages if stage.serving],
+        monitoring=[MonitoringSettings.for_stage(config, stage) for stage in stages if stage.monitor],
     )
     data = {stage.name: _data_stack(app, config, stage) for stage in stages}
-    monitoring = {stage.name: _monitoring_stack(app, config, stage, data[stage.name]) for stage in stages}
     cicd = None
     if len(stages) == len(config.stages):  # the pipelines span every stage: not in a one-stage app (-c stage=...)
         cicd = CicdStack(
@@ -69,10 +69,7 @@ def build_platform(app: cdk.App) -> Platform:
             env=cdk.Environment(account=config.tooling_account, region=config.tooling_region),
         )
         cdk.Tags.of(cicd).add("platform", config.prefix)
-    stacks = {
-        stage.name: _build_stage(app, config, stage, data[stage.name], monitoring[stage.name], definitions)
-        for stage in stages
-    }
+    stacks = {stage.name: _build_stage(app, config, stage, data[stage.name], definitions) for stage in stages}
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return Platform(stages=stacks, cicd=cicd)
 
@@ -96,16 +93,11 @@ def _data_stack(app: cdk.App, config: PlatformConfig, stage: StageConfig) -> Dat
     return _stack(DataStack, app, config, stage, "Data")
 
 
-def _monitoring_stack(app: cdk.App, config: PlatformConfig, stage: StageConfig, data: DataStack) -> MonitoringStack:
-    return _stack(MonitoringStack, app, config, stage, "Monitoring", encryption_key=data.key)
-
-
 def _build_stage(
     app: cdk.App,
     config: PlatformConfig,
     stage: StageConfig,
     data: DataStack,
-    monitoring: MonitoringStack,
     definitions: DefinitionBuilds,
 ) -> StageStacks:
     key = data.key
@@ -115,7 +107,9 @@ def _build_stage(
     if stage.serving:
         serving = _stack(ServingStack, app, config, stage, "Serving", encryption_key=key, definitions=definitions)
         serving.add_stack_dependency(model_build)
-    monitoring.add_stack_dependency(model_build)  # names the endpoint's metrics and alarms, needs none of them
+    monitoring = _stack(MonitoringStack, app, config, stage, "Monitoring", encryption_key=key, definitions=definitions)
+    # it names the endpoint, which it finds when a run starts: serving never waits for monitoring, nor the reverse
+    monitoring.add_stack_dependency(model_build)
     stacks = StageStacks(stage=stage, data=data, model_build=model_build, serving=serving, monitoring=monitoring)
     for stack in stacks.all():
         cdk.Tags.of(stack).add("platform", config.prefix)

@@ -333,12 +333,21 @@ def _monitor(args: argparse.Namespace) -> int:
     from ml_code.contracts.contract import load_contract
 
     package = approved_package(args.workdir, args.group, args.version)
-    contract = load_contract(args.contract or package.customer_metadata["contract"])
+    contract_source = args.contract or package.customer_metadata["contract"]
+    contract = load_contract(contract_source)
     endpoint = args.endpoint or args.group
     result = run_monitor(
-        args.workdir, endpoint=endpoint, package=package, contract=contract, stage=local_stage(contract.name)[1]
+        args.workdir,
+        endpoint=endpoint,
+        package=package,
+        contract_source=contract_source,
+        stage=local_stage(contract.name)[1],
     )
-    print(f"monitoring run {result.run_id} of {endpoint}: {result.records} records -> {result.output}")
+    run = result.execution.execution_id
+    if result.output is None:
+        print(f"monitoring run {run} of {endpoint}: no captured request in the window (missing data)")
+    else:
+        print(f"monitoring run {run} of {endpoint}: {result.records} records -> {result.output}")
     for violation in result.violations:
         print(f"  {violation['constraint_check_type']:<26} {violation['feature_name']}: {violation['description']}")
     if result.model_quality:

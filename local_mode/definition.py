@@ -55,17 +55,29 @@ def build_local_batch_definition(contract: DatasetContract) -> tuple[str, dict]:
     return settings.pipeline_name, pipelines.batch_definition.build_batch_definition(settings, contract)
 
 
+def build_local_monitoring_definition(contract: DatasetContract) -> tuple[str, dict]:
+    """(pipeline name, definition) of the monitoring pipeline for `contract`, as the MonitoringStack deploys it."""
+    pipelines = _pipelines("the monitoring definition")
+    settings = pipelines.settings.MonitoringSettings.for_stage(*local_stage(contract.name))
+    return settings.pipeline_name, pipelines.monitoring_definition.build_monitoring_definition(settings, contract)
+
+
 def _pipelines(what: str, alternative: str = "") -> types.SimpleNamespace:
     """The definition builders of infra/pipeline, which need the SageMaker SDK of the CDK app's environment."""
     _quiet_sdk()
     try:
-        from infra.pipeline import batch_definition, definition, settings
+        from infra.pipeline import batch_definition, definition, monitoring_definition, settings
     except ImportError as error:  # run from .venv-ml, which has no SDK and no CDK
         raise RuntimeError(
             f"building {what} needs the CDK app's environment ({error.name} is missing): run local mode with "
             f".venv/bin/python (`make venv`){alternative}"
         ) from error
-    return types.SimpleNamespace(batch_definition=batch_definition, definition=definition, settings=settings)
+    return types.SimpleNamespace(
+        batch_definition=batch_definition,
+        definition=definition,
+        monitoring_definition=monitoring_definition,
+        settings=settings,
+    )
 
 
 def _quiet_sdk() -> None:

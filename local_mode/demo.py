@@ -27,6 +27,7 @@ from local_mode.serving.endpoint import EndpointSpec, LocalEndpoint, approved_pa
 from local_mode.traffic import send_records, write_ground_truth
 from ml_code.contracts.contract import load_contract
 from ml_code.evaluation.champion import metric_at
+from ml_code.monitoring.published_metrics import LARGEST_DRIFT
 
 CONTRACT = "customer-churn"
 HASH_KEY_FILE = Path(__file__).with_name("demo-hash-key.txt")
@@ -70,7 +71,7 @@ class Demo:
         return result
 
     def monitor(self, endpoint: str, package, label: str) -> MonitorResult:
-        result = run_monitor(self.home, endpoint=endpoint, package=package, contract=self.contract, stage=self.stage)
+        result = run_monitor(self.home, endpoint=endpoint, package=package, contract_source=CONTRACT, stage=self.stage)
         drifted = sorted(
             {v["feature_name"] for v in result.violations if v["constraint_check_type"] == "baseline_drift_check"}
         )
@@ -83,7 +84,7 @@ class Demo:
         figure = (
             f"{result.records} records, {len(result.violations)} violation(s)"
             + (f", drift on {', '.join(drifted)}" if drifted else "")
-            + f", max drift {max(result.drift.values()):.3f}{auc}"
+            + f", max drift {max(result.drift.values(), default=0.0):.3f}{auc}"
         )
         self.phase(label, figure)
         return result
@@ -125,7 +126,7 @@ class Demo:
         self.phase(
             "endpoint stopped", f"captured requests flushed to {endpoint.capture_root.relative_to(self.home.parent)}"
         )
-        drift_alarm = next(outcome for outcome in result.alarms if outcome.rule.metric.startswith("feature_"))
+        drift_alarm = next(outcome for outcome in result.alarms if outcome.rule.metric == LARGEST_DRIFT)
         self.phase(f"alarm {drift_alarm.state.value}", f"{drift_alarm.rule.name}: {drift_alarm.state.reason}")
         if not drift_alarm.fired:
             raise RuntimeError("drifted traffic did not fire the drift alarm")

@@ -20,7 +20,13 @@ from ml_code.archives import tar_gz
 LOCAL_REGION = "local"
 XGBOOST_IMAGE = "local/sagemaker-xgboost:3.0-5"  # the step scripts, run by the ML environment's Python
 CODE_BUCKET = "local-code"
-BUCKETS = {"ArtifactsBucket": "local-artifacts", "CuratedBucket": "local-curated", "CodeBucket": CODE_BUCKET}
+MONITORING_BUCKET = "local-monitoring"  # captured traffic, ground truth, monitoring reports (as on AWS)
+BUCKETS = {
+    "ArtifactsBucket": "local-artifacts",
+    "CuratedBucket": "local-curated",
+    "MonitoringBucket": MONITORING_BUCKET,
+    "CodeBucket": CODE_BUCKET,
+}
 _PLACEHOLDER = re.compile(r"\$\{(!?)([A-Za-z0-9:]+)\}")
 
 
@@ -55,6 +61,7 @@ def deploy(home: Path, objects: dict[str, bytes]) -> dict[str, str]:
         "JobRoleArn": "arn:aws:iam::000000000000:role/local-job-role",
         "TrainingRoleArn": "arn:aws:iam::000000000000:role/local-training-role",
         "ChampionRoleArn": "arn:aws:iam::000000000000:role/local-champion-role",
+        "FinderRoleArn": "arn:aws:iam::000000000000:role/local-finder-role",
         "KmsKeyArn": "arn:aws:kms:local:000000000000:key/local",  # local files are not encrypted
         "XgboostImageUri": XGBOOST_IMAGE,
         "AWS::Region": LOCAL_REGION,

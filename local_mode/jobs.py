@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -184,12 +185,40 @@ def _download_inputs(s3: LocalS3, root: Path, inputs: list[dict]) -> None:
         source = job_input.get("S3Input")
         if source is None:
             raise JobFailed(f"input {job_input.get('InputName')}: only S3 inputs run locally")
-        if source.get("S3DataType", "S3Prefix") != "S3Prefix" or source.get("S3InputMode", "File") != "File":
-            raise JobFailed(f"input {job_input['InputName']}: only S3Prefix inputs in File mode run locally")
+        kind = source.get("S3DataType", "S3Prefix")
+        if kind not in ("S3Prefix", "ManifestFile") or source.get("S3InputMode", "File") != "File":
+            raise JobFailed(
+                f"input {job_input['InputName']}: only S3Prefix and ManifestFile inputs in File mode run locally"
+            )
+        destination = container(root, source["LocalPath"])
         try:
-            s3.download(source["S3Uri"], container(root, source["LocalPath"]))
-        except FileNotFoundError as error:
+            if kind == "ManifestFile":
+                _download_manifest(s3, source["S3Uri"], destination)
+            else:
+                s3.download(source["S3Uri"], destination)
+        except (FileNotFoundError, ValueError) as error:
             raise JobFailed(f"input {job_input['InputName']!r}: {error}") from error
+
+
+def _download_manifest(s3: LocalS3, uri: str, destination: Path) -> None:
+    """The objects a SageMaker manifest lists (`[{"prefix": "s3://..."}, "<key>", ...]`), each at `<destination>/<key>`
+    as SageMaker places them."""
+    manifest = json.loads(s3.path(uri).read_text())
+    if (
+        not isinstance(manifest, list)
+        or not manifest
+        or not isinstance(manifest[0], dict)
+        or "prefix" not in manifest[0]
+    ):
+        raise ValueError(f'{uri} is not a manifest: a JSON list that starts with {{"prefix": ...}}')
+    prefix = manifest[0]["prefix"]
+    destination.mkdir(parents=True, exist_ok=True)
+    for key in manifest[1:]:
+        target = (destination / key).resolve()
+        if destination.resolve() not in target.parents:
+            raise ValueError(f"{uri} lists {key!r}, outside its prefix")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(s3.path(prefix + key), target)
 
 
 def _decoded(value: str):

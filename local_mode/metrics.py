@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ml_code.monitoring.alarm import INSUFFICIENT_DATA, AlarmState
+from ml_code.monitoring.published_metrics import NAMESPACE
 
 METRICS_FILE = "metrics.db"
 _SCHEMA = """
@@ -44,12 +45,13 @@ class MetricsStore:
             db.close()
 
     def put_run(self, run_id: str, endpoint: str, finished_at: datetime, metrics: list[dict]) -> None:
-        """A run and the metrics it published (`Namespace`, `MetricName`, `Value`), in one transaction."""
+        """A run and the metrics it published (PutMetricData's `MetricName`, `Dimensions`, `Value`), in one
+        transaction; a metric with a dimension beyond the endpoint is stored as `<name>[<dimension>=<value>]`."""
         with self._db() as db:
             db.execute("INSERT INTO runs VALUES (?, ?, ?)", (run_id, endpoint, finished_at.isoformat()))
             db.executemany(
                 "INSERT INTO datapoints VALUES (?, ?, ?, ?)",
-                [(run_id, metric["Namespace"], metric["MetricName"], metric["Value"]) for metric in metrics],
+                [(run_id, NAMESPACE, _stored_name(metric), metric["Value"]) for metric in metrics],
             )
 
     def last_run_end(self, endpoint: str) -> datetime | None:
@@ -58,17 +60,15 @@ class MetricsStore:
             row = db.execute("SELECT MAX(finished_at) FROM runs WHERE endpoint = ?", (endpoint,)).fetchone()
         return datetime.fromisoformat(row[0]) if row[0] else None
 
-    def per_run(self, endpoint: str, namespace: str, metric: str, *, last: int) -> list[float | None]:
+    def per_run(self, endpoint: str, metric: str, *, last: int) -> list[float | None]:
         """The metric's value in each of the endpoint's last runs, oldest first; None for a run that published
-        none. A name ending in `_` is a family (`feature_baseline_drift_`): its largest member counts, as
-        CloudWatch metric math MAX over them would."""
-        family = metric.endswith("_")
+        none (a quiet window, an undefined metric)."""
         with self._db() as db:
             rows = db.execute(
                 "SELECT r.run_id, MAX(d.value) FROM runs r LEFT JOIN datapoints d ON d.run_id = r.run_id"
-                " AND d.namespace = ? AND (d.metric = ? OR (? AND substr(d.metric, 1, ?) = ?)) WHERE r.endpoint = ?"
+                " AND d.namespace = ? AND d.metric = ? WHERE r.endpoint = ?"
                 " GROUP BY r.run_id ORDER BY r.finished_at DESC LIMIT ?",
-                (namespace, metric, family, len(metric), metric, endpoint, last),
+                (NAMESPACE, metric, endpoint, last),
             ).fetchall()
         return [value for _, value in reversed(rows)]
 
@@ -93,3 +93,8 @@ def _current_state(db: sqlite3.Connection, alarm: str) -> tuple[str, datetime | 
         "SELECT state, changed_at FROM alarm_history WHERE alarm = ? ORDER BY rowid DESC LIMIT 1", (alarm,)
     ).fetchone()
     return (row[0], datetime.fromisoformat(row[1])) if row else (INSUFFICIENT_DATA, None)
+
+
+def _stored_name(metric: dict) -> str:
+    extra = "".join(f"[{item['Name']}={item['Value']}]" for item in metric["Dimensions"][1:])
+    return f"{metric['MetricName']}{extra}"

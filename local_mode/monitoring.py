@@ -1,42 +1,46 @@
-"""`local_mode monitor`: one monitoring run of an endpoint's captured traffic, its metrics, and its alarms.
+"""`local_mode monitor`: one run of the monitoring pipeline the MonitoringStack deploys, its metrics, its alarms.
 
-The run is ml_code/monitoring/monitor.py in the ML environment (as Model Monitor runs its container), against
-the drift baselines registered with the served model package. Its metrics go to the local metrics store, and
-the endpoint's alarms are evaluated with the rule CloudWatch applies (ml_code/monitoring/alarm.py).
+The monitoring definition (infra/pipeline/monitoring_definition.py, built with the local stage's settings) runs on
+the local executor over the local monitoring bucket, where `serve` captures and ground truth is uploaded: the window
+is the time since the endpoint's last run (at most a day, the monitoring job's lookback), and the package is the one
+served (local mode has no endpoint to ask). The run's `cloudwatch_metrics.json` is published to the local metrics
+store with the checks the AWS publishing function makes (ml_code/monitoring/published_metrics.py), and the
+endpoint's alarms (infra/alarm_rules.py, what the stack deploys) are evaluated with the rule CloudWatch applies
+(ml_code/monitoring/alarm.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
-from infra.naming import GROUND_TRUTH, drift_alarm_name, model_quality_alarm_name
-from local_mode import ml_processes
-from local_mode.jobs import default_python, failure_reason, python_path
-from local_mode.local_s3 import LocalS3
+from infra.alarm_rules import alarm_rules
+from infra.naming import MONITORING_REPORTS
+from local_mode.definition import build_local_monitoring_definition
+from local_mode.deployment import MONITORING_BUCKET
+from local_mode.executor import ExecutionResult
+from local_mode.local_s3 import S3_DIR, LocalS3
 from local_mode.metrics import MetricsStore
 from local_mode.registry import ModelPackage
-from local_mode.serving.endpoint import CAPTURE_DIR, check_endpoint_name
-from ml_code.contracts.contract import DatasetContract
+from local_mode.runner import deployed_executor
+from local_mode.serving.endpoint import check_endpoint_name
+from ml_code.contracts.contract import load_contract
 from ml_code.monitoring.alarm import ALARM, AlarmRule, AlarmState, evaluate
-from ml_code.monitoring.monitor import (
-    DATA_NAMESPACE,
-    DRIFT_METRIC_PREFIX,
-    METRICS_FILE,
-    MODEL_NAMESPACE,
-    MODEL_QUALITY_DIR,
-    VIOLATIONS_FILE,
-)
-from ml_code.paths import ENDPOINT_VARIANT, STATISTICS_FILE
+from ml_code.monitoring.monitor import MODEL_QUALITY_DIR, VIOLATIONS_FILE
+from ml_code.monitoring.published_metrics import FEATURE_DRIFT, REPORT_FILE, put_requests
+from ml_code.monitoring.served_model import LOOKBACK
+from ml_code.paths import GROUND_TRUTH_PREFIX, SERVED_MODEL_FILE, SERVED_MODEL_OUTPUT, STATISTICS_FILE
 
-MONITORING_DIR = "monitoring"
-GROUND_TRUTH_DIR = GROUND_TRUTH  # <home>/groundtruth/<endpoint>/yyyy/mm/dd/hh/*.jsonl, as in the monitoring bucket
-# A run reads at most this much of the past: since the endpoint's last run, or for its first run (or after a long
-# pause) the last day, never everything since the first capture.
-MAX_WINDOW = timedelta(days=1)
+# <home>/s3/local-monitoring/groundtruth/<endpoint>/yyyy/mm/dd/hh/*.jsonl: the monitoring bucket, as on AWS
+GROUND_TRUTH_DIR = f"{S3_DIR}/{MONITORING_BUCKET}/{GROUND_TRUTH_PREFIX}"
+MAX_WINDOW = LOOKBACK  # a first run (or one after a long pause) reads the last day, not every capture ever
+
+
+class MonitoringFailed(RuntimeError):
+    """The monitoring pipeline's run failed; the message says which step and why."""
 
 
 @dataclass(frozen=True)
@@ -54,8 +58,8 @@ class AlarmOutcome:
 
 @dataclass(frozen=True)
 class MonitorResult:
-    run_id: str
-    output: Path
+    execution: ExecutionResult
+    output: Path | None  # the run's reports (none when the window captured nothing)
     records: int
     violations: list[dict]
     drift: dict[str, float]
@@ -63,79 +67,66 @@ class MonitorResult:
     alarms: list[AlarmOutcome]
 
 
-def alarm_rules(endpoint: str, contract: DatasetContract, stage) -> list[AlarmRule]:
-    """The endpoint's drift and model-quality alarms, with the stage's thresholds (cdk.json)."""
-    periods = {"evaluation_periods": stage.alarm_evaluation_periods, "datapoints_to_alarm": stage.alarm_datapoints}
-    worse = "LessThanThreshold" if contract.metric.higher_is_better else "GreaterThanThreshold"
-    return [
-        AlarmRule(drift_alarm_name(endpoint), DRIFT_METRIC_PREFIX, stage.drift_threshold, **periods),
-        AlarmRule(
-            model_quality_alarm_name(endpoint), contract.metric.name, contract.metric.threshold, worse, **periods
-        ),
-    ]
-
-
-def _namespace(rule: AlarmRule) -> str:
-    return DATA_NAMESPACE if rule.metric == DRIFT_METRIC_PREFIX else MODEL_NAMESPACE
-
-
 def run_monitor(
     home: Path,
     *,
     endpoint: str,
     package: ModelPackage,
-    contract: DatasetContract,
+    contract_source: str | Path,
     stage,
     start: datetime | None = None,
     end: datetime | None = None,
     python: str | None = None,
+    log: Callable[[str], None] = lambda _line: None,
 ) -> MonitorResult:
-    """Monitor the traffic captured in [start, end) (default: since the endpoint's last run, at most MAX_WINDOW, until
-    now)."""
+    """Run the monitoring pipeline over the traffic captured in [start, end) (default: since the endpoint's last run,
+    at most MAX_WINDOW, until now), publish its metrics and evaluate the endpoint's alarms."""
     home = Path(home).resolve()
     check_endpoint_name(endpoint)
+    contract = load_contract(contract_source)
     store = MetricsStore(home)
     end = end or datetime.now(timezone.utc)
     start = start or max(store.last_run_end(endpoint) or end - MAX_WINDOW, end - MAX_WINDOW)
-    run_id = end.strftime("%Y%m%dt%H%M%S%f")
-    output = home / MONITORING_DIR / endpoint / run_id
-    baselines = package.drift_check_baselines["ModelDataQuality"]
-    s3 = LocalS3(home)
-    env = {
-        **os.environ,
-        "PYTHONPATH": python_path(),
-        "dataset_source": str(home / CAPTURE_DIR / endpoint / ENDPOINT_VARIANT),
-        "start_time": start.isoformat(),
-        "end_time": end.isoformat(),
-        "baseline_statistics": str(s3.path(baselines["Statistics"]["S3Uri"])),
-        "baseline_constraints": str(s3.path(baselines["Constraints"]["S3Uri"])),
-        "output_path": str(output),
-        "ground_truth_source": str(home / GROUND_TRUTH_DIR / endpoint),
-        "problem_type": contract.problem_type,
-        **({"positive_label": str(contract.positive_label)} if contract.positive_label is not None else {}),
-    }
-    failure = output / "failure"
-    log = output / "model_monitor.log"
-    returncode = ml_processes.run(
-        [python or default_python(), "-m", "ml_code.monitoring.monitor", f"--failure-file={failure}"],
-        env=env,
-        cwd=output,
-        log=log,
+    executor = deployed_executor(
+        contract_source, build_local_monitoring_definition(contract), home, python=python, log=log
     )
-    if returncode != 0:
-        raise RuntimeError(f"monitoring run {run_id} of {endpoint} failed: {failure_reason(failure, log)}")
-    metrics = json.loads((output / METRICS_FILE).read_text())
-    store.put_run(run_id, endpoint, end, metrics)
-    quality_file = output / MODEL_QUALITY_DIR / STATISTICS_FILE
+    execution = executor.start(
+        {
+            "EndpointName": endpoint,
+            "ModelPackageArn": package.arn,
+            "WindowStart": start.isoformat(),
+            "WindowEnd": end.isoformat(),
+        }
+    )
+    if execution.status != "Succeeded":
+        raise MonitoringFailed(
+            f"monitoring run {execution.execution_id} of {endpoint} failed: {execution.failure_reason}"
+        )
+    s3 = LocalS3(home)
+    run = s3.path(f"s3://{MONITORING_BUCKET}/{MONITORING_REPORTS}/{endpoint}/{execution.execution_id}")
+    served = json.loads((run / SERVED_MODEL_OUTPUT / SERVED_MODEL_FILE).read_text())
+    report = run / REPORT_FILE
+    published = []
+    if report.is_file():  # the window captured something: the monitoring job ran
+        published = [
+            datum
+            for request in put_requests(json.loads(report.read_text()), endpoint)
+            for datum in request["MetricData"]
+        ]
+    store.put_run(execution.execution_id, endpoint, datetime.fromisoformat(served["window_end"]), published)
+    quality_file = run / MODEL_QUALITY_DIR / STATISTICS_FILE
+    statistics_file = run / STATISTICS_FILE
     return MonitorResult(
-        run_id=run_id,
-        output=output,
-        records=_records_monitored(output),
-        violations=json.loads((output / VIOLATIONS_FILE).read_text())["violations"],
+        execution=execution,
+        output=run if report.is_file() else None,
+        records=json.loads(statistics_file.read_text())["dataset"]["item_count"] if statistics_file.is_file() else 0,
+        violations=json.loads((run / VIOLATIONS_FILE).read_text())["violations"]
+        if (run / VIOLATIONS_FILE).is_file()
+        else [],
         drift={
-            m["MetricName"].removeprefix(DRIFT_METRIC_PREFIX): m["Value"]
-            for m in metrics
-            if m["Namespace"] == DATA_NAMESPACE
+            datum["Dimensions"][1]["Value"]: datum["Value"]
+            for datum in published
+            if datum["MetricName"] == FEATURE_DRIFT
         },
         model_quality=json.loads(quality_file.read_text()) if quality_file.is_file() else None,
         alarms=[evaluate_alarm(store, rule, endpoint, end) for rule in alarm_rules(endpoint, contract, stage)],
@@ -148,13 +139,9 @@ def input_columns(home: Path, package: ModelPackage) -> list[str]:
     return [feature["name"] for feature in json.loads(LocalS3(home).path(uri).read_text())["features"]]
 
 
-def _records_monitored(output: Path) -> int:
-    return json.loads((output / STATISTICS_FILE).read_text())["dataset"]["item_count"]
-
-
 def evaluate_alarm(store: MetricsStore, rule: AlarmRule, endpoint: str, at: datetime) -> AlarmOutcome:
     previous, _ = store.alarm_state(rule.name)
-    datapoints = store.per_run(endpoint, _namespace(rule), rule.metric, last=rule.evaluation_range)
+    datapoints = store.per_run(endpoint, rule.metric, last=rule.evaluation_range)
     state = evaluate(rule, datapoints, previous)
     changed = store.set_alarm_state(rule.name, state, at)
     return AlarmOutcome(rule, state, changed, store.alarm_state(rule.name)[1])

@@ -394,7 +394,7 @@ def _summary(package: ModelPackage) -> dict:
 
 
 class LocalS3Client:
-    """`get_object` on the local buckets, in boto3's shape."""
+    """`get_object` and `list_objects_v2` on the local buckets, in boto3's shapes."""
 
     def __init__(self, s3: LocalS3) -> None:
         self.s3 = s3
@@ -404,6 +404,17 @@ class LocalS3Client:
         if not path.is_file():
             raise FileNotFoundError(f"no object s3://{Bucket}/{Key} (looked at {path})")
         return {"Body": io.BytesIO(path.read_bytes())}
+
+    def list_objects_v2(self, *, Bucket: str, Prefix: str = "") -> dict:  # noqa: N803
+        """Every object under the prefix, in one page (a local bucket is small)."""
+        root = self.s3.path(f"s3://{Bucket}")
+        folder = self.s3.path(f"s3://{Bucket}/{Prefix.rpartition('/')[0]}") if "/" in Prefix else root
+        keys = (
+            sorted(path.relative_to(root).as_posix() for path in folder.rglob("*") if path.is_file())
+            if folder.is_dir()
+            else []
+        )
+        return {"Contents": [{"Key": key} for key in keys if key.startswith(Prefix)], "IsTruncated": False}
 
 
 def local_clients(home: Path) -> tuple[LocalSageMakerClient, LocalS3Client]:

@@ -78,13 +78,17 @@ MODEL_DIR = "/opt/ml/model"
 MAX_RECORDS_PER_REQUEST = 10_000  # more in one request is a client error (413)
 MAX_REQUEST_BYTES = 6 * 1024 * 1024  # SageMaker's real-time payload limit; larger is a 413 before any parsing
 ENDPOINT_VARIANT = "AllTraffic"  # an endpoint's one production variant, on AWS and locally (capture paths name it)
-# Captured traffic: `<capture root>/datacapture/<endpoint>/<variant>/yyyy/mm/dd/hh/` (SageMaker adds what follows
-# the prefix); the root is the monitoring bucket on AWS and the workdir locally.
+# In the monitoring bucket (a local bucket in local mode): captured traffic,
+# `datacapture/<endpoint>/<variant>/yyyy/mm/dd/hh/` (SageMaker adds what follows the prefix), and ground truth,
+# `groundtruth/<endpoint>/yyyy/mm/dd/hh/*.jsonl` (ml_code/monitoring/ground_truth.py).
 DATA_CAPTURE_PREFIX = "datacapture"
-# Model Monitor's CloudWatch metrics (namespaces, and the per-feature drift metric's prefix), on AWS and locally.
-MONITOR_DATA_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
-MONITOR_MODEL_NAMESPACE = "aws/sagemaker/Endpoints/model-metrics"
-DRIFT_METRIC_PREFIX = "feature_baseline_drift_"
+GROUND_TRUTH_PREFIX = "groundtruth"
+# The monitoring pipeline: its first step writes what the run reads (served.json, a property file, and the window's
+# manifest); the monitoring job gets the window's files, the served package's baselines, and writes its reports.
+SERVED_MODEL_OUTPUT, SERVED_MODEL_FILE, WINDOW_MANIFEST_FILE = "served", "served.json", "window.manifest"
+MONITORING_WINDOW_INPUT = "window"
+MONITORING_STATISTICS_INPUT, MONITORING_CONSTRAINTS_INPUT = "statistics", "constraints"
+MONITORING_REPORTS_OUTPUT = "reports"
 
 # Processing jobs receive the code package (a .tar.gz) here; ml_code/bootstrap.py unpacks it.
 CODE_PACKAGE_INPUT = "/opt/ml/processing/input/code_package"

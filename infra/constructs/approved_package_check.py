@@ -20,10 +20,9 @@ RESOURCE_TYPE = "Custom::ApprovedModelPackage"
 class ApprovedPackageCheck(Construct):
     """A custom resource that fails the deployment unless `model_package_arn` is an Approved package of the released
     `models`' group; make what serves the package depend on it. With `require_drift_baselines`, the package must
-    have drift baselines (exposed as `statistics_uri` and `constraints_uri`); with `require_fairness_baselines`,
-    bias and explainability baselines (`bias_config_uri`, `bias_constraints_uri`, `explainability_config_uri`,
-    `explainability_constraints_uri`). Its function may only describe that group's packages and write its own log
-    group (encrypted with `encryption_key`)."""
+    have drift baselines (a monitored stage's monitoring pipeline compares its traffic with them); with
+    `require_fairness_baselines`, bias and explainability baselines. Its function may only describe that group's
+    packages and write its own log group (encrypted with `encryption_key`)."""
 
     def __init__(
         self,
@@ -70,12 +69,3 @@ class ApprovedPackageCheck(Construct):
                 "RequireFairnessBaselines": "true" if require_fairness_baselines else "false",
             },
         )
-        # The package's drift baselines, read at deploy time (with `require_drift_baselines`; else maybe absent)
-        self.statistics_uri = self.resource.get_att_string("DataQualityStatistics")
-        self.constraints_uri = self.resource.get_att_string("DataQualityConstraints")
-        # and its bias and explainability baselines (with `require_fairness_baselines`; else maybe absent)
-        self.bias_config_uri = self.resource.get_att_string("BiasConfig")
-        self.bias_constraints_uri = self.resource.get_att_string("BiasConstraints")
-        self.explainability_config_uri = self.resource.get_att_string("ExplainabilityConfig")
-        self.explainability_constraints_uri = self.resource.get_att_string("ExplainabilityConstraints")
-        self.resource.node.add_dependency(role)

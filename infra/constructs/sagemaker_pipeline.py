@@ -92,9 +92,11 @@ def start_rule(
     description: str,
     event_pattern: dict | None = None,
     schedule_expression: str | None = None,
+    parameters: dict[str, str] | None = None,
 ) -> events.CfnRule:
-    """An EventBridge rule `construct_id` that starts the pipeline (default parameters) on a matching event or a
-    schedule, and its role `StartRole` (one per scope), allowed to start this pipeline only."""
+    """An EventBridge rule `construct_id` that starts the pipeline on a matching event or a schedule, with
+    `parameters` (default: the pipeline's defaults), and its role `StartRole` (one per scope), allowed to start this
+    pipeline only."""
     if (event_pattern is None) == (schedule_expression is None):
         raise ValueError("a start rule needs exactly one of an event pattern and a schedule")
     role = iam.Role(scope, "StartRole", assumed_by=iam.ServicePrincipal("events.amazonaws.com"))
@@ -105,5 +107,19 @@ def start_rule(
         description=description,
         event_pattern=event_pattern,
         schedule_expression=schedule_expression,
-        targets=[events.CfnRule.TargetProperty(id="Pipeline", arn=pipeline_arn, role_arn=role.role_arn)],
+        targets=[
+            events.CfnRule.TargetProperty(
+                id="Pipeline",
+                arn=pipeline_arn,
+                role_arn=role.role_arn,
+                sage_maker_pipeline_parameters=events.CfnRule.SageMakerPipelineParametersProperty(
+                    pipeline_parameter_list=[
+                        events.CfnRule.SageMakerPipelineParameterProperty(name=name, value=value)
+                        for name, value in parameters.items()
+                    ]
+                )
+                if parameters
+                else None,
+            )
+        ],
     )

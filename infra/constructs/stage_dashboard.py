@@ -1,4 +1,4 @@
-"""A stage's CloudWatch dashboard: its endpoint, its monitors, its model builds and its ETL."""
+"""A stage's CloudWatch dashboard: its endpoint, its monitoring, its model builds and its ETL."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
 from ml_code.contracts.contract import DatasetContract
-from ml_code.paths import DRIFT_METRIC_PREFIX, ENDPOINT_VARIANT, MONITOR_DATA_NAMESPACE, MONITOR_MODEL_NAMESPACE
+from ml_code.monitoring.published_metrics import (
+    FEATURE_DRIFT,
+    LARGEST_DRIFT,
+    NAMESPACE,
+    dimensions,
+    quality_metric,
+)
+from ml_code.paths import ENDPOINT_VARIANT
 
 PERIOD = cdk.Duration.minutes(5)
 HOURLY = cdk.Duration.hours(1)
@@ -16,8 +23,8 @@ HOURLY = cdk.Duration.hours(1)
 class StageDashboard(Construct):
     """A dashboard `dashboard_name`: the model build's runs (`pipeline_name`) and the ETL's counts (`glue_job_name`);
     where the stage serves (`endpoint_name`), its invocations, latency percentiles, errors, instances, CPU and
-    memory; where it is monitored (`monitoring_schedules`: data quality, model quality), each feature's drift and
-    the contract's metric on ground truth."""
+    memory; where it is monitored (`monitoring_pipeline`, one run per `monitoring_period`), the largest and each
+    feature's drift and the contract's metric on ground truth (what the runs publish), and the runs."""
 
     def __init__(
         self,
@@ -29,15 +36,16 @@ class StageDashboard(Construct):
         pipeline_name: str,
         glue_job_name: str,
         endpoint_name: str | None = None,
-        monitoring_schedules: tuple[str, str] | None = None,
+        monitoring_pipeline: str | None = None,
+        monitoring_period: cdk.Duration = HOURLY,
     ) -> None:
         super().__init__(scope, construct_id)
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=dashboard_name)
         rows = []
         if endpoint_name is not None:
             rows.append(self._endpoint(endpoint_name))
-        if endpoint_name is not None and monitoring_schedules is not None:
-            rows.append(self._monitors(endpoint_name, monitoring_schedules, contract))
+        if endpoint_name is not None and monitoring_pipeline is not None:
+            rows.append(self._monitors(endpoint_name, monitoring_pipeline, monitoring_period, contract))
         rows.append(self._builds(pipeline_name, glue_job_name))
         for row in rows:
             self.dashboard.add_widgets(*row)
@@ -91,34 +99,42 @@ class StageDashboard(Construct):
         ]
 
     @staticmethod
-    def _monitors(endpoint: str, schedules: tuple[str, str], contract: DatasetContract) -> list[cloudwatch.IWidget]:
-        data_quality, model_quality = schedules
-        drift = [
-            cloudwatch.Metric(
-                namespace=MONITOR_DATA_NAMESPACE,
-                metric_name=f"{DRIFT_METRIC_PREFIX}{feature}",
-                dimensions_map={"Endpoint": endpoint, "MonitoringSchedule": data_quality},
+    def _monitors(
+        endpoint: str, pipeline: str, period: cdk.Duration, contract: DatasetContract
+    ) -> list[cloudwatch.IWidget]:
+        def published(name: str, feature: str | None = None, **extra) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace=NAMESPACE,
+                metric_name=name,
+                dimensions_map={item["Name"]: item["Value"] for item in dimensions(endpoint, feature)},
                 statistic="Maximum",
-                period=HOURLY,
-                label=feature,
+                period=period,
+                **extra,
             )
+
+        drift = [published(LARGEST_DRIFT, label="largest (alarmed)")] + [
+            published(FEATURE_DRIFT, feature, label=feature)
             for feature in contract.feature_columns(contract.curated_columns)
         ]
-        quality = cloudwatch.Metric(
-            namespace=MONITOR_MODEL_NAMESPACE,
-            metric_name=contract.metric.name,
-            dimensions_map={"Endpoint": endpoint, "MonitoringSchedule": model_quality},
-            statistic="Average",
-            period=HOURLY,
-        )
+        runs = [
+            cloudwatch.Metric(
+                namespace="AWS/Sagemaker/ModelBuildingPipeline",
+                metric_name=name,
+                dimensions_map={"PipelineName": pipeline},
+                statistic="Sum",
+                period=period,
+            )
+            for name in ("ExecutionSucceeded", "ExecutionFailed")
+        ]
         return [
-            cloudwatch.GraphWidget(title="feature drift from the training baseline", left=drift, width=12),
+            cloudwatch.GraphWidget(title="feature drift from the training baseline", left=drift, width=10),
             cloudwatch.GraphWidget(
                 title=f"{contract.metric.name} on ground truth",
-                left=[quality],
+                left=[published(quality_metric(contract.metric.name))],
                 left_annotations=[cloudwatch.HorizontalAnnotation(value=contract.metric.threshold, label="gate")],
-                width=12,
+                width=8,
             ),
+            cloudwatch.GraphWidget(title=f"monitoring runs: {pipeline}", left=runs, width=6),
         ]
 
     @staticmethod

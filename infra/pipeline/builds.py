@@ -4,7 +4,8 @@ builds its stacks.
 Importing the SDK and building the definitions is about 3 s of Python, and the SDK's objects slow down the
 process's exit; meanwhile the CDK work of the stacks happens in jsii's node process. A child process of the same
 interpreter overlaps the two and keeps the SDK out of the app's process. It returns exactly what
-`build_definition` and `build_batch_definition` return in-process, with the region mapping of image URIs.
+`build_definition`, `build_batch_definition` and `build_monitoring_definition` return in-process, with the region
+mapping of image URIs.
 A process that has imported the SDK already (a test session, a notebook) builds in-process instead: the import
 was most of a build's cost, and there is nothing left to keep out. `start_builder` starts the child before the
 app imports the CDK, so that the SDK's import and the CDK's overlap too; the child reads its request when it
@@ -22,7 +23,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from infra.pipeline.settings import BatchScoringSettings, PipelineSettings
+from infra.pipeline.settings import BatchScoringSettings, MonitoringSettings, PipelineSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 _STARTED: list[subprocess.Popen] = []  # a builder started ahead of its request (start_builder)
@@ -47,9 +48,10 @@ def _builder() -> subprocess.Popen:
 
 
 class DefinitionBuilds:
-    """The definitions of `training` and `batch_scoring` pipelines of contract `contract_name`. `in_child` (default:
-    unless this process has imported the SDK) starts their build at once in a child process, which each accessor
-    waits for; else they are built here at the first access. A failed build raises with the build's error."""
+    """The definitions of `training`, `batch_scoring` and `monitoring` pipelines of contract `contract_name`.
+    `in_child` (default: unless this process has imported the SDK) starts their build at once in a child process,
+    which each accessor waits for; else they are built here at the first access. A failed build raises with the
+    build's error."""
 
     def __init__(
         self,
@@ -57,13 +59,15 @@ class DefinitionBuilds:
         *,
         training: Sequence[PipelineSettings] = (),
         batch_scoring: Sequence[BatchScoringSettings] = (),
+        monitoring: Sequence[MonitoringSettings] = (),
         in_child: bool | None = None,
     ) -> None:
-        self._training, self._batch_scoring = list(training), list(batch_scoring)
+        self._training, self._batch_scoring, self._monitoring = list(training), list(batch_scoring), list(monitoring)
         self._request = {
             "contract": contract_name,
             "training": [dataclasses.asdict(settings) for settings in self._training],
             "batch_scoring": [dataclasses.asdict(settings) for settings in self._batch_scoring],
+            "monitoring": [dataclasses.asdict(settings) for settings in self._monitoring],
         }
         if in_child is None:
             in_child = "sagemaker" not in sys.modules
@@ -82,6 +86,10 @@ class DefinitionBuilds:
     def batch_scoring(self, settings: BatchScoringSettings) -> dict:
         index = self._index(self._batch_scoring, settings)
         return self._built()["batch_scoring"][index]
+
+    def monitoring(self, settings: MonitoringSettings) -> dict:
+        index = self._index(self._monitoring, settings)
+        return self._built()["monitoring"][index]
 
     def images(self) -> dict[str, dict[str, str]]:
         """Region -> {image placeholder -> URI}, for every region that has all the images."""
@@ -120,12 +128,14 @@ def build_all(request: dict) -> dict:
     contract = load_contract(request["contract"])
     from infra.pipeline.batch_definition import build_batch_definition
     from infra.pipeline.definition import build_definition, image_mapping
+    from infra.pipeline.monitoring_definition import build_monitoring_definition
 
     return {
         "training": [build_definition(PipelineSettings(**s), contract) for s in request["training"]],
         "batch_scoring": [
             build_batch_definition(BatchScoringSettings(**s), contract) for s in request["batch_scoring"]
         ],
+        "monitoring": [build_monitoring_definition(MonitoringSettings(**s), contract) for s in request["monitoring"]],
         "images": image_mapping(),
     }
 
@@ -134,6 +144,7 @@ def main() -> int:
     result, sys.stdout = sys.stdout, sys.stderr  # the SDK prints notices to stdout: only the result goes there
     import infra.pipeline.batch_definition  # noqa: F401  the SDK's import, before the request comes
     import infra.pipeline.definition  # noqa: F401
+    import infra.pipeline.monitoring_definition  # noqa: F401
 
     request = sys.stdin.readline()
     if not request:  # the app ended (or failed) before it asked for anything

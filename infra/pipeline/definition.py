@@ -79,8 +79,6 @@ def image_mapping() -> dict[str, dict[str, str]]:
 
     logging.getLogger("sagemaker.image_uris").setLevel(logging.WARNING)  # one INFO line per lookup otherwise
     regions = set(image_uris.config_for_framework("xgboost")["training"]["versions"][XGBOOST_VERSION]["registries"])
-    regions &= set(image_uris.config_for_framework("model-monitor")["versions"][""]["registries"])
-    regions &= set(image_uris.config_for_framework("clarify")["processing"]["versions"]["1.0"]["registries"])
     return {
         region: {name: image_uri(framework, region) for name, framework in IMAGE_PLACEHOLDERS.items()}
         for region in sorted(regions)

@@ -7,27 +7,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infra.config import PlatformConfig, StageConfig
-from infra.naming import batch_scoring_pipeline_name, model_package_group_name, pipeline_name, released_group_reference
+from infra.naming import (
+    batch_scoring_pipeline_name,
+    endpoint_name,
+    model_package_group_name,
+    monitoring_pipeline_name,
+    pipeline_name,
+    released_group_reference,
+)
 
 # `${Name}` placeholders the stack substitutes (Fn::Sub), and the plain stand-ins the SDK sees instead.
 PLACEHOLDERS = {
     "ArtifactsBucket": "placeholder-artifacts-bucket",
     "CuratedBucket": "placeholder-curated-bucket",
+    "MonitoringBucket": "placeholder-monitoring-bucket",
     "JobRoleArn": "arn:aws:iam::000000000000:role/placeholder-job-role",  # processing jobs that need no network
     "TrainingRoleArn": "arn:aws:iam::000000000000:role/placeholder-training-role",
     "ChampionRoleArn": "arn:aws:iam::000000000000:role/placeholder-champion-role",  # reads the Model Registry
+    "FinderRoleArn": "arn:aws:iam::000000000000:role/placeholder-finder-role",  # finds what a monitoring run reads
     "KmsKeyArn": "arn:aws:kms:us-east-1:000000000000:key/00000000-0000-0000-0000-000000000000",
     "CodeBucket": "placeholder-code-bucket",
     "SourceDirKey": "placeholder-sourcedir.tar.gz",
     "BootstrapKey": "placeholder-bootstrap.py",
 }
-# Image URIs differ per region: `${Name}` placeholders filled from a region mapping, by framework. The model build
-# runs every job in the framework image; the endpoint's monitors still name the other two (ServingStack).
-IMAGE_PLACEHOLDERS = {
-    "XgboostImageUri": "xgboost",
-    "ModelMonitorImageUri": "model-monitor",
-    "ClarifyImageUri": "clarify",
-}
+# Image URIs differ per region: `${Name}` placeholders filled from a region mapping, by framework. Every job of every
+# pipeline runs in the framework image.
+IMAGE_PLACEHOLDERS = {"XgboostImageUri": "xgboost"}
 
 # Where each fairness step (infra/pipeline/fairness_steps.py) writes in an execution's folder; the roles grant by these.
 FAIRNESS_STEP_FOLDERS = {
@@ -87,4 +92,24 @@ class BatchScoringSettings:
             # the models every serving stage serves are the release stage's
             model_package_group_name=released_group_reference(config, stage),
             instance_type=stage.processing_instance_type,
+        )
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """What the platform config decides about an endpoint's monitoring pipeline (the rest are pipeline parameters)."""
+
+    pipeline_name: str
+    endpoint_name: str
+    window_hours: int = 1
+    instance_type: str = "ml.m5.large"
+
+    @classmethod
+    def for_stage(cls, config: PlatformConfig, stage: StageConfig) -> MonitoringSettings:
+        endpoint = endpoint_name(config, stage)
+        return cls(
+            pipeline_name=monitoring_pipeline_name(endpoint),
+            endpoint_name=endpoint,
+            window_hours=stage.monitor_window_hours,
+            instance_type=stage.monitor_instance_type,
         )

@@ -82,7 +82,8 @@ class DataStack(cdk.Stack):
                 accounts=config.release_consumers,
                 region=stage.region or self.region,
             )
-        self.monitoring_bucket = data_bucket("Monitoring")
+        # a monitoring run's metrics report landing there starts the function that publishes it (MetricsPublisher)
+        self.monitoring_bucket = data_bucket("Monitoring", event_bridge=True)
 
         for bucket in (self.raw_bucket, self.curated_bucket, self.artifacts_bucket, self.monitoring_bucket):
             cdk.CfnOutput(self, f"{bucket.node.id}BucketName", value=bucket.bucket_name)

@@ -1,30 +1,37 @@
-"""MonitoringStack: what a stage tells people and how it reacts: alerts, a dashboard, guarded retraining."""
+"""MonitoringStack: what a stage watches, tells people and how it reacts: the monitored endpoint's monitoring
+pipeline, its metrics and alarms, alerts, a dashboard, guarded retraining."""
 
 from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from infra.alarm_rules import alarm_rules
 from infra.config import PlatformConfig, StageConfig
 from infra.constructs.event_forwarding import AcceptEvents, ForwardEvents, as_event_pattern
+from infra.constructs.metrics_publisher import MetricsPublisher
+from infra.constructs.monitoring_alarms import MonitoringAlarms
+from infra.constructs.monitoring_pipeline import MonitoringPipeline
+from infra.constructs.released_models import ReleasedModels
 from infra.constructs.retrain_guard import RetrainGuard, alarm_pattern
 from infra.constructs.stage_alerts import StageAlerts
 from infra.constructs.stage_dashboard import StageDashboard
 from infra.naming import (
-    DATA_QUALITY,
-    MODEL_QUALITY,
+    bucket_name,
     drift_alarm_name,
     endpoint_name,
     glue_job_name,
     model_package_group_name,
     model_quality_alarm_name,
-    monitoring_schedule_name,
     notification_topic_name,
     pipeline_name,
     stage_prefix,
 )
+from infra.pipeline.builds import DefinitionBuilds
+from infra.pipeline.settings import MonitoringSettings
 from ml_code.contracts.contract import load_contract
 
 
@@ -39,9 +46,13 @@ def retrain_alarm_names(config: PlatformConfig) -> list[str]:
 
 
 class MonitoringStack(cdk.Stack):
-    """The stage's alerts on its topic (the DataStack's; a failed ETL run or model build, a model waiting for
-    approval), its dashboard, and, in the release stage, the guarded retraining that the monitored endpoints' drift
-    and model-quality alarms start (they serve its models). Deploy it after the stage's other stacks."""
+    """Where the stage monitors its endpoint (`monitor`): the monitoring pipeline on `monitor_schedule`
+    (MonitoringPipeline), the function that publishes its runs' metrics (MetricsPublisher) and the drift and
+    model-quality alarms on them (MonitoringAlarms). The stage's alerts on its topic (the DataStack's; a failed ETL run
+    or model build, a model waiting for approval, every alarm), its dashboard, and, in the release stage, the guarded
+    retraining that the monitored endpoints' alarms start (they serve its models). Serving never depends on it: the
+    pipeline finds the endpoint and the package it serves when a run starts. `definitions` holds the monitoring
+    definition for the stage's MonitoringSettings."""
 
     def __init__(
         self,
@@ -51,6 +62,7 @@ class MonitoringStack(cdk.Stack):
         config: PlatformConfig,
         stage: StageConfig,
         encryption_key: kms.IKey,
+        definitions: DefinitionBuilds,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -74,19 +86,59 @@ class MonitoringStack(cdk.Stack):
             model_package_group=model_package_group_name(config, stage),
         )
         endpoint = endpoint_name(config, stage) if stage.serving else None
+        contract = load_contract(config.dataset_contract)
+        self.monitoring = None
+        if stage.monitor:
+            settings = MonitoringSettings.for_stage(config, stage)
+            monitoring_bucket = s3.Bucket.from_bucket_name(
+                self, "MonitoringBucket", bucket_name(config, stage, "monitoring")
+            )
+            self.monitoring = MonitoringPipeline(
+                self,
+                "MonitoringPipeline",
+                settings=settings,
+                definition=definitions.monitoring(settings),
+                images=definitions.images(),
+                models=ReleasedModels(
+                    self,
+                    "ReleasedModels",
+                    config=config,
+                    release=config.release_stage,
+                    serving=stage,
+                    encryption_key=encryption_key,
+                ),
+                monitoring_bucket=monitoring_bucket,
+                encryption_key=encryption_key,
+                deployed_prefix=stage_prefix(config, stage),
+                schedule=stage.monitor_schedule,
+            )
+            MetricsPublisher(
+                self,
+                "MetricsPublisher",
+                endpoints=[endpoint],
+                monitoring_bucket=monitoring_bucket,
+                encryption_key=encryption_key,
+                topic=topic,
+                removal_policy=stage.cdk_removal_policy,
+            )
+            self.alarms = MonitoringAlarms(
+                self,
+                "Alarms",
+                endpoint=endpoint,
+                rules=alarm_rules(endpoint, contract, stage),
+                period_hours=stage.monitor_window_hours,
+                topic_arn=topic.topic_arn,
+            )
         StageDashboard(
             self,
             "Dashboard",
             dashboard_name=stage_prefix(config, stage),
-            contract=load_contract(config.dataset_contract),
+            contract=contract,
             pipeline_name=pipeline,
             glue_job_name=glue_job_name(config, stage),
             endpoint_name=endpoint,
-            monitoring_schedules=(
-                (monitoring_schedule_name(endpoint, DATA_QUALITY), monitoring_schedule_name(endpoint, MODEL_QUALITY))
-                if stage.monitor
-                else None
-            ),
+            monitoring_pipeline=self.monitoring.pipeline_name if self.monitoring else None,
+            monitoring_period=cdk.Duration.hours(stage.monitor_window_hours),
         )
         self.retrain = None
         release = config.release_stage

@@ -14,13 +14,10 @@ from infra.constructs.approved_package_check import ApprovedPackageCheck
 from infra.constructs.batch_scoring import BatchScoring
 from infra.constructs.cicd_access import SMOKE_TEST, CicdAccessRole
 from infra.constructs.endpoint_autoscaling import EndpointAutoscaling
-from infra.constructs.fairness_monitoring import FairnessMonitoring
 from infra.constructs.model_endpoint import ModelEndpoint, Rollout
-from infra.constructs.model_monitoring import ModelMonitoring
 from infra.constructs.notification_topic import notify, topic_arn
 from infra.constructs.released_models import ReleasedModels
 from infra.constructs.rollback_alarms import RollbackAlarms
-from infra.constructs.sagemaker_pipeline import region_image
 from infra.naming import (
     MODEL_PACKAGE_PARAMETER,
     bucket_name,
@@ -39,12 +36,13 @@ def model_package_arn_pattern(group: str) -> str:
 
 
 class ServingStack(cdk.Stack):
-    """The endpoint that serves the model package given in the `ModelPackageArn` parameter (the deploy pipeline
-    passes the Approved package; nothing is looked up at synth, and the deployment fails unless the package is
-    Approved and of the release stage's group, see ReleasedModels), its rollback alarms and its autoscaling; where
-    the stage monitors (`monitor`), Model Monitor's schedules and alarms (ModelMonitoring), every alarm telling the
-    stage's topic; the role the deploy pipeline's smoke test assumes; and the batch-scoring pipeline, which scores
-    curated data with the newest Approved model of that group.
+    """The endpoint that serves the model package given in the `ModelPackageArn` parameter (the deploy pipeline passes
+    the Approved package; nothing is looked up at synth, and the deployment fails unless the package is Approved and
+    of the release stage's group, see ReleasedModels), its rollback alarms and its autoscaling; where the stage
+    monitors (`monitor`), only a package with the baselines its monitoring pipeline reads (the MonitoringStack runs
+    it, so that monitoring never blocks serving); every alarm telling the stage's topic; the role the deploy
+    pipeline's smoke test assumes; and the batch-scoring pipeline, which scores curated data with the newest
+    Approved model of that group.
     Deploy it after the stage's DataStack (buckets, key) and ModelBuildStack (the package's group). `definitions`
     holds the batch-scoring definition for the stage's BatchScoringSettings."""
 
@@ -119,50 +117,6 @@ class ServingStack(cdk.Stack):
         stage_topic = topic_arn(self, notification_topic_name(config, stage))
         for alarm in alarms.alarms:
             notify(alarm, stage_topic)
-        self.monitoring = self.fairness_monitoring = None
-        if stage.monitor:
-            self.monitoring = ModelMonitoring(
-                self,
-                "ModelMonitor",
-                endpoint_name=name,
-                stage=stage,
-                contract=contract,
-                image_uri=region_image(self, images, "ModelMonitorImageUri"),
-                versioned_name=versioned_name,
-                models=models,
-                statistics_uri=approved.statistics_uri,
-                constraints_uri=approved.constraints_uri,
-                monitoring_bucket=capture_bucket,
-                encryption_key=encryption_key,
-                topic_arn=stage_topic,
-            )
-            monitored = [
-                self.monitoring.data_quality,
-                self.monitoring.model_quality,
-                *self.monitoring.schedules.values(),
-            ]
-            if contract.fairness is not None:
-                self.fairness_monitoring = FairnessMonitoring(
-                    self,
-                    "FairnessMonitor",
-                    endpoint=self.endpoint,
-                    stage=stage,
-                    contract=contract,
-                    image_uri=region_image(self, images, "ClarifyImageUri"),
-                    versioned_name=versioned_name,
-                    models=models,
-                    bias_config_uri=approved.bias_config_uri,
-                    bias_constraints_uri=approved.bias_constraints_uri,
-                    explainability_config_uri=approved.explainability_config_uri,
-                    explainability_constraints_uri=approved.explainability_constraints_uri,
-                    monitoring_bucket=capture_bucket,
-                    encryption_key=encryption_key,
-                )
-                fairness = self.fairness_monitoring
-                monitored += [fairness.model_bias, fairness.model_explainability, *fairness.schedules.values()]
-            # Model Monitor checks that the endpoint and its data capture exist
-            for resource in monitored:
-                resource.node.add_dependency(self.endpoint.endpoint)
         if stage.max_instances > stage.min_instances:  # else a fixed fleet: nothing to scale
             EndpointAutoscaling(
                 self,

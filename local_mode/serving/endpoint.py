@@ -20,15 +20,17 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from local_mode.deployment import MONITORING_BUCKET
 from local_mode.jobs import default_python, python_path
-from local_mode.local_s3 import LocalS3
+from local_mode.local_s3 import S3_DIR, LocalS3
 from local_mode.registry import APPROVED, ModelPackage, Registry, RegistryError
 from local_mode.serving import CAPTURE_ENV, MODEL_DIR_ENV, SETTINGS_ENV
 from local_mode.serving.capture import check_sampling_percentage
 from ml_code.paths import DATA_CAPTURE_PREFIX, ENDPOINT_VARIANT
 
 ENDPOINTS_DIR = "endpoints"
-CAPTURE_DIR = DATA_CAPTURE_PREFIX  # <home>/datacapture/<endpoint>/<variant>/yyyy/mm/dd/hh/
+# <home>/s3/local-monitoring/datacapture/<endpoint>/<variant>/yyyy/mm/dd/hh/: the monitoring bucket, as on AWS
+CAPTURE_DIR = f"{S3_DIR}/{MONITORING_BUCKET}/{DATA_CAPTURE_PREFIX}"
 DEFAULT_PORT = 8080  # the container's port
 START_TIMEOUT_SECONDS = 60.0
 

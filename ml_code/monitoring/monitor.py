@@ -1,13 +1,13 @@
-"""A monitoring run of an endpoint: its captured traffic against the served model's baselines, our own job (SageMaker
-Model Monitor is closed to new customers), in Model Monitor's file formats.
+"""A monitoring run of an endpoint (the monitoring pipeline's network-isolated job): its captured traffic against
+the served package's baselines, our own job (SageMaker Model Monitor is closed to new customers), writing Model
+Monitor's file formats.
 
-Configured by its environment, as a monitoring container is: `dataset_source` (the endpoint's capture folder),
-`start_time`/`end_time` (the window, by `inferenceTime`; only the hour folders of the window are read),
-`baseline_statistics`, `baseline_constraints`, `output_path`, and for model quality `ground_truth_source`,
-`problem_type` and, for a binary model, `positive_label` (ground truth as ml_code/monitoring/ground_truth.py writes
-it, or labels as the data spells them). It writes `statistics.json` and `constraint_violations.json`; with ground
-truth, `model_quality/statistics.json` (evaluation.json's schema); and the metrics to publish in
-`cloudwatch_metrics.json`.
+Reads what the pipeline's first step (ml_code/monitoring/served_model.py) chose: `served.json` (the package, the
+window) and the files of `window.manifest`, downloaded as `<window input>/datacapture/<endpoint>/...` and
+`<window input>/groundtruth/<endpoint>/...`; and the package's `statistics.json` and `constraints.json`. Writes
+`statistics.json` and `constraint_violations.json` of the window; with ground truth, `model_quality/statistics.json`
+(evaluation.json's schema); and the metrics to publish in `cloudwatch_metrics.json` (ml_code/monitoring/
+published_metrics.py).
 
 Checks: data type, completeness, missing and extra columns, categorical values and baseline drift. Drift is
 the L-infinity distance Model Monitor uses: the largest gap between the baseline's and the window's
@@ -15,15 +15,19 @@ cumulative distributions (numeric) or category frequencies (categorical), agains
 Both completeness and drift allow the window's sampling noise: completeness three binomial standard deviations,
 drift the two-sample critical value of the window's and the baseline's sizes (`DRIFT_SIGNIFICANCE`), so that
 traffic from the training distribution raises no violation and no drift metric by chance, however small the window.
+Model quality joins the predictions captured in the lookback (ground truth arrives after the request) with the
+ground truth uploaded in it, by inference id.
 
 Nothing a client sent wedges a run: a capture line that is not JSON, lacks its metadata or has a bad time, an
 answer that cannot be read and a ground-truth line that is not JSON are skipped and counted. Fields a client sends
 that the model does not take are named as extra columns; their values are never written. A metric that ground
-truth leaves undefined (one class only, conflicting labels) is missing data, with a warning that says why.
+truth leaves undefined (one class only, conflicting labels) is missing data, with a warning that says why; a window
+with no readable request publishes no drift (missing data too).
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import csv
 import io
@@ -37,16 +41,32 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ml_code.contracts.contract import load_contract
 from ml_code.monitoring.data_quality import statistics
 from ml_code.monitoring.ground_truth import NEGATIVE, POSITIVE
-from ml_code.paths import DRIFT_METRIC_PREFIX, MONITOR_DATA_NAMESPACE, MONITOR_MODEL_NAMESPACE, STATISTICS_FILE
-from ml_code.runtime import atomic_write_text, run_env_step
+from ml_code.monitoring.published_metrics import REPORT_FILE, metrics_report
+from ml_code.monitoring.served_model import LOOKBACK
+from ml_code.paths import (
+    CONSTRAINTS_FILE,
+    DATA_CAPTURE_PREFIX,
+    ENDPOINT_VARIANT,
+    GROUND_TRUTH_PREFIX,
+    MONITORING_CONSTRAINTS_INPUT,
+    MONITORING_REPORTS_OUTPUT,
+    MONITORING_STATISTICS_INPUT,
+    MONITORING_WINDOW_INPUT,
+    PROCESSING_BASE,
+    PROCESSING_FAILURE_FILE,
+    SERVED_MODEL_FILE,
+    SERVED_MODEL_OUTPUT,
+    STATISTICS_FILE,
+)
+from ml_code.runtime import atomic_write_text, configure_logging, parse_known, run_step
 
 logger = logging.getLogger(__name__)
 
-VIOLATIONS_FILE, METRICS_FILE = "constraint_violations.json", "cloudwatch_metrics.json"
+VIOLATIONS_FILE = "constraint_violations.json"
 MODEL_QUALITY_DIR = "model_quality"
-DATA_NAMESPACE, MODEL_NAMESPACE = MONITOR_DATA_NAMESPACE, MONITOR_MODEL_NAMESPACE
 COMPLETENESS_SIGMAS = 3.0
 # The two-sample Kolmogorov-Smirnov critical value c(alpha) for alpha = 0.001: a distance above
 # c * sqrt(1/n + 1/m) between samples of sizes n and m happens by chance once in a thousand windows.
@@ -55,34 +75,50 @@ DRIFT_CRITICAL = math.sqrt(-0.5 * math.log(DRIFT_SIGNIFICANCE / 2))
 
 
 class CaptureWindow:
-    """The requests captured in [start, end): their input records (the baseline's columns, as text), what the model
-    answered, the fields no baseline column has (names only), and how many captured lines could not be read."""
+    """The requests captured in [start, end): their input records (the baseline's columns, as text), the fields no
+    baseline column has (names only), and how many captured lines could not be read; with the answers (and their
+    metadata) of the lookback's requests that have ground truth."""
 
     def __init__(self, records: pd.DataFrame, events: list[dict], extra: set[str], skipped: int) -> None:
         self.records, self.events, self.extra, self.skipped = records, events, extra, skipped
 
 
-def read_capture(source: Path, start: datetime, end: datetime, columns: list[str]) -> CaptureWindow:
-    """Every readable captured request in the window; a CSV without a header takes the baseline's column order."""
+def read_capture(
+    source: Path,
+    start: datetime,
+    end: datetime,
+    columns: list[str],
+    *,
+    labelled: frozenset[str] | set[str] = frozenset(),
+    since: datetime | None = None,
+) -> CaptureWindow:
+    """Every readable captured request in [start, end), and the answers to requests in [since, end) whose inference
+    id is `labelled`; a CSV without a header takes the baseline's column order."""
+    since = min(since or start, start)
     frames, events, extra, skipped = [], [], set(), 0
-    for path in window_files(source, start, end):
+    for path in window_files(source, since, end):
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True):
             if not line.endswith("\n") or not line.strip():  # a line the capture writer is still appending
                 continue
             try:
                 event = json.loads(line)
-                when = _time(event["eventMetadata"]["inferenceTime"])
-                if not start <= when < end:
+                metadata = event["eventMetadata"]
+                when = _time(metadata["inferenceTime"])
+                in_window = start <= when < end
+                has_truth = since <= when < end and metadata.get("inferenceId") in labelled
+                if not (in_window or has_truth):
                     continue
-                frame = _records(event["captureData"]["endpointInput"], columns)
+                frame = _records(event["captureData"]["endpointInput"], columns) if in_window else None
                 output = event["captureData"]["endpointOutput"]
             except (ValueError, KeyError, TypeError, AttributeError) as error:  # no values logged: they may be personal
                 logger.warning("skipping a captured line that cannot be read: %s", type(error).__name__)
                 skipped += 1
                 continue
-            extra |= set(frame.columns) - set(columns)
-            frames.append(frame.reindex(columns=[column for column in columns if column in frame.columns]))
-            events.append({**event["eventMetadata"], "output": output})
+            if frame is not None:
+                extra |= set(frame.columns) - set(columns)
+                frames.append(frame.reindex(columns=[column for column in columns if column in frame.columns]))
+            if has_truth:
+                events.append({**metadata, "output": output})
     records = pd.concat(frames, ignore_index=True).fillna("") if frames else pd.DataFrame(columns=columns)
     return CaptureWindow(records.astype(str), events, extra, skipped)
 
@@ -347,39 +383,53 @@ def _number(label: str) -> float:
         return math.nan
 
 
-def monitor(env: dict[str, str]) -> dict:
-    """One monitoring run, configured as the container is; returns what it wrote."""
-    baseline = json.loads(Path(env["baseline_statistics"]).read_text())
-    constraints = json.loads(Path(env["baseline_constraints"]).read_text())
-    output = Path(env["output_path"])
+def monitor(
+    served: dict,
+    window_input: Path,
+    baseline: dict,
+    constraints: dict,
+    output: Path,
+    *,
+    problem_type: str,
+    positive_label=None,
+) -> dict:
+    """One monitoring run of `served["endpoint"]` over `served`'s window; returns what it wrote."""
+    endpoint = served["endpoint"]
+    start, end = _time(served["window_start"]), _time(served["window_end"])
     columns = [feature["name"] for feature in baseline["features"]]
-    window = read_capture(Path(env["dataset_source"]), _time(env["start_time"]), _time(env["end_time"]), columns)
+    labels = read_ground_truth(window_input / GROUND_TRUTH_PREFIX / endpoint)
+    window = read_capture(
+        window_input / DATA_CAPTURE_PREFIX / endpoint / ENDPOINT_VARIANT,
+        start,
+        end,
+        columns,
+        labelled=set(labels),
+        since=end - LOOKBACK,
+    )
+    violations, drift = [], None
     if window.records.empty:
-        raise ValueError(f"no readable captured requests between {env['start_time']} and {env['end_time']}")
-    current = statistics(window.records)
-    violations, drift = check(baseline, constraints, current, window.records, window.extra)
-    atomic_write_text(output / STATISTICS_FILE, json.dumps(current, indent=2, allow_nan=False))
-    atomic_write_text(output / VIOLATIONS_FILE, json.dumps({"violations": violations}, indent=2))
-    metrics = [_metric(DATA_NAMESPACE, DRIFT_METRIC_PREFIX + name, distance) for name, distance in drift.items()]
-    quality = None
-    if env.get("ground_truth_source"):
-        labels = read_ground_truth(Path(env["ground_truth_source"]))
-        quality = model_quality(window.events, labels, env["problem_type"], env.get("positive_label"))
-        if quality is not None:
-            report = json.dumps(quality, indent=2, allow_nan=False)
-            atomic_write_text(output / MODEL_QUALITY_DIR / STATISTICS_FILE, report)
-            block = quality[f"{env['problem_type']}_metrics"]
-            metrics += [
-                _metric(MODEL_NAMESPACE, name, value["value"])
-                for name, value in block.items()
-                if isinstance(value, dict) and value.get("value") is not None
-            ]
-    atomic_write_text(output / METRICS_FILE, json.dumps(metrics, indent=2, allow_nan=False))
+        logger.warning("no readable captured request between %s and %s: no data-quality metrics", start, end)
+    else:
+        current = statistics(window.records)
+        violations, drift = check(baseline, constraints, current, window.records, window.extra)
+        atomic_write_text(output / STATISTICS_FILE, json.dumps(current, indent=2, allow_nan=False))
+        atomic_write_text(output / VIOLATIONS_FILE, json.dumps({"violations": violations}, indent=2))
+    quality = model_quality(window.events, labels, problem_type, positive_label)
+    defined = {}
+    if quality is not None:
+        atomic_write_text(output / MODEL_QUALITY_DIR / STATISTICS_FILE, json.dumps(quality, indent=2, allow_nan=False))
+        defined = {
+            name: value["value"]
+            for name, value in quality[f"{problem_type}_metrics"].items()
+            if isinstance(value, dict) and value.get("value") is not None
+        }
+    metrics = metrics_report(endpoint, end, drift=drift, quality=defined)
+    atomic_write_text(output / REPORT_FILE, json.dumps(metrics, indent=2, allow_nan=False))
     logger.info(
-        "monitored %d records from %d requests (%d unreadable): %d violation(s)",
+        "monitored %d records (%d unreadable line(s)), %d answer(s) with ground truth: %d violation(s)",
         len(window.records),
-        len(window.events),
         window.skipped,
+        len(window.events),
         len(violations),
     )
     return {
@@ -391,13 +441,36 @@ def monitor(env: dict[str, str]) -> dict:
     }
 
 
-def _metric(namespace: str, name: str, value: float) -> dict:
-    return {"Namespace": namespace, "MetricName": name, "Value": float(value)}
+def run_job(contract_name: str, base: Path) -> dict:
+    """The job as the pipeline runs it: its inputs and output under the processing base `base`."""
+    contract = load_contract(contract_name)
+    inputs = base / "input"
+    return monitor(
+        json.loads((inputs / SERVED_MODEL_OUTPUT / SERVED_MODEL_FILE).read_text()),
+        inputs / MONITORING_WINDOW_INPUT,
+        _single_json(inputs / MONITORING_STATISTICS_INPUT, STATISTICS_FILE),
+        _single_json(inputs / MONITORING_CONSTRAINTS_INPUT, CONSTRAINTS_FILE),
+        base / MONITORING_REPORTS_OUTPUT,
+        problem_type=contract.problem_type,
+        positive_label=contract.positive_label,
+    )
+
+
+def _single_json(folder: Path, name: str) -> dict:
+    """A baseline file an input downloaded (SageMaker keeps an object's name)."""
+    if not (folder / name).is_file():
+        raise FileNotFoundError(f"no {name} in {folder}: the served package's baseline is missing")
+    return json.loads((folder / name).read_text())
 
 
 def main(argv: list[str] | None = None) -> int:
-    required = ("dataset_source", "start_time", "end_time", "baseline_statistics", "baseline_constraints")
-    return run_env_step(argv, __doc__, (*required, "output_path"), monitor)
+    configure_logging()
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--contract", required=True)
+    parser.add_argument("--base-dir", type=Path, default=Path(PROCESSING_BASE))
+    parser.add_argument("--failure-file", default=PROCESSING_FAILURE_FILE)
+    args = parse_known(parser, argv)
+    return run_step(lambda: run_job(args.contract, args.base_dir), args.failure_file)
 
 
 if __name__ == "__main__":

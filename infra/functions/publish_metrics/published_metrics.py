@@ -1,0 +1,1 @@
+../../../ml_code/monitoring/published_metrics.py
