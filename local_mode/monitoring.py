@@ -32,7 +32,13 @@ from ml_code.monitoring.alarm import ALARM, AlarmRule, AlarmState, evaluate
 from ml_code.monitoring.monitor import MODEL_QUALITY_DIR, VIOLATIONS_FILE
 from ml_code.monitoring.published_metrics import FEATURE_DRIFT, REPORT_FILE, put_requests
 from ml_code.monitoring.served_model import LOOKBACK
-from ml_code.paths import GROUND_TRUTH_PREFIX, SERVED_MODEL_FILE, SERVED_MODEL_OUTPUT, STATISTICS_FILE
+from ml_code.paths import (
+    GROUND_TRUTH_PREFIX,
+    MONITORING_REPORTS_OUTPUT,
+    SERVED_MODEL_FILE,
+    SERVED_MODEL_OUTPUT,
+    STATISTICS_FILE,
+)
 
 # <home>/s3/local-monitoring/groundtruth/<endpoint>/yyyy/mm/dd/hh/*.jsonl: the monitoring bucket, as on AWS
 GROUND_TRUTH_DIR = f"{S3_DIR}/{MONITORING_BUCKET}/{GROUND_TRUTH_PREFIX}"
@@ -105,6 +111,7 @@ def run_monitor(
     s3 = LocalS3(home)
     run = s3.path(f"s3://{MONITORING_BUCKET}/{MONITORING_REPORTS}/{endpoint}/{execution.execution_id}")
     served = json.loads((run / SERVED_MODEL_OUTPUT / SERVED_MODEL_FILE).read_text())
+    run = run / MONITORING_REPORTS_OUTPUT
     report = run / REPORT_FILE
     published = []
     if report.is_file():  # the window captured something: the monitoring job ran

@@ -7,7 +7,8 @@ the package the endpoint serves and the window's files, into `served.json` and a
 rest when the window captured nothing (a quiet hour is missing data, as CloudWatch treats it, not a failure);
 `Monitor` (ml_code/monitoring/monitor.py, network-isolated: it reads what clients sent) downloads the manifest's files
 and the package's baselines and writes its reports and `cloudwatch_metrics.json` to
-`s3://<monitoring>/monitoring-reports/<endpoint>/<execution id>/`, where the publishing function picks the metrics up.
+`s3://<monitoring>/monitoring-reports/<endpoint>/<execution id>/reports/` (beside `served/`), where the publishing
+function picks the metrics up.
 
 Parameters: `EndpointName`, `WindowHours` (the schedule's period), `WindowEnd` (default: the current hour),
 `WindowStart` (default: `WindowHours` before the end) and `ModelPackageArn` (default: the package the endpoint
@@ -134,7 +135,7 @@ def _pipeline(settings: MonitoringSettings, contract: DatasetContract, session: 
                 ProcessingOutput(
                     output_name=paths.MONITORING_REPORTS_OUTPUT,
                     source=f"{paths.PROCESSING_BASE}/{paths.MONITORING_REPORTS_OUTPUT}",
-                    destination=run_folder,
+                    destination=Join(on="/", values=[run_folder, paths.MONITORING_REPORTS_OUTPUT]),
                 )
             ],
             arguments=["--contract", contract.name],

@@ -1,4 +1,5 @@
-"""`local_mode monitor`: captured traffic against the training baseline, model quality with ground truth, alarms."""
+"""`local_mode monitor`: a run of the monitoring pipeline the stack deploys, on the local executor: captured traffic
+against the training baseline, model quality with ground truth, the published metrics and the alarms on them."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from local_mode.churn_data import DRIFTED_FIELDS, generate
 from local_mode.definition import local_stage
-from local_mode.monitoring import GROUND_TRUTH_DIR, input_columns, run_monitor
+from local_mode.monitoring import GROUND_TRUTH_DIR, MonitoringFailed, input_columns, run_monitor
 from local_mode.serving.capture import capture_record
 from local_mode.serving.endpoint import CAPTURE_DIR, EndpointSpec, LocalEndpoint, free_port, package_archive
 from local_mode.traffic import send_records, write_ground_truth
@@ -39,7 +40,13 @@ def runs(model, stage):
             labels = send_records(endpoint.url, generate(1000, seed=seed, drift=drift), columns, "churned", batch=20)
             write_ground_truth(model.home / GROUND_TRUTH_DIR / ENDPOINT, labels, model.contract)
             results.append(
-                run_monitor(model.home, endpoint=ENDPOINT, package=model.package, contract=model.contract, stage=stage)
+                run_monitor(
+                    model.home,
+                    endpoint=ENDPOINT,
+                    package=model.package,
+                    contract_source=model.contract_source,
+                    stage=stage,
+                )
             )
     return results
 
@@ -114,7 +121,7 @@ def test_a_missing_column_a_new_column_and_an_unknown_category_are_reported(mode
         model.home,
         endpoint="hand-written",
         package=model.package,
-        contract=model.contract,
+        contract_source=model.contract_source,
         stage=stage,
         start=when,
         end=when + timedelta(hours=1),
@@ -125,22 +132,36 @@ def test_a_missing_column_a_new_column_and_an_unknown_category_are_reported(mode
     assert ("categorical_values_check", "plan") in found
 
 
-def test_fails_when_the_window_holds_no_captured_request(model, stage):
-    with pytest.raises(RuntimeError, match=r"no readable captured requests between"):
-        run_monitor(
-            model.home,
-            endpoint="silent",
-            package=model.package,
-            contract=model.contract,
-            stage=stage,
-            start=datetime(2020, 1, 1, tzinfo=UTC),
-            end=datetime(2020, 1, 2, tzinfo=UTC),
-        )
+def test_a_window_without_traffic_publishes_nothing_and_the_run_succeeds(model, stage):
+    result = run_monitor(
+        model.home,
+        endpoint="silent",
+        package=model.package,
+        contract_source=model.contract_source,
+        stage=stage,
+        start=datetime(2020, 1, 1, tzinfo=UTC),
+        end=datetime(2020, 1, 2, tzinfo=UTC),
+    )
+    assert result.execution.status == "Succeeded" and result.output is None
+    assert [step.name for step in result.execution.steps if step.status == "Succeeded"] == [
+        "FindServedModel",
+        "HasTraffic",
+    ]
+    assert all(outcome.state.value == INSUFFICIENT_DATA for outcome in result.alarms)
+
+
+def test_fails_when_the_served_package_has_no_baselines_naming_it(model, stage):
+    from dataclasses import replace
+
+    bare = replace(model.package, drift_check_baselines={})
+    with pytest.raises(MonitoringFailed, match=r"FindServedModel.*has no data-quality baselines to monitor against"):
+        run_monitor(model.home, endpoint=ENDPOINT, package=bare, contract_source=model.contract_source, stage=stage)
 
 
 def test_an_alarm_without_data_stays_insufficient(model, stage):
+    from infra.alarm_rules import alarm_rules
     from local_mode.metrics import MetricsStore
-    from local_mode.monitoring import alarm_rules, evaluate_alarm
+    from local_mode.monitoring import evaluate_alarm
 
     rule = alarm_rules("never-monitored", model.contract, stage)[0]
     outcome = evaluate_alarm(MetricsStore(model.home), rule, "never-monitored", datetime.now(UTC))
@@ -153,5 +174,7 @@ def test_a_first_run_reads_the_last_day_not_every_capture_ever(model, stage):
     now = datetime.now(UTC)
     write_capture(model.home, "long-lived", records[:50], now - timedelta(days=3))  # before the window: not read
     write_capture(model.home, "long-lived", records[50:], now - timedelta(minutes=5))
-    result = run_monitor(model.home, endpoint="long-lived", package=model.package, contract=model.contract, stage=stage)
+    result = run_monitor(
+        model.home, endpoint="long-lived", package=model.package, contract_source=model.contract_source, stage=stage
+    )
     assert result.records == 10

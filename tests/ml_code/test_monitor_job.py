@@ -15,6 +15,7 @@ from local_mode.churn_data import generate
 from ml_code.contracts.contract import load_contract
 from ml_code.monitoring import monitor
 from ml_code.monitoring.data_quality import constraints, statistics
+from ml_code.monitoring.published_metrics import NAMESPACE, REPORT_FILE
 
 CHURN = load_contract("customer-churn")
 WHEN = datetime(2026, 11, 30, 10, 15, tzinfo=timezone.utc)
@@ -69,30 +70,54 @@ def event(
     )
 
 
+ENDPOINT = "mlops-prod-churn"
+
+
 def run(
-    tmp_path: Path, baseline, capture_lines: list[str], truth_lines: list[str] = (), positive_label: str | None = None
+    tmp_path: Path,
+    baseline,
+    capture_lines: list[str],
+    truth_lines: list[str] = (),
+    positive_label: str | None = None,
+    *,
+    earlier_lines: list[str] = (),
 ):
+    """The job over the window [WHEN - 1 h, WHEN + 1 h) as the pipeline downloads it; `earlier_lines` were captured
+    a day earlier, within the lookback of ground truth."""
     stats, suggested = baseline
-    hour = tmp_path / "capture" / "AllTraffic" / WHEN.strftime("%Y/%m/%d/%H")
-    hour.mkdir(parents=True)
-    (hour / "capture.jsonl").write_text("".join(capture_lines))
-    truth = tmp_path / "groundtruth" / WHEN.strftime("%Y/%m/%d/%H")
+    window = tmp_path / "window"
+    for when, lines in ((WHEN, capture_lines), (WHEN - timedelta(hours=20), earlier_lines)):
+        hour = window / "datacapture" / ENDPOINT / "AllTraffic" / when.strftime("%Y/%m/%d/%H")
+        hour.mkdir(parents=True, exist_ok=True)
+        (hour / "capture.jsonl").write_text("".join(lines))
+    truth = window / "groundtruth" / ENDPOINT / WHEN.strftime("%Y/%m/%d/%H")
     truth.mkdir(parents=True)
     (truth / "truth.jsonl").write_text("".join(line + "\n" for line in truth_lines))
-    (tmp_path / "statistics.json").write_text(json.dumps(stats))
-    (tmp_path / "constraints.json").write_text(json.dumps(suggested))
-    env = {
-        "dataset_source": str(tmp_path / "capture"),
-        "start_time": (WHEN - timedelta(hours=1)).isoformat(),
-        "end_time": (WHEN + timedelta(hours=1)).isoformat(),
-        "baseline_statistics": str(tmp_path / "statistics.json"),
-        "baseline_constraints": str(tmp_path / "constraints.json"),
-        "output_path": str(tmp_path / "output"),
-        "ground_truth_source": str(tmp_path / "groundtruth"),
-        "problem_type": "binary_classification",
-        **({"positive_label": positive_label} if positive_label else {}),
+    served = {
+        "endpoint": ENDPOINT,
+        "window_start": (WHEN - timedelta(hours=1)).isoformat(),
+        "window_end": (WHEN + timedelta(hours=1)).isoformat(),
     }
-    return monitor.monitor(env), tmp_path / "output"
+    output = tmp_path / "output"
+    result = monitor.monitor(
+        served,
+        window,
+        stats,
+        suggested,
+        output,
+        problem_type="binary_classification",
+        positive_label=positive_label,
+    )
+    return result, output
+
+
+def published(output: Path) -> dict[str, float]:
+    report = json.loads((output / REPORT_FILE).read_text())
+    assert report["Namespace"] == NAMESPACE
+    return {
+        datum["MetricName"] + "".join(f"[{d['Value']}]" for d in datum["Dimensions"][1:]): datum["Value"]
+        for datum in report["MetricData"]
+    }
 
 
 def truth(inference_id: str, label: str) -> str:
@@ -117,7 +142,20 @@ def test_unreadable_capture_lines_are_skipped_and_counted_and_a_csv_answer_is_re
     assert result["records"] == len(RECORDS) + 1
     assert result["model_quality"]["merged_records"] == len(RECORDS) + 1
     assert result["unreadable"] == 3
-    assert json.loads((output / monitor.METRICS_FILE).read_text())
+    metrics = published(output)
+    assert metrics["LargestFeatureDrift"] == max(result["drift"].values())
+    assert {f"FeatureDrift[{feature}]" for feature in result["drift"]} <= set(metrics)
+    assert "ModelQuality_auc" in metrics
+
+
+def test_model_quality_joins_ground_truth_with_predictions_captured_before_the_window(tmp_path, baseline):
+    lines = [event(record, f"now-{i}") for i, record in enumerate(RECORDS)]
+    earlier = [event(record, f"then-{i}", when=WHEN - timedelta(hours=20)) for i, record in enumerate(RECORDS)]
+    truths = [truth(f"then-{i}", "1" if i % 2 else "0") for i in range(len(RECORDS))]
+    result, output = run(tmp_path, baseline, lines, truths, earlier_lines=earlier)
+    assert result["records"] == len(RECORDS)  # data quality: the window only
+    assert result["model_quality"]["merged_records"] == len(RECORDS)  # the lookback's labelled answers
+    assert "ModelQuality_auc" in published(output)
 
 
 def test_ground_truth_that_cannot_be_read_or_conflicts_is_left_out(tmp_path, baseline):
@@ -141,8 +179,7 @@ def test_a_metric_that_one_class_of_ground_truth_leaves_undefined_is_missing_dat
     lines = [event(record, f"id-{i}") for i, record in enumerate(RECORDS)]
     result, output = run(tmp_path, baseline, lines, [truth(f"id-{i}", "1") for i in range(len(RECORDS))])
     assert result["model_quality"]["binary_classification_metrics"]["auc"]["value"] is None
-    published = {metric["MetricName"] for metric in json.loads((output / monitor.METRICS_FILE).read_text())}
-    assert "auc" not in published
+    assert "ModelQuality_auc" not in published(output)
     assert "auc is undefined for this window (only one class" in caplog.text
 
 
