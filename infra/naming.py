@@ -141,6 +141,12 @@ def model_data_prefix(config: PlatformConfig, stage: StageConfig) -> str:
     return f"{MODEL_BUILD_PREFIX}/{pipeline_name(config, stage)}/*/train/"
 
 
+def baselines_prefix(config: PlatformConfig, stage: StageConfig) -> str:
+    """Where the stage's drift baselines are in the artifacts bucket: `pipelines/<pipeline>/*/baseline/` (the
+    monitoring pipelines of every serving stage read them)."""
+    return f"{MODEL_BUILD_PREFIX}/{pipeline_name(config, stage)}/*/{BASELINE_STEP}/"
+
+
 def endpoint_name(config: PlatformConfig, stage: StageConfig) -> str:
     """The stage's endpoint, named after its dataset as local mode names it, e.g. `mlops-prod-customer-churn`."""
     return f"{stage_prefix(config, stage)}-{config.dataset_contract}"

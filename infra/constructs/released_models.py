@@ -10,8 +10,8 @@ from constructs import Construct
 
 from infra.config import SOURCE, ConfigError, PlatformConfig, StageConfig
 from infra.naming import (
-    BASELINE_STEP,
     MODEL_BUILD_PREFIX,
+    baselines_prefix,
     bucket_name,
     data_key_alias,
     model_data_prefix,
@@ -44,6 +44,7 @@ class ReleasedModels(Construct):
         self.group_reference = released_group_reference(config, serving)  # its ARN from another account
         self.bucket = s3.Bucket.from_bucket_name(self, "Artifacts", bucket_name(config, release, "artifacts"))
         self.prefix = model_data_prefix(config, release)
+        self._baselines = baselines_prefix(config, release)
         self._pipeline = pipeline_name(config, release)
         self._own_key = encryption_key if release.name == serving.name else None
         self._key_alias = data_key_alias(config, release)
@@ -75,7 +76,7 @@ class ReleasedModels(Construct):
     @property
     def baselines(self) -> str:
         """The ARN pattern of the drift baselines (statistics and constraints) the model build registers."""
-        return self.bucket.arn_for_objects(f"{MODEL_BUILD_PREFIX}/{self._pipeline}/*/{BASELINE_STEP}/*")
+        return self.bucket.arn_for_objects(f"{self._baselines}*")
 
     def grant_read(self, grantee: iam.IGrantable) -> list[str]:
         """Let `grantee` read and decrypt the trained models; returns the wildcard resources granted, for the caller's

@@ -14,6 +14,7 @@ from infra.constructs.model_sharing import share_trained_models
 from infra.constructs.notification_topic import NotificationTopic
 from infra.constructs.secure_bucket import AccessLogsBucket, SecureBucket
 from infra.naming import (
+    baselines_prefix,
     bucket_name,
     data_key_alias,
     etl_events_source,
@@ -78,7 +79,7 @@ class DataStack(cdk.Stack):
             share_trained_models(
                 bucket=self.artifacts_bucket,
                 key=self.key,
-                model_data_prefix=model_data_prefix(config, stage),
+                prefixes=[model_data_prefix(config, stage), baselines_prefix(config, stage)],
                 accounts=config.release_consumers,
                 region=stage.region or self.region,
             )

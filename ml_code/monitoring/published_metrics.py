@@ -94,7 +94,8 @@ def check_datum(datum: dict, endpoint: str) -> None:
 
 
 def endpoint_of(key: str, reports_prefix: str) -> str:
-    """The endpoint a report key belongs to: `<reports_prefix>/<endpoint>/<execution>/reports/cloudwatch_metrics.json`."""
+    """The endpoint a report key belongs to:
+    `<reports_prefix>/<endpoint>/<execution>/reports/cloudwatch_metrics.json`."""
     parts = key.split("/")
     if len(parts) < 4 or parts[0] != reports_prefix or parts[-1] != REPORT_FILE or not parts[1]:
         raise BadReport(f"{key} is not a monitoring run's {REPORT_FILE} under {reports_prefix}/")

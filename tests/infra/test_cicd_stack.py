@@ -379,6 +379,13 @@ def test_other_accounts_are_deployed_through_their_bootstrap_roles_and_trust_onl
     cicd.has_resource_properties("AWS::Events::EventBusPolicy", {"Principal": STAGING, "Action": "events:PutEvents"})
 
 
+def key_pattern(resource) -> str:
+    """The key part of an object ARN pattern, however the template writes it: `arn:...:::<bucket>/<key>`, or a join
+    of the bucket's ARN and `/<key>`."""
+    text = resource if isinstance(resource, str) else "".join(p for p in resource["Fn::Join"][1] if isinstance(p, str))
+    return text.split(":::", 1)[1].split("/", 1)[1] if ":::" in text else text.lstrip("/")
+
+
 def test_the_release_stage_shares_its_models_with_the_serving_accounts(elsewhere):
     (policy,) = (
         elsewhere["staging_data"]
@@ -391,7 +398,23 @@ def test_the_release_stage_shares_its_models_with_the_serving_accounts(elsewhere
     shared = [s for s in statements if s["Effect"] == "Allow" and PROD in json.dumps(s.get("Principal"))]
     assert {s["Action"] for s in shared} == {"s3:GetObject", "s3:ListBucket"}
     (read,) = [s for s in shared if s["Action"] == "s3:GetObject"]
-    assert json.dumps(read["Resource"]).endswith('/pipelines/mlops-staging-model-build/*/train/*"]]}')
+    shared_keys = {key_pattern(resource) for resource in read["Resource"]}
+    assert shared_keys == {
+        "pipelines/mlops-staging-model-build/*/train/*",
+        "pipelines/mlops-staging-model-build/*/baseline/*",
+    }
+    # every path prod's endpoint and its monitoring jobs read in the release stage's bucket is one it shares
+    for template, role in (("prod_serving", "EndpointRole"), ("prod_monitoring", "MonitoringPipelineJobRole")):
+        reads = [
+            key_pattern(resource)
+            for statement in role_statements(elsewhere[template], role)
+            if statement["Action"] == "s3:GetObject"
+            for resource in (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
+            if "mlops-staging-artifacts" in json.dumps(resource)
+        ]
+        assert reads and set(reads) <= shared_keys, (role, reads)
     key_policy = json.dumps(next(iter(elsewhere["staging_data"].find_resources("AWS::KMS::Key").values())))
     assert PROD in key_policy and "s3.eu-west-1.amazonaws.com" in key_policy
     (group,) = elsewhere["staging_build"].find_resources("AWS::SageMaker::ModelPackageGroup").values()

@@ -276,12 +276,12 @@ def test_the_local_storage_families_are_sagemaker_endpoint_families():
 
 
 def test_fails_when_a_sagemaker_name_would_be_over_63_characters(context):
-    """A 40-character contract name passes the contract's own rule, but `mlops-staging-<contract>-model-explainability`
-    would be 76 characters: refused at config load, with the budget."""
+    """A 40-character contract name passes the contract's own rule, but `mlops-staging-<contract>-monitoring` would be
+    65 characters: refused at config load, with the budget."""
     context["platform"]["dataset_contract"] = "a" * 40
     with pytest.raises(
         ConfigError,
-        match=r"platform\.dataset_contract in cdk\.json: the .* schedule of stage '\w+', "
+        match=r"platform\.dataset_contract in cdk\.json: the monitoring pipeline of stage '\w+', "
         r"'mlops-\w+-a{40}-[a-z-]+', has \d+ characters, over SageMaker's 63: .* a contract name may "
         r"have \d+ characters \('a{40}' has 40\)",
     ):

@@ -1,19 +1,25 @@
-"""Monitoring on AWS: Model Monitor's schedules on the monitored endpoint (prod), their alarms, the stage topics
-every alarm tells, the alerts, a dashboard per stage, and the guarded retraining's rule on exactly our alarms."""
+"""Monitoring on AWS: the monitored endpoint's (prod's) monitoring pipeline on its schedule, the function that
+publishes its runs' metrics, the alarms on exactly those metrics, the stage topics every alarm tells, the alerts, a
+dashboard per stage, and the guarded retraining's rule on exactly our alarms."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
+from datetime import UTC, datetime
 
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from infra.naming import drift_alarm_name, model_quality_alarm_name
+from infra.alarm_rules import alarm_rules
+from infra.naming import MONITORING_REPORTS, drift_alarm_name, model_quality_alarm_name
 from ml_code.contracts.contract import load_contract
-from ml_code.paths import DRIFT_METRIC_PREFIX
+from ml_code.monitoring.published_metrics import LARGEST_DRIFT, NAMESPACE, REPORT_FILE, metrics_report
+from ml_code.paths import MONITORING_REPORTS_OUTPUT
 from tests.infra.synth import role_statements
 
 ENDPOINT = "mlops-prod-customer-churn"
+CHURN = load_contract("customer-churn")
 
 
 @pytest.fixture(scope="module")
@@ -31,51 +37,34 @@ def only(template: Template, kind: str) -> dict:
     return resource["Properties"]
 
 
-def approved_package_id(template: Template) -> str:
-    (logical_id,) = template.find_resources("Custom::ApprovedModelPackage")
-    return logical_id
+def rules_by_description(template: Template, start: str) -> list[dict]:
+    return [
+        rule["Properties"]
+        for rule in template.find_resources("AWS::Events::Rule").values()
+        if rule["Properties"].get("Description", "").startswith(start)
+    ]
 
 
-def test_data_quality_runs_hourly_on_the_captured_traffic_against_the_packages_baselines(prod_serving):
-    job = only(prod_serving, "AWS::SageMaker::DataQualityJobDefinition")
-    check = approved_package_id(prod_serving)
-    baselines = job["DataQualityBaselineConfig"]
-    assert baselines["StatisticsResource"]["S3Uri"] == {"Fn::GetAtt": [check, "DataQualityStatistics"]}
-    assert baselines["ConstraintsResource"]["S3Uri"] == {"Fn::GetAtt": [check, "DataQualityConstraints"]}
-    assert job["DataQualityJobInput"]["EndpointInput"]["EndpointName"] == ENDPOINT  # its capture, by endpoint
-    assert job["NetworkConfig"]["EnableNetworkIsolation"] is True
-    assert "KmsKeyId" in job["DataQualityJobOutputConfig"]
-    assert "VolumeKmsKeyId" in job["JobResources"]["ClusterConfig"]
-    (check_resource,) = prod_serving.find_resources("Custom::ApprovedModelPackage").values()
-    assert check_resource["Properties"]["RequireDriftBaselines"] == "true"  # no baselines, no deployment
-    schedules = {
-        s["Properties"]["MonitoringScheduleName"]: s["Properties"]["MonitoringScheduleConfig"]
-        for s in prod_serving.find_resources("AWS::SageMaker::MonitoringSchedule").values()
+def test_the_schedule_starts_the_monitoring_pipeline_with_the_endpoint_and_window(platform, monitoring):
+    prod = monitoring["prod"]
+    pipeline = only(prod, "AWS::SageMaker::Pipeline")
+    assert pipeline["PipelineName"] == f"{ENDPOINT}-monitoring"
+    (schedule,) = rules_by_description(prod, f"Monitor {ENDPOINT}")
+    assert schedule["ScheduleExpression"] == platform.stacks["prod"].stage.monitor_schedule
+    (target,) = schedule["Targets"]
+    assert f"pipeline/{ENDPOINT}-monitoring" in json.dumps(target["Arn"])
+    parameters = target["SageMakerPipelineParameters"]["PipelineParameterList"]
+    assert {p["Name"]: p["Value"] for p in parameters} == {
+        "EndpointName": ENDPOINT,
+        "WindowHours": str(platform.stacks["prod"].stage.monitor_window_hours),
     }
-    assert set(schedules) == {
-        f"{ENDPOINT}-data-quality",
-        f"{ENDPOINT}-model-quality",
-        f"{ENDPOINT}-model-bias",  # the contract has a fairness section: test_fairness_monitoring.py
-        f"{ENDPOINT}-model-explainability",
-    }
-    assert {s["ScheduleConfig"]["ScheduleExpression"] for s in schedules.values()} == {"cron(0 * ? * * *)"}
-    assert schedules[f"{ENDPOINT}-data-quality"]["MonitoringType"] == "DataQuality"
+    for name in ("dev", "staging"):  # not monitored: no pipeline, no alarms of their own
+        assert not monitoring[name].find_resources("AWS::SageMaker::Pipeline")
 
 
-def test_model_quality_merges_ground_truth_with_the_captured_answers_as_the_contracts_problem(prod_serving):
-    job = only(prod_serving, "AWS::SageMaker::ModelQualityJobDefinition")
-    assert job["ModelQualityAppSpecification"]["ProblemType"] == "BinaryClassification"
-    endpoint = job["ModelQualityJobInput"]["EndpointInput"]
-    assert endpoint["ProbabilityAttribute"] == "predictions[0].probability"
-    assert endpoint["ProbabilityThresholdAttribute"] == 0.5
-    ground_truth = json.dumps(job["ModelQualityJobInput"]["GroundTruthS3Input"]["S3Uri"])
-    assert ground_truth.endswith(f'/groundtruth/{ENDPOINT}"]]}}')
-    assert job["NetworkConfig"]["EnableNetworkIsolation"] is True
-
-
-def test_the_monitors_read_only_their_endpoints_data_and_write_their_own_reports(prod_serving):
-    statements = role_statements(prod_serving, "ModelMonitorRole")
-    by_action = {json.dumps(s["Action"]): json.dumps(s["Resource"]) for s in statements}
+def test_the_monitoring_jobs_read_only_their_endpoints_data_and_write_their_own_reports(monitoring):
+    prod = monitoring["prod"]
+    statements = role_statements(prod, "MonitoringPipelineJobRole")
     reads = " ".join(json.dumps(s["Resource"]) for s in statements if s["Action"] == "s3:GetObject")
     for prefix in (
         f"/datacapture/{ENDPOINT}/*",
@@ -83,35 +72,71 @@ def test_the_monitors_read_only_their_endpoints_data_and_write_their_own_reports
         "/pipelines/mlops-staging-model-build/*/baseline/*",
     ):
         assert prefix in reads, prefix
-    assert by_action['"s3:PutObject"'].endswith(f'/monitoring-reports/{ENDPOINT}/*"]]}}')
+    writes = [json.dumps(s["Resource"]) for s in statements if s["Action"] == "s3:PutObject"]
+    assert writes and all(f"/{MONITORING_REPORTS}/{ENDPOINT}/*" in w for w in writes)
     assert not [s for s in statements if s["Action"] in ("s3:*", "*")]
+    finder = role_statements(prod, "MonitoringPipelineFinderRole")
+    actions = {a for s in finder for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert {"sagemaker:DescribeEndpoint", "sagemaker:DescribeModel", "sagemaker:DescribeModelPackage"} <= actions
+    finder_reads = " ".join(json.dumps(s["Resource"]) for s in finder if s["Action"] == "s3:GetObject")
+    assert "/datacapture/" not in finder_reads and "/groundtruth/" not in finder_reads  # it lists, never reads
 
 
-def test_the_alarms_watch_the_monitors_metrics_with_the_configured_thresholds(platform, prod_serving):
-    prod = platform.stacks["prod"].stage
-    alarms = {
-        a["Properties"]["AlarmName"]: a["Properties"]
-        for a in prod_serving.find_resources("AWS::CloudWatch::Alarm").values()
-    }
-    drift = alarms[drift_alarm_name(ENDPOINT)]
-    assert drift["Threshold"] == prod.drift_threshold
-    assert (drift["EvaluationPeriods"], drift["DatapointsToAlarm"]) == (
-        prod.alarm_evaluation_periods,
-        prod.alarm_datapoints,
+def test_the_serving_stack_has_no_monitor_but_serves_only_packages_with_baselines(prod_serving):
+    (check_resource,) = prod_serving.find_resources("Custom::ApprovedModelPackage").values()
+    assert check_resource["Properties"]["RequireDriftBaselines"] == "true"  # the monitoring pipeline reads them
+    kinds = {resource["Type"] for resource in prod_serving.to_json()["Resources"].values()}
+    assert not {kind for kind in kinds if "Monitoring" in kind or "JobDefinition" in kind}
+
+
+def test_the_alarms_watch_exactly_what_the_publisher_puts(platform, monitoring):
+    """One source of truth: each alarm's namespace, metric and dimensions are a datum the monitoring job reports
+    for the endpoint, which the publishing function may put (its namespace condition), with the stage's rule."""
+    prod = monitoring["prod"]
+    stage = platform.stacks["prod"].stage
+    report = metrics_report(
+        ENDPOINT,
+        datetime.now(UTC),
+        drift={feature: 0.0 for feature in CHURN.feature_columns(CHURN.curated_columns)},
+        quality={CHURN.metric.name: 0.8},
     )
-    contract = load_contract("customer-churn")
-    features = {
-        query["MetricStat"]["Metric"]["MetricName"].removeprefix(DRIFT_METRIC_PREFIX)
-        for query in drift["Metrics"]
-        if "MetricStat" in query
+    published = {(d["MetricName"], json.dumps(d["Dimensions"], sort_keys=True)) for d in report["MetricData"]}
+    alarms = {
+        a["Properties"]["AlarmName"]: a["Properties"] for a in prod.find_resources("AWS::CloudWatch::Alarm").values()
     }
-    assert features == set(contract.feature_columns(contract.curated_columns))  # every feature's drift, at most
-    (expression,) = [q for q in drift["Metrics"] if "Expression" in q]
-    assert expression["Expression"].startswith("MAX([") and expression["ReturnData"] is True
-    quality = alarms[model_quality_alarm_name(ENDPOINT)]
-    assert (quality["MetricName"], quality["Threshold"]) == ("auc", 0.75)
-    assert quality["ComparisonOperator"] == "LessThanThreshold"  # auc: higher is better
-    assert quality["Namespace"] == "aws/sagemaker/Endpoints/model-metrics"
+    rules = {rule.name: rule for rule in alarm_rules(ENDPOINT, CHURN, stage)}
+    assert set(alarms) == set(rules) == {drift_alarm_name(ENDPOINT), model_quality_alarm_name(ENDPOINT)}
+    for name, alarm in alarms.items():
+        rule = rules[name]
+        assert alarm["Namespace"] == NAMESPACE
+        assert (alarm["MetricName"], json.dumps(alarm["Dimensions"], sort_keys=True)) in published
+        assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (rule.threshold, rule.comparison)
+        assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"], alarm["TreatMissingData"]) == (
+            stage.alarm_evaluation_periods,
+            stage.alarm_datapoints,
+            "missing",
+        )
+        assert alarm["Period"] == 3600 * stage.monitor_window_hours
+    assert alarms[drift_alarm_name(ENDPOINT)]["MetricName"] == LARGEST_DRIFT
+    assert alarms[model_quality_alarm_name(ENDPOINT)]["ComparisonOperator"] == "LessThanThreshold"  # auc
+    (put,) = [s for s in role_statements(prod, "MetricsPublisherRole") if s["Action"] == "cloudwatch:PutMetricData"]
+    assert put["Condition"] == {"StringEquals": {"cloudwatch:namespace": NAMESPACE}}
+
+
+def test_the_publisher_hears_of_exactly_the_reports_the_pipeline_writes(platform, monitoring):
+    prod = monitoring["prod"]
+    (rule,) = rules_by_description(prod, "Publish a monitoring run's metrics")
+    pattern = rule["EventPattern"]
+    assert pattern["detail-type"] == ["Object Created"]
+    (wildcard,) = pattern["detail"]["object"]["key"]
+    written = f"{MONITORING_REPORTS}/{ENDPOINT}/execution-id/{MONITORING_REPORTS_OUTPUT}/{REPORT_FILE}"
+    assert fnmatch.fnmatchcase(written, wildcard["wildcard"])
+    assert not fnmatch.fnmatchcase(written.replace(ENDPOINT, "someone-else"), wildcard["wildcard"])
+    data = platform.template(platform.stacks["prod"].data)
+    monitoring_bucket = [b for b in data.find_resources("AWS::S3::Bucket").values() if "Monitoring" in json.dumps(b)]
+    assert any(
+        b["Properties"].get("NotificationConfiguration", {}).get("EventBridgeConfiguration") for b in monitoring_bucket
+    )
 
 
 def test_every_alarm_tells_its_stages_topic(platform):
@@ -123,7 +148,7 @@ def test_every_alarm_tells_its_stages_topic(platform):
                 actions = json.dumps(alarm["Properties"].get("AlarmActions", []))
                 assert topic in actions or "Notifications" in actions, (stack.stack_name, alarm["Properties"])
                 checked += 1
-    assert checked >= 3 * 1 + 2 * 2 + 2  # dead letters per stage, rollback alarms per serving stage, prod's monitors
+    assert checked >= 3 * 1 + 2 * 2 + 2  # dead letters per stage, rollback alarms per serving stage, prod's monitoring
 
 
 def test_each_stage_has_an_encrypted_topic_with_its_subscribers(platform):
@@ -150,10 +175,11 @@ def test_a_dashboard_per_stage_with_the_endpoint_and_monitors_where_there_are(mo
         assert dashboard["DashboardName"] == f"mlops-{name}"
         bodies[name] = json.dumps(dashboard["DashboardBody"])
     assert "Invocations" not in bodies["dev"] and "ExecutionFailed" in bodies["dev"]
-    assert "ModelLatency" in bodies["staging"] and DRIFT_METRIC_PREFIX not in bodies["staging"]
+    assert "ModelLatency" in bodies["staging"] and LARGEST_DRIFT not in bodies["staging"]
     for metric in ("Invocations", "ModelLatency", "Invocation5XXErrors", "CPUUtilization", "MemoryUtilization"):
         assert metric in bodies["prod"], metric
-    assert DRIFT_METRIC_PREFIX in bodies["prod"] and "glue.driver.aggregate.recordsRead" in bodies["prod"]
+    assert LARGEST_DRIFT in bodies["prod"] and "FeatureDrift" in bodies["prod"] and NAMESPACE in bodies["prod"]
+    assert f"{ENDPOINT}-monitoring" in bodies["prod"] and "glue.driver.aggregate.recordsRead" in bodies["prod"]
 
 
 def test_a_retraining_that_fails_every_time_is_told_to_the_topic_not_dropped(monitoring):
@@ -161,7 +187,7 @@ def test_a_retraining_that_fails_every_time_is_told_to_the_topic_not_dropped(mon
     (rule,) = [
         r["Properties"]
         for r in staging.find_resources("AWS::Events::Rule").values()
-        if r["Properties"]["EventPattern"]["source"] == ["aws.cloudwatch"]
+        if r["Properties"].get("EventPattern", {}).get("source") == ["aws.cloudwatch"]
     ]
     (target,) = rule["Targets"]
     assert target["RetryPolicy"] == {"MaximumRetryAttempts": 8, "MaximumEventAgeInSeconds": 7200}
@@ -177,12 +203,10 @@ def test_the_retrain_rule_lists_exactly_our_drift_and_quality_alarms(platform, m
     (rule,) = [
         r["Properties"]
         for r in monitoring["staging"].find_resources("AWS::Events::Rule").values()
-        if r["Properties"]["EventPattern"]["source"] == ["aws.cloudwatch"]
+        if r["Properties"].get("EventPattern", {}).get("source") == ["aws.cloudwatch"]
     ]
     defined = {
-        a["Properties"]["AlarmName"]
-        for a in prod_serving.find_resources("AWS::CloudWatch::Alarm").values()
-        if not a["Properties"]["AlarmName"].endswith(("rollback-5xx", "rollback-latency"))
+        a["Properties"]["AlarmName"] for a in monitoring["prod"].find_resources("AWS::CloudWatch::Alarm").values()
     }
     assert (
         set(rule["EventPattern"]["detail"]["alarmName"])
@@ -196,9 +220,13 @@ def test_the_retrain_rule_lists_exactly_our_drift_and_quality_alarms(platform, m
     assert not [
         r
         for r in monitoring["prod"].find_resources("AWS::Events::Rule").values()
-        if r["Properties"]["EventPattern"]["source"] == ["aws.cloudwatch"]
+        if r["Properties"].get("EventPattern", {}).get("source") == ["aws.cloudwatch"]
     ]  # one guard: where the models come from
-    function = only(monitoring["staging"], "AWS::Lambda::Function")
+    (function,) = [
+        f["Properties"]
+        for f in monitoring["staging"].find_resources("AWS::Lambda::Function").values()
+        if "PIPELINE_NAME" in f["Properties"].get("Environment", {}).get("Variables", {})
+    ]
     variables = function["Environment"]["Variables"]
     assert variables["PIPELINE_NAME"] == "mlops-staging-model-build"
     assert variables["COOLDOWN_HOURS"] == str(platform.stacks["staging"].stage.retrain_cooldown_hours)

@@ -1,10 +1,8 @@
 """The platform must work in a new AWS account, where SageMaker Model Monitor and SageMaker Clarify are closed
 ("no longer open to new customers", their availability-change pages in the SageMaker developer guide): no template
 and no pipeline definition may name their images, their pipeline steps (QualityCheck, ClarifyCheck) or a step that
-needs a shadow endpoint (a model the pipeline creates for Clarify to serve).
-
-One exception is listed, not hidden: the prod ServingStack's Model Monitor schedules and job definitions, which
-the monitoring issue replaces with a monitoring pipeline of our own jobs."""
+needs a shadow endpoint (a model the pipeline creates for Clarify to serve); no template may hold Model Monitor's
+schedules or job definitions. The endpoints are monitored by a pipeline of our own jobs (test_monitoring.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +13,8 @@ import pytest
 
 from infra.pipeline.batch_definition import build_batch_definition
 from infra.pipeline.definition import REFERENCE_REGION, build_definition, image_uri
-from infra.pipeline.settings import BatchScoringSettings
+from infra.pipeline.monitoring_definition import build_monitoring_definition
+from infra.pipeline.settings import BatchScoringSettings, MonitoringSettings
 from tests.infra.test_pipeline_definition import CHURN, SETTINGS, all_steps
 
 CLOSED_IMAGES = tuple(
@@ -58,25 +57,12 @@ def findings(template: dict) -> dict[str, list[str]]:
     return found
 
 
-def test_no_template_but_the_prod_endpoints_monitors_names_a_closed_service(platform):
+def test_no_template_names_a_closed_service(platform):
     stacks = [stack for stages in platform.stacks.values() for stack in stages.all()]
     stacks += [platform.cicd] if platform.cicd else []
     for stack in stacks:
         template = platform.assembly.get_stack_by_name(stack.stack_name).template
-        found = findings(template)
-        serving = any(stack is stages.serving for stages in platform.stacks.values())
-        if serving:  # the exception: Model Monitor's schedules (and the image mapping they read), until replaced
-            allowed = {
-                logical_id for logical_id, body in template["Resources"].items() if body["Type"] in MONITOR_RESOURCES
-            } | set(template.get("Mappings", {}))
-            found = {logical_id: uses for logical_id, uses in found.items() if logical_id not in allowed}
-        assert found == {}, f"{stack.stack_name} names a closed service: {found}"
-
-
-def test_the_model_builds_template_has_no_monitor_of_its_own(platform):
-    for stages in platform.stacks.values():
-        template = platform.assembly.get_stack_by_name(stages.model_build.stack_name).template
-        assert findings(template) == {}
+        assert findings(template) == {}, f"{stack.stack_name} names a closed service"
 
 
 @pytest.mark.parametrize(
@@ -103,11 +89,15 @@ def test_no_pipeline_definition_names_a_closed_service(settings, fairness):
         assert image in (None, "${XgboostImageUri}"), name
 
 
-def test_the_batch_definition_names_no_closed_service():
+def test_the_batch_and_monitoring_definitions_name_no_closed_service():
     settings = BatchScoringSettings(
         pipeline_name="mlops-test-batch-scoring", model_package_group_name="mlops-test-models"
     )
     assert closed_service_uses(build_batch_definition(settings, CHURN)) == []
+    monitoring = MonitoringSettings(pipeline_name="mlops-test-endpoint-monitoring", endpoint_name="mlops-test-endpoint")
+    definition = build_monitoring_definition(monitoring, CHURN)
+    assert closed_service_uses(definition) == []
+    assert {step["Type"] for step in all_steps(definition).values()} == {"Processing", "Condition"}
 
 
 def test_the_guard_finds_what_it_guards_against():
