@@ -10,7 +10,7 @@ import pytest
 
 from local_mode.churn_data import DRIFTED_FIELDS, generate
 from local_mode.definition import local_stage
-from local_mode.monitoring import GROUND_TRUTH_DIR, MonitoringFailed, input_columns, run_monitor
+from local_mode.monitoring import GROUND_TRUTH_DIR, input_columns, run_monitor
 from local_mode.serving.capture import capture_record
 from local_mode.serving.endpoint import CAPTURE_DIR, EndpointSpec, LocalEndpoint, free_port, package_archive
 from local_mode.traffic import send_records, write_ground_truth
@@ -148,14 +148,6 @@ def test_a_window_without_traffic_publishes_nothing_and_the_run_succeeds(model, 
         "HasTraffic",
     ]
     assert all(outcome.state.value == INSUFFICIENT_DATA for outcome in result.alarms)
-
-
-def test_fails_when_the_served_package_has_no_baselines_naming_it(model, stage):
-    from dataclasses import replace
-
-    bare = replace(model.package, drift_check_baselines={})
-    with pytest.raises(MonitoringFailed, match=r"FindServedModel.*has no data-quality baselines to monitor against"):
-        run_monitor(model.home, endpoint=ENDPOINT, package=bare, contract_source=model.contract_source, stage=stage)
 
 
 def test_an_alarm_without_data_stays_insufficient(model, stage):

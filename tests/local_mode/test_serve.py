@@ -271,7 +271,7 @@ def test_fails_when_an_endpoint_name_could_reach_outside_the_workdir(tmp_path, n
     with pytest.raises(ValueError, match=r"is not a SageMaker endpoint name"):
         EndpointSpec(name=name, model_archive=tmp_path / "model.tar.gz")
     with pytest.raises(ValueError, match=r"is not a SageMaker endpoint name"):
-        run_monitor(tmp_path, endpoint=name, package=None, contract=None, stage=None)
+        run_monitor(tmp_path, endpoint=name, package=None, contract_source=None, stage=None)
     assert list(tmp_path.iterdir()) == []  # nothing written, let alone deleted
 
 
