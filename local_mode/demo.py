@@ -119,10 +119,10 @@ class Demo:
                 "served", f"{endpoint.url} answers /ping after {time.monotonic() - started:.1f} s, capturing 100 %"
             )
             self.traffic(endpoint, columns, seed=101, drift=False, label="normal traffic")
-            self.monitor(spec.name, package, "monitor")
+            self.monitor(spec.name, package, "monitoring pipeline")
             for hour in (1, 2):
                 self.traffic(endpoint, columns, seed=101 + hour, drift=True, label="drifted traffic")
-                result = self.monitor(spec.name, package, "monitor")
+                result = self.monitor(spec.name, package, "monitoring pipeline")
         self.phase(
             "endpoint stopped", f"captured requests flushed to {endpoint.capture_root.relative_to(self.home.parent)}"
         )

@@ -14,7 +14,7 @@ PHASES = (
     "v1 approved",
     "served",
     "normal traffic",
-    "monitor",
+    "monitoring pipeline",
     "drifted traffic",
     "endpoint stopped",
     "alarm ALARM",
