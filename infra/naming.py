@@ -134,6 +134,7 @@ def released_group_reference(config: PlatformConfig, serving: StageConfig) -> st
 # `pipelines/<pipeline>/<execution>/<step>/...`, models under the `train` step.
 MODEL_BUILD_PREFIX = "pipelines"
 BASELINE_STEP = "baseline"  # the data-quality baseline's folder of an execution (the drift baselines)
+EXPLAINABILITY_STEP = "explainability"  # the Explainability step's folder of an execution (global SHAP values)
 
 
 def model_data_prefix(config: PlatformConfig, stage: StageConfig) -> str:
@@ -145,6 +146,12 @@ def baselines_prefix(config: PlatformConfig, stage: StageConfig) -> str:
     """Where the stage's drift baselines are in the artifacts bucket: `pipelines/<pipeline>/*/baseline/` (the
     monitoring pipelines of every serving stage read them)."""
     return f"{MODEL_BUILD_PREFIX}/{pipeline_name(config, stage)}/*/{BASELINE_STEP}/"
+
+
+def explainability_prefix(config: PlatformConfig, stage: StageConfig) -> str:
+    """Where the stage's explainability reports are in the artifacts bucket: `pipelines/<pipeline>/*/explainability/`
+    (the attribution-drift baselines the monitoring pipelines read)."""
+    return f"{MODEL_BUILD_PREFIX}/{pipeline_name(config, stage)}/*/{EXPLAINABILITY_STEP}/"
 
 
 def endpoint_name(config: PlatformConfig, stage: StageConfig) -> str:
@@ -169,6 +176,16 @@ def drift_alarm_name(endpoint: str) -> str:
 def model_quality_alarm_name(endpoint: str) -> str:
     """The alarm on an endpoint's model quality (the contract's metric, on ground truth, a monitoring run publishes)."""
     return f"{endpoint}-model-quality"
+
+
+def attribution_drift_alarm_name(endpoint: str) -> str:
+    """The alarm on an endpoint's feature-attribution drift (its features ranked otherwise than at training)."""
+    return f"{endpoint}-attribution-drift"
+
+
+def bias_alarm_name(endpoint: str, metric: str) -> str:
+    """The alarm on a bias metric the contract limits, on an endpoint's labelled traffic, e.g. `...-bias-dppl`."""
+    return f"{endpoint}-bias-{metric.lower()}"
 
 
 def notification_topic_name(config: PlatformConfig, stage: StageConfig) -> str:

@@ -85,6 +85,11 @@ class Demo:
             f"{result.records} records, {len(result.violations)} violation(s)"
             + (f", drift on {', '.join(drifted)}" if drifted else "")
             + f", max drift {max(result.drift.values(), default=0.0):.3f}{auc}"
+            + (f", attribution nDCG {result.attribution_ndcg:.3f}" if result.attribution_ndcg is not None else "")
+            + "".join(
+                f", {name} {'within limits' if excess == 0 else f'{excess:.3f} outside limits'}"
+                for name, excess in result.bias_outside_limits.items()
+            )
         )
         self.phase(label, figure)
         return result
@@ -92,7 +97,8 @@ class Demo:
     def traffic(self, endpoint: LocalEndpoint, columns: list[str], *, seed: int, drift: bool, label: str) -> None:
         records = list(generate(TRAFFIC_RECORDS, seed=seed, drift=drift))
         started = time.monotonic()
-        labels = send_records(endpoint.url, records, columns, self.contract.target)
+        facets = self.contract.measured_only  # known to the business, never sent to the model
+        labels = send_records(endpoint.url, records, columns, self.contract.target, facets=facets)
         seconds = time.monotonic() - started
         write_ground_truth(self.home / GROUND_TRUTH_DIR / endpoint.spec.name, labels, self.contract)
         self.phase(

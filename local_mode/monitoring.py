@@ -29,15 +29,22 @@ from local_mode.runner import deployed_executor
 from local_mode.serving.endpoint import check_endpoint_name
 from ml_code.contracts.contract import load_contract
 from ml_code.monitoring.alarm import ALARM, AlarmRule, AlarmState, evaluate
-from ml_code.monitoring.monitor import MODEL_QUALITY_DIR, VIOLATIONS_FILE
-from ml_code.monitoring.published_metrics import FEATURE_DRIFT, REPORT_FILE, put_requests
+from ml_code.monitoring.published_metrics import (
+    ATTRIBUTION_NDCG,
+    BIAS_PREFIX,
+    FEATURE_DRIFT,
+    REPORT_FILE,
+    put_requests,
+)
 from ml_code.monitoring.served_model import LOOKBACK
 from ml_code.paths import (
     GROUND_TRUTH_PREFIX,
+    MODEL_QUALITY_DIR,
     MONITORING_REPORTS_OUTPUT,
     SERVED_MODEL_FILE,
     SERVED_MODEL_OUTPUT,
     STATISTICS_FILE,
+    VIOLATIONS_FILE,
 )
 
 # <home>/s3/local-monitoring/groundtruth/<endpoint>/yyyy/mm/dd/hh/*.jsonl: the monitoring bucket, as on AWS
@@ -70,6 +77,8 @@ class MonitorResult:
     violations: list[dict]
     drift: dict[str, float]
     model_quality: dict | None
+    attribution_ndcg: float | None  # with a fairness section in the contract
+    bias_outside_limits: dict[str, float]
     alarms: list[AlarmOutcome]
 
 
@@ -136,6 +145,12 @@ def run_monitor(
             if datum["MetricName"] == FEATURE_DRIFT
         },
         model_quality=json.loads(quality_file.read_text()) if quality_file.is_file() else None,
+        attribution_ndcg=next((d["Value"] for d in published if d["MetricName"] == ATTRIBUTION_NDCG), None),
+        bias_outside_limits={
+            d["MetricName"].removeprefix(BIAS_PREFIX): d["Value"]
+            for d in published
+            if d["MetricName"].startswith(BIAS_PREFIX)
+        },
         alarms=[evaluate_alarm(store, rule, endpoint, end) for rule in alarm_rules(endpoint, contract, stage)],
     )
 

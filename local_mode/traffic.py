@@ -8,6 +8,7 @@ import http.client
 import json
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -38,10 +39,21 @@ class EndpointClient:
         self.connection.close()
 
 
+@dataclass(frozen=True)
+class SentRequest:
+    """One request's inference id, the true label of each of its records, and their facets (the measured-only
+    fields a client knows but never sends to the model), for the ground truth."""
+
+    inference_id: str
+    labels: list[str]
+    facets: list[dict[str, str]]
+
+
 def send_records(
-    url: str, records: Iterable[dict], columns: list[str], label: str, *, batch: int = 10
-) -> list[tuple[str, list[str]]]:
-    """Score the records' `columns` in JSON batches; returns (inference id, true labels) per request."""
+    url: str, records: Iterable[dict], columns: list[str], label: str, *, batch: int = 10, facets: Iterable[str] = ()
+) -> list[SentRequest]:
+    """Score the records' `columns` in JSON batches; returns what ground truth needs of each request."""
+    facets = tuple(facets)
     client, sent, pending = EndpointClient(url), [], []
 
     def flush() -> None:
@@ -50,7 +62,13 @@ def send_records(
         status, answer = client.invoke(body, "application/json", inference_id=inference_id)
         if status != 200:
             raise RuntimeError(f"the endpoint answered {status}: {answer[:300].decode(errors='replace')}")
-        sent.append((inference_id, [str(record[label]) for record in pending]))
+        sent.append(
+            SentRequest(
+                inference_id,
+                [str(record[label]) for record in pending],
+                [{facet: str(record[facet]) for facet in facets} for record in pending] if facets else [],
+            )
+        )
         pending.clear()
 
     try:
@@ -67,14 +85,17 @@ def send_records(
 
 
 def write_ground_truth(
-    folder: Path, labels: list[tuple[str, list[str]]], contract: DatasetContract, when: datetime | None = None
+    folder: Path, sent: list[SentRequest], contract: DatasetContract, when: datetime | None = None
 ) -> Path:
     """One file in `<folder>/yyyy/mm/dd/hh/`, a line per request (ml_code/monitoring/ground_truth.py): the true
-    labels of `send_records`, written as the contract's problem type needs them."""
+    labels of `send_records`, written as the contract's problem type needs them, with their facets if any."""
     when = when or datetime.now(timezone.utc)
     path = folder / when.strftime("%Y/%m/%d/%H") / f"{uuid.uuid4().hex}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     encode = functools.partial(ground_truth_label, problem_type=contract.problem_type, is_positive=contract.is_positive)
-    lines = [ground_truth_line(inference_id, [encode(value) for value in truth]) for inference_id, truth in labels]
+    lines = [
+        ground_truth_line(request.inference_id, [encode(value) for value in request.labels], request.facets or None)
+        for request in sent
+    ]
     path.write_text("\n".join(lines) + "\n")
     return path

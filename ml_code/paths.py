@@ -88,7 +88,13 @@ GROUND_TRUTH_PREFIX = "groundtruth"
 SERVED_MODEL_OUTPUT, SERVED_MODEL_FILE, WINDOW_MANIFEST_FILE = "served", "served.json", "window.manifest"
 MONITORING_WINDOW_INPUT = "window"
 MONITORING_STATISTICS_INPUT, MONITORING_CONSTRAINTS_INPUT = "statistics", "constraints"
+# with a fairness section in the contract, the served model (for SHAP and the bias metrics) and its explainability
+# report (the ranking attribution drift compares with)
+MONITORING_MODEL_INPUT, MONITORING_EXPLAINABILITY_INPUT = "model", "explainability"
 MONITORING_REPORTS_OUTPUT = "reports"
+# what a run writes there besides statistics.json: the violations, and by check a folder of its report
+VIOLATIONS_FILE = "constraint_violations.json"
+MODEL_QUALITY_DIR, BIAS_DIR, ATTRIBUTION_DIR = "model_quality", "bias", "attribution"
 
 # Processing jobs receive the code package (a .tar.gz) here; ml_code/bootstrap.py unpacks it.
 CODE_PACKAGE_INPUT = "/opt/ml/processing/input/code_package"

@@ -25,8 +25,9 @@ class MonitoringPipeline(Construct):
 
     Two job roles: the finder (first step) describes the endpoint, its config and model (named `<deployed_prefix>-*`)
     and the released package, lists the endpoint's capture and ground truth, and writes the run's `served/` files;
-    the monitor (network-isolated) reads those files, the capture and ground truth, and the package's baselines, and
-    writes the run's reports. The pipeline's role runs their processing jobs and reads `served.json`."""
+    the monitor (network-isolated) reads those files, the capture and ground truth, and the package's baselines (with
+    `fairness`, its model and explainability report too), and writes the run's reports. The pipeline's role runs
+    their processing jobs and reads `served.json`."""
 
     def __init__(
         self,
@@ -41,6 +42,7 @@ class MonitoringPipeline(Construct):
         encryption_key: kms.IKey,
         deployed_prefix: str,
         schedule: str,
+        fairness: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -99,13 +101,16 @@ class MonitoringPipeline(Construct):
         job.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[captured, truth, served]))
         job.add_to_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[runs]))
         baselines = models.grant_read_baselines(job)
+        if fairness:  # the served model (SHAP, the bias metrics) and its explainability report
+            baselines += models.grant_read(job) + models.grant_read_explainability_baselines(job)
         grant_read_code(job, [sourcedir, bootstrap])
         grant_job_essentials(job, encryption_key, ("ProcessingJobs",))
         acknowledge(
             job,
             "AwsSolutions-IAM5",
             "The monitor reads the endpoint's captured traffic and ground truth (filed by hour), its run's files and "
-            "the released models' baselines (per execution), and writes its reports under the endpoint's prefix.",
+            "the released models' baselines and models (per execution), and writes its reports under the endpoint's "
+            "prefix.",
             captured,
             truth,
             served,

@@ -10,16 +10,14 @@ from constructs import Construct
 
 from infra.config import SOURCE, ConfigError, PlatformConfig, StageConfig
 from infra.naming import (
-    MODEL_BUILD_PREFIX,
     baselines_prefix,
     bucket_name,
     data_key_alias,
+    explainability_prefix,
     model_data_prefix,
     model_package_group_name,
-    pipeline_name,
     released_group_reference,
 )
-from infra.pipeline.settings import FAIRNESS_STEP_FOLDERS
 
 
 class ReleasedModels(Construct):
@@ -45,7 +43,7 @@ class ReleasedModels(Construct):
         self.bucket = s3.Bucket.from_bucket_name(self, "Artifacts", bucket_name(config, release, "artifacts"))
         self.prefix = model_data_prefix(config, release)
         self._baselines = baselines_prefix(config, release)
-        self._pipeline = pipeline_name(config, release)
+        self._explainability = explainability_prefix(config, release)
         self._own_key = encryption_key if release.name == serving.name else None
         self._key_alias = data_key_alias(config, release)
         self._key_arn = None
@@ -84,18 +82,13 @@ class ReleasedModels(Construct):
         return self._grant_read(grantee, self.model_data)
 
     @property
-    def fairness_baselines(self) -> list[str]:
-        """The ARN patterns of the bias and explainability baselines (Clarify's configs and reports)."""
-        return [
-            self.bucket.arn_for_objects(f"{MODEL_BUILD_PREFIX}/{self._pipeline}/*/{folder}/*")
-            for step, folder in FAIRNESS_STEP_FOLDERS.items()
-            if step != "FairnessCheck"
-        ]
+    def explainability_baselines(self) -> str:
+        """The ARN pattern of the explainability reports (the attribution-drift baselines)."""
+        return self.bucket.arn_for_objects(f"{self._explainability}*")
 
-    def grant_read_fairness_baselines(self, grantee: iam.IGrantable) -> list[str]:
-        """Let `grantee` read and decrypt the models' bias and explainability baselines; returns the wildcards."""
-        granted = [resource for objects in self.fairness_baselines for resource in self._grant_read(grantee, objects)]
-        return list(dict.fromkeys(granted))
+    def grant_read_explainability_baselines(self, grantee: iam.IGrantable) -> list[str]:
+        """Let `grantee` read and decrypt the models' explainability reports; returns the wildcards."""
+        return self._grant_read(grantee, self.explainability_baselines)
 
     def grant_read_baselines(self, grantee: iam.IGrantable) -> list[str]:
         """Let `grantee` read and decrypt the models' drift baselines; returns the wildcard resources granted."""

@@ -6,7 +6,8 @@ same `${...}` placeholders as the other definitions.
 the package the endpoint serves and the window's files, into `served.json` and a manifest; `HasTraffic` skips the
 rest when the window captured nothing (a quiet hour is missing data, as CloudWatch treats it, not a failure);
 `Monitor` (ml_code/monitoring/monitor.py, network-isolated: it reads what clients sent) downloads the manifest's files
-and the package's baselines and writes its reports and `cloudwatch_metrics.json` to
+and the package's baselines (with a fairness section in the contract, also the served model and its explainability
+report, for bias and attribution drift) and writes its reports and `cloudwatch_metrics.json` to
 `s3://<monitoring>/monitoring-reports/<endpoint>/<execution id>/reports/` (beside `served/`), where the publishing
 function picks the metrics up.
 
@@ -41,6 +42,20 @@ MAX_RUNTIME_SECONDS = 3600
 def build_monitoring_definition(settings: MonitoringSettings, contract: DatasetContract) -> dict:
     """The monitoring definition as a dict, with `${...}` placeholders for deploy-time values."""
     return build_pipeline(lambda session: _pipeline(settings, contract, session))
+
+
+def fairness_inputs(served_value) -> list[ProcessingInput]:
+    """The served model (SHAP and the bias metrics recompute its answers) and its explainability report."""
+    return [
+        job_input(
+            paths.MONITORING_MODEL_INPUT, served_value("model_data_url"), f"input/{paths.MONITORING_MODEL_INPUT}"
+        ),
+        job_input(
+            paths.MONITORING_EXPLAINABILITY_INPUT,
+            served_value("explainability_uri"),
+            f"input/{paths.MONITORING_EXPLAINABILITY_INPUT}",
+        ),
+    ]
 
 
 def _pipeline(settings: MonitoringSettings, contract: DatasetContract, session: PipelineSession) -> Pipeline:
@@ -97,6 +112,7 @@ def _pipeline(settings: MonitoringSettings, contract: DatasetContract, session: 
                 window_end,
                 "--window-start",
                 window_start,
+                *(["--fairness"] if contract.fairness is not None else []),
             ],
         ),
         property_files=[served],
@@ -130,6 +146,7 @@ def _pipeline(settings: MonitoringSettings, contract: DatasetContract, session: 
                     served_value("constraints_uri"),
                     f"input/{paths.MONITORING_CONSTRAINTS_INPUT}",
                 ),
+                *(fairness_inputs(served_value) if contract.fairness is not None else []),
             ],
             outputs=[
                 ProcessingOutput(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from infra.config import PlatformConfig, StageConfig
 from infra.naming import (
+    EXPLAINABILITY_STEP,
     batch_scoring_pipeline_name,
     endpoint_name,
     model_package_group_name,
@@ -39,7 +40,7 @@ FAIRNESS_STEP_FOLDERS = {
     "AnalysisConfig": "analysis-config",
     "DataBias": "data-bias",
     "ModelBias": "model-bias",
-    "Explainability": "explainability",
+    "Explainability": EXPLAINABILITY_STEP,
     "FairnessCheck": "fairness",
 }
 

@@ -18,6 +18,7 @@ from infra.naming import (
     bucket_name,
     data_key_alias,
     etl_events_source,
+    explainability_prefix,
     glue_job_name,
     glue_security_configuration_name,
     model_data_prefix,
@@ -79,7 +80,11 @@ class DataStack(cdk.Stack):
             share_trained_models(
                 bucket=self.artifacts_bucket,
                 key=self.key,
-                prefixes=[model_data_prefix(config, stage), baselines_prefix(config, stage)],
+                prefixes=[
+                    model_data_prefix(config, stage),
+                    baselines_prefix(config, stage),
+                    explainability_prefix(config, stage),
+                ],
                 accounts=config.release_consumers,
                 region=stage.region or self.region,
             )

@@ -111,6 +111,7 @@ class MonitoringStack(cdk.Stack):
                 encryption_key=encryption_key,
                 deployed_prefix=stage_prefix(config, stage),
                 schedule=stage.monitor_schedule,
+                fairness=contract.fairness is not None,
             )
             MetricsPublisher(
                 self,

@@ -21,13 +21,16 @@ def ground_truth_label(value: Any, *, problem_type: str, is_positive) -> str:
     return str(value)
 
 
-def ground_truth_line(inference_id: str, labels: list[str]) -> str:
+def ground_truth_line(inference_id: str, labels: list[str], facets: list[dict[str, str]] | None = None) -> str:
     """One request's line: `{"groundTruthData": {"data": "<a label per line>", "encoding": "CSV"}, "eventMetadata":
-    {"eventId": "<inference id>"}, "eventVersion": "0"}`."""
-    return json.dumps(
-        {
-            "groundTruthData": {"data": "\n".join(labels), "encoding": "CSV"},
-            "eventMetadata": {"eventId": inference_id},
-            "eventVersion": "0",
-        }
-    )
+    {"eventId": "<inference id>"}, "eventVersion": "0"}`; with `facets` (one object per label, e.g. `{"gender":
+    "female"}`: what the bias-drift check groups by when the endpoint never sees it) a `"facets"` list beside them,
+    which readers of Model Monitor's format ignore."""
+    if facets is not None and len(facets) != len(labels):
+        raise ValueError(f"{len(facets)} facet objects for {len(labels)} labels: give one per record")
+    line = {
+        "groundTruthData": {"data": "\n".join(labels), "encoding": "CSV"},
+        "eventMetadata": {"eventId": inference_id},
+        "eventVersion": "0",
+    }
+    return json.dumps({**line, "facets": facets} if facets is not None else line)

@@ -35,23 +35,35 @@ import json
 import logging
 import math
 import sys
+import tempfile
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ml_code.contracts.contract import load_contract
+from ml_code.contracts.contract import DatasetContract, load_contract
+from ml_code.inference.batch_score import load_packaged_model
+from ml_code.inference.inference import LoadedModel
 from ml_code.monitoring.data_quality import statistics
+from ml_code.monitoring.fairness_drift import attribution_drift, bias_drift
 from ml_code.monitoring.ground_truth import NEGATIVE, POSITIVE
 from ml_code.monitoring.published_metrics import REPORT_FILE, metrics_report
 from ml_code.monitoring.served_model import LOOKBACK
 from ml_code.paths import (
+    ATTRIBUTION_DIR,
+    BIAS_DIR,
+    CLARIFY_ANALYSIS_FILE,
     CONSTRAINTS_FILE,
     DATA_CAPTURE_PREFIX,
     ENDPOINT_VARIANT,
     GROUND_TRUTH_PREFIX,
+    MODEL_ARCHIVE,
+    MODEL_QUALITY_DIR,
     MONITORING_CONSTRAINTS_INPUT,
+    MONITORING_EXPLAINABILITY_INPUT,
+    MONITORING_MODEL_INPUT,
     MONITORING_REPORTS_OUTPUT,
     MONITORING_STATISTICS_INPUT,
     MONITORING_WINDOW_INPUT,
@@ -60,13 +72,12 @@ from ml_code.paths import (
     SERVED_MODEL_FILE,
     SERVED_MODEL_OUTPUT,
     STATISTICS_FILE,
+    VIOLATIONS_FILE,
 )
 from ml_code.runtime import atomic_write_text, configure_logging, parse_known, run_step
 
 logger = logging.getLogger(__name__)
 
-VIOLATIONS_FILE = "constraint_violations.json"
-MODEL_QUALITY_DIR = "model_quality"
 COMPLETENESS_SIGMAS = 3.0
 # The two-sample Kolmogorov-Smirnov critical value c(alpha) for alpha = 0.001: a distance above
 # c * sqrt(1/n + 1/m) between samples of sizes n and m happens by chance once in a thousand windows.
@@ -118,7 +129,7 @@ def read_capture(
                 extra |= set(frame.columns) - set(columns)
                 frames.append(frame.reindex(columns=[column for column in columns if column in frame.columns]))
             if has_truth:
-                events.append({**metadata, "output": output})
+                events.append({**metadata, "output": output, "input": event["captureData"]["endpointInput"]})
     records = pd.concat(frames, ignore_index=True).fillna("") if frames else pd.DataFrame(columns=columns)
     return CaptureWindow(records.astype(str), events, extra, skipped)
 
@@ -277,11 +288,22 @@ def _drift(baseline_feature: dict, present: pd.Series) -> float:
     return float(max(abs(expected.get(value, 0.0) - observed.get(value, 0.0)) for value in {*expected, *observed}))
 
 
-def read_ground_truth(source: Path) -> dict[str, list[str]]:
-    """inferenceId -> label(s), from Model Monitor's ground-truth lines
-    `{"groundTruthData": {"data": "yes", "encoding": "CSV"}, "eventMetadata": {"eventId": "<inferenceId>"}}`. A line
-    that cannot be read is skipped; an id given two different answers is left out (which one is true?)."""
+@dataclass(frozen=True)
+class GroundTruth:
+    """inferenceId -> the label of each record of the request; and, where the upload gave them, the facets of each
+    record (a list of {column: value}, in the records' order)."""
+
+    labels: dict[str, list[str]]
+    facets: dict[str, list[dict]]
+
+
+def read_ground_truth(source: Path) -> GroundTruth:
+    """The ground truth of Model Monitor's lines `{"groundTruthData": {"data": "yes", "encoding": "CSV"},
+    "eventMetadata": {"eventId": "<inferenceId>"}}`, with the facets of a line that has `"facets": [{...}, ...]` (one
+    per label). A line that cannot be read is skipped; an id given two different answers is left out (which one is
+    true?); facets that do not give one object per label are ignored."""
     labels: dict[str, list[str]] = {}
+    facets: dict[str, list[dict]] = {}
     conflicting, skipped = set(), 0
     for path in sorted(source.rglob("*.jsonl")) if source.is_dir() else []:
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -299,9 +321,40 @@ def read_ground_truth(source: Path) -> dict[str, list[str]]:
             if labels.get(inference_id, answer) != answer:
                 conflicting.add(inference_id)
             labels[inference_id] = answer
+            given = record.get("facets")
+            if isinstance(given, list) and len(given) == len(answer) and all(isinstance(f, dict) for f in given):
+                facets[inference_id] = given
     if conflicting:
         logger.warning("%d inference id(s) have conflicting ground truth: left out", len(conflicting))
-    return {key: value for key, value in labels.items() if key not in conflicting}
+    return GroundTruth(
+        labels={key: value for key, value in labels.items() if key not in conflicting},
+        facets={key: value for key, value in facets.items() if key not in conflicting},
+    )
+
+
+def labelled_records(
+    events: list[dict], truth: GroundTruth, contract: DatasetContract, columns: list[str]
+) -> pd.DataFrame:
+    """The records of the answered requests that have ground truth, as the bias jobs read a dataset: the target as
+    1/0 (the contract's positive label is 1), every field the client sent, and the facets the upload gave (a field
+    the request had wins: it is what the model saw). A request that cannot be read is skipped."""
+    frames = []
+    for event in events:
+        labels = truth.labels.get(event.get("inferenceId", ""))
+        if labels is None:
+            continue
+        try:
+            records = _records(event["input"], columns)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+        if len(records) != len(labels):
+            continue
+        facets = pd.DataFrame(truth.facets.get(event["inferenceId"], [{}] * len(labels))).astype(str)
+        records = pd.concat([facets.drop(columns=list(records.columns), errors="ignore"), records], axis=1)
+        records[contract.target] = [_binary_truth(label, contract.positive_label) for label in labels]
+        frames.append(records)
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[contract.target])
+    return frame[frame[contract.target].notna()].astype({contract.target: int})
 
 
 def model_quality(events: list[dict], labels: dict[str, list[str]], problem_type: str, positive_label=None):
@@ -390,20 +443,22 @@ def monitor(
     constraints: dict,
     output: Path,
     *,
-    problem_type: str,
-    positive_label=None,
+    contract: DatasetContract,
+    model: LoadedModel | None = None,
+    explainability: dict | None = None,
 ) -> dict:
-    """One monitoring run of `served["endpoint"]` over `served`'s window; returns what it wrote."""
+    """One monitoring run of `served["endpoint"]` over `served`'s window; returns what it wrote. With the served
+    `model` and its `explainability` report (a contract with a fairness section), bias and attribution drift too."""
     endpoint = served["endpoint"]
     start, end = _time(served["window_start"]), _time(served["window_end"])
     columns = [feature["name"] for feature in baseline["features"]]
-    labels = read_ground_truth(window_input / GROUND_TRUTH_PREFIX / endpoint)
+    truth = read_ground_truth(window_input / GROUND_TRUTH_PREFIX / endpoint)
     window = read_capture(
         window_input / DATA_CAPTURE_PREFIX / endpoint / ENDPOINT_VARIANT,
         start,
         end,
         columns,
-        labelled=set(labels),
+        labelled=set(truth.labels),
         since=end - LOOKBACK,
     )
     violations, drift = [], None
@@ -414,16 +469,35 @@ def monitor(
         violations, drift = check(baseline, constraints, current, window.records, window.extra)
         atomic_write_text(output / STATISTICS_FILE, json.dumps(current, indent=2, allow_nan=False))
         atomic_write_text(output / VIOLATIONS_FILE, json.dumps({"violations": violations}, indent=2))
-    quality = model_quality(window.events, labels, problem_type, positive_label)
+    quality = model_quality(window.events, truth.labels, contract.problem_type, contract.positive_label)
     defined = {}
     if quality is not None:
         atomic_write_text(output / MODEL_QUALITY_DIR / STATISTICS_FILE, json.dumps(quality, indent=2, allow_nan=False))
         defined = {
             name: value["value"]
-            for name, value in quality[f"{problem_type}_metrics"].items()
+            for name, value in quality[f"{contract.problem_type}_metrics"].items()
             if isinstance(value, dict) and value.get("value") is not None
         }
-    metrics = metrics_report(endpoint, end, drift=drift, quality=defined)
+    attribution, bias = None, {}
+    if model is not None and explainability is not None and not window.records.empty:
+        attribution = attribution_drift(model, window.records, explainability)
+        atomic_write_text(
+            output / ATTRIBUTION_DIR / CLARIFY_ANALYSIS_FILE, json.dumps(attribution, indent=2, allow_nan=False)
+        )
+    if model is not None and contract.fairness is not None:
+        labelled = labelled_records(window.events, truth, contract, columns)
+        if len(labelled):
+            section, bias = bias_drift(contract, model, labelled)
+            report = {"version": "1.0", "post_training_bias_metrics": section}
+            atomic_write_text(output / BIAS_DIR / CLARIFY_ANALYSIS_FILE, json.dumps(report, indent=2, allow_nan=True))
+    metrics = metrics_report(
+        endpoint,
+        end,
+        drift=drift,
+        quality=defined,
+        attribution=attribution["ndcg"] if attribution else None,
+        bias=bias,
+    )
     atomic_write_text(output / REPORT_FILE, json.dumps(metrics, indent=2, allow_nan=False))
     logger.info(
         "monitored %d records (%d unreadable line(s)), %d answer(s) with ground truth: %d violation(s)",
@@ -436,6 +510,8 @@ def monitor(
         "violations": violations,
         "drift": drift,
         "model_quality": quality,
+        "attribution": attribution,
+        "bias": bias,
         "records": len(window.records),
         "unreadable": window.skipped,
     }
@@ -445,15 +521,21 @@ def run_job(contract_name: str, base: Path) -> dict:
     """The job as the pipeline runs it: its inputs and output under the processing base `base`."""
     contract = load_contract(contract_name)
     inputs = base / "input"
-    return monitor(
-        json.loads((inputs / SERVED_MODEL_OUTPUT / SERVED_MODEL_FILE).read_text()),
-        inputs / MONITORING_WINDOW_INPUT,
-        _single_json(inputs / MONITORING_STATISTICS_INPUT, STATISTICS_FILE),
-        _single_json(inputs / MONITORING_CONSTRAINTS_INPUT, CONSTRAINTS_FILE),
-        base / MONITORING_REPORTS_OUTPUT,
-        problem_type=contract.problem_type,
-        positive_label=contract.positive_label,
-    )
+    model = explainability = None
+    with tempfile.TemporaryDirectory() as unpacked:
+        if contract.fairness is not None:  # the pipeline gives the served model and its explainability report
+            model = load_packaged_model(inputs / MONITORING_MODEL_INPUT / MODEL_ARCHIVE, Path(unpacked))
+            explainability = _single_json(inputs / MONITORING_EXPLAINABILITY_INPUT, CLARIFY_ANALYSIS_FILE)
+        return monitor(
+            json.loads((inputs / SERVED_MODEL_OUTPUT / SERVED_MODEL_FILE).read_text()),
+            inputs / MONITORING_WINDOW_INPUT,
+            _single_json(inputs / MONITORING_STATISTICS_INPUT, STATISTICS_FILE),
+            _single_json(inputs / MONITORING_CONSTRAINTS_INPUT, CONSTRAINTS_FILE),
+            base / MONITORING_REPORTS_OUTPUT,
+            contract=contract,
+            model=model,
+            explainability=explainability,
+        )
 
 
 def _single_json(folder: Path, name: str) -> dict:

@@ -4,7 +4,8 @@ The monitoring job (ml_code/monitoring/monitor.py) writes them to `cloudwatch_me
 AWS a function puts them when that file lands (infra/functions/publish_metrics, which links this file), locally the
 metrics store keeps them; the alarms and the dashboard watch the same names. Every metric has the `Endpoint`
 dimension; the per-feature drift also has `Feature` (for the dashboard, not the alarms, which watch one figure per
-check: `LargestFeatureDrift` and `ModelQuality_<contract metric>`).
+check: `LargestFeatureDrift`, `ModelQuality_<contract metric>`, `AttributionNDCG` and, per post-training bias metric
+the contract limits, `BiasOutsideLimits_<metric>`).
 
 Pure and standard-library only: the publishing function runs it as is.
 """
@@ -19,6 +20,9 @@ ENDPOINT_DIMENSION, FEATURE_DIMENSION = "Endpoint", "Feature"
 LARGEST_DRIFT = "LargestFeatureDrift"
 FEATURE_DRIFT = "FeatureDrift"
 MODEL_QUALITY_PREFIX = "ModelQuality_"
+ATTRIBUTION_NDCG = "AttributionNDCG"  # the window's feature ranking against the baseline's: 1 is the same order
+ATTRIBUTION_NDCG_THRESHOLD = 0.9  # Clarify's: "If the score is less than 0.9, then a violation is logged"
+BIAS_PREFIX = "BiasOutsideLimits_"  # how far outside the contract's limits a bias metric is, for its worst facet
 REPORT_FILE = "cloudwatch_metrics.json"
 MAX_METRICS_PER_CALL = 1000  # PutMetricData's limit (botocore's cloudwatch model)
 
@@ -32,6 +36,11 @@ def quality_metric(name: str) -> str:
     return f"{MODEL_QUALITY_PREFIX}{name}"
 
 
+def bias_metric(name: str) -> str:
+    """The published name of a limited bias metric (`DPPL` -> `BiasOutsideLimits_DPPL`)."""
+    return f"{BIAS_PREFIX}{name}"
+
+
 def dimensions(endpoint: str, feature: str | None = None) -> list[dict]:
     found = [{"Name": ENDPOINT_DIMENSION, "Value": endpoint}]
     return found + ([{"Name": FEATURE_DIMENSION, "Value": feature}] if feature is not None else [])
@@ -43,14 +52,19 @@ def metrics_report(
     *,
     drift: dict[str, float] | None,
     quality: dict[str, float],
+    attribution: float | None = None,
+    bias: dict[str, float] | None = None,
 ) -> dict:
     """What a run publishes: with data-quality results (`drift` per feature, 0 where within chance), the largest
-    drift and each feature's; each defined model-quality metric of `quality`. The timestamp is the window's end."""
+    drift and each feature's; each defined model-quality metric of `quality`; the attribution nDCG; each limited
+    bias metric's distance outside its limits. The timestamp is the window's end."""
     data = []
     if drift is not None:
         data.append(_datum(LARGEST_DRIFT, max(drift.values(), default=0.0), endpoint))
         data += [_datum(FEATURE_DRIFT, value, endpoint, feature) for feature, value in sorted(drift.items())]
     data += [_datum(quality_metric(name), value, endpoint) for name, value in sorted(quality.items())]
+    data += [_datum(ATTRIBUTION_NDCG, attribution, endpoint)] if attribution is not None else []
+    data += [_datum(bias_metric(name), value, endpoint) for name, value in sorted((bias or {}).items())]
     return {"Namespace": NAMESPACE, "Timestamp": timestamp.isoformat(), "MetricData": data}
 
 
@@ -83,7 +97,8 @@ def check_datum(datum: dict, endpoint: str) -> None:
     if not isinstance(datum, dict) or set(datum) != {"MetricName", "Dimensions", "Value"}:
         raise BadReport("a datum is not {MetricName, Dimensions, Value}")
     name, value = datum["MetricName"], datum["Value"]
-    expected = {LARGEST_DRIFT: 1, FEATURE_DRIFT: 2}.get(name, 1 if str(name).startswith(MODEL_QUALITY_PREFIX) else 0)
+    prefixed = str(name).startswith((MODEL_QUALITY_PREFIX, BIAS_PREFIX))
+    expected = {LARGEST_DRIFT: 1, FEATURE_DRIFT: 2, ATTRIBUTION_NDCG: 1}.get(name, 1 if prefixed else 0)
     if not expected:
         raise BadReport(f"unknown metric {str(name)[:100]!r}")
     given = datum["Dimensions"]

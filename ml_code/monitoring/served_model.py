@@ -41,9 +41,10 @@ logger = logging.getLogger(__name__)
 LOOKBACK = timedelta(hours=24)
 
 
-def served_package(sagemaker, endpoint: str, package_arn: str = "") -> dict:
+def served_package(sagemaker, endpoint: str, package_arn: str = "", *, fairness: bool = False) -> dict:
     """{model_package_arn, model_package_version, model_data_url, statistics_uri, constraints_uri} of `package_arn`,
-    or (when empty) of the package the endpoint's model was made from."""
+    or (when empty) of the package the endpoint's model was made from; with `fairness`, its `explainability_uri`
+    (the report attribution drift compares with) too."""
     if not package_arn:
         config = sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
         variants = sagemaker.describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"]
@@ -56,13 +57,21 @@ def served_package(sagemaker, endpoint: str, package_arn: str = "") -> dict:
     quality = package.get("DriftCheckBaselines", {}).get("ModelDataQuality", {})
     if "Statistics" not in quality or "Constraints" not in quality:
         raise ValueError(f"package {package_arn} has no data-quality baselines to monitor against")
-    return {
+    found = {
         "model_package_arn": package["ModelPackageArn"],
         "model_package_version": package["ModelPackageVersion"],
         "model_data_url": package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"],
         "statistics_uri": quality["Statistics"]["S3Uri"],
         "constraints_uri": quality["Constraints"]["S3Uri"],
     }
+    if fairness:
+        explainability = package["DriftCheckBaselines"].get("Explainability", {}).get("Constraints", {})
+        if "S3Uri" not in explainability:
+            raise ValueError(
+                f"package {package_arn} has no explainability baseline: train it with the contract's fairness section"
+            )
+        found["explainability_uri"] = explainability["S3Uri"]
+    return found
 
 
 def window(hours: int, end: str = "", start: str = "", now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -122,11 +131,19 @@ def window_files(s3, bucket: str, endpoint: str, start: datetime, end: datetime)
 
 
 def write_served(
-    output: Path, *, endpoint: str, package_arn: str, bucket: str, hours: int, end: str, start: str = ""
+    output: Path,
+    *,
+    endpoint: str,
+    package_arn: str,
+    bucket: str,
+    hours: int,
+    end: str,
+    start: str = "",
+    fairness: bool = False,
 ) -> dict:
     sagemaker, s3 = registry_clients()
     start, until = window(hours, end, start)
-    served = served_package(sagemaker, endpoint, package_arn)
+    served = served_package(sagemaker, endpoint, package_arn, fairness=fairness)
     keys, in_window = window_files(s3, bucket, endpoint, start, until)
     served.update(
         endpoint=endpoint,
@@ -159,6 +176,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--window-hours", type=int, required=True)
     parser.add_argument("--window-end", default="", help="ISO 8601 (default: the start of the current hour)")
     parser.add_argument("--window-start", default="", help="ISO 8601 (default: --window-hours before its end)")
+    parser.add_argument("--fairness", action="store_true", help="the package's explainability baseline too")
     parser.add_argument("--base-dir", type=Path, default=Path(PROCESSING_BASE))
     parser.add_argument("--failure-file", default=PROCESSING_FAILURE_FILE)
     return parse_known(parser, argv)
@@ -176,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             hours=args.window_hours,
             end=args.window_end,
             start=args.window_start,
+            fairness=args.fairness,
         ),
         args.failure_file,
     )

@@ -400,8 +400,7 @@ def test_the_release_stage_shares_its_models_with_the_serving_accounts(elsewhere
     (read,) = [s for s in shared if s["Action"] == "s3:GetObject"]
     shared_keys = {key_pattern(resource) for resource in read["Resource"]}
     assert shared_keys == {
-        "pipelines/mlops-staging-model-build/*/train/*",
-        "pipelines/mlops-staging-model-build/*/baseline/*",
+        f"pipelines/mlops-staging-model-build/*/{folder}/*" for folder in ("train", "baseline", "explainability")
     }
     # every path prod's endpoint and its monitoring jobs read in the release stage's bucket is one it shares
     for template, role in (("prod_serving", "EndpointRole"), ("prod_monitoring", "MonitoringPipelineJobRole")):

@@ -99,13 +99,24 @@ def test_the_alarms_watch_exactly_what_the_publisher_puts(platform, monitoring):
         datetime.now(UTC),
         drift={feature: 0.0 for feature in CHURN.feature_columns(CHURN.curated_columns)},
         quality={CHURN.metric.name: 0.8},
+        attribution=1.0,
+        bias={"DPPL": 0.0},
     )
     published = {(d["MetricName"], json.dumps(d["Dimensions"], sort_keys=True)) for d in report["MetricData"]}
     alarms = {
         a["Properties"]["AlarmName"]: a["Properties"] for a in prod.find_resources("AWS::CloudWatch::Alarm").values()
     }
     rules = {rule.name: rule for rule in alarm_rules(ENDPOINT, CHURN, stage)}
-    assert set(alarms) == set(rules) == {drift_alarm_name(ENDPOINT), model_quality_alarm_name(ENDPOINT)}
+    assert (
+        set(alarms)
+        == set(rules)
+        == {
+            drift_alarm_name(ENDPOINT),
+            model_quality_alarm_name(ENDPOINT),
+            f"{ENDPOINT}-attribution-drift",  # the churn contract has a fairness section
+            f"{ENDPOINT}-bias-dppl",  # the post-training metric it limits (DPL is the model build's)
+        }
+    )
     for name, alarm in alarms.items():
         rule = rules[name]
         assert alarm["Namespace"] == NAMESPACE
@@ -119,6 +130,12 @@ def test_the_alarms_watch_exactly_what_the_publisher_puts(platform, monitoring):
         assert alarm["Period"] == 3600 * stage.monitor_window_hours
     assert alarms[drift_alarm_name(ENDPOINT)]["MetricName"] == LARGEST_DRIFT
     assert alarms[model_quality_alarm_name(ENDPOINT)]["ComparisonOperator"] == "LessThanThreshold"  # auc
+    attribution = alarms[f"{ENDPOINT}-attribution-drift"]
+    assert (attribution["Threshold"], attribution["ComparisonOperator"]) == (0.9, "LessThanThreshold")
+    assert (alarms[f"{ENDPOINT}-bias-dppl"]["Threshold"], alarms[f"{ENDPOINT}-bias-dppl"]["MetricName"]) == (
+        0.0,
+        "BiasOutsideLimits_DPPL",
+    )
     (put,) = [s for s in role_statements(prod, "MetricsPublisherRole") if s["Action"] == "cloudwatch:PutMetricData"]
     assert put["Condition"] == {"StringEquals": {"cloudwatch:namespace": NAMESPACE}}
 
@@ -208,14 +225,9 @@ def test_the_retrain_rule_lists_exactly_our_drift_and_quality_alarms(platform, m
     defined = {
         a["Properties"]["AlarmName"] for a in monitoring["prod"].find_resources("AWS::CloudWatch::Alarm").values()
     }
-    assert (
-        set(rule["EventPattern"]["detail"]["alarmName"])
-        == defined
-        == {
-            f"{ENDPOINT}-feature-drift",
-            f"{ENDPOINT}-model-quality",
-        }
-    )
+    retraining = {f"{ENDPOINT}-feature-drift", f"{ENDPOINT}-model-quality"}
+    assert set(rule["EventPattern"]["detail"]["alarmName"]) == retraining <= defined
+    assert defined - retraining == {f"{ENDPOINT}-attribution-drift", f"{ENDPOINT}-bias-dppl"}  # they tell people
     assert rule["EventPattern"]["detail"]["state"] == {"value": ["ALARM"]}
     assert not [
         r

@@ -3,6 +3,7 @@ parameters, isolation of the job that reads the traffic, API shapes."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -118,3 +119,17 @@ def test_only_known_placeholders_are_left_for_the_stack(definition):
         "BootstrapKey",
         "XgboostImageUri",
     }
+
+
+def test_with_a_fairness_section_the_monitor_gets_the_served_model_and_its_explainability_report(definition):
+    found = all_steps(definition)
+    assert "--fairness" in arguments_of(found["FindServedModel"])
+    inputs = {i["InputName"]: i["S3Input"] for i in found["Monitor"]["Arguments"]["ProcessingInputs"]}
+    assert inputs[paths.MONITORING_MODEL_INPUT]["S3Uri"]["Std:JsonGet"]["Path"] == "model_data_url"
+    assert inputs[paths.MONITORING_EXPLAINABILITY_INPUT]["S3Uri"]["Std:JsonGet"]["Path"] == "explainability_uri"
+    without = all_steps(
+        build_monitoring_definition(SETTINGS, dataclasses.replace(load_contract("customer-churn"), fairness=None))
+    )
+    assert "--fairness" not in arguments_of(without["FindServedModel"])
+    names = {i["InputName"] for i in without["Monitor"]["Arguments"]["ProcessingInputs"]}
+    assert not names & {paths.MONITORING_MODEL_INPUT, paths.MONITORING_EXPLAINABILITY_INPUT}

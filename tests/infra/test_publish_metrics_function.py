@@ -16,10 +16,12 @@ from moto import mock_aws
 
 from infra.naming import MONITORING_REPORTS
 from ml_code.monitoring.published_metrics import (
+    ATTRIBUTION_NDCG,
     FEATURE_DRIFT,
     LARGEST_DRIFT,
     MAX_METRICS_PER_CALL,
     NAMESPACE,
+    bias_metric,
     metrics_report,
     put_requests,
     quality_metric,
@@ -85,19 +87,30 @@ def value_of(cloudwatch, name: str, dimensions: list[dict]) -> list[float]:
 
 def test_a_report_in_its_metrics_out_with_the_endpoints_dimensions(aws):
     s3, cloudwatch = aws
-    report = metrics_report(ENDPOINT, WINDOW_END, drift={"plan": 0.31, "region": 0.0}, quality={"auc": 0.82, "f1": 0.7})
+    report = metrics_report(
+        ENDPOINT,
+        WINDOW_END,
+        drift={"plan": 0.31, "region": 0.0},
+        quality={"auc": 0.82, "f1": 0.7},
+        attribution=0.97,
+        bias={"DPPL": 0.02},
+    )
     result = function.handler(event(upload(s3, report)), None)
-    assert result == {"endpoint": ENDPOINT, "metrics": 5}
+    assert result == {"endpoint": ENDPOINT, "metrics": 7}
     endpoint = [{"Name": "Endpoint", "Value": ENDPOINT}]
     assert value_of(cloudwatch, LARGEST_DRIFT, endpoint) == [0.31]
     assert value_of(cloudwatch, quality_metric("auc"), endpoint) == [0.82]
     assert value_of(cloudwatch, FEATURE_DRIFT, [*endpoint, {"Name": "Feature", "Value": "plan"}]) == [0.31]
+    assert value_of(cloudwatch, ATTRIBUTION_NDCG, endpoint) == [0.97]
+    assert value_of(cloudwatch, bias_metric("DPPL"), endpoint) == [0.02]
     listed = cloudwatch.list_metrics(Namespace=NAMESPACE)["Metrics"]
     assert {(m["MetricName"], len(m["Dimensions"])) for m in listed} == {
         (LARGEST_DRIFT, 1),
         (FEATURE_DRIFT, 2),
         (quality_metric("auc"), 1),
         (quality_metric("f1"), 1),
+        (ATTRIBUTION_NDCG, 1),
+        (bias_metric("DPPL"), 1),
     }
 
 

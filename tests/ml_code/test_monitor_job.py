@@ -4,6 +4,7 @@ the drift check tells drift from a small window's chance."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -13,8 +14,11 @@ import pytest
 
 from local_mode.churn_data import generate
 from ml_code.contracts.contract import load_contract
+from ml_code.fairness.explanations import explain
+from ml_code.inference.inference import model_fn
 from ml_code.monitoring import monitor
 from ml_code.monitoring.data_quality import constraints, statistics
+from ml_code.monitoring.ground_truth import ground_truth_line
 from ml_code.monitoring.published_metrics import NAMESPACE, REPORT_FILE
 
 CHURN = load_contract("customer-churn")
@@ -81,6 +85,7 @@ def run(
     positive_label: str | None = None,
     *,
     earlier_lines: list[str] = (),
+    **fairness,
 ):
     """The job over the window [WHEN - 1 h, WHEN + 1 h) as the pipeline downloads it; `earlier_lines` were captured
     a day earlier, within the lookback of ground truth."""
@@ -105,8 +110,8 @@ def run(
         stats,
         suggested,
         output,
-        problem_type="binary_classification",
-        positive_label=positive_label,
+        contract=dataclasses.replace(CHURN, fairness=None, positive_label=positive_label),
+        **fairness,
     )
     return result, output
 
@@ -219,3 +224,53 @@ def test_small_windows_of_training_traffic_rarely_raise_drift_and_a_real_drift_i
     drifted = features(1000, seed=12, drift=True)
     violations, _ = monitor.check(stats, suggested, statistics(drifted), drifted)
     assert any(v["constraint_check_type"] == "baseline_drift_check" for v in violations)
+
+
+def test_with_the_served_model_bias_and_attribution_drift_are_published_facets_coming_with_ground_truth(
+    tmp_path, baseline, churn_model_dir
+):
+    model = model_fn(str(churn_model_dir))
+    raw = pd.DataFrame(list(generate(400, seed=21)))
+    inputs = raw[list(model.transform.input_columns)]
+    lines = [event(record, f"id-{i}") for i, record in enumerate(inputs.astype(object).to_dict("records"))]
+    truths = [
+        json.loads(ground_truth_line(f"id-{i}", ["1" if CHURN.is_positive(label) else "0"], [{"gender": gender}]))
+        for i, (label, gender) in enumerate(zip(raw[CHURN.target], raw["gender"], strict=True))
+    ]
+    shap = explain(model.booster, model.transform, inputs).mean_absolute()
+    report = {"explanations": {"kernel_shap": {"label0": {"global_shap_values": shap}}}}
+    stats, suggested = baseline
+    window = tmp_path / "window"
+    hour = window / "datacapture" / ENDPOINT / "AllTraffic" / WHEN.strftime("%Y/%m/%d/%H")
+    hour.mkdir(parents=True)
+    (hour / "capture.jsonl").write_text("".join(lines))
+    (window / "groundtruth" / ENDPOINT).mkdir(parents=True)
+    (window / "groundtruth" / ENDPOINT / "truth.jsonl").write_text("".join(json.dumps(t) + "\n" for t in truths))
+    served = {
+        "endpoint": ENDPOINT,
+        "window_start": (WHEN - timedelta(hours=1)).isoformat(),
+        "window_end": (WHEN + timedelta(hours=1)).isoformat(),
+    }
+    result = monitor.monitor(
+        served, window, stats, suggested, tmp_path / "out", contract=CHURN, model=model, explainability=report
+    )
+    assert result["attribution"]["ndcg"] == pytest.approx(1.0)  # the same records as the baseline's
+    assert set(result["bias"]) == {"DPPL"} and result["bias"]["DPPL"] >= 0.0
+    metrics = published(tmp_path / "out")
+    assert metrics["AttributionNDCG"] == pytest.approx(1.0) and "BiasOutsideLimits_DPPL" in metrics
+    bias_report = json.loads((tmp_path / "out" / "bias" / "analysis.json").read_text())
+    (group,) = bias_report["post_training_bias_metrics"]["facets"]["gender"]  # the facet came with ground truth
+    assert group["value_or_threshold"] == "female"
+
+
+def test_the_bias_data_leaves_out_a_request_it_cannot_read_as_the_baselines_columns(tmp_path, baseline):
+    from ml_code.monitoring.monitor import GroundTruth, labelled_records
+
+    columns = [feature["name"] for feature in baseline[0]["features"]]
+    events = [
+        {"inferenceId": "a", "input": json.loads(event(RECORDS[0], "a"))["captureData"]["endpointInput"]},
+        {"inferenceId": "b", "input": {"observedContentType": "text/csv", "data": "not,enough", "encoding": "CSV"}},
+    ]
+    frame = labelled_records(events, GroundTruth({"a": ["1"], "b": ["0"]}, {}), CHURN, columns)
+    assert list(frame[CHURN.target]) == [1]  # b could not be read as the baseline's columns: skipped
+    assert "gender" not in frame.columns

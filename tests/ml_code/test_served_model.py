@@ -20,6 +20,11 @@ BASELINES = {
         "Constraints": {"ContentType": "application/json", "S3Uri": "s3://artifacts/run/constraints.json"},
     }
 }
+EXPLAINABILITY = {
+    "Explainability": {
+        "Constraints": {"ContentType": "application/json", "S3Uri": "s3://artifacts/run/explainability/analysis.json"}
+    }
+}
 END = datetime(2026, 12, 4, 10, tzinfo=timezone.utc)
 
 
@@ -131,3 +136,22 @@ def test_the_default_window_is_the_hour_before_the_current_one():
 def test_fails_when_the_window_is_not_one(hours, end, start, message):
     with pytest.raises(ValueError, match=message):
         served_model.window(hours, end=end, start=start)
+
+
+def test_with_fairness_the_packages_explainability_report_is_named_or_its_absence_is_an_error(aws):
+    sagemaker, _ = aws
+    arn = serve(sagemaker, baselines={**BASELINES, **EXPLAINABILITY})
+    served = served_model.served_package(sagemaker, ENDPOINT, fairness=True)
+    assert served["explainability_uri"] == "s3://artifacts/run/explainability/analysis.json"
+    assert "explainability_uri" not in served_model.served_package(sagemaker, ENDPOINT, arn)
+    bare = sagemaker.create_model_package(
+        ModelPackageGroupName="churn",
+        InferenceSpecification={
+            "Containers": [{"Image": "xgboost", "ModelDataUrl": "s3://artifacts/run/model.tar.gz"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        DriftCheckBaselines=BASELINES,
+    )["ModelPackageArn"]
+    with pytest.raises(ValueError, match=r"has no explainability baseline: train it with the contract's fairness"):
+        served_model.served_package(sagemaker, ENDPOINT, bare, fairness=True)
