@@ -90,7 +90,12 @@ def feature_statistics(name: str, values: pd.Series) -> dict:
                 "std_dev": float(numbers.std()),
                 "min": float(numbers.min()),
                 "max": float(numbers.max()),
-                "distribution": {"kll": {"buckets": _buckets(numbers), "sketch": _sketch(numbers)}},
+                "distribution": {
+                    "kll": {
+                        "buckets": histogram_buckets(numbers, float(numbers.min()), float(numbers.max())),
+                        "sketch": sketch(numbers),
+                    }
+                },
             },
         }
     counts = present.value_counts(sort=False).sort_index()
@@ -107,17 +112,19 @@ def feature_statistics(name: str, values: pd.Series) -> dict:
     }
 
 
-def _buckets(numbers: np.ndarray) -> list[dict]:
-    low, high = float(numbers.min()), float(numbers.max())
+def histogram_buckets(numbers: np.ndarray, low: float, high: float, scale: float = 1.0) -> list[dict]:
+    """BUCKETS equal buckets from `low` to `high` (the column's extremes) with the counts of `numbers` (times
+    `scale`, when they are a sample of the column)."""
     edges = np.linspace(low, high, BUCKETS + 1) if high > low else np.array([low] * (BUCKETS + 1))
     counts = np.histogram(numbers, bins=edges)[0] if high > low else [len(numbers)] + [0] * (BUCKETS - 1)
     return [
-        {"lower_bound": float(edges[i]), "upper_bound": float(edges[i + 1]), "count": float(counts[i])}
+        {"lower_bound": float(edges[i]), "upper_bound": float(edges[i + 1]), "count": float(counts[i]) * scale}
         for i in range(BUCKETS)
     ]
 
 
-def _sketch(numbers: np.ndarray) -> dict:
+def sketch(numbers: np.ndarray) -> dict:
+    """The KLL sketch's entry: up to SKETCH_SIZE evenly spaced order statistics of `numbers`."""
     ordered = np.sort(numbers)
     if len(ordered) > SKETCH_SIZE:
         ordered = ordered[np.linspace(0, len(ordered) - 1, SKETCH_SIZE).round().astype(int)]

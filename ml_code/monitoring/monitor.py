@@ -46,11 +46,11 @@ import pandas as pd
 from ml_code.contracts.contract import DatasetContract, load_contract
 from ml_code.inference.batch_score import load_packaged_model
 from ml_code.inference.inference import LoadedModel
-from ml_code.monitoring.data_quality import statistics
 from ml_code.monitoring.fairness_drift import attribution_drift, bias_drift
 from ml_code.monitoring.ground_truth import NEGATIVE, POSITIVE
 from ml_code.monitoring.published_metrics import REPORT_FILE, metrics_report
 from ml_code.monitoring.served_model import LOOKBACK
+from ml_code.monitoring.window_summary import ColumnSummary, WindowSummary
 from ml_code.paths import (
     ATTRIBUTION_DIR,
     BIAS_DIR,
@@ -83,15 +83,16 @@ COMPLETENESS_SIGMAS = 3.0
 # c * sqrt(1/n + 1/m) between samples of sizes n and m happens by chance once in a thousand windows.
 DRIFT_SIGNIFICANCE = 0.001
 DRIFT_CRITICAL = math.sqrt(-0.5 * math.log(DRIFT_SIGNIFICANCE / 2))
+SUMMARY_CHUNK = 5_000  # records parsed before they are summarised: what a run holds of its window at once
 
 
 class CaptureWindow:
-    """The requests captured in [start, end): their input records (the baseline's columns, as text), the fields no
+    """The requests captured in [start, end), summarised (the baseline's columns, as text: `summary`), the fields no
     baseline column has (names only), and how many captured lines could not be read; with the answers (and their
-    metadata) of the lookback's requests that have ground truth."""
+    metadata and inputs) of the lookback's requests that have ground truth."""
 
-    def __init__(self, records: pd.DataFrame, events: list[dict], extra: set[str], skipped: int) -> None:
-        self.records, self.events, self.extra, self.skipped = records, events, extra, skipped
+    def __init__(self, summary: WindowSummary, events: list[dict], extra: set[str], skipped: int) -> None:
+        self.summary, self.events, self.extra, self.skipped = summary, events, extra, skipped
 
 
 def read_capture(
@@ -103,35 +104,44 @@ def read_capture(
     labelled: frozenset[str] | set[str] = frozenset(),
     since: datetime | None = None,
 ) -> CaptureWindow:
-    """Every readable captured request in [start, end), and the answers to requests in [since, end) whose inference
-    id is `labelled`; a CSV without a header takes the baseline's column order."""
+    """Every readable captured request in [start, end), streamed into a summary (memory does not grow with the
+    window), and the answers to requests in [since, end) whose inference id is `labelled`; a CSV without a header
+    takes the baseline's column order."""
     since = min(since or start, start)
-    frames, events, extra, skipped = [], [], set(), 0
+    summary = WindowSummary(columns)
+    known = set(columns)
+    rows, events, extra, skipped = [], [], set(), 0
     for path in window_files(source, since, end):
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True):
-            if not line.endswith("\n") or not line.strip():  # a line the capture writer is still appending
-                continue
-            try:
-                event = json.loads(line)
-                metadata = event["eventMetadata"]
-                when = _time(metadata["inferenceTime"])
-                in_window = start <= when < end
-                has_truth = since <= when < end and metadata.get("inferenceId") in labelled
-                if not (in_window or has_truth):
+        with path.open(encoding="utf-8", errors="replace", newline="") as lines:
+            for line in lines:
+                if not line.endswith("\n") or not line.strip():  # a line the capture writer is still appending
                     continue
-                frame = _records(event["captureData"]["endpointInput"], columns) if in_window else None
-                output = event["captureData"]["endpointOutput"]
-            except (ValueError, KeyError, TypeError, AttributeError) as error:  # no values logged: they may be personal
-                logger.warning("skipping a captured line that cannot be read: %s", type(error).__name__)
-                skipped += 1
-                continue
-            if frame is not None:
-                extra |= set(frame.columns) - set(columns)
-                frames.append(frame.reindex(columns=[column for column in columns if column in frame.columns]))
-            if has_truth:
-                events.append({**metadata, "output": output, "input": event["captureData"]["endpointInput"]})
-    records = pd.concat(frames, ignore_index=True).fillna("") if frames else pd.DataFrame(columns=columns)
-    return CaptureWindow(records.astype(str), events, extra, skipped)
+                try:
+                    event = json.loads(line)
+                    metadata = event["eventMetadata"]
+                    when = _time(metadata["inferenceTime"])
+                    in_window = start <= when < end
+                    has_truth = since <= when < end and metadata.get("inferenceId") in labelled
+                    if not (in_window or has_truth):
+                        continue
+                    records = _records(event["captureData"]["endpointInput"], columns) if in_window else None
+                    output = event["captureData"]["endpointOutput"]
+                except (ValueError, KeyError, TypeError, AttributeError) as error:  # no values: they may be personal
+                    logger.warning("skipping a captured line that cannot be read: %s", type(error).__name__)
+                    skipped += 1
+                    continue
+                if records is not None:
+                    for record in records:  # an extra field's name is kept, never its value
+                        extra |= record.keys() - known
+                        rows.append({name: value for name, value in record.items() if name in known})
+                    if len(rows) >= SUMMARY_CHUNK:
+                        summary.add(pd.DataFrame(rows))
+                        rows = []
+                if has_truth:
+                    events.append({**metadata, "output": output, "input": event["captureData"]["endpointInput"]})
+    if rows:
+        summary.add(pd.DataFrame(rows))
+    return CaptureWindow(summary, events, extra, skipped)
 
 
 def window_files(source: Path, start: datetime, end: datetime) -> list[Path]:
@@ -162,35 +172,35 @@ def _decoded(payload: dict) -> str:
     return base64.b64decode(data).decode("utf-8") if payload["encoding"] == "BASE64" else data
 
 
-def _records(payload: dict, columns: list[str]) -> pd.DataFrame:
+def _records(payload: dict, columns: list[str]) -> list[dict[str, str]]:
+    """A request's records as text by field name (a CSV without a header takes the baseline's column order)."""
     text = _decoded(payload)
     if payload["observedContentType"].split(";")[0].strip().lower() == "text/csv":
         rows = [row for row in csv.reader(io.StringIO(text)) if row]
         if rows and set(rows[0]) >= set(columns):
-            return pd.DataFrame(rows[1:], columns=rows[0])
+            return [dict(zip(rows[0], row, strict=False)) for row in rows[1:]]
         if rows and len(rows[0]) != len(columns):
             raise ValueError("a CSV record without a header and with another width than the baseline")
-        return pd.DataFrame(rows, columns=columns)
+        return [dict(zip(columns, row, strict=False)) for row in rows]
     payload_json = json.loads(text)
     if isinstance(payload_json, dict) and "instances" in payload_json:
         payload_json = payload_json["instances"]
     records = payload_json if isinstance(payload_json, list) else [payload_json]
-    texts = [{name: "" if value is None else str(value) for name, value in record.items()} for record in records]
-    return pd.DataFrame(texts, dtype=str)  # as the values were sent: 2 stays "2", null becomes missing
+    # as the values were sent: 2 stays "2", null becomes missing
+    return [{str(name): "" if value is None else str(value) for name, value in record.items()} for record in records]
 
 
 def check(
-    baseline: dict, constraints: dict, current: dict, records: pd.DataFrame, extra: set[str] = frozenset()
+    baseline: dict, constraints: dict, window: WindowSummary, extra: set[str] = frozenset()
 ) -> tuple[list[dict], dict]:
     """Model Monitor's constraint checks: (violations, drift per feature). A feature's drift is its distance where
-    that is beyond the window's chance (`drift_critical_value`), else 0."""
+    that is beyond the window's chance (`drift_critical_value` of its sample's size), else 0."""
     config = constraints.get("monitoring_config", {})
     distribution = config.get("distribution_constraints", {})
     numeric_threshold = float(distribution.get("comparison_threshold", 0.1))
     categorical_threshold = float(distribution.get("categorical_comparison_threshold", 0.1))
     compare = distribution.get("perform_comparison", "Enabled") == "Enabled"
     baseline_features = {feature["name"]: feature for feature in baseline["features"]}
-    current_features = {feature["name"]: feature for feature in current["features"]}
     violations, drift = [], {}
 
     def violation(feature: str, kind: str, description: str) -> None:
@@ -200,12 +210,11 @@ def check(
         violation(column, "extra_column_check", f"Extra column {column} is not in the baseline")
     for constraint in constraints["features"]:
         name = constraint["name"]
-        if name not in current_features:
+        if name not in window.seen:
             violation(name, "missing_column_check", f"Column {name} of the baseline is missing from the data")
             continue
-        values = records[name]
-        present = values[values != ""]
-        conforming = _conforming_share(present, constraint["inferred_type"])
+        column = window.summaries[name]
+        conforming = column.conforming_share(constraint["inferred_type"])
         if conforming < config.get("datatype_check_threshold", 1.0):
             violation(
                 name,
@@ -214,9 +223,9 @@ def check(
                 f"Expected match: {100 * config.get('datatype_check_threshold', 1.0):g}%. "
                 f"Observed: only {100 * conforming:.2f}% of data is {constraint['inferred_type']}.",
             )
-        completeness = len(present) / len(values) if len(values) else 0.0
+        completeness = column.present / window.rows if window.rows else 0.0
         expected = constraint.get("completeness", 1.0)
-        tolerance = COMPLETENESS_SIGMAS * math.sqrt(expected * (1 - expected) / max(len(values), 1))
+        tolerance = COMPLETENESS_SIGMAS * math.sqrt(expected * (1 - expected) / max(window.rows, 1))
         if completeness < expected - tolerance:
             violation(
                 name,
@@ -224,8 +233,9 @@ def check(
                 f"Data completeness requirement is not met. Expected: {expected:.4f}, observed: {completeness:.4f}",
             )
         domain = constraint.get("string_constraints", {}).get("domains")
-        if domain is not None and len(present):
-            inside = float(present.isin(domain).mean())
+        if domain is not None and column.present:
+            frequencies = column.frequencies()
+            inside = sum(frequencies.get(value, 0.0) for value in domain)
             if inside < config.get("domain_content_threshold", 1.0):
                 violation(
                     name,
@@ -233,18 +243,19 @@ def check(
                     f"Data does not meet the requirement: {100 * (1 - inside):.2f}% of the values are outside "
                     f"the baseline's {len(domain)} categories",
                 )
-        if compare and len(present):
+        if compare and column.present:
             baseline_feature = baseline_features[name]
-            distance = _drift(baseline_feature, present)
+            distance = _drift(baseline_feature, column)
             threshold = numeric_threshold if "numerical_statistics" in baseline_feature else categorical_threshold
-            chance = drift_critical_value(len(present), _present_count(baseline_feature))
+            sampled = len(column.sample.items)
+            chance = drift_critical_value(sampled, _present_count(baseline_feature))
             drift[name] = distance if distance > chance else 0.0
             if distance > max(threshold, chance):
                 violation(
                     name,
                     "baseline_drift_check",
                     f"Baseline drift distance: {distance:.4f} exceeds threshold: {threshold:g} "
-                    f"(and {chance:.4f}, what chance gives {len(present)} records)",
+                    f"(and {chance:.4f}, what chance gives {sampled} records)",
                 )
     return violations, drift
 
@@ -259,21 +270,11 @@ def _present_count(feature: dict) -> int:
     return int(block["common"]["num_present"])
 
 
-def _conforming_share(present: pd.Series, expected: str) -> float:
-    if not len(present) or expected in ("String", "Unknown"):
-        return 1.0
-    numbers = pd.to_numeric(present, errors="coerce")
-    conforming = numbers.notna() & np.isfinite(numbers)
-    if expected == "Integral":
-        conforming &= present.str.fullmatch(r"[+-]?\d+")
-    return float(conforming.mean())
-
-
-def _drift(baseline_feature: dict, present: pd.Series) -> float:
-    """The L-infinity distance between the baseline's distribution and the window's."""
+def _drift(baseline_feature: dict, column: ColumnSummary) -> float:
+    """The L-infinity distance between the baseline's distribution and the window's (its sample's)."""
     numeric = baseline_feature.get("numerical_statistics")
     if numeric:
-        current = np.sort(pd.to_numeric(present, errors="coerce").dropna().to_numpy(float))
+        current = column.sample_numbers()
         if not len(current):
             return 1.0  # nothing numeric left: as far from the baseline as can be
         sketch = np.sort(np.asarray(numeric["distribution"]["kll"]["sketch"]["data"][0], dtype=float))
@@ -284,7 +285,7 @@ def _drift(baseline_feature: dict, present: pd.Series) -> float:
     buckets = baseline_feature["string_statistics"]["distribution"]["categorical"]["buckets"]
     total = sum(bucket["count"] for bucket in buckets)
     expected = {bucket["value"]: bucket["count"] / total for bucket in buckets}
-    observed = present.value_counts(normalize=True).to_dict()
+    observed = column.frequencies()
     return float(max(abs(expected.get(value, 0.0) - observed.get(value, 0.0)) for value in {*expected, *observed}))
 
 
@@ -344,7 +345,7 @@ def labelled_records(
         if labels is None:
             continue
         try:
-            records = _records(event["input"], columns)
+            records = pd.DataFrame(_records(event["input"], columns))
         except (ValueError, KeyError, TypeError, AttributeError):
             continue
         if len(records) != len(labels):
@@ -462,12 +463,12 @@ def monitor(
         since=end - LOOKBACK,
     )
     violations, drift = [], None
-    if window.records.empty:
+    if not window.summary.rows:
         logger.warning("no readable captured request between %s and %s: no data-quality metrics", start, end)
     else:
-        current = statistics(window.records)
-        violations, drift = check(baseline, constraints, current, window.records, window.extra)
-        atomic_write_text(output / STATISTICS_FILE, json.dumps(current, indent=2, allow_nan=False))
+        violations, drift = check(baseline, constraints, window.summary, window.extra)
+        statistics = window.summary.statistics()
+        atomic_write_text(output / STATISTICS_FILE, json.dumps(statistics, indent=2, allow_nan=False))
         atomic_write_text(output / VIOLATIONS_FILE, json.dumps({"violations": violations}, indent=2))
     quality = model_quality(window.events, truth.labels, contract.problem_type, contract.positive_label)
     defined = {}
@@ -479,8 +480,8 @@ def monitor(
             if isinstance(value, dict) and value.get("value") is not None
         }
     attribution, bias = None, {}
-    if model is not None and explainability is not None and not window.records.empty:
-        attribution = attribution_drift(model, window.records, explainability)
+    if model is not None and explainability is not None and window.summary.rows:
+        attribution = attribution_drift(model, window.summary.sampled_records(), explainability)
         atomic_write_text(
             output / ATTRIBUTION_DIR / CLARIFY_ANALYSIS_FILE, json.dumps(attribution, indent=2, allow_nan=False)
         )
@@ -501,7 +502,7 @@ def monitor(
     atomic_write_text(output / REPORT_FILE, json.dumps(metrics, indent=2, allow_nan=False))
     logger.info(
         "monitored %d records (%d unreadable line(s)), %d answer(s) with ground truth: %d violation(s)",
-        len(window.records),
+        window.summary.rows,
         window.skipped,
         len(window.events),
         len(violations),
@@ -512,7 +513,7 @@ def monitor(
         "model_quality": quality,
         "attribution": attribution,
         "bias": bias,
-        "records": len(window.records),
+        "records": window.summary.rows,
         "unreadable": window.skipped,
     }
 

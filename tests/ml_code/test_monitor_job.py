@@ -20,6 +20,7 @@ from ml_code.monitoring import monitor
 from ml_code.monitoring.data_quality import constraints, statistics
 from ml_code.monitoring.ground_truth import ground_truth_line
 from ml_code.monitoring.published_metrics import NAMESPACE, REPORT_FILE
+from ml_code.monitoring.window_summary import summarize
 
 CHURN = load_contract("customer-churn")
 WHEN = datetime(2026, 11, 30, 10, 15, tzinfo=timezone.utc)
@@ -209,7 +210,7 @@ def test_small_windows_of_training_traffic_rarely_raise_drift_and_a_real_drift_i
     false_alarms = 0
     for index in range(windows):
         window = pool.iloc[index * 100 : (index + 1) * 100].reset_index(drop=True)
-        violations, drift = monitor.check(stats, suggested, statistics(window), window)
+        violations, drift = monitor.check(stats, suggested, summarize(window))
         false_alarms += any(v["constraint_check_type"] == "baseline_drift_check" for v in violations)
         assert all(value == 0.0 or value > 0.1 for value in drift.values())
     assert false_alarms / windows < 0.01
@@ -218,11 +219,11 @@ def test_small_windows_of_training_traffic_rarely_raise_drift_and_a_real_drift_i
     caught = 0
     for index in range(30):
         window = raised.iloc[index * 100 : (index + 1) * 100].reset_index(drop=True)
-        _, drift = monitor.check(stats, suggested, statistics(window), window)
+        _, drift = monitor.check(stats, suggested, summarize(window))
         caught += drift["monthly_charges"] > 0.1
     assert caught / 30 >= 0.9
     drifted = features(1000, seed=12, drift=True)
-    violations, _ = monitor.check(stats, suggested, statistics(drifted), drifted)
+    violations, _ = monitor.check(stats, suggested, summarize(drifted))
     assert any(v["constraint_check_type"] == "baseline_drift_check" for v in violations)
 
 
