@@ -6,11 +6,14 @@ import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
-from ml_code.contracts.contract import DatasetContract
+from ml_code.contracts.contract import POST_TRAINING_METRICS, DatasetContract
 from ml_code.monitoring.published_metrics import (
+    ATTRIBUTION_NDCG,
+    ATTRIBUTION_NDCG_THRESHOLD,
     FEATURE_DRIFT,
     LARGEST_DRIFT,
     NAMESPACE,
+    bias_metric,
     dimensions,
     quality_metric,
 )
@@ -24,7 +27,8 @@ class StageDashboard(Construct):
     """A dashboard `dashboard_name`: the model build's runs (`pipeline_name`) and the ETL's counts (`glue_job_name`);
     where the stage serves (`endpoint_name`), its invocations, latency percentiles, errors, instances, CPU and
     memory; where it is monitored (`monitoring_pipeline`, one run per `monitoring_period`), the largest and each
-    feature's drift and the contract's metric on ground truth (what the runs publish), and the runs."""
+    feature's drift, the contract's metric on ground truth and, with a fairness section, the live attributions' nDCG
+    and the limited bias metrics (what the runs publish), and the runs."""
 
     def __init__(
         self,
@@ -126,6 +130,18 @@ class StageDashboard(Construct):
             )
             for name in ("ExecutionSucceeded", "ExecutionFailed")
         ]
+        fairness = []
+        if contract.fairness is not None:
+            limited = [name for name in sorted(contract.fairness.limits) if name in POST_TRAINING_METRICS]
+            fairness = [
+                cloudwatch.GraphWidget(
+                    title="live attributions (nDCG) and bias (outside the limits)",
+                    left=[published(ATTRIBUTION_NDCG)],
+                    left_annotations=[cloudwatch.HorizontalAnnotation(value=ATTRIBUTION_NDCG_THRESHOLD, label="alarm")],
+                    right=[published(bias_metric(name), label=name) for name in limited],
+                    width=24,
+                )
+            ]
         return [
             cloudwatch.GraphWidget(title="feature drift from the training baseline", left=drift, width=10),
             cloudwatch.GraphWidget(
@@ -135,6 +151,7 @@ class StageDashboard(Construct):
                 width=8,
             ),
             cloudwatch.GraphWidget(title=f"monitoring runs: {pipeline}", left=runs, width=6),
+            *fairness,
         ]
 
     @staticmethod

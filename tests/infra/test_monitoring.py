@@ -197,6 +197,7 @@ def test_a_dashboard_per_stage_with_the_endpoint_and_monitors_where_there_are(mo
         assert metric in bodies["prod"], metric
     assert LARGEST_DRIFT in bodies["prod"] and "FeatureDrift" in bodies["prod"] and NAMESPACE in bodies["prod"]
     assert f"{ENDPOINT}-monitoring" in bodies["prod"] and "glue.driver.aggregate.recordsRead" in bodies["prod"]
+    assert "AttributionNDCG" in bodies["prod"] and "BiasOutsideLimits_DPPL" in bodies["prod"]
 
 
 def test_a_retraining_that_fails_every_time_is_told_to_the_topic_not_dropped(monitoring):
