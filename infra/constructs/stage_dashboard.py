@@ -120,16 +120,7 @@ class StageDashboard(Construct):
             published(FEATURE_DRIFT, feature, label=feature)
             for feature in contract.feature_columns(contract.curated_columns)
         ]
-        runs = [
-            cloudwatch.Metric(
-                namespace="AWS/Sagemaker/ModelBuildingPipeline",
-                metric_name=name,
-                dimensions_map={"PipelineName": pipeline},
-                statistic="Sum",
-                period=period,
-            )
-            for name in ("ExecutionSucceeded", "ExecutionFailed")
-        ]
+        runs = pipeline_runs(pipeline, ("ExecutionSucceeded", "ExecutionFailed"), period)
         fairness = []
         if contract.fairness is not None:
             limited = [name for name in sorted(contract.fairness.limits) if name in POST_TRAINING_METRICS]
@@ -156,16 +147,7 @@ class StageDashboard(Construct):
 
     @staticmethod
     def _builds(pipeline: str, glue_job: str) -> list[cloudwatch.IWidget]:
-        runs = [
-            cloudwatch.Metric(
-                namespace="AWS/Sagemaker/ModelBuildingPipeline",
-                metric_name=name,
-                dimensions_map={"PipelineName": pipeline},
-                statistic="Sum",
-                period=HOURLY,
-            )
-            for name in ("ExecutionStarted", "ExecutionSucceeded", "ExecutionFailed")
-        ]
+        runs = pipeline_runs(pipeline, ("ExecutionStarted", "ExecutionSucceeded", "ExecutionFailed"), HOURLY)
         etl = [
             cloudwatch.Metric(
                 namespace="Glue",
@@ -184,3 +166,17 @@ class StageDashboard(Construct):
             cloudwatch.GraphWidget(title=f"model build runs: {pipeline}", left=runs, width=12),
             cloudwatch.GraphWidget(title=f"ETL: {glue_job}", left=etl, width=12),
         ]
+
+
+def pipeline_runs(pipeline: str, names: tuple[str, ...], period: cdk.Duration) -> list[cloudwatch.Metric]:
+    """A SageMaker Pipeline's execution counts (`ExecutionStarted`, ...) per period."""
+    return [
+        cloudwatch.Metric(
+            namespace="AWS/Sagemaker/ModelBuildingPipeline",
+            metric_name=name,
+            dimensions_map={"PipelineName": pipeline},
+            statistic="Sum",
+            period=period,
+        )
+        for name in names
+    ]

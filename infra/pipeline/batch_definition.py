@@ -14,7 +14,6 @@ files in chunks, and runs the same `model_fn`/`predict_fn` as the endpoint.
 
 from __future__ import annotations
 
-from sagemaker.network import NetworkConfig
 from sagemaker.processing import ProcessingOutput, ScriptProcessor
 from sagemaker.workflow.execution_variables import ExecutionVariables
 from sagemaker.workflow.functions import Join, JsonGet
@@ -26,12 +25,11 @@ from sagemaker.workflow.steps import ProcessingStep
 
 from infra.naming import BATCH_SCORING_PREFIX, CURATED_DATA, PREDICTIONS, curated_prefix
 from infra.pipeline.definition import (
-    REFERENCE_REGION,
     build_pipeline,
     execution_uri,
-    image_uri,
     job_input,
     job_retries,
+    processing_job,
     run_module,
 )
 from infra.pipeline.settings import PLACEHOLDERS, BatchScoringSettings
@@ -54,18 +52,13 @@ def _pipeline(settings: BatchScoringSettings, contract: DatasetContract, session
     instance_type = ParameterString("InstanceType", default_value=settings.instance_type)
 
     def processor(base_job_name: str, *, isolated: bool) -> ScriptProcessor:
-        return ScriptProcessor(
-            image_uri=image_uri("xgboost", REFERENCE_REGION),
-            command=["python3"],
+        return processing_job(
+            session,
+            base_job_name,
             role=PLACEHOLDERS["JobRoleArn"],
             instance_type=instance_type,
-            instance_count=1,
-            volume_kms_key=PLACEHOLDERS["KmsKeyArn"],
-            output_kms_key=PLACEHOLDERS["KmsKeyArn"],
-            max_runtime_in_seconds=MAX_RUNTIME_SECONDS,
-            network_config=NetworkConfig(enable_network_isolation=isolated),
-            base_job_name=base_job_name,
-            sagemaker_session=session,
+            max_runtime_seconds=MAX_RUNTIME_SECONDS,
+            isolated=isolated,
         )
 
     approved = PropertyFile(

@@ -199,6 +199,33 @@ def job_input(name: str, source, folder: str) -> ProcessingInput:
     return ProcessingInput(input_name=name, source=source, destination=f"{paths.PROCESSING_BASE}/{folder}")
 
 
+def processing_job(
+    session: PipelineSession,
+    base_job_name: str,
+    *,
+    role: str,
+    instance_type,
+    max_runtime_seconds: int,
+    isolated: bool,
+    instance_count=1,
+) -> ScriptProcessor:
+    """A processing job in the framework image, its volume and outputs under the platform key; network-isolated
+    unless it must call an AWS API (the Model Registry, an endpoint's description)."""
+    return ScriptProcessor(
+        image_uri=image_uri("xgboost", REFERENCE_REGION),
+        command=["python3"],
+        role=role,
+        instance_type=instance_type,
+        instance_count=instance_count,
+        volume_kms_key=PLACEHOLDERS["KmsKeyArn"],
+        output_kms_key=PLACEHOLDERS["KmsKeyArn"],
+        max_runtime_in_seconds=max_runtime_seconds,
+        network_config=NetworkConfig(enable_network_isolation=isolated),
+        base_job_name=base_job_name,
+        sagemaker_session=session,
+    )
+
+
 def run_module(processor: ScriptProcessor, module: str, *, inputs, outputs, arguments=()):
     """A processing job that runs `python -m <module>` from the code package, through the bootstrap."""
     code_package = ProcessingInput(
@@ -248,18 +275,14 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
 
     def processor(base_job_name: str, *, registry: bool = False) -> ScriptProcessor:
         """A processing job, network-isolated unless it reads the Model Registry (then with its own role)."""
-        return ScriptProcessor(
-            image_uri=xgboost_image,
-            command=["python3"],
+        return processing_job(
+            session,
+            base_job_name,
             role=PLACEHOLDERS["ChampionRoleArn"] if registry else role,
             instance_type=processing_type,
             instance_count=processing_count,
-            volume_kms_key=key,
-            output_kms_key=key,
-            max_runtime_in_seconds=settings.max_processing_seconds,
-            network_config=NetworkConfig(enable_network_isolation=not registry),
-            base_job_name=base_job_name,
-            sagemaker_session=session,
+            max_runtime_seconds=settings.max_processing_seconds,
+            isolated=not registry,
         )
 
     def job_output(name: str, step: str) -> ProcessingOutput:

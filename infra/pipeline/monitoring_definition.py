@@ -18,7 +18,6 @@ serves). Local mode gives the last three: its runs cover the time since the last
 
 from __future__ import annotations
 
-from sagemaker.network import NetworkConfig
 from sagemaker.processing import ProcessingInput, ProcessingOutput, ScriptProcessor
 from sagemaker.workflow.condition_step import ConditionStep
 from sagemaker.workflow.conditions import ConditionGreaterThan
@@ -31,7 +30,7 @@ from sagemaker.workflow.properties import PropertyFile
 from sagemaker.workflow.steps import ProcessingStep
 
 from infra.naming import MONITORING_REPORTS
-from infra.pipeline.definition import REFERENCE_REGION, build_pipeline, image_uri, job_input, job_retries, run_module
+from infra.pipeline.definition import build_pipeline, job_input, job_retries, processing_job, run_module
 from infra.pipeline.settings import PLACEHOLDERS, MonitoringSettings
 from ml_code import paths
 from ml_code.contracts.contract import DatasetContract
@@ -71,18 +70,13 @@ def _pipeline(settings: MonitoringSettings, contract: DatasetContract, session: 
     )
 
     def processor(base_job_name: str, *, isolated: bool) -> ScriptProcessor:
-        return ScriptProcessor(
-            image_uri=image_uri("xgboost", REFERENCE_REGION),
-            command=["python3"],
+        return processing_job(
+            session,
+            base_job_name,
             role=PLACEHOLDERS["JobRoleArn" if isolated else "FinderRoleArn"],
             instance_type=instance_type,
-            instance_count=1,
-            volume_kms_key=PLACEHOLDERS["KmsKeyArn"],
-            output_kms_key=PLACEHOLDERS["KmsKeyArn"],
-            max_runtime_in_seconds=MAX_RUNTIME_SECONDS,
-            network_config=NetworkConfig(enable_network_isolation=isolated),
-            base_job_name=base_job_name,
-            sagemaker_session=session,
+            max_runtime_seconds=MAX_RUNTIME_SECONDS,
+            isolated=isolated,
         )
 
     served = PropertyFile(name="ServedModel", output_name=paths.SERVED_MODEL_OUTPUT, path=paths.SERVED_MODEL_FILE)

@@ -3,28 +3,19 @@ answers CloudFormation."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from tests.infra.functions import load_function
 from tests.infra.registry import register_package
 
-SOURCE = Path(__file__).resolve().parents[2] / "infra" / "functions" / "approved_package" / "index.py"
 GROUP = "mlops-prod-customer-churn"
-
-
-def load_function():
-    spec = importlib.util.spec_from_file_location("approved_package_index", SOURCE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class CloudFormation(BaseHTTPRequestHandler):
@@ -100,7 +91,7 @@ def invoke(url: str, request_type: str, arn: str, baselines: bool = False, fairn
         "ResourceProperties": {**properties, "RequireDriftBaselines": "true"} if baselines else properties,
         **extra,
     }
-    load_function().handler(event, None)
+    load_function("approved_package").handler(event, None)
 
 
 def test_an_approved_package_of_the_group_lets_the_deployment_go_on(registry, cloudformation):
@@ -219,7 +210,7 @@ def test_a_malformed_event_is_still_answered(registry, cloudformation, broken):
         "ResourceProperties": {"ModelPackageArn": register(registry, "Approved"), "ModelPackageGroupName": GROUP},
     }
     event.update(broken)
-    load_function().handler({key: value for key, value in event.items() if value is not None}, None)
+    load_function("approved_package").handler({key: value for key, value in event.items() if value is not None}, None)
     (response,) = responses
     assert response["Status"] == ("SUCCESS" if "StackId" in broken else "FAILED")
 
@@ -230,7 +221,10 @@ def test_the_sagemaker_calls_end_before_the_function_must_answer():
         def get_remaining_time_in_millis():
             return 9_000
 
-    client = load_function().sagemaker_client(Context())
+    client = load_function("approved_package").sagemaker_client(Context())
     config = client.meta.config
     attempts = config.retries["total_max_attempts"]
-    assert attempts * (config.connect_timeout + config.read_timeout) <= 9 - load_function().ANSWER_SECONDS
+    assert (
+        attempts * (config.connect_timeout + config.read_timeout)
+        <= 9 - load_function("approved_package").ANSWER_SECONDS
+    )

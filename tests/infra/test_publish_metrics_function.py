@@ -4,11 +4,8 @@ not ours or not numbers is refused whole."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import boto3
 import pytest
@@ -26,24 +23,13 @@ from ml_code.monitoring.published_metrics import (
     put_requests,
     quality_metric,
 )
+from tests.infra.functions import load_function
 
-FUNCTION = Path(__file__).resolve().parents[2] / "infra" / "functions" / "publish_metrics"
 BUCKET, ENDPOINT = "mlops-prod-monitoring-bucket", "mlops-prod-customer-churn"
 WINDOW_END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def load_function():
-    sys.path.insert(0, str(FUNCTION))  # as Lambda runs it: index.py beside published_metrics.py
-    try:
-        spec = importlib.util.spec_from_file_location("publish_function_index", FUNCTION / "index.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(FUNCTION))
-
-
-function = load_function()
+function = load_function("publish_metrics")
 
 
 def report_key(endpoint: str = ENDPOINT) -> str:

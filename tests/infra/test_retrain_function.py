@@ -3,11 +3,8 @@ retraining per episode and cooldown, none while an execution runs, and ignores w
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import boto3
 import pytest
@@ -15,23 +12,13 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemaker.models import sagemaker_backends
 
-FUNCTION = Path(__file__).resolve().parents[2] / "infra" / "functions" / "retrain_guard"
+from tests.infra.functions import load_function
+
 PIPELINE = "mlops-staging-model-build"
 COOLDOWN = timedelta(hours=12)
 
 
-def load_function():
-    sys.path.insert(0, str(FUNCTION))  # as Lambda runs it: index.py beside retrain_guard.py
-    try:
-        spec = importlib.util.spec_from_file_location("retrain_function_index", FUNCTION / "index.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(FUNCTION))
-
-
-function = load_function()
+function = load_function("retrain_guard")
 
 
 def alarm_event(name: str, entered_at: datetime, state: str = "ALARM") -> dict:
@@ -155,4 +142,4 @@ def test_a_malformed_event_is_logged_and_ignored(aws, event, caplog):
 
 
 def test_throttling_is_retried_with_backoff_by_the_functions_clients():
-    assert load_function().RETRYING.retries == {"mode": "standard", "total_max_attempts": 6}
+    assert load_function("retrain_guard").RETRYING.retries == {"mode": "standard", "total_max_attempts": 6}
