@@ -60,25 +60,6 @@ def run_step(step: Callable[[], None], failure_file: str | Path) -> int:
     return 0
 
 
-def run_env_step(
-    argv: list[str] | None, description: str, required: tuple[str, ...], step: Callable[[dict], None]
-) -> int:
-    """The `main` of a job configured by its environment, as Model Monitor's containers are: `step` gets the
-    environment once every `required` variable is there; failures go to `--failure-file` as `run_step`'s do."""
-    configure_logging()
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--failure-file", default=PROCESSING_FAILURE_FILE)
-    args = parse_known(parser, argv)
-
-    def job() -> None:
-        missing = [key for key in required if key not in os.environ]
-        if missing:
-            raise KeyError(f"the job's environment lacks {missing}")
-        step(dict(os.environ))
-
-    return run_step(job, args.failure_file)
-
-
 def run_base_dir_step(argv: list[str] | None, description: str, step: Callable[[Path], object]) -> int:
     """The `main` of a processing job that needs only its folder: `step` gets `--base-dir` (default: the container's
     processing base); failures go to `--failure-file` as `run_step`'s do."""

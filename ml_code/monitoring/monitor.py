@@ -490,7 +490,7 @@ def monitor(
         if len(labelled):
             section, bias = bias_drift(contract, model, labelled)
             report = {"version": "1.0", "post_training_bias_metrics": section}
-            atomic_write_text(output / BIAS_DIR / CLARIFY_ANALYSIS_FILE, json.dumps(report, indent=2, allow_nan=True))
+            atomic_write_text(output / BIAS_DIR / CLARIFY_ANALYSIS_FILE, json.dumps(report, indent=2, allow_nan=False))
     metrics = metrics_report(
         endpoint,
         end,
