@@ -4,11 +4,16 @@ SageMaker copies the code package (a tar.gz of the ml_code package, named by its
 CODE_PACKAGE_INPUT; this script (the job's `code`) extracts it and runs `python -m <module> <arguments>`. Usage:
     python3 bootstrap.py --module ml_code.processing.preprocess -- --contract customer-churn
 Standard library only, and self-contained: it runs before ml_code is importable.
+
+Once the step has returned (its outputs written whole, or its failure file), the process ends at once with the
+step's exit code: a library's threads still running at interpreter shutdown (pyarrow's pool joining its workers,
+say) must not hold the job until its time limit.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import runpy
 import sys
 import tarfile
@@ -48,9 +53,27 @@ def main(argv: list[str] | None = None) -> int:
     unpack(args.code_package or find_package(Path(CODE_PACKAGE_INPUT)), source_root)
     sys.path.insert(0, str(source_root))
     sys.argv = [args.module, *rest]
-    runpy.run_module(args.module, run_name="__main__", alter_sys=True)
+    try:
+        runpy.run_module(args.module, run_name="__main__", alter_sys=True)
+    except SystemExit as stop:  # the step's `sys.exit(main())`
+        return exit_code(stop)
     return 0
 
 
+def exit_code(stop: SystemExit) -> int:
+    """The exit status `sys.exit(code)` asks for: 0 for None, the number, else 1 (a message, printed)."""
+    if stop.code is None or isinstance(stop.code, int):
+        return stop.code or 0
+    sys.stderr.write(f"{stop.code}\n")
+    return 1
+
+
+def exit_now(code: int) -> None:
+    """End the process with `code` without interpreter shutdown (no thread joins, no atexit), its output flushed."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

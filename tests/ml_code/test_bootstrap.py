@@ -67,3 +67,25 @@ def test_fails_when_the_package_reaches_outside_its_folder(tmp_path):
         archive.addfile(info, io.BytesIO(b"x"))
     with pytest.raises(ValueError, match=r"refusing archive member '../escaped.py'"):
         bootstrap.unpack(archive_path, tmp_path / "out")
+
+
+def test_the_job_ends_with_its_steps_code_even_when_a_thread_would_keep_it_alive(tmp_path):
+    """A step that returns while a library's non-daemon thread still runs (pyarrow's pool at shutdown) ends at once,
+    with the step's exit code, its output flushed."""
+    step = tmp_path / "code" / "stuck_step.py"
+    step.parent.mkdir()
+    step.write_text(
+        "import sys, threading, time\n"
+        "threading.Thread(target=time.sleep, args=(3600,)).start()\n"
+        "print('step done', flush=False)\n"
+        "sys.exit(int(sys.argv[1]))\n"
+    )
+    package = tmp_path / "package.tar.gz"
+    with tarfile.open(package, "w:gz") as archive:
+        archive.add(step, arcname="stuck_step.py")
+    for code in (0, 3):
+        command = [sys.executable, str(ROOT / "ml_code" / "bootstrap.py"), "--module", "stuck_step"]
+        result = subprocess.run(
+            [*command, f"--code-package={package}", "--", str(code)], capture_output=True, text=True, timeout=60
+        )
+        assert (result.returncode, result.stdout) == (code, "step done\n")
