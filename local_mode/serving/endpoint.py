@@ -33,6 +33,7 @@ ENDPOINTS_DIR = "endpoints"
 CAPTURE_DIR = f"{S3_DIR}/{MONITORING_BUCKET}/{DATA_CAPTURE_PREFIX}"
 DEFAULT_PORT = 8080  # the container's port
 START_TIMEOUT_SECONDS = 60.0
+THREADS_PER_WORKER = 8  # requests a worker serves at once: slow clients hold threads, not whole workers
 
 
 class EndpointError(RuntimeError):
@@ -128,7 +129,12 @@ class LocalEndpoint:
             "PYTHONPATH": python_path(),
             MODEL_DIR_ENV: str(model_dir),
             SETTINGS_ENV: json.dumps(
-                {"bind": f"127.0.0.1:{self.spec.port}", "workers": self.spec.workers, "log": str(self.log_file)}
+                {
+                    "bind": f"127.0.0.1:{self.spec.port}",
+                    "workers": self.spec.workers,
+                    "threads": THREADS_PER_WORKER,
+                    "log": str(self.log_file),
+                }
             ),
             "OMP_NUM_THREADS": "1",  # the container's default: one thread per worker process
         }

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import flask
+from werkzeug.exceptions import ClientDisconnected
 
 from local_mode.serving import CAPTURE_ENV, INFERENCE_ID_HEADER, MODEL_DIR_ENV
 from local_mode.serving.capture import CaptureConfig, DataCapture
@@ -54,6 +55,9 @@ def handlers(module):
     )
 
 
+BODY_SECONDS = 10.0  # a body (at most 6 MB) not sent within this long is refused
+
+
 def create_app(model_dir: Path, capture: DataCapture | None = None) -> flask.Flask:
     module = load_program(model_dir)
     model = module.model_fn(str(model_dir))
@@ -88,7 +92,16 @@ def create_app(model_dir: Path, capture: DataCapture | None = None) -> flask.Fla
         content_type = request.headers.get("ContentType") or request.headers.get("Content-Type") or JSON
         accept = request.headers.get("Accept")
         accept = DEFAULT_ACCEPT if not accept or accept == "*/*" else accept
-        content = request.get_data(as_text=content_type in TEXT_TYPES)
+        connection = request.environ.get("gunicorn.socket")
+        if connection is not None:  # a client that stalls mid-body frees its thread: 408, as a front would answer
+            connection.settimeout(BODY_SECONDS)
+        try:
+            content = request.get_data(as_text=content_type in TEXT_TYPES)
+        except (OSError, ClientDisconnected):  # the read timed out, or the client went away
+            message = f"the request's body did not arrive within {BODY_SECONDS:g} s"
+            return flask.Response(
+                json.dumps({"error": "RequestTimeout", "message": message}), status=408, mimetype=JSON
+            )
         result = transform_fn(model, content, content_type, accept)
         response = flask.Response(result[0], mimetype=result[1]) if isinstance(result, tuple) else result
         if capture is not None and response.status_code == 200:

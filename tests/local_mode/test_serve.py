@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import socket
 import tarfile
+import time
 from datetime import UTC
 from pathlib import Path
 
@@ -216,7 +219,7 @@ def test_captures_the_sampled_share_of_requests(approved_models):
     assert 55 <= len(captured(endpoint)) <= 145  # 100 expected; 5 binomial standard deviations either side
 
 
-def test_sampling_follows_the_percentage_and_close_drains_the_queue(tmp_path):
+def test_sampling_follows_the_percentage(tmp_path):
     from datetime import datetime
 
     for percentage, low, high in ((0, 0, 0), (10, 150, 250), (100, 2000, 2000)):
@@ -343,3 +346,73 @@ def test_a_body_over_the_limit_is_refused_by_its_length_before_it_is_read(endpoi
         "error": "TooManyRecords",
         "message": f"{announced} bytes in one request; send at most {MAX_REQUEST_BYTES}",
     }
+
+
+def stalled_client(endpoint: LocalEndpoint) -> socket.socket:
+    """A client that sends its headers and 10 bytes of a 1,000-byte body, then nothing."""
+    client = socket.create_connection(("127.0.0.1", endpoint.spec.port), timeout=30)
+    client.sendall(
+        b"POST /invocations HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/csv\r\n"
+        b"Content-Length: 1000\r\n\r\n0123456789"
+    )
+    return client
+
+
+def test_clients_that_stall_mid_body_starve_no_one_and_get_a_408(approved_models):
+    model = approved_models["binary_classification"]
+    endpoint = start(model, "slow-clients", workers=1)
+    try:
+        stalled = [stalled_client(endpoint) for _ in range(2)]
+        time.sleep(0.5)  # both are in the worker now
+        body = json.dumps(feature_records(model, 1)[0])
+        started = time.monotonic()
+        status, _ = invoke(endpoint, body, "application/json")
+        assert status == 200 and time.monotonic() - started < 5  # not after the stalled ones' 60 s
+        for client in stalled:
+            answer = b""
+            while chunk := client.recv(4096):  # the server closes the connection after its answer
+                answer += chunk
+            client.close()
+            head, _, body = answer.decode().partition("\r\n\r\n")
+            assert head.startswith("HTTP/1.1 408")
+            assert json.loads(body)["message"] == "the request's body did not arrive within 10 s"
+    finally:
+        assert endpoint.stop() == 0
+
+
+def test_every_answered_request_is_captured_even_when_its_worker_is_killed(approved_models):
+    model = approved_models["binary_classification"]
+    endpoint = start(model, "killed-worker", workers=1)
+    records = feature_records(model, 40)
+    try:
+        for number, record in enumerate(records):
+            assert invoke(endpoint, json.dumps(record), "application/json", inference_id=f"id-{number}")[0] == 200
+        master = endpoint.process.pid
+        (worker,) = [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+        os.kill(worker, signal.SIGKILL)  # no shutdown hook, no flush: what is not on disk is lost
+    finally:
+        endpoint.stop()
+    assert sorted(event["eventMetadata"]["inferenceId"] for event in captured(endpoint)) == sorted(
+        f"id-{number}" for number in range(len(records))
+    )
+
+
+def test_a_captured_request_is_on_disk_when_offer_returns(tmp_path):
+    """What the endpoint answers is captured before the answer leaves: a worker killed the next moment loses none."""
+    from datetime import datetime
+
+    capture = DataCapture(CaptureConfig(tmp_path, "ep", "AllTraffic", 100))
+    try:
+        for number in range(200):
+            assert capture.offer(
+                input_body=b"1",
+                input_type="text/csv",
+                output_body=b"0.5",
+                output_type="text/csv",
+                inference_time=datetime.now(UTC),
+                inference_id=f"id-{number}",
+            )
+            lines = [line for path in tmp_path.rglob("*.jsonl") for line in path.read_text().splitlines()]
+            assert len(lines) == number + 1 and json.loads(lines[-1])["eventMetadata"]["inferenceId"] == f"id-{number}"
+    finally:
+        capture.close()
