@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tarfile
 import time
 import urllib.error
@@ -149,8 +150,15 @@ class LocalEndpoint:
             )
         self.log_file.unlink(missing_ok=True)
         command = [self.python, "-m", "gunicorn", "--config", "python:local_mode.serving.gunicorn_conf"]
+        # Its own session: a Ctrl-C at the terminal reaches the launcher only, which stops the server gracefully (in
+        # gunicorn, SIGINT is a quick shutdown that fails the requests in flight); and it goes when the launcher does.
         self.process = subprocess.Popen(  # noqa: S603  (our interpreter, our module)
-            [*command, "local_mode.serving.wsgi:application"], env=env, cwd=self.folder, stdin=subprocess.DEVNULL
+            [*command, "local_mode.serving.wsgi:application"],
+            env=env,
+            cwd=self.folder,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_terminate_with_parent,  # noqa: PLW1509  (no threads in the child before exec)
         )
         self._wait_until_ready(timeout)
         return self
@@ -191,6 +199,18 @@ class LocalEndpoint:
 
     def __exit__(self, *_exc) -> None:
         self.stop()
+
+
+def _terminate_with_parent() -> None:
+    """In the server's process before it execs: on Linux, a SIGTERM (a graceful stop) when the launcher dies, however
+    it dies; elsewhere the launcher's own stop is all there is."""
+    if sys.platform == "linux":
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def unpack(archive: Path, destination: Path) -> Path:

@@ -7,6 +7,8 @@ import os
 import re
 import signal
 import socket
+import subprocess
+import sys
 import tarfile
 import time
 from datetime import UTC
@@ -416,3 +418,67 @@ def test_a_captured_request_is_on_disk_when_offer_returns(tmp_path):
             assert len(lines) == number + 1 and json.loads(lines[-1])["eventMetadata"]["inferenceId"] == f"id-{number}"
     finally:
         capture.close()
+
+
+def serve_in_a_terminal(model, tmp_path, name: str) -> tuple[subprocess.Popen, int]:
+    """`local_mode serve` as a terminal runs it: the leader of its own process group (Ctrl-C goes to the group)."""
+    from tests.cli import ROOT
+
+    archive = package_archive(model.home, model.package)
+    port = free_port()
+    command = [sys.executable, "-m", "local_mode", "serve", "--model", str(archive), "--endpoint", name]
+    serving = subprocess.Popen(  # noqa: S603
+        [*command, "--workdir", str(tmp_path), "--port", str(port), "--no-capture"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        process_group=0,
+    )
+    assert "serving" in serving.stdout.readline()
+    return serving, port
+
+
+def test_ctrl_c_answers_the_request_in_flight_then_stops(approved_models, tmp_path):
+    model = approved_models["binary_classification"]
+    serving, port = serve_in_a_terminal(model, tmp_path, "ep-ctrl-c")
+    body = json.dumps(feature_records(model, 1)[0]).encode()
+    client = socket.create_connection(("127.0.0.1", port), timeout=30)
+    head = (
+        "POST /invocations HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    client.sendall(head.encode() + body[:5])  # in flight: headers read, the body still coming
+    time.sleep(0.5)
+    os.killpg(serving.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group
+    time.sleep(0.5)
+    client.sendall(body[5:])
+    answer = b""
+    while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+        chunk = client.recv(4096)
+        if not chunk:
+            break
+        answer += chunk
+    client.close()
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+    assert serving.wait(timeout=60) == 0
+    assert "endpoint ep-ctrl-c stopped" in serving.stdout.read()
+
+
+def test_the_server_stops_when_its_launcher_is_killed(approved_models, tmp_path):
+    model = approved_models["binary_classification"]
+    serving, _ = serve_in_a_terminal(model, tmp_path, "ep-orphan")
+    (server,) = [int(pid) for pid in Path(f"/proc/{serving.pid}/task/{serving.pid}/children").read_text().split()]
+    os.kill(serving.pid, signal.SIGKILL)
+    serving.wait(timeout=30)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and Path(f"/proc/{server}").exists() and "Z" not in _state(server):
+        time.sleep(0.2)
+    assert not Path(f"/proc/{server}").exists() or "Z" in _state(server)  # gone (or a zombie awaiting its reaper)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return "Z"
