@@ -39,6 +39,9 @@ class InputFile:
     columns: tuple[str, ...]
 
 
+COMMIT_MARKER = "_SUCCESS"  # what Spark's output committer writes once a job's files are all in place
+
+
 @dataclass(frozen=True)
 class Input:
     """The input's folder, its files (in order) and the union of their columns (in the order they first appear)."""
@@ -49,16 +52,27 @@ class Input:
 
 
 def scan_input(input_dir: Path) -> Input:
-    """Every CSV under `input_dir` (the ETL writes one folder per ingestion date), with its header checked. Hidden
-    paths are skipped as Spark and Hadoop skip them: a folder or file whose name starts with `_` or `.` (a crashed
-    ETL run's uncommitted `_temporary/` part files, `.crc` sidecars)."""
-    paths = sorted(
-        path
-        for path in input_dir.rglob("*.csv")
-        if path.is_file() and not any(part.startswith(("_", ".")) for part in path.relative_to(input_dir).parts)
-    )
+    """Every CSV under `input_dir` (the ETL writes one folder per ingestion date and run), with its header checked.
+    Hidden paths are skipped as Spark and Hadoop skip them: a folder or file whose name starts with `_` or `.` (a
+    crashed ETL run's uncommitted `_temporary/` part files, `.crc` sidecars); and so is an ETL run's folder
+    (`run=<id>`) that Spark did not commit (no `_SUCCESS` marker: the run died while it wrote), whose files may be
+    a part of its data."""
+    paths, uncommitted = [], set()
+    for path in sorted(input_dir.rglob("*.csv")):
+        parts = path.relative_to(input_dir).parts
+        if not path.is_file() or any(part.startswith(("_", ".")) for part in parts):
+            continue
+        run = next(
+            (input_dir.joinpath(*parts[: i + 1]) for i, part in enumerate(parts[:-1]) if part.startswith("run=")), None
+        )
+        if run is not None and not (run / COMMIT_MARKER).is_file():
+            uncommitted.add(run)
+            continue
+        paths.append(path)
+    for run in sorted(uncommitted):
+        logger.warning("skipping %s: the ETL run did not commit its output (no %s)", run, COMMIT_MARKER)
     if not paths:
-        raise ContractError(f"no CSV file under {input_dir}")
+        raise ContractError(f"no CSV file under {input_dir}" + (" that an ETL run committed" if uncommitted else ""))
     files = []
     for path in paths:
         with path.open(newline="") as handle:

@@ -150,6 +150,7 @@ def test_runs_with_different_columns_are_read_by_name(tmp_path, churn_csv):
     older, newer = tmp_path / "run=old" / "part.csv", tmp_path / "run=new" / "part.csv"
     for path in (older, newer):
         path.parent.mkdir()
+        (path.parent / "_SUCCESS").write_text("")  # committed, as Spark marks a run's folder
     # an ETL run from before `late_payments` was declared, with its columns in another order too
     without = frame.iloc[:100].drop(columns=["late_payments"])
     without[list(reversed(without.columns))].to_csv(older, index=False)
@@ -253,6 +254,25 @@ def test_a_crashed_etl_runs_uncommitted_part_files_are_not_read(tmp_path, churn_
     (uncommitted / "part-1.csv").write_text("garbage,half-written\n1,")
     found = scan_input(tmp_path / "data")
     assert [file.path.name for file in found.files] == ["part-0.csv"]
+
+
+def test_only_the_etl_runs_spark_committed_are_read(tmp_path, churn_csv, caplog):
+    """An ETL run that died after Spark moved some of its part files in place, before the commit marker: none of its
+    files are read (they may be a part of its data), and the log says which run was skipped."""
+    from ml_code.processing.reading import scan_input
+
+    date = tmp_path / "data" / "ingest_date=2026-11-30"
+    committed, crashed = date / "run=aaaa", date / "run=bbbb"
+    for run in (committed, crashed):
+        run.mkdir(parents=True)
+        (run / "part-0.csv").write_bytes(churn_csv.read_bytes())
+    (committed / "_SUCCESS").write_text("")
+    found = scan_input(tmp_path / "data")
+    assert [file.path.parent.name for file in found.files] == ["run=aaaa"]
+    assert f"skipping {crashed}: the ETL run did not commit its output (no _SUCCESS)" in caplog.text
+    (committed / "_SUCCESS").unlink()
+    with pytest.raises(ContractError, match=r"no CSV file under .* that an ETL run committed"):
+        scan_input(tmp_path / "data")
 
 
 def test_a_field_longer_than_a_parsers_block_is_read(tmp_path, churn_csv, churn_contract):
