@@ -10,7 +10,7 @@ bind = _settings["bind"]
 workers = _settings["workers"]
 # Threads: a client that sends its headers and stalls holds one thread of a worker, not the worker (SageMaker puts
 # nginx in front of its container; locally the threads and the body's read deadline, wsgi.BODY_SECONDS, stand in).
-worker_class = "gthread"
+worker_class = "local_mode.serving.draining_worker.DrainingThreadWorker"  # gthread, answering its backlog
 threads = _settings["threads"]
 timeout = 60  # SageMaker gives a request 60 seconds
 graceful_timeout = 30

@@ -482,3 +482,38 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (FileNotFoundError, IndexError):
         return "Z"
+
+
+def test_a_graceful_stop_answers_every_connection_it_had_accepted(approved_models):
+    """Requests that arrive just before a stop are answered, not reset: the workers accept every waiting connection
+    and finish them before they go."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = approved_models["binary_classification"]
+    endpoint = start(model, "graceful-backlog", workers=1)
+    body = json.dumps(feature_records(model, 300))
+    clients = [socket.create_connection(("127.0.0.1", endpoint.spec.port), timeout=60) for _ in range(24)]
+    head = (
+        "POST /invocations HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    for client in clients:
+        client.sendall(head.encode() + body.encode())
+
+    def answer(client: socket.socket) -> bytes:
+        received = b""
+        while b"\r\n\r\n" not in received:
+            try:
+                chunk = client.recv(65536)
+            except ConnectionResetError:
+                return b"reset"
+            if not chunk:
+                break
+            received += chunk
+        return received
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        answers = pool.map(answer, clients)
+        assert endpoint.stop() == 0  # while most of them wait for a thread
+        statuses = [reply.split(b"\r\n", 1)[0] for reply in answers]
+    assert statuses == [b"HTTP/1.1 200 OK"] * len(clients)
