@@ -120,11 +120,23 @@ class GlueEtlJob(Construct):
             assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
             description=f"Runs the {job_name} Glue job: read raw, write curated outputs, nothing else",
         )
-        # Explicit actions (no `grant_*` wildcards): what Spark needs to list, read and write, and no more. Listing has
-        # no `s3:prefix` condition: the job reads the raw bucket from its root, and Hadoop's S3 connectors probe the
-        # parent folders of what they write (`data/`, the root), which such a condition would refuse.
+        # Explicit actions (no `grant_*` wildcards): what Spark needs to list, read and write, and no more. The raw
+        # bucket is listed whole: the job reads every object in it. The curated bucket only where the job reads and
+        # writes, and the folders above (the root, `data/`, ...), which Hadoop's S3 connectors probe as directories
+        # before they write below them (IAM's "home folder" pattern).
+        self.role.add_to_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[raw_bucket.bucket_arn]))
         self.role.add_to_policy(
-            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[raw_bucket.bucket_arn, curated_bucket.bucket_arn])
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[curated_bucket.bucket_arn],
+                conditions={
+                    "StringLike": {
+                        "s3:prefix": listed_prefixes(
+                            [curated_prefix(area, contract_name) for area in (*RUN_AREAS, MANIFESTS)]
+                        )
+                    }
+                },
+            )
         )
         raw_objects = raw_bucket.arn_for_objects("*")
         self.role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[raw_objects]))
@@ -257,3 +269,17 @@ class GlueEtlJob(Construct):
     @property
     def job_arn(self) -> str:
         return cdk.Stack.of(self).format_arn(service="glue", resource="job", resource_name=self.job_name)
+
+
+def listed_prefixes(prefixes: list[str]) -> list[str]:
+    """The `s3:prefix` values a job that works under `prefixes` (`data/churn/`) lists: everything below each, and each
+    folder above it as a directory probe asks for it, with and without its slash (`""`, `data`, `data/`,
+    `data/churn`)."""
+    found = [""]
+    for prefix in prefixes:
+        parts = prefix.strip("/").split("/")
+        for depth in range(1, len(parts) + 1):
+            folder = "/".join(parts[:depth])
+            found += [folder, f"{folder}/"]
+        found.append(f"{prefix.rstrip('/')}/*")
+    return list(dict.fromkeys(found))

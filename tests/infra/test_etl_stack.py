@@ -112,6 +112,23 @@ def test_the_role_reaches_no_other_prefix_of_the_curated_bucket(dev):
     ]
 
 
+def test_the_role_lists_the_curated_bucket_only_where_it_works_and_the_folders_above(dev):
+    from infra.constructs.glue_etl_job import listed_prefixes
+
+    curated_id = next(key for key in dev.find_resources("AWS::S3::Bucket") if key.startswith("Curated"))
+    listings = {}
+    for statement in etl_policy_statements(dev):
+        if statement["Action"] == "s3:ListBucket":
+            listings["curated" if curated_id in json.dumps(statement["Resource"]) else "raw"] = statement
+    assert "Condition" not in listings["raw"]  # the job reads every raw object: listing it whole grants nothing more
+    allowed = listings["curated"]["Condition"]["StringLike"]["s3:prefix"]
+    assert {"", "data", "data/", "data/customer-churn", "data/customer-churn/*", "manifests/customer-churn/*"} <= set(
+        allowed
+    )
+    assert not [prefix for prefix in allowed if prefix.endswith("*") and prefix.count("/") < 2]  # no area-wide listing
+    assert listed_prefixes(["a/b/"]) == ["", "a", "a/", "a/b", "a/b/", "a/b/*"]
+
+
 def test_the_role_may_add_manifests_but_never_delete_one(dev):
     """The manifests are the ledger of processed files: a run adds its own; only a dead run's outputs are deleted."""
     deletable = []
