@@ -78,6 +78,9 @@ MODEL_DIR = "/opt/ml/model"
 MAX_RECORDS_PER_REQUEST = 10_000  # more in one request is a client error (413)
 MAX_REQUEST_BYTES = 6 * 1024 * 1024  # SageMaker's real-time payload limit; larger is a 413 before any parsing
 ENDPOINT_VARIANT = "AllTraffic"  # an endpoint's one production variant, on AWS and locally (capture paths name it)
+# An ETL run's curated folder holds this file once its manifest is in the ledger: training reads only such runs.
+RUN_RECORDED_MARKER = "_RECORDED"
+
 # In the monitoring bucket (a local bucket in local mode): captured traffic,
 # `datacapture/<endpoint>/<variant>/yyyy/mm/dd/hh/` (SageMaker adds what follows the prefix), and ground truth,
 # `groundtruth/<endpoint>/yyyy/mm/dd/hh/*.jsonl` (ml_code/monitoring/ground_truth.py).

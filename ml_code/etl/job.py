@@ -2,9 +2,11 @@
 
 The manifests are the job's ledger: every run records the source files it processed, each with its version
 (size and modification time), and the next run skips those versions, so event-triggered and scheduled runs
-never process a file twice, and a file written again with new content is processed again. The manifest is written last:
-a run that died before it left output folders without one, which the next run removes before it processes
-the same files again, so nothing is lost and nothing is written twice.
+never process a file twice, and a file written again with new content is processed again. The manifest is written last
+but one: a run that died before it left output folders without one, which the next run removes before it processes
+the same files again, so nothing is lost and nothing is written twice. Last, the run marks its curated folder as
+recorded (RUN_RECORDED_MARKER), and training reads only marked folders; a run that died between the two is marked
+by the next.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ml_code.etl.storage import (
     UnreadableFile,
     delete_tree,
     dumps,
+    file_exists,
     file_versions,
     list_files,
     read_raw,
@@ -32,6 +35,7 @@ from ml_code.etl.storage import (
     write_text,
 )
 from ml_code.etl.transforms import EtlCounts, transform
+from ml_code.paths import RUN_RECORDED_MARKER
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +156,7 @@ def run_etl(
     """Process the raw files no earlier run has processed; write the manifest last and return it."""
     manifests = read_manifests(spark, locations.manifests)
     remove_unfinished_runs(spark, locations, {manifest["run_id"] for manifest in manifests})
+    mark_recorded_runs(spark, manifests)
     seen = processed_versions(manifests)
     versions = file_versions(spark, locations.raw)
     new_files = [uri for uri, version in versions.items() if (uri, version) not in seen and (uri, None) not in seen]
@@ -170,5 +175,18 @@ def run_etl(
             _process(spark, contract, locations, new_files, key=key, run_id=run_id, ingest_date=ingest_date)
         )
     write_text(spark, f"{locations.manifests.rstrip('/')}/run={run_id}{MANIFEST_SUFFIX}", dumps(manifest))
+    mark_recorded_runs(spark, [manifest])
     logger.info("run %s: %s", run_id, manifest["counts"])
     return manifest
+
+
+def mark_recorded_runs(spark: SparkSession, manifests: list[dict]) -> list[str]:
+    """Mark the curated folder of each run in `manifests` as recorded, where it is not yet (a run that died after
+    its manifest); return the folders marked."""
+    marked = []
+    for manifest in manifests:
+        curated = manifest.get("outputs", {}).get("curated")
+        if curated and not file_exists(spark, f"{curated}/{RUN_RECORDED_MARKER}"):
+            write_text(spark, f"{curated}/{RUN_RECORDED_MARKER}", manifest["run_id"])
+            marked.append(curated)
+    return marked

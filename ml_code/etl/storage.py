@@ -96,6 +96,11 @@ def read_text(spark: SparkSession, uri: str) -> str:
         raise UnreadableFile(f"{uri} ({cause.getClass().getSimpleName()}: {cause.getMessage()})") from None
 
 
+def file_exists(spark: SparkSession, uri: str) -> bool:
+    filesystem, path = _filesystem(spark, uri)
+    return bool(filesystem.exists(path))
+
+
 def delete_tree(spark: SparkSession, uri: str) -> None:
     filesystem, path = _filesystem(spark, uri)
     filesystem.delete(path, True)

@@ -23,6 +23,7 @@ import pyarrow.csv as pa_csv
 from pandas._libs.parsers import STR_NA_VALUES  # the markers read_csv takes for missing, in one place
 
 from ml_code.contracts.contract import ContractError
+from ml_code.paths import RUN_RECORDED_MARKER
 from ml_code.processing.spill import TextSpill
 
 logger = logging.getLogger(__name__)
@@ -39,9 +40,6 @@ class InputFile:
     columns: tuple[str, ...]
 
 
-COMMIT_MARKER = "_SUCCESS"  # what Spark's output committer writes once a job's files are all in place
-
-
 @dataclass(frozen=True)
 class Input:
     """The input's folder, its files (in order) and the union of their columns (in the order they first appear)."""
@@ -55,8 +53,8 @@ def scan_input(input_dir: Path) -> Input:
     """Every CSV under `input_dir` (the ETL writes one folder per ingestion date and run), with its header checked.
     Hidden paths are skipped as Spark and Hadoop skip them: a folder or file whose name starts with `_` or `.` (a
     crashed ETL run's uncommitted `_temporary/` part files, `.crc` sidecars); and so is an ETL run's folder
-    (`run=<id>`) that Spark did not commit (no `_SUCCESS` marker: the run died while it wrote), whose files may be
-    a part of its data."""
+    (`run=<id>`) whose run is not in the ETL's ledger (no RUN_RECORDED_MARKER: the run died before its manifest, and
+    its files may be a part of its data, which the next ETL run removes and writes again)."""
     paths, uncommitted = [], set()
     for path in sorted(input_dir.rglob("*.csv")):
         parts = path.relative_to(input_dir).parts
@@ -65,14 +63,16 @@ def scan_input(input_dir: Path) -> Input:
         run = next(
             (input_dir.joinpath(*parts[: i + 1]) for i, part in enumerate(parts[:-1]) if part.startswith("run=")), None
         )
-        if run is not None and not (run / COMMIT_MARKER).is_file():
+        if run is not None and not (run / RUN_RECORDED_MARKER).is_file():
             uncommitted.add(run)
             continue
         paths.append(path)
     for run in sorted(uncommitted):
-        logger.warning("skipping %s: the ETL run did not commit its output (no %s)", run, COMMIT_MARKER)
+        logger.warning(
+            "skipping %s: the ETL run is not in its ledger (no %s): run the ETL again", run, RUN_RECORDED_MARKER
+        )
     if not paths:
-        raise ContractError(f"no CSV file under {input_dir}" + (" that an ETL run committed" if uncommitted else ""))
+        raise ContractError(f"no CSV file under {input_dir}" + (" of an ETL run in its ledger" if uncommitted else ""))
     files = []
     for path in paths:
         with path.open(newline="") as handle:

@@ -310,6 +310,23 @@ def test_a_run_that_died_before_its_manifest_is_cleaned_up_and_redone(spark, tmp
     assert len(csv_rows) == 2  # the two records once, nothing of the dead run
 
 
+def test_a_run_is_marked_recorded_after_its_manifest_and_the_next_run_marks_one_that_died_between(spark, tmp_path):
+    """Training reads only runs in the ledger (their curated folder holds the marker): a run marks its folder after
+    its manifest; one that died between the two is marked by the next run, so its data is never left out."""
+    from ml_code.paths import RUN_RECORDED_MARKER
+
+    raw, output = tmp_path / "raw", tmp_path / "out"
+    write_lines(raw / "a.jsonl", [record("C1"), record("C2")])
+    first = run_etl(spark, CHURN, local_locations(raw, output), key=KEY, run_id="r1", ingest_date="2026-07-01")
+    marker = Path(first["outputs"]["curated"].removeprefix("file:")) / RUN_RECORDED_MARKER
+    assert marker.read_text() == "r1"
+    marker.unlink()  # as if r1 died after its manifest
+    write_lines(raw / "b.jsonl", [record("C3")])
+    second = run_etl(spark, CHURN, local_locations(raw, output), key=KEY, run_id="r2", ingest_date="2026-07-02")
+    assert marker.is_file() and second["counts"]["written"] == 1  # r1 marked again, its files not processed twice
+    assert (Path(second["outputs"]["curated"].removeprefix("file:")) / RUN_RECORDED_MARKER).read_text() == "r2"
+
+
 BAD_FILES = {
     "empty.jsonl": (b"", "empty_file"),
     "blank.jsonl": (b"\n  \n\n", "empty_file"),

@@ -150,7 +150,7 @@ def test_runs_with_different_columns_are_read_by_name(tmp_path, churn_csv):
     older, newer = tmp_path / "run=old" / "part.csv", tmp_path / "run=new" / "part.csv"
     for path in (older, newer):
         path.parent.mkdir()
-        (path.parent / "_SUCCESS").write_text("")  # committed, as Spark marks a run's folder
+        (path.parent / paths.RUN_RECORDED_MARKER).write_text("run")  # in the ETL's ledger
     # an ETL run from before `late_payments` was declared, with its columns in another order too
     without = frame.iloc[:100].drop(columns=["late_payments"])
     without[list(reversed(without.columns))].to_csv(older, index=False)
@@ -256,8 +256,8 @@ def test_a_crashed_etl_runs_uncommitted_part_files_are_not_read(tmp_path, churn_
     assert [file.path.name for file in found.files] == ["part-0.csv"]
 
 
-def test_only_the_etl_runs_spark_committed_are_read(tmp_path, churn_csv, caplog):
-    """An ETL run that died after Spark moved some of its part files in place, before the commit marker: none of its
+def test_only_the_etl_runs_in_its_ledger_are_read(tmp_path, churn_csv, caplog):
+    """An ETL run that died before its manifest (Spark may have moved some of its part files in place): none of its
     files are read (they may be a part of its data), and the log says which run was skipped."""
     from ml_code.processing.reading import scan_input
 
@@ -266,12 +266,13 @@ def test_only_the_etl_runs_spark_committed_are_read(tmp_path, churn_csv, caplog)
     for run in (committed, crashed):
         run.mkdir(parents=True)
         (run / "part-0.csv").write_bytes(churn_csv.read_bytes())
-    (committed / "_SUCCESS").write_text("")
+    (committed / paths.RUN_RECORDED_MARKER).write_text("aaaa")
+    (crashed / "_SUCCESS").write_text("")  # committed by Spark, but not in the ledger
     found = scan_input(tmp_path / "data")
     assert [file.path.parent.name for file in found.files] == ["run=aaaa"]
-    assert f"skipping {crashed}: the ETL run did not commit its output (no _SUCCESS)" in caplog.text
-    (committed / "_SUCCESS").unlink()
-    with pytest.raises(ContractError, match=r"no CSV file under .* that an ETL run committed"):
+    assert f"skipping {crashed}: the ETL run is not in its ledger (no _RECORDED): run the ETL again" in caplog.text
+    (committed / paths.RUN_RECORDED_MARKER).unlink()
+    with pytest.raises(ContractError, match=r"no CSV file under .* of an ETL run in its ledger"):
         scan_input(tmp_path / "data")
 
 
