@@ -14,6 +14,7 @@ import pytest
 from local_mode.executor import step_graph
 from local_mode.local_s3 import LocalS3
 from local_mode.registry import APPROVED, PENDING, Registry
+from ml_code.paths import RUN_RECORDED_MARKER
 from tests.cli import ROOT, local_mode, local_mode_here
 
 ABALONE = ROOT.parent / "shared" / "data" / "abalone" / "abalone.data"
@@ -270,11 +271,12 @@ def test_runs_on_a_folder_of_csv_parts_as_the_etl_writes_them(tmp_path, definiti
     curated.mkdir(parents=True)
     (curated / "part-0.csv").write_text("".join(lines[:2000]))
     (curated / "part-1.csv").write_text(lines[0] + "".join(lines[2000:]))
+    (curated / RUN_RECORDED_MARKER).write_text("a")  # the run is in the ETL's ledger
     home = Path(os.path.relpath(tmp_path / "home", ROOT))  # a relative workdir, as `make demo` gives
     result = run(definition_file, tmp_path / "curated", home)
     assert result.returncode == 0, result.stdout[-3000:]
     (copied,) = (tmp_path / "home" / "executions").glob("*/Preprocess/opt/ml/processing/input/data/*/run=a")
-    assert sorted(p.name for p in copied.iterdir()) == ["part-0.csv", "part-1.csv"]
+    assert sorted(p.name for p in copied.iterdir()) == [RUN_RECORDED_MARKER, "part-0.csv", "part-1.csv"]
 
 
 @pytest.mark.skipif(not ABALONE.is_file(), reason=f"the abalone dataset is not at {ABALONE} (shared/ is absent)")
