@@ -18,6 +18,7 @@ from infra.packages import ML_CODE, ml_code_zip
 from ml_code.contracts.contract import CONTRACTS_DIR
 
 GLUE_VERSION = "5.0"
+GLUE_SPARK_VERSION = "3.5.4"  # what Glue 5.0 runs (its release notes: Spark 3.5.4, Python 3.11, Java 17)
 # A run writes its data and quarantine folders, and deletes those of a run that died before its manifest; it adds
 # one manifest (the ledger) and never removes one.
 RUN_AREAS = (CURATED_DATA, QUARANTINE)

@@ -393,3 +393,16 @@ def test_fails_naming_the_manifest_cut_short_beside_its_checksum(spark, tmp_path
         "restore it from the bucket's previous version, or delete it to process that run's files again"
     )
     assert "o70" not in message and "collectToPython" not in message
+
+
+def test_the_etl_is_tested_on_the_spark_that_glue_runs():
+    """Casting, ANSI mode and the Arrow integration differ between Spark versions: the suite runs on Glue's own."""
+    import sys
+
+    import pyspark
+
+    from infra.constructs.glue_etl_job import GLUE_SPARK_VERSION, GLUE_VERSION
+
+    assert (GLUE_VERSION, GLUE_SPARK_VERSION) == ("5.0", "3.5.4")
+    assert pyspark.__version__ == GLUE_SPARK_VERSION
+    assert sys.version_info[:2] == (3, 11)  # Glue 5.0's Python
