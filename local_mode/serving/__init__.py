@@ -6,5 +6,7 @@ The launcher hands the server its settings in these environment variables (stand
 
 MODEL_DIR_ENV = "LOCAL_ENDPOINT_MODEL_DIR"  # the unpacked model.tar.gz: the model files and code/
 CAPTURE_ENV = "LOCAL_ENDPOINT_CAPTURE"  # JSON: destination, endpoint, variant, sampling percentage (unset: none)
-SETTINGS_ENV = "LOCAL_ENDPOINT_SERVER"  # JSON: bind address, workers, log file for gunicorn
+SETTINGS_ENV = "LOCAL_ENDPOINT_SERVER"  # JSON: bind address, workers, threads, log file for gunicorn
+ENDPOINT_ENV = "LOCAL_ENDPOINT_NAME"  # JSON: the endpoint's name and variant, which the runtime API's path names
 INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
+VARIANT_HEADER = "X-Amzn-Invoked-Production-Variant"

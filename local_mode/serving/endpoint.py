@@ -25,7 +25,7 @@ from local_mode.deployment import MONITORING_BUCKET
 from local_mode.jobs import default_python, python_path
 from local_mode.local_s3 import S3_DIR, LocalS3
 from local_mode.registry import APPROVED, ModelPackage, Registry, RegistryError
-from local_mode.serving import CAPTURE_ENV, MODEL_DIR_ENV, SETTINGS_ENV
+from local_mode.serving import CAPTURE_ENV, ENDPOINT_ENV, MODEL_DIR_ENV, SETTINGS_ENV
 from local_mode.serving.capture import check_sampling_percentage
 from ml_code.paths import DATA_CAPTURE_PREFIX, ENDPOINT_VARIANT
 
@@ -137,6 +137,7 @@ class LocalEndpoint:
                     "log": str(self.log_file),
                 }
             ),
+            ENDPOINT_ENV: json.dumps({"name": self.spec.name, "variant": self.spec.variant}),
             "OMP_NUM_THREADS": "1",  # the container's default: one thread per worker process
         }
         if self.spec.sampling_percentage is not None:

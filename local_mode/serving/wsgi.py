@@ -4,6 +4,10 @@ The container imports SAGEMAKER_PROGRAM from the model's `code/` folder, calls i
 and answers `POST /invocations` with the script's `transform_fn` (or `input_fn` -> `predict_fn` -> `output_fn`),
 reading `Content-Type` (or `ContentType`) and `Accept` as the container does; `GET /ping` answers 200 once the
 model is loaded. Successful requests are offered to data capture. Runs under gunicorn in the ML environment.
+
+Beside the container's paths it answers the SageMaker Runtime API's `POST /endpoints/<name>/invocations` as AWS
+does in front of the container, so boto3's `invoke_endpoint` and the SageMaker SDK's `Predictor` work against it
+with only the endpoint URL changed.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from pathlib import Path
 import flask
 from werkzeug.exceptions import ClientDisconnected
 
-from local_mode.serving import CAPTURE_ENV, INFERENCE_ID_HEADER, MODEL_DIR_ENV
+from local_mode.serving import CAPTURE_ENV, ENDPOINT_ENV, INFERENCE_ID_HEADER, MODEL_DIR_ENV, VARIANT_HEADER
 from local_mode.serving.capture import CaptureConfig, DataCapture
-from ml_code.paths import MAX_REQUEST_BYTES, SERVING_CODE_DIR, SERVING_PROGRAM
+from ml_code.paths import ENDPOINT_VARIANT, MAX_REQUEST_BYTES, SERVING_CODE_DIR, SERVING_PROGRAM
 
 JSON = "application/json"
 TEXT_TYPES = ("application/json", "text/csv")  # the container hands these to the script as text
@@ -58,7 +62,12 @@ def handlers(module):
 BODY_SECONDS = 10.0  # a body (at most 6 MB) not sent within this long is refused
 
 
-def create_app(model_dir: Path, capture: DataCapture | None = None) -> flask.Flask:
+LOCAL_ACCOUNT = "000000000000"
+
+
+def create_app(
+    model_dir: Path, capture: DataCapture | None = None, *, endpoint: str = "", variant: str = ENDPOINT_VARIANT
+) -> flask.Flask:
     module = load_program(model_dir)
     model = module.model_fn(str(model_dir))
     transform_fn = handlers(module)
@@ -115,7 +124,31 @@ def create_app(model_dir: Path, capture: DataCapture | None = None) -> flask.Fla
             )
         return response
 
+    @app.post("/endpoints/<name>/invocations")
+    def runtime_invocations(name: str) -> flask.Response:
+        """The SageMaker Runtime API's InvokeEndpoint, as AWS answers it in front of the container: the endpoint by
+        name, the variant that answered in a header, and a container's error as a `ModelError` (424) that keeps its
+        status and message, so boto3 and the SDK raise what they raise on AWS."""
+        if name != endpoint:
+            message = f"Endpoint {name} of account {LOCAL_ACCOUNT} not found."
+            return runtime_error("ValidationError", 400, {"Message": message})
+        response = invocations()
+        if response.status_code >= 400:
+            kind, code = ("client" if response.status_code < 500 else "server"), response.status_code
+            original = response.get_data(as_text=True)
+            message = f'Received {kind} error ({code}) from primary with message "{original}".'
+            return runtime_error(
+                "ModelError", 424, {"Message": message, "OriginalStatusCode": code, "OriginalMessage": original}
+            )
+        response.headers[VARIANT_HEADER] = variant
+        return response
+
     return app
+
+
+def runtime_error(kind: str, status: int, body: dict) -> flask.Response:
+    """An error of the Runtime API (rest-json: its type in `x-amzn-ErrorType`)."""
+    return flask.Response(json.dumps(body), status=status, mimetype=JSON, headers={"x-amzn-ErrorType": kind})
 
 
 def capture_from_env() -> DataCapture | None:
@@ -134,4 +167,10 @@ def capture_from_env() -> DataCapture | None:
 
 
 capture = capture_from_env()
-application = create_app(Path(os.environ[MODEL_DIR_ENV]), capture)
+_endpoint = json.loads(os.environ.get(ENDPOINT_ENV, "{}"))
+application = create_app(
+    Path(os.environ[MODEL_DIR_ENV]),
+    capture,
+    endpoint=_endpoint.get("name", ""),
+    variant=_endpoint.get("variant", ENDPOINT_VARIANT),
+)

@@ -517,3 +517,59 @@ def test_a_graceful_stop_answers_every_connection_it_had_accepted(approved_model
         assert endpoint.stop() == 0  # while most of them wait for a thread
         statuses = [reply.split(b"\r\n", 1)[0] for reply in answers]
     assert statuses == [b"HTTP/1.1 200 OK"] * len(clients)
+
+
+def runtime_client(endpoint: LocalEndpoint):
+    """boto3's SageMaker Runtime client, unchanged but for the endpoint URL."""
+    import boto3
+
+    return boto3.client("sagemaker-runtime", endpoint_url=endpoint.url)
+
+
+def test_boto3_invoke_endpoint_gets_what_the_container_answers_with_aws_headers(endpoints, approved_models):
+    endpoint, model = endpoints["binary_classification"], approved_models["binary_classification"]
+    body = json.dumps(feature_records(model, 3))
+    answer = runtime_client(endpoint).invoke_endpoint(
+        EndpointName=endpoint.spec.name,
+        Body=body,
+        ContentType="application/json",
+        Accept="application/json",
+        InferenceId="drop-in-1",
+        CustomAttributes="trace=1",
+    )
+    assert answer["InvokedProductionVariant"] == "AllTraffic"
+    assert answer["ContentType"].startswith("application/json")
+    expected = json.loads(invoke(endpoint, body, "application/json")[1])
+    assert json.loads(answer["Body"].read()) == expected
+
+
+def test_boto3_gets_the_errors_aws_gives_with_our_message(endpoints):
+    from botocore.exceptions import ClientError
+
+    endpoint = endpoints["binary_classification"]
+    client = runtime_client(endpoint)
+    with pytest.raises(ClientError) as refused:
+        client.invoke_endpoint(EndpointName=endpoint.spec.name, Body=b"{", ContentType="application/json")
+    error = refused.value.response
+    assert error["Error"]["Code"] == "ModelError" and error["OriginalStatusCode"] == 400
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert "Received client error (400) from primary with message" in error["Error"]["Message"]
+    assert json.loads(error["OriginalMessage"])["message"]  # the container's own message, whole
+    with pytest.raises(client.exceptions.ValidationError, match=r"Endpoint no-such-endpoint of account \d+ not found"):
+        client.invoke_endpoint(EndpointName="no-such-endpoint", Body=b"{}", ContentType="application/json")
+
+
+def test_the_sdks_predictor_works_unchanged_but_for_the_endpoint_url(endpoints, approved_models):
+    import boto3
+    from sagemaker.deserializers import JSONDeserializer
+    from sagemaker.predictor import Predictor
+    from sagemaker.serializers import JSONSerializer
+    from sagemaker.session import Session
+
+    endpoint, model = endpoints["binary_classification"], approved_models["binary_classification"]
+    session = Session(boto_session=boto3.Session(), sagemaker_runtime_client=runtime_client(endpoint))
+    predictor = Predictor(
+        endpoint.spec.name, sagemaker_session=session, serializer=JSONSerializer(), deserializer=JSONDeserializer()
+    )
+    records = feature_records(model, 2)
+    assert predictor.predict(records) == json.loads(invoke(endpoint, json.dumps(records), "application/json")[1])
