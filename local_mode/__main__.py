@@ -274,16 +274,18 @@ def _serve(args: argparse.Namespace) -> int:
     if args.model:
         if not args.endpoint:
             raise ValueError("--model needs --endpoint, the name its capture is filed under")
-        archive, what = args.model, str(args.model)
+        archive, what, arn = args.model, str(args.model), None
     else:
         package = approved_package(args.workdir, args.group, args.version)
         archive, what = package_archive(args.workdir, package), f"{package.group} version {package.version}"
+        arn = package.arn
     spec = EndpointSpec(
         name=args.endpoint or args.group,
         model_archive=archive,
         port=args.port,
         workers=args.workers,
         sampling_percentage=None if args.no_capture else args.capture_percentage,
+        model_package_arn=arn,
     )
     endpoint = LocalEndpoint(spec, args.workdir)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as Ctrl-C does: gracefully, capture flushed

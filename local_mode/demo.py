@@ -117,7 +117,12 @@ class Demo:
         registry.decide(package.group, package.version, APPROVED, approver="demo", comment="demo approval")
         package = approved_package(self.home, package.group)
         self.phase(f"v{package.version} approved", f"{package.group} version {package.version}: {package.status}")
-        spec = EndpointSpec(name=package.group, model_archive=package_archive(self.home, package), port=free_port())
+        spec = EndpointSpec(
+            name=package.group,
+            model_archive=package_archive(self.home, package),
+            port=free_port(),
+            model_package_arn=package.arn,
+        )
         columns = input_columns(self.home, package)
         started = time.monotonic()
         with LocalEndpoint(spec, self.home) as endpoint:

@@ -12,9 +12,10 @@ endpoint's alarms (infra/alarm_rules.py, what the stack deploys) are evaluated w
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from infra.alarm_rules import alarm_rules
@@ -100,7 +101,7 @@ def run_monitor(
     check_endpoint_name(endpoint)
     contract = load_contract(contract_source)
     store = MetricsStore(home)
-    end = end or datetime.now(timezone.utc)
+    end = end or _next_whole_second()
     start = start or max(store.last_run_end(endpoint) or end - MAX_WINDOW, end - MAX_WINDOW)
     executor = deployed_executor(
         contract_source, build_local_monitoring_definition(contract), home, python=python, log=log
@@ -153,6 +154,15 @@ def run_monitor(
         },
         alarms=[evaluate_alarm(store, rule, endpoint, end) for rule in alarm_rules(endpoint, contract, stage)],
     )
+
+
+def _next_whole_second() -> datetime:
+    """The next whole second, once it has come: captured requests carry whole seconds, as AWS writes them, so a
+    window that ends there holds every request answered before the run began."""
+    now = datetime.now(timezone.utc)
+    end = now.replace(microsecond=0) + timedelta(seconds=1)
+    time.sleep((end - now).total_seconds())
+    return end
 
 
 def input_columns(home: Path, package: ModelPackage) -> list[str]:

@@ -23,6 +23,7 @@ from typing import IO
 logger = logging.getLogger(__name__)
 
 ENCODINGS = {"text/csv": "CSV", "application/json": "JSON"}  # anything else is captured as BASE64
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # AWS's inferenceTime: UTC, whole seconds
 
 
 def check_sampling_percentage(value: float) -> None:
@@ -36,6 +37,7 @@ class CaptureConfig:
     endpoint: str
     variant: str
     sampling_percentage: float = 100.0
+    model_package_arn: str | None = None  # the package served, recorded with each request
 
     def __post_init__(self) -> None:
         check_sampling_percentage(self.sampling_percentage)
@@ -54,11 +56,15 @@ def capture_record(
     inference_time: datetime,
     inference_id: str | None,
     event_id: str,
+    model_package_arn: str | None = None,
 ) -> dict:
-    """One captured request in SageMaker's format."""
-    metadata = {"eventId": event_id, "inferenceTime": inference_time.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"}
+    """One captured request in SageMaker's format (its time in whole seconds, as AWS writes it); with the package
+    that answered as `eventMetadata.modelPackageArn`, a key readers of AWS's format pass over."""
+    metadata = {"eventId": event_id, "inferenceTime": inference_time.astimezone(timezone.utc).strftime(TIME_FORMAT)}
     if inference_id:
         metadata["inferenceId"] = inference_id
+    if model_package_arn:
+        metadata["modelPackageArn"] = model_package_arn
     return {
         "captureData": {
             "endpointInput": _payload(input_body, input_type, "INPUT"),
@@ -99,7 +105,10 @@ class DataCapture:
             if self._sampler.random() * 100 >= self.config.sampling_percentage:
                 return False
             try:
-                line = json.dumps(capture_record(event_id=str(uuid.uuid4()), **request), ensure_ascii=False)
+                record = capture_record(
+                    event_id=str(uuid.uuid4()), model_package_arn=self.config.model_package_arn, **request
+                )
+                line = json.dumps(record, ensure_ascii=False)
                 handle = self._file_for(request["inference_time"])
                 handle.write(line + "\n")
                 handle.flush()

@@ -62,6 +62,7 @@ class EndpointSpec:
     workers: int = 2
     sampling_percentage: float | None = 100.0  # None: no data capture
     variant: str = ENDPOINT_VARIANT
+    model_package_arn: str | None = None  # the package served (None: a bare model archive), in each capture record
 
     def __post_init__(self) -> None:
         check_endpoint_name(self.name)
@@ -147,6 +148,7 @@ class LocalEndpoint:
                     "endpoint": self.spec.name,
                     "variant": self.spec.variant,
                     "sampling_percentage": self.spec.sampling_percentage,
+                    "model_package_arn": self.spec.model_package_arn,
                 }
             )
         self.log_file.unlink(missing_ok=True)

@@ -162,6 +162,7 @@ def capture_from_env() -> DataCapture | None:
             endpoint=settings["endpoint"],
             variant=settings["variant"],
             sampling_percentage=float(settings["sampling_percentage"]),
+            model_package_arn=settings.get("model_package_arn"),
         )
     )
 
