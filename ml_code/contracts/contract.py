@@ -45,6 +45,7 @@ _KEYS = {
     "problem_type",
     "target",
     "positive_label",
+    "negative_label",
     "id_columns",
     "pii",
     "categorical",
@@ -116,6 +117,8 @@ class DatasetContract:
     target: str
     metric: Metric
     positive_label: Any = None
+    # binary: how the endpoint names a prediction below 0.5 (default: the data's own other label, learned in training)
+    negative_label: Any = None
     id_columns: tuple[str, ...] = ()
     pii_drop: tuple[str, ...] = ()
     pii_hash: tuple[str, ...] = ()
@@ -308,6 +311,15 @@ def parse_contract(raw: Any, *, where: str = "contract") -> DatasetContract:
             raise ContractError(f'{where}: a binary_classification contract needs positive_label (e.g. "yes")')
     elif positive_label is not None:
         raise ContractError(f"{where}: positive_label is only for binary_classification, not {problem_type}")
+    negative_label = raw.get("negative_label")
+    if negative_label is not None:
+        if problem_type != "binary_classification":
+            raise ContractError(f"{where}: negative_label is only for binary_classification, not {problem_type}")
+        if isinstance(negative_label, (dict, list)) or _as_label(negative_label) == _as_label(positive_label):
+            raise ContractError(
+                f"{where}: negative_label {negative_label!r} must be one value other than positive_label "
+                f"{positive_label!r}"
+            )
 
     return DatasetContract(
         name=_contract_name(raw["name"], where),
@@ -315,6 +327,7 @@ def parse_contract(raw: Any, *, where: str = "contract") -> DatasetContract:
         target=target,
         metric=_metric(raw["metric"], problem_type, where),
         positive_label=positive_label,
+        negative_label=negative_label,
         id_columns=roles["id_columns"],
         pii_drop=roles["pii.drop"],
         pii_hash=roles["pii.hash"],

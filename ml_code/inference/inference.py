@@ -30,7 +30,6 @@ import pandas as pd  # noqa: E402
 import xgboost as xgb  # noqa: E402
 
 from ml_code.fairness.explanations import by_column, feature_contributions  # noqa: E402
-from ml_code.inference.responses import negative_label  # noqa: E402
 from ml_code.paths import MAX_RECORDS_PER_REQUEST as MAX_RECORDS  # noqa: E402
 from ml_code.paths import (  # noqa: E402
     MAX_REQUEST_BYTES,  # noqa: E402
@@ -190,7 +189,7 @@ def answers(scores: np.ndarray, transform: FeatureTransform) -> list[dict[str, A
         return [
             {
                 "probability": float(p),
-                "label": transform.positive_label if p >= 0.5 else negative_label(transform.positive_label),
+                "label": transform.positive_label if p >= 0.5 else transform.negative_answer,
             }
             for p in scores
         ]

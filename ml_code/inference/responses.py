@@ -9,11 +9,6 @@ from typing import Any
 PROBABILITY_SUM_TOLERANCE = 1e-4  # xgboost computes class probabilities in float32
 
 
-def negative_label(positive_label: Any) -> str:
-    """The label of a binary prediction below 0.5, e.g. `not yes`."""
-    return f"not {positive_label}"
-
-
 def response_problems(body: Any, *, problem_type: str, positive_label: Any, records: int) -> list[str]:
     """What is wrong with a JSON answer (`{"predictions": [...]}`) to `records` records; empty when nothing is."""
     if not isinstance(body, dict) or not isinstance(body.get("predictions"), list):
@@ -46,9 +41,10 @@ def _binary(prediction: Any, positive_label: Any) -> list[str]:
     if not _probability(probability):
         return [f"probability {probability!r} is not in [0, 1]"]
     positive = str(positive_label).strip()  # as the feature transform keeps it
-    expected = positive if probability >= 0.5 else negative_label(positive)
-    if str(label) != expected:
-        return [f"label {label!r} for probability {probability}, expected {expected!r}"]
+    if probability >= 0.5 and str(label) != positive:
+        return [f"label {label!r} for probability {probability}, expected {positive!r}"]
+    if probability < 0.5 and (str(label) == positive or not str(label)):  # the data's other label, whatever it is
+        return [f"label {label!r} for probability {probability}, expected a label other than {positive!r}"]
     return []
 
 

@@ -52,6 +52,12 @@ class FeatureTransform:
     features: list[str]
     classes: list[str]
     positive_label: Any = None
+    negative_label: Any = None  # binary: the label of a prediction below 0.5, as the data spells it
+
+    @property
+    def negative_answer(self) -> str:
+        """The label a binary model answers below 0.5 (a transform from before it was learned: `not <positive>`)."""
+        return self.negative_label if self.negative_label is not None else f"not {self.positive_label}"
 
     def apply(self, frame: pd.DataFrame, unusable: dict[str, tuple[int, int]] | None = None) -> pd.DataFrame:
         """Raw records -> the model's feature matrix (float, in `features` order); `unusable` gets, per numeric or
@@ -207,6 +213,10 @@ def fit_transform(train: pd.DataFrame, contract: DatasetContract) -> FeatureTran
     classes = []
     if contract.problem_type == "multiclass_classification":
         classes = sorted(as_category_text(train[contract.target]).dropna().unique())
+    positive = None if contract.positive_label is None else str(contract.positive_label).strip()
+    negative = None
+    if contract.problem_type == "binary_classification":
+        negative = _negative_label(as_category_text(train[contract.target]), positive, contract.negative_label)
 
     draft = FeatureTransform(
         contract_name=contract.name,
@@ -218,7 +228,8 @@ def fit_transform(train: pd.DataFrame, contract: DatasetContract) -> FeatureTran
         reference_date=reference_date,
         features=[],
         classes=classes,
-        positive_label=None if contract.positive_label is None else str(contract.positive_label).strip(),
+        positive_label=positive,
+        negative_label=negative,
     )
     varied = []
     for column, share in top_share.items():
@@ -234,6 +245,15 @@ def fit_transform(train: pd.DataFrame, contract: DatasetContract) -> FeatureTran
     features = select_features(varied, correlation, relevance)
     logger.info("kept %d of %d encoded features", len(features), len(top_share))
     return FeatureTransform(**{**draft.__dict__, "features": features})
+
+
+def _negative_label(target: pd.Series, positive: str, named) -> str:
+    """The contract's negative label, else the training split's most common label other than the positive one (the
+    first in sorted order on a tie)."""
+    if named is not None:
+        return str(named).strip()
+    counts = target[target != positive].dropna().value_counts()
+    return str(sorted(counts.index[counts == counts.max()])[0]) if len(counts) else f"not {positive}"
 
 
 def correlations(chunks: Iterable[np.ndarray], target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

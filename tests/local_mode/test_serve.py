@@ -71,7 +71,7 @@ def test_json_and_csv_answers_for_each_problem_type(endpoints, approved_models, 
     predictions = json.loads(body)["predictions"]
     assert len(predictions) == 5
     if problem_type == "binary_classification":
-        assert all(0 <= p["probability"] <= 1 and p["label"] in ("yes", "not yes") for p in predictions)
+        assert all(0 <= p["probability"] <= 1 and p["label"] in ("yes", "no") for p in predictions)
     elif problem_type == "multiclass_classification":
         assert all(set(p["probabilities"]) == {"basic", "premium", "standard"} for p in predictions)
         assert all(p["label"] == max(p["probabilities"], key=p["probabilities"].get) for p in predictions)

@@ -123,7 +123,7 @@ def test_the_answers_baseline_is_what_the_endpoint_answers_for_the_test_split(
     assert statistics["dataset"]["item_count"] == test_rows
     by_name = {feature["name"]: feature for feature in constraints["features"]}
     assert by_name["probability"]["inferred_type"] == "Fractional"
-    assert by_name["label"]["string_constraints"]["domains"] == ["not yes", "yes"]
+    assert by_name["label"]["string_constraints"]["domains"] == ["no", "yes"]
 
 
 def test_fails_without_a_report_when_the_archive_is_not_a_model(tmp_path, churn_prepared):

@@ -12,19 +12,18 @@ from ml_code.contracts.contract import ContractError, parse_contract
 from ml_code.processing.features import FeatureTransform, correlations, fit_transform
 
 # Column names a real export might have: spaces, an apostrophe, mixed case, a numeric-looking category.
-CONTRACT = parse_contract(
-    {
-        "name": "odd-names",
-        "problem_type": "binary_classification",
-        "target": "Churned?",
-        "positive_label": "True.",
-        "id_columns": ["Customer ID"],
-        "pii": {"drop": ["Owner's Name"]},
-        "categorical": ["Area Code", "plan"],
-        "datetime_age": {"Signed Up": "days since signup"},
-        "metric": {"name": "auc", "threshold": 0.7},
-    }
-)
+RAW = {
+    "name": "odd-names",
+    "problem_type": "binary_classification",
+    "target": "Churned?",
+    "positive_label": "True.",
+    "id_columns": ["Customer ID"],
+    "pii": {"drop": ["Owner's Name"]},
+    "categorical": ["Area Code", "plan"],
+    "datetime_age": {"Signed Up": "days since signup"},
+    "metric": {"name": "auc", "threshold": 0.7},
+}
+CONTRACT = parse_contract(RAW)
 
 
 def frame(rows: int, *, seed: int, shift: float = 0.0) -> pd.DataFrame:
@@ -185,3 +184,39 @@ def test_feature_names_are_valid_unique_and_stable_whatever_the_raw_values(tmp_p
         num_boost_round=2,
     )
     assert booster.feature_names == transform.features
+
+
+def test_a_binary_models_negative_label_is_the_datas_own_or_the_contracts():
+    """`False.` where the data says `False.`, not `not True.`; the contract may name another; a transform from before
+    the label was learned keeps answering `not <positive>`."""
+    train = frame(400, seed=1)
+    assert fit_transform(train, CONTRACT).negative_label == "False."
+    named = parse_contract({**RAW, "negative_label": "stays"})
+    assert fit_transform(train, named).negative_answer == "stays"
+    learned = fit_transform(train, CONTRACT)
+    older = FeatureTransform(**{**vars(learned), "negative_label": None})
+    assert older.negative_answer == "not True."
+    mixed = train.assign(**{"Churned?": ["True.", "False.", "false", "False."] * 100})
+    assert fit_transform(mixed, CONTRACT).negative_label == "False."  # the most common spelling
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"negative_label": "True."}, r"negative_label 'True\.' must be one value other than positive_label 'True\.'"),
+        ({"negative_label": ["a", "b"]}, r"negative_label \['a', 'b'\] must be one value other than positive_label"),
+        (
+            {
+                "problem_type": "regression",
+                "positive_label": None,
+                "negative_label": "no",
+                "metric": {"name": "rmse", "threshold": 1},
+            },
+            r"negative_label is only for binary_classification, not regression",
+        ),
+    ],
+)
+def test_fails_when_the_negative_label_cannot_be_one(changes, message):
+    raw = {key: value for key, value in {**RAW, **changes}.items() if value is not None}
+    with pytest.raises(ContractError, match=message):
+        parse_contract(raw)
