@@ -123,11 +123,12 @@ def needed_columns(columns: tuple[str, ...], contract: DatasetContract) -> list[
     return [column for column in columns if column in wanted]
 
 
-def data_hash(input_dir: Path) -> str:
-    """SHA-256 over the input files' relative paths and bytes: which data a model was trained on."""
+def data_hash(source: Input) -> str:
+    """SHA-256 over the relative paths and bytes of the files read (not of those skipped): which data a model was
+    trained on."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in input_dir.rglob("*.csv") if p.is_file()):
-        digest.update(str(path.relative_to(input_dir)).encode() + b"\0")
+    for path in (file.path for file in source.files):
+        digest.update(str(path.relative_to(source.directory)).encode() + b"\0")
         with path.open("rb") as handle:
             for block in iter(lambda: handle.read(HASH_BLOCK_BYTES), b""):
                 digest.update(block)
@@ -311,7 +312,7 @@ def preprocess(input_dir: Path, base_dir: Path, contract: DatasetContract, *, se
         ThreadPoolExecutor(max_workers=1) as background,
         ThreadPoolExecutor(max_workers=2) as workers,
     ):
-        digest = background.submit(data_hash, input_dir)  # beside the main work, as is the baseline below
+        digest = background.submit(data_hash, source)  # beside the main work, as is the baseline below
         data = keep_newest_per_id(read_scanned(source, contract, spill=spill), contract)
         splits = split(check_target(data, contract), contract, seed=seed)
         del data  # the splits hold the rows now
@@ -331,6 +332,7 @@ def preprocess(input_dir: Path, base_dir: Path, contract: DatasetContract, *, se
             seed=seed,
             digest=digest.result(),
             payload=sample.result(),
+            etl_runs=source.etl_runs,
         )
     logger.info(
         "rows: train %d, validation %d, test %d; features: %d",
@@ -351,10 +353,13 @@ def write_outputs(
     seed: int,
     digest: str,
     payload: bytes,
+    etl_runs: tuple[str, ...],
 ) -> None:
-    """The small outputs: the transform, the run's metadata, the sample payload and the fairness datasets."""
+    """The small outputs: the transform, the run's metadata (with the ETL runs whose output it read: the lineage
+    from a model to its raw files), the sample payload and the fairness datasets."""
     metadata = {
         "data_sha256": digest,
+        "etl_runs": list(etl_runs),
         "contract": contract.name,
         "seed": seed,
         "rows": {name: len(getattr(splits, name)) for name in SPLITS},

@@ -48,6 +48,20 @@ class Input:
     files: tuple[InputFile, ...]
     columns: tuple[str, ...]
 
+    @property
+    def etl_runs(self) -> tuple[str, ...]:
+        """The ids of the ETL runs (`run=<id>` folders) whose files these are, sorted."""
+        return tuple(
+            sorted(
+                {
+                    part.removeprefix("run=")
+                    for file in self.files
+                    for part in file.path.relative_to(self.directory).parts[:-1]
+                    if part.startswith("run=")
+                }
+            )
+        )
+
 
 def scan_input(input_dir: Path) -> Input:
     """Every CSV under `input_dir` (the ETL writes one folder per ingestion date and run), with its header checked.

@@ -10,7 +10,7 @@ import pytest
 
 from ml_code import paths
 from ml_code.contracts.contract import CONTRACTS_DIR, ContractError, load_contract
-from ml_code.processing.preprocess import check_target, main, read_input, split
+from ml_code.processing.preprocess import check_target, data_hash, main, read_input, split
 
 CHURN_CONTRACT = str(CONTRACTS_DIR / "customer-churn.json")
 
@@ -271,6 +271,12 @@ def test_only_the_etl_runs_in_its_ledger_are_read(tmp_path, churn_csv, caplog):
     found = scan_input(tmp_path / "data")
     assert [file.path.parent.name for file in found.files] == ["run=aaaa"]
     assert f"skipping {crashed}: the ETL run is not in its ledger (no _RECORDED): run the ETL again" in caplog.text
+    assert found.etl_runs == ("aaaa",)  # recorded in the run's metadata: the lineage to the ETL's manifests
+    alone = tmp_path / "alone" / "ingest_date=2026-11-30" / "run=aaaa"
+    alone.mkdir(parents=True)
+    (alone / "part-0.csv").write_bytes(churn_csv.read_bytes())
+    (alone / paths.RUN_RECORDED_MARKER).write_text("aaaa")
+    assert data_hash(found) == data_hash(scan_input(tmp_path / "alone"))  # of what was read, not what was skipped
     (committed / paths.RUN_RECORDED_MARKER).unlink()
     with pytest.raises(ContractError, match=r"no CSV file under .* of an ETL run in its ledger"):
         scan_input(tmp_path / "data")
