@@ -133,6 +133,7 @@ def released_group_reference(config: PlatformConfig, serving: StageConfig) -> st
 # Where the model build writes in the artifacts bucket (the pipeline definition uses the same prefix):
 # `pipelines/<pipeline>/<execution>/<step>/...`, models under the `train` step.
 MODEL_BUILD_PREFIX = "pipelines"
+PREPROCESS_STEP = "preprocess"  # the preprocessing step's folder of an execution (splits, transform, metadata)
 BASELINE_STEP = "baseline"  # the data-quality baseline's folder of an execution (the drift baselines)
 EXPLAINABILITY_STEP = "explainability"  # the Explainability step's folder of an execution (global SHAP values)
 

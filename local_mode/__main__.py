@@ -1,4 +1,4 @@
-"""python -m local_mode {generate,etl,run,tune,definition,registry,serve,score,monitor,demo} ...: the platform's
+"""python -m local_mode {generate,etl,run,tune,definition,registry,serve,score,lineage,monitor,demo} ...: the platform's
 loop on this machine, offline."""
 
 from __future__ import annotations
@@ -104,6 +104,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     score.add_argument("--data", type=Path, required=True, help="a CSV file with a header, or a folder of them")
     score.add_argument("--python", help="the interpreter the steps run with (default: .venv-ml's)")
 
+    trace = commands.add_parser("lineage", help="where a prediction came from: its package, run, commit and raw files")
+    workdir(trace)
+    trace.add_argument(
+        "--inference-id", required=True, help="the X-Amzn-SageMaker-Inference-Id the request was sent with"
+    )
+
     monitor = commands.add_parser("monitor", help="a monitoring run of an endpoint's captured traffic, and its alarms")
     workdir(monitor)
     monitor.add_argument(
@@ -173,6 +179,11 @@ def main(argv: list[str] | None = None) -> int:
             return _monitor(args)
         if args.command == "score":
             return _score(args)
+        if args.command == "lineage":
+            from local_mode.lineage import describe, lineage
+
+            print(describe(lineage(args.workdir, args.inference_id)))
+            return 0
         if args.command == "tune":
             return _tune(args)
         if args.command == "demo":

@@ -42,7 +42,7 @@ from sagemaker.workflow.retry import (
 )
 from sagemaker.workflow.steps import CacheConfig, ProcessingStep, TrainingStep, TuningStep
 
-from infra.naming import BASELINE_STEP, CURATED_DATA, MODEL_BUILD_PREFIX, curated_prefix
+from infra.naming import BASELINE_STEP, CURATED_DATA, MODEL_BUILD_PREFIX, PREPROCESS_STEP, curated_prefix
 from infra.pipeline.fairness_steps import fairness_steps
 from infra.pipeline.settings import IMAGE_PLACEHOLDERS, PLACEHOLDERS, PipelineSettings
 from ml_code import paths
@@ -293,10 +293,10 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
     preprocess = ProcessingStep(
         name="Preprocess",
         step_args=run_module(
-            processor("preprocess"),
+            processor(PREPROCESS_STEP),
             "ml_code.processing.preprocess",
             inputs=[job_input("data", input_data, paths.PROCESSING_INPUT_DATA)],
-            outputs=[job_output(name, "preprocess") for name in _preprocess_outputs(contract)],
+            outputs=[job_output(name, PREPROCESS_STEP) for name in _preprocess_outputs(contract)],
             arguments=["--contract", contract.name, "--seed", seed.to_string()],
         ),
         property_files=[metadata],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from tests.cli import local_mode
@@ -45,6 +46,16 @@ def test_the_demo_tells_the_whole_story_and_stops_its_server(tmp_path):
     assert "Listening at" not in result.stdout  # the server's log goes to its file, not the story
     server_log = (home / "endpoints" / "mlops-dev-customer-churn" / "server.log").read_text()
     assert "Shutting down: Master" in server_log
+    # a prediction of the demo's traffic traces back to the raw export and the commit
+    capture = sorted((home / "s3" / "local-monitoring" / "datacapture").rglob("*.jsonl"))[0]
+    inference_id = json.loads(capture.read_text().splitlines()[0])["eventMetadata"]["inferenceId"]
+    traced = local_mode("lineage", "--workdir", home, "--inference-id", inference_id)
+    assert traced.returncode == 0, traced.stderr[-2000:]
+    assert "mlops-dev-customer-churn version 1" in traced.stdout and "decided            by demo at" in traced.stdout
+    assert re.search(r"code commit\s+[0-9a-f]{40}", traced.stdout)
+    assert re.search(r"ETL run \w+:\n  ingested .*\n  counts .*\n  raw files\s+\S*/raw/export-1\.jsonl", traced.stdout)
+    unknown = local_mode("lineage", "--workdir", home, "--inference-id", "no-such-request")
+    assert unknown.returncode == 1 and "no captured request has inference id 'no-such-request'" in unknown.stderr
 
 
 def test_fails_when_the_workdir_holds_other_work(tmp_path):
