@@ -1,5 +1,5 @@
-"""python -m local_mode {generate,etl,run,tune,definition,registry,serve,score,lineage,monitor,demo} ...: the platform's
-loop on this machine, offline."""
+"""python -m local_mode {generate,etl,run,tune,definition,registry,serve,score,lineage,reproduce,monitor,demo} ...:
+the platform's loop on this machine, offline."""
 
 from __future__ import annotations
 
@@ -110,6 +110,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--inference-id", required=True, help="the X-Amzn-SageMaker-Inference-Id the request was sent with"
     )
 
+    again = commands.add_parser("reproduce", help="train a package again from its lineage and compare every output")
+    workdir(again)
+    again.add_argument("--group", required=True)
+    again.add_argument("--version", type=int, required=True)
+    again.add_argument("--python", help="the interpreter the steps run with (default: .venv-ml's)")
+
     monitor = commands.add_parser("monitor", help="a monitoring run of an endpoint's captured traffic, and its alarms")
     workdir(monitor)
     monitor.add_argument(
@@ -179,6 +185,13 @@ def main(argv: list[str] | None = None) -> int:
             return _monitor(args)
         if args.command == "score":
             return _score(args)
+        if args.command == "reproduce":
+            from local_mode.reproduce import describe as described
+            from local_mode.reproduce import reproduce
+
+            result = reproduce(args.workdir, args.group, args.version, python=args.python)
+            print(described(result))
+            return 0 if result.reproduced else EXIT_ERROR
         if args.command == "lineage":
             from local_mode.lineage import describe, lineage
 

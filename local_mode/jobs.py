@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import subprocess
-import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from local_mode import ml_processes
 from local_mode.deployment import XGBOOST_IMAGE
 from local_mode.local_s3 import LocalS3
 from ml_code import paths
+from ml_code.archives import tar_gz
 from ml_code.bootstrap import unpack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -240,12 +240,13 @@ def final_metrics(log: str, algorithm: dict) -> list[dict]:
 
 
 def pack_model(model_dir: Path, destination: Path) -> Path:
-    """model.tar.gz with the model directory's files at its root, as SageMaker packs it."""
+    """model.tar.gz with the model directory's files at its root, as SageMaker packs it, deterministic (sorted, no
+    times or owners: the same model files give the same archive, so its hash identifies the model)."""
     destination.parent.mkdir(parents=True, exist_ok=True)
+    files = sorted(path for path in model_dir.rglob("*") if path.is_file())
+    archive = tar_gz({path.relative_to(model_dir).as_posix(): path.read_bytes() for path in files})
     with tempfile.NamedTemporaryFile(dir=destination.parent, suffix=".part", delete=False) as handle:
-        with tarfile.open(fileobj=handle, mode="w:gz") as archive:
-            for path in sorted(model_dir.iterdir()):
-                archive.add(path, arcname=path.name)
+        handle.write(archive)
     os.replace(handle.name, destination)
     return destination
 

@@ -91,7 +91,7 @@ def lineage(home: Path, inference_id: str) -> list[Link]:
             },
         )
     )
-    execution = _execution(home, package.pipeline_execution)
+    execution = execution_record(home, package.pipeline_execution)
     parameters = execution["parameters"]
     chain.append(
         Link(
@@ -138,7 +138,8 @@ def lineage(home: Path, inference_id: str) -> list[Link]:
     return chain
 
 
-def _execution(home: Path, execution_id: str) -> dict:
+def execution_record(home: Path, execution_id: str) -> dict:
+    """The record the local executor kept of an execution (its parameters, steps and status)."""
     path = home / EXECUTIONS_DIR / execution_id / RECORD_FILE
     try:
         return read_json(path)

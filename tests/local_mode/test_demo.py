@@ -54,6 +54,16 @@ def test_the_demo_tells_the_whole_story_and_stops_its_server(tmp_path):
     assert "mlops-dev-customer-churn version 1" in traced.stdout and "decided            by demo at" in traced.stdout
     assert re.search(r"code commit\s+[0-9a-f]{40}", traced.stdout)
     assert re.search(r"ETL run \w+:\n  ingested .*\n  counts .*\n  raw files\s+\S*/raw/export-1\.jsonl", traced.stdout)
+    # training v2 again gives the same bytes (the champion comparison aside: it reads the registry); v1's data has
+    # grown since (the demo's second export went into the same curated folder), and reproduce says so
+    group = ("--workdir", home, "--group", "mlops-dev-customer-churn")
+    again = local_mode("reproduce", *group, "--version", "2")
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "the data's hash is" in again.stdout and "as recorded" in again.stdout
+    assert re.search(r"identical: (\d+) of the (\d+) files", again.stdout)
+    changed = local_mode("reproduce", *group, "--version", "1")
+    assert changed.returncode == 1 and "the data changed: its hash is" in changed.stdout
+    assert "train/pipelines-<execution>-Train/output/model.tar.gz" in changed.stdout
     unknown = local_mode("lineage", "--workdir", home, "--inference-id", "no-such-request")
     assert unknown.returncode == 1 and "no captured request has inference id 'no-such-request'" in unknown.stderr
 
