@@ -109,6 +109,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     trace.add_argument(
         "--inference-id", required=True, help="the X-Amzn-SageMaker-Inference-Id the request was sent with"
     )
+    trace.add_argument("--aws", action="store_true", help="walk the chain on AWS, through its APIs (needs --endpoint)")
+    trace.add_argument("--endpoint", help="with --aws: the endpoint that answered")
+    trace.add_argument("--bucket", help="with --aws: the stage's monitoring bucket, where the endpoint captures")
+    trace.add_argument(
+        "--at", help="with --aws: about when it answered (ISO 8601; its hour and the one before are read)"
+    )
 
     again = commands.add_parser("reproduce", help="train a package again from its lineage and compare every output")
     workdir(again)
@@ -193,10 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             print(described(result))
             return 0 if result.reproduced else EXIT_ERROR
         if args.command == "lineage":
-            from local_mode.lineage import describe, lineage
-
-            print(describe(lineage(args.workdir, args.inference_id)))
-            return 0
+            return _lineage(args)
         if args.command == "tune":
             return _tune(args)
         if args.command == "demo":
@@ -380,6 +383,31 @@ def _monitor(args: argparse.Namespace) -> int:
         print(f"  model quality on {result.model_quality['merged_records']} labelled records written")
     for outcome in result.alarms:
         print(f"alarm {outcome.rule.name}: {outcome.state.value} ({outcome.state.reason})")
+    return 0
+
+
+def _lineage(args: argparse.Namespace) -> int:
+    from local_mode.lineage import aws_lineage, describe, lineage
+
+    if not args.aws:
+        print(describe(lineage(args.workdir, args.inference_id)))
+        return 0
+    if not (args.endpoint and args.bucket and args.at):
+        raise ValueError("--aws needs --endpoint, --bucket and --at: where and about when the request was captured")
+    from datetime import datetime, timezone
+
+    import boto3
+
+    at = datetime.fromisoformat(args.at.replace("Z", "+00:00"))
+    links = aws_lineage(
+        boto3.client("sagemaker"),
+        boto3.client("s3"),
+        bucket=args.bucket,
+        endpoint=args.endpoint,
+        at=at if at.tzinfo else at.replace(tzinfo=timezone.utc),
+        inference_id=args.inference_id,
+    )
+    print(describe(links))
     return 0
 
 

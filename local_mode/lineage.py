@@ -1,28 +1,39 @@
 """`local_mode lineage`: where a prediction came from, from its capture record back to the raw export files.
 
-The chain: the captured request (endpoint, time, the package that answered: the record's `modelPackageArn`), the
-package (version, approval: who, when, comment; the container image; its metrics and the gate), the pipeline
-execution that made it (its parameters: the code commit, the seed, the data), the training data (its hash, and the
-ETL runs whose output preprocessing read) and, from the ETL's manifests, the raw files each run processed.
+The chain: the captured request (endpoint, time), the package that answered (version, approval: who, when, why;
+the container image; its metric), the pipeline execution that made it (the package's `pipeline_execution_arn`:
+its code commit, seed, data and why it started), the training data (its hash, and the ETL runs whose output
+preprocessing read) and, from the ETL's manifests, the raw files each run processed.
+
+The chain is read through boto3's calls (DescribeModelPackage, DescribePipelineExecution,
+ListPipelineParametersForExecution, S3 GetObject), so the same code walks it locally, where the registry, the
+executions and the local buckets answer those calls, and on AWS (`--aws`). Locally the capture record names the
+package that answered; on AWS the endpoint's current model does (DescribeEndpoint, its config and its model).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import urlparse
 
-from infra.naming import PREPROCESS_STEP
+from botocore.exceptions import ClientError
+
+from infra.naming import CURATED_DATA, MANIFESTS, PREPROCESS_STEP
 from local_mode.executor import EXECUTIONS_DIR, RECORD_FILE
 from local_mode.local_s3 import LocalS3
 from local_mode.records import DamagedRecord, read_json
-from local_mode.registry import Registry, parse_arn
+from local_mode.registry import LocalS3Client, LocalSageMakerClient, Registry
 from local_mode.serving.endpoint import CAPTURE_DIR
 from ml_code.contracts.contract import load_contract
 from ml_code.evaluation.champion import metric_at
-from ml_code.paths import METADATA_FILE, METADATA_OUTPUT
+from ml_code.monitoring.served_model import endpoint_package
+from ml_code.paths import DATA_CAPTURE_PREFIX, ENDPOINT_VARIANT, METADATA_FILE, METADATA_OUTPUT
 
-MANIFESTS_DIR = "manifests"  # beside the ETL's curated folder, as local_mode etl writes them
+LOCAL_MANIFESTS = "manifests"  # beside the ETL's curated folder, as local_mode etl writes them
 
 
 class LineageError(LookupError):
@@ -35,69 +46,51 @@ class Link:
     facts: dict[str, object]
 
 
-def find_capture(home: Path, inference_id: str) -> tuple[str, dict]:
-    """(endpoint, capture record) of the request sent with `inference_id`."""
-    root = Path(home) / CAPTURE_DIR
-    for path in sorted(root.rglob("*.jsonl")):
-        with path.open(encoding="utf-8", errors="replace") as lines:
-            for line in lines:
-                if inference_id not in line:  # a cheap test before the parse
-                    continue
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if record.get("eventMetadata", {}).get("inferenceId") == inference_id:
-                    return path.relative_to(root).parts[0], record
-    raise LineageError(f"no captured request has inference id {inference_id!r} (looked under {root})")
+def prediction_link(inference_id: str, endpoint: str, record: dict) -> Link:
+    return Link(
+        "prediction",
+        {
+            "inference id": inference_id,
+            "endpoint": endpoint,
+            "answered at": record["eventMetadata"]["inferenceTime"],
+            "request": record["captureData"]["endpointInput"]["observedContentType"],
+        },
+    )
 
 
-def lineage(home: Path, inference_id: str) -> list[Link]:
-    """The chain from the request sent with `inference_id` to the raw files its model was trained on."""
-    home = Path(home)
-    endpoint, record = find_capture(home, inference_id)
-    metadata = record["eventMetadata"]
-    chain = [
-        Link(
-            "prediction",
-            {
-                "inference id": inference_id,
-                "endpoint": endpoint,
-                "answered at": metadata["inferenceTime"],
-                "request": record["captureData"]["endpointInput"]["observedContentType"],
-            },
-        )
-    ]
-    arn = metadata.get("modelPackageArn")
-    if not arn:
-        raise LineageError(
-            f"the request {inference_id!r} was answered by a bare model archive (serve --model), not a package"
-        )
-    package = Registry(home).package(*parse_arn(arn))
-    s3 = LocalS3(home)
-    container = package.inference_specification["Containers"][0]
-    report = json.loads(s3.path(package.model_metrics["ModelQuality"]["Statistics"]["S3Uri"]).read_text())
-    contract = load_contract(package.customer_metadata["contract"])
-    chain.append(
+def chain(sagemaker, s3, package_arn: str) -> list[Link]:
+    """The links from a model package to the raw files its model was trained on, through boto3-shaped clients."""
+    package = sagemaker.describe_model_package(ModelPackageName=package_arn)
+    container = package["InferenceSpecification"]["Containers"][0]
+    metadata = package.get("CustomerMetadataProperties", {})
+    contract = load_contract(metadata["contract"])
+    report = json.loads(_get(s3, package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]))
+    approver = package.get("LastModifiedBy", {}).get("UserProfileName", "?")
+    version = f"{package['ModelPackageGroupName']} version {package['ModelPackageVersion']}"
+    decided = f"by {approver} at {package.get('LastModifiedTime')}: {package.get('ApprovalDescription')!r}"
+    links = [
         Link(
             "model package",
             {
-                "package": f"{package.group} version {package.version} ({arn})",
-                "status": package.status,
-                "decided": f"by {package.decided_by} at {package.decided_at}: {package.comment!r}",
+                "package": f"{version} ({package_arn})",
+                "status": package["ModelApprovalStatus"],
+                "decided": decided,
                 "container image": container["Image"],
                 "model data": container["ModelDataUrl"],
                 contract.metric.name: round(metric_at(report, contract.report_metric_path), 6),
             },
         )
-    )
-    execution = execution_record(home, package.pipeline_execution)
-    parameters = execution["parameters"]
-    chain.append(
+    ]
+    execution_arn = metadata.get("pipeline_execution_arn")
+    if not execution_arn:
+        raise LineageError(f"package {package_arn} names no pipeline execution (registered before lineage was kept)")
+    execution = sagemaker.describe_pipeline_execution(PipelineExecutionArn=execution_arn)
+    parameters = _parameters(sagemaker, execution_arn)
+    links.append(
         Link(
             "pipeline execution",
             {
-                "execution": f"{execution['execution_id']} of {execution['pipeline_name']} ({execution['status']})",
+                "execution": f"{execution_arn} ({execution['PipelineExecutionStatus']})",
                 "code commit": parameters.get("GitCommit"),
                 "seed": parameters.get("Seed"),
                 "started because": parameters.get("StartReason"),
@@ -107,60 +100,152 @@ def lineage(home: Path, inference_id: str) -> list[Link]:
             },
         )
     )
-    training = _preprocess_metadata(s3, container["ModelDataUrl"], package.pipeline_execution)
-    chain.append(
+    execution_id = execution_arn.rsplit("/", 1)[1]
+    artifacts = container["ModelDataUrl"].split(f"/{execution_id}/", 1)[0]
+    training = json.loads(_get(s3, f"{artifacts}/{execution_id}/{PREPROCESS_STEP}/{METADATA_OUTPUT}/{METADATA_FILE}"))
+    links.append(
         Link(
             "training data",
-            {
-                "sha256": training["data_sha256"],
-                "rows": training["rows"],
-                "ETL runs": training.get("etl_runs", []),
-            },
+            {"sha256": training["data_sha256"], "rows": training["rows"], "ETL runs": training["etl_runs"]},
         )
     )
-    manifests = Path(parameters.get("InputDataUri", "")).parent / MANIFESTS_DIR
-    for run in training.get("etl_runs", []):
-        manifest = manifests / f"run={run}.json"
-        if not manifest.is_file():
-            chain.append(Link(f"ETL run {run}", {"manifest": f"not found at {manifest}"}))
+    manifests = manifests_location(parameters.get("InputDataUri", ""), contract.name)
+    for run in training["etl_runs"]:
+        try:
+            ledger = json.loads(_get(s3, f"{manifests}/run={run}.json"))
+        except (FileNotFoundError, LookupError):
+            links.append(Link(f"ETL run {run}", {"manifest": f"not found at {manifests}/run={run}.json"}))
             continue
-        ledger = json.loads(manifest.read_text())
-        chain.append(
+        links.append(
             Link(
                 f"ETL run {run}",
-                {
-                    "ingested": ledger["ingest_date"],
-                    "counts": ledger["counts"],
-                    "raw files": ledger["source_files"],
-                },
+                {"ingested": ledger["ingest_date"], "counts": ledger["counts"], "raw files": ledger["source_files"]},
             )
         )
-    return chain
+    return links
+
+
+def manifests_location(input_data: str, contract_name: str) -> str:
+    """Where the ETL's manifests are for the curated data the pipeline read: `s3://<curated>/manifests/<contract>`
+    beside `s3://<curated>/data/<contract>/`; locally, the folder beside the curated one."""
+    if input_data.startswith("s3://"):
+        return input_data.rstrip("/").replace(f"/{CURATED_DATA}/{contract_name}", f"/{MANIFESTS}/{contract_name}")
+    return str(Path(input_data).parent / LOCAL_MANIFESTS)
+
+
+def _parameters(sagemaker, execution_arn: str) -> dict[str, str]:
+    found, token = {}, None
+    while True:
+        page = sagemaker.list_pipeline_parameters_for_execution(
+            PipelineExecutionArn=execution_arn, **({"NextToken": token} if token else {})
+        )
+        found.update({item["Name"]: item["Value"] for item in page["PipelineParameters"]})
+        token = page.get("NextToken")
+        if not token:
+            return found
+
+
+def _get(s3, uri: str) -> bytes:
+    """An object's bytes by S3 URI (or a local path, as a local run's InputDataUri is)."""
+    if not uri.startswith("s3://"):
+        path = Path(uri)
+        if not path.is_file():
+            raise FileNotFoundError(f"nothing at {path}")
+        return path.read_bytes()
+    parsed = urlparse(uri)
+    try:
+        return s3.get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"].read()
+    except (ClientError, FileNotFoundError) as error:  # S3's NoSuchKey, the local client's missing file
+        raise LineageError(f"cannot read {uri}: {error}") from error
+
+
+class LocalLineageClient(LocalSageMakerClient):
+    """The local registry's client, answering for the local executions too."""
+
+    def __init__(self, home: Path) -> None:
+        super().__init__(Registry(home))
+        self.home = Path(home)
+
+    def describe_pipeline_execution(self, *, PipelineExecutionArn: str) -> dict:  # noqa: N803
+        record = execution_record(self.home, PipelineExecutionArn.rsplit("/", 1)[1])
+        return {"PipelineExecutionArn": PipelineExecutionArn, "PipelineExecutionStatus": record["status"]}
+
+    def list_pipeline_parameters_for_execution(self, *, PipelineExecutionArn: str, NextToken=None) -> dict:  # noqa: N803
+        record = execution_record(self.home, PipelineExecutionArn.rsplit("/", 1)[1])
+        return {"PipelineParameters": [{"Name": k, "Value": str(v)} for k, v in sorted(record["parameters"].items())]}
 
 
 def execution_record(home: Path, execution_id: str) -> dict:
     """The record the local executor kept of an execution (its parameters, steps and status)."""
-    path = home / EXECUTIONS_DIR / execution_id / RECORD_FILE
+    path = Path(home) / EXECUTIONS_DIR / execution_id / RECORD_FILE
     try:
         return read_json(path)
     except FileNotFoundError:
-        raise LineageError(f"the package's pipeline execution {execution_id} has no record at {path}") from None
+        raise LineageError(f"the pipeline execution {execution_id} has no record at {path}") from None
     except DamagedRecord as error:
         raise LineageError(str(error)) from None
 
 
-def _preprocess_metadata(s3: LocalS3, model_data_url: str, execution_id: str) -> dict:
-    """The execution's preprocessing metadata, in its folder of the artifacts bucket (`.../<execution>/...`)."""
-    prefix = model_data_url.split(f"/{execution_id}/", 1)[0]
-    path = s3.path(f"{prefix}/{execution_id}/{PREPROCESS_STEP}/{METADATA_OUTPUT}/{METADATA_FILE}")
-    if not path.is_file():
-        raise LineageError(f"the execution's preprocessing metadata is not at {path}")
-    return json.loads(path.read_text())
+def lineage(home: Path, inference_id: str) -> list[Link]:
+    """The chain of the request sent with `inference_id` to this machine's endpoint."""
+    home = Path(home)
+    endpoint, record = _find(_local_capture(home / CAPTURE_DIR), inference_id, home / CAPTURE_DIR)
+    arn = record["eventMetadata"].get("modelPackageArn")
+    if not arn:
+        raise LineageError(
+            f"the request {inference_id!r} was answered by a bare model archive (serve --model), not a package"
+        )
+    return [
+        prediction_link(inference_id, endpoint, record),
+        *chain(LocalLineageClient(home), LocalS3Client(LocalS3(home)), arn),
+    ]
 
 
-def describe(chain: list[Link]) -> str:
+def aws_lineage(sagemaker, s3, *, bucket: str, endpoint: str, at: datetime, inference_id: str) -> list[Link]:
+    """The chain of a request to an endpoint on AWS: its capture record in the hour of `at` (and the hour before),
+    the package the endpoint serves (its config's model), and on."""
+    prefix = f"{DATA_CAPTURE_PREFIX}/{endpoint}/{ENDPOINT_VARIANT}"
+    hours = [at.astimezone(timezone.utc) - timedelta(hours=back) for back in (0, 1)]
+    where = f"s3://{bucket}/{prefix}/ in the hours of {at.isoformat()}"
+    _, record = _find(
+        _aws_capture(s3, bucket, [f"{prefix}/{hour:%Y/%m/%d/%H}/" for hour in hours], endpoint), inference_id, where
+    )
+    arn = endpoint_package(sagemaker, endpoint)
+    return [prediction_link(inference_id, endpoint, record), *chain(sagemaker, s3, arn)]
+
+
+def _find(records: Iterator[tuple[str, str]], inference_id: str, where) -> tuple[str, dict]:
+    for endpoint, line in records:
+        if inference_id not in line:  # a cheap test before the parse
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("eventMetadata", {}).get("inferenceId") == inference_id:
+            return endpoint, record
+    raise LineageError(f"no captured request has inference id {inference_id!r} (looked under {where})")
+
+
+def _local_capture(root: Path) -> Iterator[tuple[str, str]]:
+    for path in sorted(root.rglob("*.jsonl")):
+        with path.open(encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                yield path.relative_to(root).parts[0], line
+
+
+def _aws_capture(s3, bucket: str, prefixes: list[str], endpoint: str) -> Iterator[tuple[str, str]]:
+    for prefix in prefixes:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode("utf-8", "replace")
+                for line in body.splitlines():
+                    yield endpoint, line
+
+
+def describe(links: list[Link]) -> str:
     lines = []
-    for link in chain:
+    for link in links:
         lines.append(f"{link.what}:")
         for name, value in link.facts.items():
             shown = ", ".join(map(str, value)) if isinstance(value, list) else value

@@ -380,6 +380,15 @@ class LocalSageMakerClient:
             "DriftCheckBaselines": package.drift_check_baselines,
             "CustomerMetadataProperties": package.customer_metadata,
             **({"SamplePayloadUrl": package.sample_payload_url} if package.sample_payload_url else {}),
+            **(
+                {
+                    "ApprovalDescription": package.comment or "",
+                    "LastModifiedTime": package.decided_at,
+                    "LastModifiedBy": {"UserProfileName": package.decided_by},
+                }
+                if package.decided_at
+                else {}
+            ),
         }
 
 

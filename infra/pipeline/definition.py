@@ -468,6 +468,8 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
             customer_metadata_properties={
                 "git_commit": git_commit,
                 "start_reason": start_reason,
+                # the lineage from a package to the execution that made it (its parameters, its outputs)
+                "pipeline_execution_arn": ExecutionVariables.PIPELINE_EXECUTION_ARN,
                 "data_sha256": JsonGet(step_name=preprocess.name, property_file=metadata, json_path="data_sha256"),
                 "contract": contract.name,
                 **tuned,

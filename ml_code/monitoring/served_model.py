@@ -45,15 +45,8 @@ def served_package(sagemaker, endpoint: str, package_arn: str = "", *, fairness:
     """{model_package_arn, model_package_version, model_data_url, statistics_uri, constraints_uri} of `package_arn`,
     or (when empty) of the package the endpoint's model was made from; with `fairness`, its `explainability_uri`
     (the report attribution drift compares with) too."""
-    if not package_arn:
-        config = sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
-        variants = sagemaker.describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"]
-        model = sagemaker.describe_model(ModelName=variants[0]["ModelName"])
-        container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
-        package_arn = container.get("ModelPackageName", "")
-        if not package_arn:
-            raise ValueError(f"endpoint {endpoint} serves model {variants[0]['ModelName']}, made from no model package")
-    package = sagemaker.describe_model_package(ModelPackageName=package_arn)
+    package = sagemaker.describe_model_package(ModelPackageName=package_arn or endpoint_package(sagemaker, endpoint))
+    package_arn = package["ModelPackageArn"]
     quality = package.get("DriftCheckBaselines", {}).get("ModelDataQuality", {})
     if "Statistics" not in quality or "Constraints" not in quality:
         raise ValueError(f"package {package_arn} has no data-quality baselines to monitor against")
@@ -72,6 +65,17 @@ def served_package(sagemaker, endpoint: str, package_arn: str = "", *, fairness:
             )
         found["explainability_uri"] = explainability["S3Uri"]
     return found
+
+
+def endpoint_package(sagemaker, endpoint: str) -> str:
+    """The ARN of the package the endpoint's model was made from (its config's first variant's model)."""
+    config = sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
+    variants = sagemaker.describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"]
+    model = sagemaker.describe_model(ModelName=variants[0]["ModelName"])
+    container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+    if not container.get("ModelPackageName"):
+        raise ValueError(f"endpoint {endpoint} serves model {variants[0]['ModelName']}, made from no model package")
+    return container["ModelPackageName"]
 
 
 def window(hours: int, end: str = "", start: str = "", now: datetime | None = None) -> tuple[datetime, datetime]:
