@@ -106,15 +106,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
     trace = commands.add_parser("lineage", help="where a prediction came from: its package, run, commit and raw files")
     workdir(trace)
-    trace.add_argument(
-        "--inference-id", required=True, help="the X-Amzn-SageMaker-Inference-Id the request was sent with"
-    )
-    trace.add_argument("--aws", action="store_true", help="walk the chain on AWS, through its APIs (needs --endpoint)")
-    trace.add_argument("--endpoint", help="with --aws: the endpoint that answered")
+    trace.add_argument("--inference-id", help="the X-Amzn-SageMaker-Inference-Id the request was sent with")
+    trace.add_argument("--endpoint", help="the endpoint that answered (without --inference-id: its request at --at)")
+    trace.add_argument("--at", help="when it answered, ISO 8601 (locally: to the second; --aws: that hour or the next)")
+    trace.add_argument("--aws", action="store_true", help="walk the chain on AWS, through its APIs")
     trace.add_argument("--bucket", help="with --aws: the stage's monitoring bucket, where the endpoint captures")
-    trace.add_argument(
-        "--at", help="with --aws: about when it answered (ISO 8601; its hour and the one before are read)"
-    )
 
     again = commands.add_parser("reproduce", help="train a package again from its lineage and compare every output")
     workdir(again)
@@ -387,24 +383,27 @@ def _monitor(args: argparse.Namespace) -> int:
 
 
 def _lineage(args: argparse.Namespace) -> int:
-    from local_mode.lineage import aws_lineage, describe, lineage
-
-    if not args.aws:
-        print(describe(lineage(args.workdir, args.inference_id)))
-        return 0
-    if not (args.endpoint and args.bucket and args.at):
-        raise ValueError("--aws needs --endpoint, --bucket and --at: where and about when the request was captured")
     from datetime import datetime, timezone
 
+    from local_mode.lineage import aws_lineage, describe, lineage
+
+    at = None
+    if args.at:
+        at = datetime.fromisoformat(args.at.replace("Z", "+00:00"))
+        at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    if not args.aws:
+        print(describe(lineage(args.workdir, args.inference_id, endpoint=args.endpoint, at=at)))
+        return 0
+    if not (args.inference_id and args.endpoint and args.bucket and at):
+        raise ValueError("--aws needs --inference-id, --endpoint, --bucket and --at: the request, where and when")
     import boto3
 
-    at = datetime.fromisoformat(args.at.replace("Z", "+00:00"))
     links = aws_lineage(
         boto3.client("sagemaker"),
         boto3.client("s3"),
         bucket=args.bucket,
         endpoint=args.endpoint,
-        at=at if at.tzinfo else at.replace(tzinfo=timezone.utc),
+        at=at,
         inference_id=args.inference_id,
     )
     print(describe(links))

@@ -27,6 +27,7 @@ from local_mode.executor import EXECUTIONS_DIR, RECORD_FILE
 from local_mode.local_s3 import LocalS3
 from local_mode.records import DamagedRecord, read_json
 from local_mode.registry import LocalS3Client, LocalSageMakerClient, Registry
+from local_mode.serving.capture import TIME_FORMAT as CAPTURE_TIME_FORMAT
 from local_mode.serving.endpoint import CAPTURE_DIR
 from ml_code.contracts.contract import load_contract
 from ml_code.evaluation.champion import metric_at
@@ -186,19 +187,26 @@ def execution_record(home: Path, execution_id: str) -> dict:
         raise LineageError(str(error)) from None
 
 
-def lineage(home: Path, inference_id: str) -> list[Link]:
-    """The chain of the request sent with `inference_id` to this machine's endpoint."""
+def lineage(
+    home: Path, inference_id: str | None = None, *, endpoint: str | None = None, at: datetime | None = None
+) -> list[Link]:
+    """The chain of a request to this machine's endpoint: the one sent with `inference_id`, or else the first that
+    `endpoint` answered in the second `at`."""
     home = Path(home)
-    endpoint, record = _find(_local_capture(home / CAPTURE_DIR), inference_id, home / CAPTURE_DIR)
+    root = home / CAPTURE_DIR
+    if inference_id is None:
+        if endpoint is None or at is None:
+            raise ValueError("name the request: its inference id, or the endpoint and the time it answered")
+        second = at.astimezone(timezone.utc).strftime(CAPTURE_TIME_FORMAT)
+        name, record = _find(_local_capture(root, endpoint), second, root / endpoint, key="inferenceTime")
+    else:
+        name, record = _find(_local_capture(root), inference_id, root)
     arn = record["eventMetadata"].get("modelPackageArn")
+    shown = inference_id or record["eventMetadata"]["eventId"]
     if not arn:
-        raise LineageError(
-            f"the request {inference_id!r} was answered by a bare model archive (serve --model), not a package"
-        )
-    return [
-        prediction_link(inference_id, endpoint, record),
-        *chain(LocalLineageClient(home), LocalS3Client(LocalS3(home)), arn),
-    ]
+        raise LineageError(f"the request {shown!r} was answered by a bare model archive (serve --model), not a package")
+    links = chain(LocalLineageClient(home), LocalS3Client(LocalS3(home)), arn)
+    return [prediction_link(shown, name, record), *links]
 
 
 def aws_lineage(sagemaker, s3, *, bucket: str, endpoint: str, at: datetime, inference_id: str) -> list[Link]:
@@ -214,24 +222,27 @@ def aws_lineage(sagemaker, s3, *, bucket: str, endpoint: str, at: datetime, infe
     return [prediction_link(inference_id, endpoint, record), *chain(sagemaker, s3, arn)]
 
 
-def _find(records: Iterator[tuple[str, str]], inference_id: str, where) -> tuple[str, dict]:
+def _find(records: Iterator[tuple[str, str]], value: str, where, *, key: str = "inferenceId") -> tuple[str, dict]:
+    """The first record whose `eventMetadata[key]` (an inference id, or a time) is `value`."""
     for endpoint, line in records:
-        if inference_id not in line:  # a cheap test before the parse
+        if value not in line:  # a cheap test before the parse
             continue
         try:
             record = json.loads(line)
         except ValueError:
             continue
-        if record.get("eventMetadata", {}).get("inferenceId") == inference_id:
+        if record.get("eventMetadata", {}).get(key) == value:
             return endpoint, record
-    raise LineageError(f"no captured request has inference id {inference_id!r} (looked under {where})")
+    what = "inference id" if key == "inferenceId" else "time"
+    raise LineageError(f"no captured request has {what} {value!r} (looked under {where})")
 
 
-def _local_capture(root: Path) -> Iterator[tuple[str, str]]:
-    for path in sorted(root.rglob("*.jsonl")):
+def _local_capture(root: Path, endpoint: str | None = None) -> Iterator[tuple[str, str]]:
+    """(endpoint, line) of every capture file under `root` (the capture folder), or of one endpoint's."""
+    for path in sorted((root / endpoint if endpoint else root).rglob("*.jsonl")):
         with path.open(encoding="utf-8", errors="replace") as lines:
             for line in lines:
-                yield path.relative_to(root).parts[0], line
+                yield endpoint or path.relative_to(root).parts[0], line
 
 
 def _aws_capture(s3, bucket: str, prefixes: list[str], endpoint: str) -> Iterator[tuple[str, str]]:

@@ -48,9 +48,15 @@ def test_the_demo_tells_the_whole_story_and_stops_its_server(tmp_path):
     assert "Shutting down: Master" in server_log
     # a prediction of the demo's traffic traces back to the raw export and the commit
     capture = sorted((home / "s3" / "local-monitoring" / "datacapture").rglob("*.jsonl"))[0]
-    inference_id = json.loads(capture.read_text().splitlines()[0])["eventMetadata"]["inferenceId"]
-    traced = local_mode("lineage", "--workdir", home, "--inference-id", inference_id)
+    first = json.loads(capture.read_text().splitlines()[0])["eventMetadata"]
+    traced = local_mode("lineage", "--workdir", home, "--inference-id", first["inferenceId"])
     assert traced.returncode == 0, traced.stderr[-2000:]
+    at = ("--endpoint", "mlops-dev-customer-churn", "--at", first["inferenceTime"])
+    by_time = local_mode("lineage", "--workdir", home, *at)  # a request known by its endpoint and time
+    assert (
+        by_time.returncode == 0
+        and traced.stdout.split("model package:")[1] == by_time.stdout.split("model package:")[1]
+    )
     assert "mlops-dev-customer-churn version 1" in traced.stdout and "decided            by demo at" in traced.stdout
     assert re.search(r"code commit\s+[0-9a-f]{40}", traced.stdout)
     assert re.search(r"ETL run \w+:\n  ingested .*\n  counts .*\n  raw files\s+\S*/raw/export-1\.jsonl", traced.stdout)
