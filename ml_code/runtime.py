@@ -60,6 +60,18 @@ def run_step(step: Callable[[], None], failure_file: str | Path) -> int:
     return 0
 
 
+def run_contract_step(argv: list[str] | None, description: str, step: Callable[[str, Path], object]) -> int:
+    """The `main` of a processing job that needs its contract's name (`--contract`) and its folder: `step` gets both
+    (`--base-dir`, default: the container's processing base); failures go to `--failure-file` as `run_step`'s do."""
+    configure_logging()
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--contract", required=True)
+    parser.add_argument("--base-dir", type=Path, default=Path(PROCESSING_BASE))
+    parser.add_argument("--failure-file", default=PROCESSING_FAILURE_FILE)
+    args = parse_known(parser, argv)
+    return run_step(lambda: step(args.contract, args.base_dir), args.failure_file)
+
+
 def run_base_dir_step(argv: list[str] | None, description: str, step: Callable[[Path], object]) -> int:
     """The `main` of a processing job that needs only its folder: `step` gets `--base-dir` (default: the container's
     processing base); failures go to `--failure-file` as `run_step`'s do."""

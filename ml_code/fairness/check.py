@@ -7,7 +7,6 @@ library only: the step starts in a fraction of a second.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -20,10 +19,8 @@ from ml_code.paths import (
     FAIRNESS_CHECK_INPUTS,
     FAIRNESS_DECISION_FILE,
     FAIRNESS_DECISION_OUTPUT,
-    PROCESSING_BASE,
-    PROCESSING_FAILURE_FILE,
 )
-from ml_code.runtime import atomic_write_text, configure_logging, parse_known, run_step
+from ml_code.runtime import atomic_write_text, run_contract_step
 
 
 @dataclass(frozen=True)
@@ -69,13 +66,7 @@ def check(base: Path, contract: DatasetContract) -> FairnessDecision:
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure_logging()
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--contract", required=True)
-    parser.add_argument("--base-dir", type=Path, default=Path(PROCESSING_BASE))
-    parser.add_argument("--failure-file", default=PROCESSING_FAILURE_FILE)
-    args = parse_known(parser, argv)
-    return run_step(lambda: check(args.base_dir, load_contract(args.contract)), args.failure_file)
+    return run_contract_step(argv, __doc__, lambda contract, base: check(base, load_contract(contract)))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ with no readable request publishes no drift (missing data too).
 
 from __future__ import annotations
 
-import argparse
 import base64
 import csv
 import io
@@ -67,14 +66,12 @@ from ml_code.paths import (
     MONITORING_REPORTS_OUTPUT,
     MONITORING_STATISTICS_INPUT,
     MONITORING_WINDOW_INPUT,
-    PROCESSING_BASE,
-    PROCESSING_FAILURE_FILE,
     SERVED_MODEL_FILE,
     SERVED_MODEL_OUTPUT,
     STATISTICS_FILE,
     VIOLATIONS_FILE,
 )
-from ml_code.runtime import atomic_write_text, configure_logging, parse_known, run_step
+from ml_code.runtime import atomic_write_text, run_contract_step
 
 logger = logging.getLogger(__name__)
 
@@ -547,13 +544,7 @@ def _single_json(folder: Path, name: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure_logging()
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--contract", required=True)
-    parser.add_argument("--base-dir", type=Path, default=Path(PROCESSING_BASE))
-    parser.add_argument("--failure-file", default=PROCESSING_FAILURE_FILE)
-    args = parse_known(parser, argv)
-    return run_step(lambda: run_job(args.contract, args.base_dir), args.failure_file)
+    return run_contract_step(argv, __doc__, run_job)
 
 
 if __name__ == "__main__":
