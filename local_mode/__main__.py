@@ -114,8 +114,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
     again = commands.add_parser("reproduce", help="train a package again from its lineage and compare every output")
     workdir(again)
-    again.add_argument("--group", required=True)
-    again.add_argument("--version", type=int, required=True)
+    again.add_argument("--group", required=True, help="the package's model package group")
+    again.add_argument("--version", type=int, required=True, help="the package's version")
     again.add_argument("--python", help="the interpreter the steps run with (default: .venv-ml's)")
 
     monitor = commands.add_parser("monitor", help="a monitoring run of an endpoint's captured traffic, and its alarms")

@@ -26,7 +26,7 @@ FAIRNESS_STEPS = [
     "FairnessCheck",
 ]
 SETTINGS = PipelineSettings(pipeline_name="mlops-test-model-build", model_package_group_name="mlops-test-models")
-EXECUTION_VARIABLES = {"Execution.PipelineName", "Execution.PipelineExecutionId"}
+EXECUTION_VARIABLES = {"Execution.PipelineName", "Execution.PipelineExecutionId", "Execution.PipelineExecutionArn"}
 
 
 @pytest.fixture(scope="module")
