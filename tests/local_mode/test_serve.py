@@ -489,10 +489,10 @@ def test_a_graceful_stop_answers_every_connection_it_had_accepted(approved_model
 
     model = approved_models["binary_classification"]
     endpoint = start(model, "graceful-backlog", workers=1)
-    body = json.dumps(feature_records(model, 300))
+    body = json.dumps(feature_records(model, 100))
     clients = [socket.create_connection(("127.0.0.1", endpoint.spec.port), timeout=60) for _ in range(24)]
-    head = (
-        "POST /invocations HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+    head = (  # one request per connection: nothing kept alive for the stop to wait out
+        "POST /invocations HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nConnection: close\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     for client in clients:
