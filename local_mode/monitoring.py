@@ -121,8 +121,8 @@ def run_monitor(
     s3 = LocalS3(home)
     run = s3.path(f"s3://{MONITORING_BUCKET}/{MONITORING_REPORTS}/{endpoint}/{execution.execution_id}")
     served = json.loads((run / SERVED_MODEL_OUTPUT / SERVED_MODEL_FILE).read_text())
-    run = run / MONITORING_REPORTS_OUTPUT
-    report = run / REPORT_FILE
+    reports = run / MONITORING_REPORTS_OUTPUT
+    report = reports / REPORT_FILE
     published = []
     if report.is_file():  # the window captured something: the monitoring job ran
         published = [
@@ -131,14 +131,14 @@ def run_monitor(
             for datum in request["MetricData"]
         ]
     store.put_run(execution.execution_id, endpoint, datetime.fromisoformat(served["window_end"]), published)
-    quality_file = run / MODEL_QUALITY_DIR / STATISTICS_FILE
-    statistics_file = run / STATISTICS_FILE
+    quality_file = reports / MODEL_QUALITY_DIR / STATISTICS_FILE
+    statistics_file = reports / STATISTICS_FILE
     return MonitorResult(
         execution=execution,
-        output=run if report.is_file() else None,
+        output=reports if report.is_file() else None,
         records=json.loads(statistics_file.read_text())["dataset"]["item_count"] if statistics_file.is_file() else 0,
-        violations=json.loads((run / VIOLATIONS_FILE).read_text())["violations"]
-        if (run / VIOLATIONS_FILE).is_file()
+        violations=json.loads((reports / VIOLATIONS_FILE).read_text())["violations"]
+        if (reports / VIOLATIONS_FILE).is_file()
         else [],
         drift={
             datum["Dimensions"][1]["Value"]: datum["Value"]
