@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.constructs.released_models import ReleasedModels
-from infra.constructs.sagemaker_pipeline import code_assets, code_locations, pipeline_resource, start_rule
+from infra.constructs.sagemaker_pipeline import code_assets, code_locations, pipeline_arn, pipeline_resource, start_rule
 from infra.constructs.sagemaker_roles import grant_job_essentials, grant_read_code, pipeline_role
 from infra.nag import acknowledge
 from infra.naming import BATCH_SCORING_PREFIX, CURATED_DATA, PREDICTIONS, curated_prefix
@@ -42,7 +41,6 @@ class BatchScoring(Construct):
         schedule: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = cdk.Stack.of(self)
         sagemaker = iam.ServicePrincipal("sagemaker.amazonaws.com")
         sourcedir, bootstrap = code_assets(self)
 
@@ -120,9 +118,7 @@ class BatchScoring(Construct):
             start_rule(
                 self,
                 "Schedule",
-                pipeline_arn=stack.format_arn(
-                    service="sagemaker", resource="pipeline", resource_name=settings.pipeline_name.lower()
-                ),
+                pipeline_arn=pipeline_arn(self, settings.pipeline_name),
                 description=f"Score {contract.name} data with the newest Approved model on {schedule}",
                 schedule_expression=schedule,
             )

@@ -10,7 +10,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.constructs.released_models import ReleasedModels
-from infra.constructs.sagemaker_pipeline import code_assets, code_locations, pipeline_resource, start_rule
+from infra.constructs.sagemaker_pipeline import code_assets, code_locations, pipeline_arn, pipeline_resource, start_rule
 from infra.constructs.sagemaker_roles import grant_job_essentials, grant_read_code, pipeline_role
 from infra.nag import acknowledge
 from infra.naming import MONITORING_REPORTS
@@ -148,9 +148,7 @@ class MonitoringPipeline(Construct):
         self.schedule = start_rule(
             self,
             "Schedule",
-            pipeline_arn=stack.format_arn(
-                service="sagemaker", resource="pipeline", resource_name=settings.pipeline_name.lower()
-            ),
+            pipeline_arn=pipeline_arn(self, settings.pipeline_name),
             description=f"Monitor {endpoint}'s last {settings.window_hours} hour(s) of traffic on {schedule}",
             schedule_expression=schedule,
             parameters={"EndpointName": endpoint, "WindowHours": str(settings.window_hours)},

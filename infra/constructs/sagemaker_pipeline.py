@@ -53,6 +53,11 @@ def region_image(scope: Construct, images: dict[str, dict[str, str]], placeholde
     return mapping.find_in_map(cdk.Stack.of(scope).region, key)
 
 
+def pipeline_arn(scope: Construct, pipeline_name: str) -> str:
+    """The ARN of the pipeline `pipeline_name` in `scope`'s stack (SageMaker keeps pipeline names lowercase there)."""
+    return cdk.Stack.of(scope).format_arn(service="sagemaker", resource="pipeline", resource_name=pipeline_name.lower())
+
+
 def pipeline_resource(
     scope: Construct,
     construct_id: str,

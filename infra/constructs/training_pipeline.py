@@ -9,7 +9,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from infra.constructs.sagemaker_pipeline import code_assets, code_locations, pipeline_resource, start_rule
+from infra.constructs.sagemaker_pipeline import code_assets, code_locations, pipeline_arn, pipeline_resource, start_rule
 from infra.constructs.sagemaker_roles import ModelBuildRoles
 from infra.naming import MODEL_BUILD_PREFIX
 from infra.pipeline.settings import PipelineSettings
@@ -89,9 +89,7 @@ class TrainingPipeline(Construct):
         )
         self.pipeline.node.add_dependency(self.model_package_group)
         self.pipeline_name = settings.pipeline_name
-        self.pipeline_arn = stack.format_arn(
-            service="sagemaker", resource="pipeline", resource_name=settings.pipeline_name.lower()
-        )
+        self.pipeline_arn = pipeline_arn(self, settings.pipeline_name)
         if start_on_new_rows is not None:
             self._start_on(*start_on_new_rows)
 

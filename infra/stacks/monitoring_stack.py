@@ -17,6 +17,7 @@ from infra.constructs.monitoring_alarms import MonitoringAlarms
 from infra.constructs.monitoring_pipeline import MonitoringPipeline
 from infra.constructs.released_models import ReleasedModels
 from infra.constructs.retrain_guard import RetrainGuard, alarm_pattern
+from infra.constructs.sagemaker_pipeline import pipeline_arn
 from infra.constructs.stage_alerts import StageAlerts
 from infra.constructs.stage_dashboard import StageDashboard
 from infra.naming import (
@@ -76,13 +77,13 @@ class MonitoringStack(cdk.Stack):
             ),
         )
         pipeline = pipeline_name(config, stage)
-        pipeline_arn = self.format_arn(service="sagemaker", resource="pipeline", resource_name=pipeline.lower())
+        model_build_arn = pipeline_arn(self, pipeline)
         StageAlerts(
             self,
             "Alerts",
             topic=topic,
             glue_job_name=glue_job_name(config, stage),
-            pipeline_arn=pipeline_arn,
+            pipeline_arn=model_build_arn,
             model_package_group=model_package_group_name(config, stage),
         )
         endpoint = endpoint_name(config, stage) if stage.serving else None
@@ -167,7 +168,7 @@ class MonitoringStack(cdk.Stack):
                 "Retrain",
                 alarm_names=alarms,
                 pipeline_name=pipeline,
-                pipeline_arn=pipeline_arn,
+                pipeline_arn=model_build_arn,
                 cooldown_hours=stage.retrain_cooldown_hours,
                 topic=topic,
                 encryption_key=encryption_key,

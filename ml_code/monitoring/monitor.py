@@ -102,9 +102,9 @@ def read_capture(
     since: datetime | None = None,
 ) -> CaptureWindow:
     """Every readable captured request in [start, end), streamed into a summary (memory does not grow with the
-    window), and the answers to requests in [since, end) whose inference id is `labelled`; a CSV without a header
-    takes the baseline's column order."""
-    since = min(since or start, start)
+    window), and the answers to requests in [since, end) whose inference id is `labelled` (with none, the earlier
+    files are not read); a CSV without a header takes the baseline's column order."""
+    since = min(since or start, start) if labelled else start
     summary = WindowSummary(columns)
     known = set(columns)
     rows, events, extra, skipped = [], [], set(), 0

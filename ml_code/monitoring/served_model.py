@@ -120,18 +120,22 @@ def list_keys(s3, bucket: str, prefix: str) -> list[str]:
 
 
 def window_files(s3, bucket: str, endpoint: str, start: datetime, end: datetime) -> tuple[list[str], int]:
-    """(the keys of the lookback's captured files and ground-truth uploads, how many captured files are in the
-    window's own hours)."""
+    """(the keys of the ground-truth uploads of the lookback and of the captured files the run needs, how many
+    captured files are in the window's own hours). The lookback's earlier capture is listed only when ground truth
+    came in it: with none, model quality has nothing to join, and the run reads the window's hours alone."""
     lookback_start = min(start, end - LOOKBACK)
+    truth = [
+        key
+        for _, prefix in hour_prefixes(f"{GROUND_TRUTH_PREFIX}/{endpoint}", lookback_start, end)
+        for key in list_keys(s3, bucket, prefix)
+    ]
     keys, in_window = [], 0
     capture = f"{DATA_CAPTURE_PREFIX}/{endpoint}/{ENDPOINT_VARIANT}"
-    for hour, prefix in hour_prefixes(capture, lookback_start, end):
+    for hour, prefix in hour_prefixes(capture, lookback_start if truth else start, end):
         found = list_keys(s3, bucket, prefix)
         keys += found
         in_window += len(found) if hour + timedelta(hours=1) > start else 0
-    for _, prefix in hour_prefixes(f"{GROUND_TRUTH_PREFIX}/{endpoint}", lookback_start, end):
-        keys += list_keys(s3, bucket, prefix)
-    return keys, in_window
+    return keys + truth, in_window
 
 
 def write_served(
