@@ -30,6 +30,7 @@ import pandas as pd  # noqa: E402
 import xgboost as xgb  # noqa: E402
 
 from ml_code.fairness.explanations import by_column, feature_contributions  # noqa: E402
+from ml_code.inference.record_encoder import RecordEncoder  # noqa: E402
 from ml_code.paths import MAX_RECORDS_PER_REQUEST as MAX_RECORDS  # noqa: E402
 from ml_code.paths import (  # noqa: E402
     MAX_REQUEST_BYTES,  # noqa: E402
@@ -71,19 +72,28 @@ MIN_CSV_FIELDS, CSV_FIELDS_PER_INPUT = 1000, 10
 class LoadedModel:
     booster: xgb.Booster
     transform: FeatureTransform
+    records: RecordEncoder  # the transform of a few plain JSON records, without pandas
 
 
 def model_fn(model_dir: str) -> LoadedModel:
     booster = xgb.Booster()
     booster.load_model(str(Path(model_dir) / MODEL_FILE))
     transform = FeatureTransform.from_json((Path(model_dir) / TRANSFORM_FILE).read_text())
-    return LoadedModel(booster=booster, transform=transform)
+    return LoadedModel(booster=booster, transform=transform, records=RecordEncoder(transform))
 
 
 def input_fn(request_body: str | bytes, request_content_type: str, columns: list[str] | None = None) -> pd.DataFrame:
     """Parse raw feature records: JSON records by name; CSV rows by position (named in `predict_fn`). With the
     model's input `columns`, only those are read: a JSON record's other keys cost nothing, and a CSV row of another
     width is refused before it is parsed into a table."""
+    text, content_type = _request_text(request_body, request_content_type)
+    if content_type == JSON:
+        return _records_frame(_json_records(text), columns)
+    return _csv_frame(text, columns)
+
+
+def _request_text(request_body: str | bytes, request_content_type: str) -> tuple[str, str]:
+    """The body as text and its media type (JSON or CSV), once the limits and the encoding are checked."""
     content_type = (request_content_type or "").split(";")[0].strip().lower()
     if content_type not in (JSON, CSV):
         raise UnsupportedContentType(f"unsupported content type {request_content_type!r}: use {JSON} or {CSV}")
@@ -101,18 +111,23 @@ def input_fn(request_body: str | bytes, request_content_type: str, columns: list
     request_body = request_body.removeprefix("\ufeff")  # a byte-order mark is no part of the first name or value
     if not request_body.strip():
         raise RequestError("the request body is empty: send one or more feature records")
-    if content_type == CSV and request_body.count("\n") > MAX_RECORDS + 1:  # a header and the records, at most
+    return request_body, content_type
+
+
+def _csv_frame(text: str, columns: list[str] | None) -> pd.DataFrame:
+    if text.count("\n") > MAX_RECORDS + 1:  # a header and the records, at most
         raise TooManyRecords(f"{MAX_RECORDS + 1} lines or more in one CSV request; send at most {MAX_RECORDS} records")
-    if content_type == JSON:
-        frame = _records_from_json(request_body, columns)
-    else:
-        frame = _records_from_csv(request_body, len(columns) if columns is not None else None)
+    frame = _records_from_csv(text, len(columns) if columns is not None else None)
     records = len(frame)
-    if content_type == CSV and columns is not None and records and set(_first_row_names(frame)) >= set(columns):
+    if columns is not None and records and set(_first_row_names(frame)) >= set(columns):
         records -= 1  # its header
+    _check_count(records)
+    return frame
+
+
+def _check_count(records: int) -> None:
     if records > MAX_RECORDS:
         raise TooManyRecords(f"{records} records in one request; send at most {MAX_RECORDS}")
-    return frame
 
 
 def predict_fn(records: pd.DataFrame, model: LoadedModel) -> list[dict[str, Any]]:
@@ -179,7 +194,7 @@ def _check_dates(records: pd.DataFrame, transform: FeatureTransform) -> None:
 
 
 def _predictions(features: np.ndarray, model: LoadedModel) -> list[dict[str, Any]]:
-    scores = model.booster.predict(xgb.DMatrix(features, feature_names=model.transform.features))
+    scores = model.booster.inplace_predict(features)  # the same scores as a DMatrix's, without building one
     return answers(scores, model.transform)
 
 
@@ -227,17 +242,29 @@ def transform(model: LoadedModel, body: str | bytes, content_type: str, accept: 
     its status and `{"error": ..., "message": ...}`; anything else is the server's fault and propagates."""
     try:
         accept = _chosen(accept)
-        records = input_fn(body, content_type, model.transform.input_columns)
+        records = _request_records(body, content_type, model)
         verbose = _verbose(accept)
         if verbose and _media_type(accept or JSON) not in (JSON, "*/*"):
             raise UnsupportedAccept(f"explanations (verbose=true) come as {JSON}, not {accept!r}")
         imputed: dict[str, int] = {}
-        features = _features(records, model, imputed)
+        features = np.array(records, dtype=float) if isinstance(records, list) else _features(records, model, imputed)
         predictions = _explained(features, model) if verbose else _predictions(features, model)
         response, response_type = output_fn(predictions, accept, imputed=imputed)
     except RequestError as error:
         return json.dumps({"error": type(error).__name__, "message": str(error)}), JSON, error.status
     return response, response_type, 200
+
+
+def _request_records(body: str | bytes, content_type: str, model: LoadedModel) -> list[list[float]] | pd.DataFrame:
+    """A request's records: a few plain JSON records as their feature rows already (no table: one record a
+    request is the endpoint's usual load), any others as the table `_features` encodes."""
+    text, kind = _request_text(body, content_type)
+    columns = model.transform.input_columns
+    if kind == CSV:
+        return _csv_frame(text, columns)
+    records = _json_records(text)
+    rows = model.records.encode(records)
+    return rows if rows is not None else _records_frame(records, columns)
 
 
 def _media_type(accept: str) -> str:
@@ -288,7 +315,8 @@ def _csv_row(prediction: dict[str, Any]) -> list[Any]:
     return [prediction["probability"], prediction["label"]]
 
 
-def _records_from_json(body: str, columns: list[str] | None = None) -> pd.DataFrame:
+def _json_records(body: str) -> list[dict[str, Any]]:
+    """The records of a JSON body: a record, a list of records, or `{"instances": [...]}`."""
     try:
         payload = json.loads(body)  # NaN and Infinity, which Python's json writes, read as missing values
     except json.JSONDecodeError as error:
@@ -304,6 +332,11 @@ def _records_from_json(body: str, columns: list[str] | None = None) -> pd.DataFr
     bad = [i for i, record in enumerate(payload) if not isinstance(record, dict)]
     if bad:
         raise RequestError(f"JSON records must be objects of column -> value; item(s) {bad[:5]} are not")
+    _check_count(len(payload))
+    return payload
+
+
+def _records_frame(payload: list[dict[str, Any]], columns: list[str] | None = None) -> pd.DataFrame:
     wanted = columns if columns is not None else list(dict.fromkeys(name for record in payload for name in record))
     table = {}
     for name in wanted:  # column by column: time and memory follow the records' size, not the union of their keys

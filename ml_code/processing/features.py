@@ -357,8 +357,13 @@ def parse_dates(values: pd.Series) -> pd.Series:
 
 
 def age_in_days(values: pd.Series, reference: pd.Timestamp) -> pd.Series:
-    """Whole days from each date to the reference date learned in training (missing stays missing)."""
-    return (reference - parse_dates(values)).dt.total_seconds() / 86400.0
+    """Days from each date to the reference date learned in training (missing stays missing, and so does a date
+    too far from it for a span in nanoseconds: about 292 years)."""
+    dates = parse_dates(values)
+    nanoseconds, reference_ns = dates.to_numpy(dtype="datetime64[ns]").view(np.int64), reference.as_unit("ns").value
+    span = reference_ns - nanoseconds  # wraps around where it overflows: the signs tell
+    overflow = ((reference_ns ^ nanoseconds) & (reference_ns ^ span)) < 0
+    return (reference - dates.mask(overflow)).dt.total_seconds() / 86400.0
 
 
 # Characters xgboost refuses in feature names, and the two the names themselves use; each becomes %XX, so that
