@@ -18,27 +18,41 @@ STAGE ?=
 DEMO_DIR := work/demo
 DEMO_ROWS ?= 20000
 
-.PHONY: help venv venv-ml demo test lint synth golden definition diff deploy deploy-serving destroy deploy-cicd upload-source clean require-stage
+.PHONY: help venv venv-ml lock demo test lint synth golden definition diff deploy deploy-serving destroy deploy-cicd upload-source clean require-stage
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements.txt
+# Locked environments: locks/platform.txt (.venv) and locks/ml.txt (.venv-ml), resolved by uv from the pins in
+# requirements.txt and tests/requirements-ml.txt (which reads ml_code/requirements.txt), every file with its hashes.
+# `make lock` re-resolves them; every other target installs exactly what they hold.
+UV_VERSION := $(shell sed -n 's/^uv==\([^ ]*\).*/\1/p' locks/platform.txt)
+UV := $(VENV)/bin/uv
+UV_SYNC := $(UV) pip sync --quiet --require-hashes
+UV_COMPILE := $(UV) pip compile --quiet --universal --generate-hashes --custom-compile-command 'make lock'
+
+$(VENV)/.installed: locks/platform.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install $(PIP_FLAGS) -r requirements.txt
+	$(VENV)/bin/pip install $(PIP_FLAGS) uv==$(UV_VERSION)
+	$(UV_SYNC) --python $(VENV)/bin/python locks/platform.txt
 	touch $@
 
 # The serving toolkit the XGBoost container pins (aws/sagemaker-xgboost-container's requirements.txt).
 SERVING_TOOLKIT := sagemaker-containers==2.8.6.post2
-$(ML_VENV)/.installed: ml_code/requirements.txt tests/requirements-ml.txt
+$(ML_VENV)/.installed: locks/ml.txt $(VENV)/.installed
 	@test -n "$(PYTHON310)" || { echo "make: no Python 3.10 found (the container's version); install it or pass PYTHON310=/path/to/python3.10" >&2; exit 1; }
-	$(PYTHON310) -m venv $(ML_VENV)
-	cd tests && ../$(ML_VENV)/bin/pip install $(PIP_FLAGS) -r requirements-ml.txt
+	$(UV) venv --quiet --allow-existing --python $(PYTHON310) $(ML_VENV)
+	$(UV_SYNC) --python $(ML_VENV)/bin/python locks/ml.txt
 	# the container's serving toolkit, installed as its Dockerfile does: no dependencies (they pin Flask 1.1.1),
 	# and collections.Mapping patched for Python 3.10
-	$(ML_VENV)/bin/pip install $(PIP_FLAGS) --no-deps $(SERVING_TOOLKIT)
+	$(UV) pip install --quiet --python $(ML_VENV)/bin/python --no-deps $(SERVING_TOOLKIT)
 	sed -i 's/collections\.Mapping/collections.abc.Mapping/g' $(ML_VENV)/lib/python3.10/site-packages/sagemaker_containers/_mapping.py
 	touch $@
+
+lock: $(VENV)/.installed ## re-resolve locks/ from requirements.txt and tests/requirements-ml.txt (needs the package index)
+	@test -n "$(PYTHON310)" || { echo "make: no Python 3.10 found (the container's version); install it or pass PYTHON310=/path/to/python3.10" >&2; exit 1; }
+	$(UV_COMPILE) --python $(VENV)/bin/python requirements.txt -o locks/platform.txt
+	cd tests && ../$(UV_COMPILE) --python $(PYTHON310) requirements-ml.txt -o ../locks/ml.txt
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
