@@ -8,17 +8,26 @@ from pathlib import Path
 
 from ml_code.paths import LOCAL_HOME_ENV
 
+# The SageMaker API as ml_code calls it, for the clients below: the container's botocore (1.20.52) predates fields
+# these calls read (DescribeModelPackage's DriftCheckBaselines) and would drop them. tests/ml_code/sagemaker_api.py
+# writes it from the locked botocore, and its tests hold the two together.
+API_MODELS = Path(__file__).resolve().parent / "aws_models"
+
 
 def registry_clients() -> tuple:
-    """(SageMaker client, S3 client)."""
+    """(SageMaker client, S3 client); the SageMaker one reads the answers by ml_code's API model (`API_MODELS`)."""
     home = os.environ.get(LOCAL_HOME_ENV)
     if home:
         from local_mode.registry import local_clients
 
         return local_clients(Path(home))
     import boto3
+    import botocore.session
 
-    return boto3.client("sagemaker"), boto3.client("s3")
+    core = botocore.session.Session()
+    core.set_config_variable("data_path", str(API_MODELS))  # found before botocore's own SageMaker model
+    session = boto3.session.Session(botocore_session=core)
+    return session.client("sagemaker"), session.client("s3")
 
 
 def newest_approved(sagemaker, group: str) -> dict | None:
