@@ -1,9 +1,11 @@
-"""gunicorn's threaded worker, draining its listening socket when it stops gracefully.
+"""gunicorn's threaded worker, answering what it had taken in when it stops gracefully.
 
-A graceful stop stops accepting at once: connections the kernel had queued on the listening socket (clients that
-connected just before) were reset when the socket closed. This worker accepts every one of them first and answers
-them within the graceful timeout; only a client that connects in the moment between that and the socket's closing
-can still be turned away.
+On a graceful stop the worker's loop ends at once: connections the kernel had queued on the listening socket
+(clients that connected just before) were reset when the socket closed, and connections it had accepted but whose
+request had not been read yet were dropped with the poller. This worker, as its loop ends, accepts every waiting
+connection and hands every new one to its threads, which answer them within the graceful timeout; only a client
+that connects in the moment between that and the socket's closing can still be turned away. Idle kept-alive
+connections are closed, as before.
 """
 
 from __future__ import annotations
@@ -12,16 +14,20 @@ from gunicorn.workers.gthread import ThreadWorker
 
 
 class DrainingThreadWorker(ThreadWorker):
-    def set_accept_enabled(self, enabled: bool) -> None:
-        if not enabled and not self.alive:  # a graceful stop: take in what is waiting first
-            for listener in self.sockets:
-                self._drain(listener)
-        super().set_accept_enabled(enabled)
+    def murder_keepalived(self) -> None:
+        super().murder_keepalived()
+        if not self.alive:  # a graceful stop: the loop ends after this call
+            self._drain()
 
-    def _drain(self, listener) -> None:
-        listener.setblocking(False)
-        while True:
-            accepted = self.nr_conns
-            self.accept(listener)  # returns without a connection when none is waiting
-            if self.nr_conns == accepted:
-                return
+    def _drain(self) -> None:
+        for listener in self.sockets:
+            server = listener.getsockname()
+            while True:  # counted by the poller: threads finishing requests change nr_conns meanwhile
+                waiting = len(self.poller.get_map())
+                self.accept(server, listener)  # registers the connection, or returns when none is waiting
+                if len(self.poller.get_map()) == waiting:
+                    break
+        for key in list(self.poller.get_map().values()):
+            callback = key.data
+            if getattr(callback, "func", None) == self.on_client_socket_readable and not callback.args[0].initialized:
+                callback(key.fileobj)  # a new connection: to a thread, which reads and answers its request

@@ -72,8 +72,6 @@ def create_app(
     model = module.model_fn(str(model_dir))
     transform_fn = handlers(module)
     app = flask.Flask("local_endpoint")
-    # a body over SageMaker's payload limit is refused by its Content-Length, before a byte of it is read
-    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
 
     @app.errorhandler(404)
     @app.errorhandler(405)
@@ -83,39 +81,37 @@ def create_app(
             json.dumps({"error": type(error).__name__, "message": message}), status=error.code, mimetype=JSON
         )
 
-    @app.errorhandler(413)
-    def too_large(error) -> flask.Response:
-        sent = flask.request.content_length
-        message = (
-            f"{f'{sent} bytes' if sent else 'a body over the limit'} in one request; send at most {MAX_REQUEST_BYTES}"
-        )
-        return flask.Response(json.dumps({"error": "TooManyRecords", "message": message}), status=413, mimetype=JSON)
-
-    @app.get("/ping")
+    @app.route("/ping", methods=["GET"])  # Flask 1.1 (the container's) has no app.get
     def ping() -> flask.Response:
         return flask.Response(status=200)
 
-    @app.post("/invocations")
+    @app.route("/invocations", methods=["POST"])
     def invocations() -> flask.Response:
         request = flask.request
         content_type = request.headers.get("ContentType") or request.headers.get("Content-Type") or JSON
         accept = request.headers.get("Accept")
         accept = DEFAULT_ACCEPT if not accept or accept == "*/*" else accept
+        if (request.content_length or 0) > MAX_REQUEST_BYTES:  # refused by its length, before a byte is read
+            return too_large(request.content_length)
         connection = request.environ.get("gunicorn.socket")
         if connection is not None:  # a client that stalls mid-body frees its thread: 408, as a front would answer
             connection.settimeout(BODY_SECONDS)
-        try:
-            content = request.get_data(as_text=content_type in TEXT_TYPES)
+        try:  # a chunked body has no length: read one byte past the limit at most
+            body = request.stream.read(MAX_REQUEST_BYTES + 1)
         except (OSError, ClientDisconnected):  # the read timed out, or the client went away
             message = f"the request's body did not arrive within {BODY_SECONDS:g} s"
             return flask.Response(
                 json.dumps({"error": "RequestTimeout", "message": message}), status=408, mimetype=JSON
             )
+        if len(body) > MAX_REQUEST_BYTES:
+            return too_large(None)
+        # text as the container hands it over: UTF-8, what is not replaced (the handler refuses it)
+        content = body.decode("utf-8", errors="replace") if content_type in TEXT_TYPES else body
         result = transform_fn(model, content, content_type, accept)
         response = flask.Response(result[0], mimetype=result[1]) if isinstance(result, tuple) else result
         if capture is not None and response.status_code == 200:
             capture.offer(
-                input_body=request.get_data(),
+                input_body=body,
                 input_type=content_type,
                 output_body=response.get_data(),
                 output_type=response.content_type,
@@ -124,7 +120,7 @@ def create_app(
             )
         return response
 
-    @app.post("/endpoints/<name>/invocations")
+    @app.route("/endpoints/<name>/invocations", methods=["POST"])
     def runtime_invocations(name: str) -> flask.Response:
         """The SageMaker Runtime API's InvokeEndpoint, as AWS answers it in front of the container: the endpoint by
         name, the variant that answered in a header, and a container's error as a `ModelError` (424) that keeps its
@@ -144,6 +140,13 @@ def create_app(
         return response
 
     return app
+
+
+def too_large(sent: int | None) -> flask.Response:
+    """SageMaker's payload limit, as the handler words it (`TooManyRecords`)."""
+    size = f"{sent} bytes" if sent else "a body over the limit"
+    message = f"{size} in one request; send at most {MAX_REQUEST_BYTES}"
+    return flask.Response(json.dumps({"error": "TooManyRecords", "message": message}), status=413, mimetype=JSON)
 
 
 def runtime_error(kind: str, status: int, body: dict) -> flask.Response:
