@@ -4,6 +4,7 @@ ml_code/requirements.txt (the container's) and of the ML test tools in locks/ml.
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,11 @@ def test_pins_are_read_with_extras_and_included_files(tmp_path):
     (tmp_path / "base.txt").write_text("Flask==1.1.1\n# a comment\n")
     (tmp_path / "all.txt").write_text("-r base.txt\nmoto[s3,sagemaker]==5.2.5\nscikit_learn==1.5.2 \\\n")
     assert pins(tmp_path / "all.txt") == {"flask": "1.1.1", "moto": "5.2.5", "scikit-learn": "1.5.2"}
+
+
+def test_the_release_builds_install_the_locked_boto3_and_botocore():
+    from infra.constructs.cicd_builds import LOCKED_BOTO3
+
+    locked = pins(ROOT / "locks/platform.txt")
+    listed = subprocess.run(["bash", "-c", LOCKED_BOTO3], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert listed.stdout.split() == [f"boto3=={locked['boto3']}", f"botocore=={locked['botocore']}"]

@@ -36,8 +36,9 @@ ARTIFACT_ACTIONS = (
     "kms:GenerateDataKey*",
     "kms:ReEncrypt*",
 )
-# The release and smoke-test builds need boto3 only: the version requirements.txt pins.
-INSTALL_BOTO3 = "pip install --quiet $(grep -E '^(boto3|botocore)==' requirements.txt)"
+# The release and smoke-test builds need boto3 only: boto3 and botocore as the CDK app's lock has them.
+LOCKED_BOTO3 = "sed -n -E 's/^(boto3|botocore)==([^ ;]+).*/\\1==\\2/p' locks/platform.txt"
+INSTALL_BOTO3 = f"pip install --quiet $({LOCKED_BOTO3})"
 
 
 def acknowledge_artifact_access(scope: Construct, artifacts_bucket: s3.IBucket) -> None:
