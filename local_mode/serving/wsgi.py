@@ -105,7 +105,7 @@ def create_app(
             )
         if len(body) > MAX_REQUEST_BYTES:
             return too_large(None)
-        # text as the container hands it over: UTF-8, what is not replaced (the handler refuses it)
+        # text as the container hands it over: decoded as UTF-8, anything else replaced (the handler refuses that)
         content = body.decode("utf-8", errors="replace") if content_type in TEXT_TYPES else body
         result = transform_fn(model, content, content_type, accept)
         response = flask.Response(result[0], mimetype=result[1]) if isinstance(result, tuple) else result

@@ -475,6 +475,31 @@ def test_the_server_stops_when_its_launcher_is_killed(approved_models, tmp_path)
     assert not Path(f"/proc/{server}").exists() or "Z" in _state(server)  # gone (or a zombie awaiting its reaper)
 
 
+def test_a_chunked_body_over_the_limit_is_refused_without_being_read_whole(endpoints):
+    """A chunked body announces no length: the server reads one byte past the limit and refuses it."""
+    from ml_code.paths import MAX_REQUEST_BYTES
+
+    port = int(endpoints["binary_classification"].url.rsplit(":", 1)[1])
+    size = MAX_REQUEST_BYTES + 1
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
+        client.sendall(
+            b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + f"{size:x}\r\n".encode()
+            + b"1" * size
+            + b"\r\n0\r\n\r\n"
+        )
+        client.shutdown(socket.SHUT_WR)
+        answer = b""
+        while received := client.recv(65536):
+            answer += received
+    head, body = answer.decode().split("\r\n\r\n", 1)
+    assert head.startswith("HTTP/1.1 413")
+    assert json.loads(body) == {
+        "error": "TooManyRecords",
+        "message": f"a body over the limit in one request; send at most {MAX_REQUEST_BYTES}",
+    }
+
+
 def _state(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
