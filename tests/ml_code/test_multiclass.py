@@ -14,6 +14,7 @@ from ml_code.evaluation.evaluate import evaluate
 from ml_code.inference.inference import input_fn, model_fn, output_fn, predict_fn
 from ml_code.processing.preprocess import preprocess
 from ml_code.training.train import Hyperparameters, train
+from tests.ml_code.endpoint_answers import same_answer_either_way
 
 PLAN = parse_contract(
     {
@@ -76,3 +77,10 @@ def test_csv_answers_give_the_label_then_the_class_probabilities(trained):
     rows = [line.split(",") for line in body.strip().splitlines()]
     assert content_type == "text/csv" and len(rows) == 2
     assert all(row[0] in {"basic", "premium", "standard"} and len(row) == 4 for row in rows)
+
+
+def test_a_few_plain_records_get_the_table_paths_answer(trained, churn_csv, monkeypatch):
+    model = model_fn(str(trained[1]))
+    body = pd.read_csv(churn_csv).head(3)[model.transform.input_columns].to_json(orient="records")
+    for accept in ("application/json", "text/csv"):
+        assert same_answer_either_way(model, body, accept, monkeypatch)[2] == 200
