@@ -58,22 +58,23 @@ class RecordEncoder:
             return None
         rows = []
         for record in records:
-            values: dict[str, Any] = {}
+            scaled: dict[str, float] = {}  # by numeric feature
+            codes: dict[str, int] = {}  # by categorical column: its category's position, -1 for an unseen one
             for feature, column, is_date, median, mean, std in self._numeric:
                 if column not in record:
                     return None
                 number = self._date_age(column, record[column]) if is_date else _number(record[column])
                 if number is None:
                     return None
-                values[feature] = ((median if math.isnan(number) else number) - mean) / std
+                scaled[feature] = ((median if math.isnan(number) else number) - mean) / std
             for column, positions, mode in self._categorical:
                 if column not in record:
                     return None
                 text = _category(record[column])
                 if text is None:
                     return None
-                values[column] = mode if text is _MISSING else positions.get(text, -1)
-            rows.append([values[name] if of is None else float(values[of] == index) for name, of, index in self._slots])
+                codes[column] = mode if text is _MISSING else positions.get(text, -1)
+            rows.append([scaled[name] if of is None else float(codes[of] == index) for name, of, index in self._slots])
         return rows
 
     def _date_age(self, column: str, value: Any) -> float | None:
