@@ -10,6 +10,7 @@ PYTHON ?= python3
 PYTHON310 ?= $(shell for candidate in $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 \
 	$$(command -v python3.10); do "$$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' \
 	2>/dev/null && echo "$$candidate" && break; done)
+REQUIRE_PYTHON310 = @test -n "$(PYTHON310)" || { echo "make: no Python 3.10 found (the container's version); install it or pass PYTHON310=/path/to/python3.10" >&2; exit 1; }
 # The offline environment of every target but deploy (one list, shared with the tests: offline.env).
 OFFLINE := env $(shell sed -e '/^[[:space:]]*\#/d' -e '/^[[:space:]]*$$/d' offline.env)
 PIP_FLAGS := --quiet --disable-pip-version-check
@@ -40,7 +41,7 @@ $(VENV)/.installed: locks/platform.txt
 # The serving toolkit the XGBoost container pins (aws/sagemaker-xgboost-container's requirements.txt).
 SERVING_TOOLKIT := sagemaker-containers==2.8.6.post2
 $(ML_VENV)/.installed: locks/ml.txt $(VENV)/.installed
-	@test -n "$(PYTHON310)" || { echo "make: no Python 3.10 found (the container's version); install it or pass PYTHON310=/path/to/python3.10" >&2; exit 1; }
+	$(REQUIRE_PYTHON310)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON310) $(ML_VENV)
 	$(UV_SYNC) --python $(ML_VENV)/bin/python locks/ml.txt
 	# the container's serving toolkit, installed as its Dockerfile does: no dependencies (they pin Flask 1.1.1),
@@ -50,7 +51,7 @@ $(ML_VENV)/.installed: locks/ml.txt $(VENV)/.installed
 	touch $@
 
 lock: $(VENV)/.installed ## re-resolve locks/ from requirements.txt and tests/requirements-ml.txt (needs the package index)
-	@test -n "$(PYTHON310)" || { echo "make: no Python 3.10 found (the container's version); install it or pass PYTHON310=/path/to/python3.10" >&2; exit 1; }
+	$(REQUIRE_PYTHON310)
 	$(UV_COMPILE) --python $(VENV)/bin/python requirements.txt -o locks/platform.txt
 	cd tests && ../$(UV_COMPILE) --python $(PYTHON310) requirements-ml.txt -o ../locks/ml.txt
 
