@@ -10,12 +10,17 @@ and `--failure-file` (processing), `--failure-file` and `--checkpoint-dir` (trai
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +30,7 @@ from local_mode.local_s3 import LocalS3
 from ml_code import paths
 from ml_code.archives import tar_gz
 from ml_code.bootstrap import unpack
+from ml_code.training import cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG_TAIL_CHARACTERS = 1500
@@ -80,12 +86,49 @@ class JobRunner:
         ]
 
     def training(self, root: Path, job_name: str, arguments: dict) -> dict:
-        """Run a script-mode training job and pack model.tar.gz; returns DescribeTrainingJob's properties."""
-        channels = {}
+        """Run a script-mode training job on its `InstanceCount` hosts (processes of this machine, in parallel) and
+        pack model.tar.gz from the first host's model; returns DescribeTrainingJob's properties. When a host fails,
+        the others are stopped (they would wait for it), and the job fails with the first host's reason."""
+        count = int(arguments.get("ResourceConfig", {}).get("InstanceCount", 1))
+        if count < 1:
+            raise JobFailed(f"InstanceCount {count}: a training job needs at least one instance")
+        hosts = tuple(f"algo-{number}" for number in range(1, count + 1))
+        # the hosts' tracker (ml_code/training/cluster.py) on loopback: the hosts' names do not resolve here
+        tracker = {cluster.TRACKER_ENV: f"127.0.0.1:{free_port()}"} if count > 1 else {}
+        runs = [self._training_host(host_root(root, host), job_name, arguments, hosts, host, tracker) for host in hosts]
+        stop = _Stop()
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            outcomes = [pool.submit(self._run, *run, limit=_max_runtime(arguments), stop=stop) for run in runs]
+        if stop.cause is not None:
+            host, error = next(host for host in hosts if host_root(root, host) == stop.cause), stop.error
+            raise (JobFailed(f"{host}: {error}") if count > 1 else error) from None
+        log = outcomes[0].result()
+        model_uri = f"{arguments['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job_name}/output/model.tar.gz"
+        archive = container(root, "/opt/ml/output/model.tar.gz")
+        pack_model(container(root, paths.MODEL_DIR), archive)
+        self.s3.upload(archive, model_uri)
+        return {
+            **arguments,
+            "TrainingJobName": job_name,
+            "TrainingJobStatus": "Completed",
+            "ModelArtifacts": {"S3ModelArtifacts": model_uri},
+            "FinalMetricDataList": final_metrics(
+                log.read_text(errors="replace"), arguments.get("AlgorithmSpecification", {})
+            ),
+        }
+
+    def _training_host(
+        self, root: Path, job_name: str, arguments: dict, hosts: tuple[str, ...], host: str, tracker: dict
+    ) -> tuple:
+        """One host of a training job, made ready: its channels (its share of a channel sharded by S3 key), its code,
+        its resource config; returns what `_run` runs on it (the script with SageMaker's environment for the host)."""
+        channels, distributions = {}, {}
         for channel in arguments.get("InputDataConfig", []):
-            name = channel["ChannelName"]
+            name, source = channel["ChannelName"], channel["DataSource"]["S3DataSource"]
+            distributions[name] = source.get("S3DataDistributionType", "FullyReplicated")
+            shard = (hosts.index(host), len(hosts)) if distributions[name] == cluster.SHARDED else None
             channels[name] = container(root, f"/opt/ml/input/data/{name}")
-            self.s3.download(channel["DataSource"]["S3DataSource"]["S3Uri"], channels[name])
+            self.s3.download(source["S3Uri"], channels[name], shard=shard)
         hyperparameters = {key: _decoded(value) for key, value in arguments.get("HyperParameters", {}).items()}
         program = hyperparameters.pop("sagemaker_program", None)
         submit_directory = hyperparameters.pop("sagemaker_submit_directory", None)
@@ -94,11 +137,14 @@ class JobRunner:
         user = {key: value for key, value in hyperparameters.items() if not key.startswith("sagemaker_")}
         code = container(root, "/opt/ml/code")
         unpack(container(root, submit_directory), code)  # what the training toolkit does with the source
-        model_dir = container(root, "/opt/ml/model")
+        model_dir = container(root, paths.MODEL_DIR)
         model_dir.mkdir(parents=True, exist_ok=True)
         checkpoints = container(root, paths.CHECKPOINT_DIR)
         if "CheckpointConfig" in arguments:  # managed spot training: the folder exists, the script resumes
             checkpoints.mkdir(parents=True, exist_ok=True)
+        resource_config = container(root, cluster.RESOURCE_CONFIG)
+        resource_config.parent.mkdir(parents=True, exist_ok=True)
+        resource_config.write_text(json.dumps({"current_host": host, "hosts": list(hosts)}))
         failure = container(root, paths.TRAINING_FAILURE_FILE)
         command = [
             self.python,
@@ -112,27 +158,18 @@ class JobRunner:
         environment = {
             **{f"SM_CHANNEL_{name.upper()}": str(path) for name, path in channels.items()},
             "SM_CHANNELS": json.dumps(sorted(channels)),
+            "SM_INPUT_DATA_CONFIG": json.dumps(
+                {name: {"S3DistributionType": distribution} for name, distribution in distributions.items()}
+            ),
             "SM_HPS": json.dumps(user),
             "SM_MODEL_DIR": str(model_dir),
             "SM_OUTPUT_DATA_DIR": str(container(root, "/opt/ml/output/data")),
-            "SM_CURRENT_HOST": "algo-1",
-            "SM_HOSTS": json.dumps(["algo-1"]),
-            "SM_NUM_CPUS": str(os.cpu_count() or 1),
+            "SM_CURRENT_HOST": host,
+            "SM_HOSTS": json.dumps(list(hosts)),
+            "SM_NUM_CPUS": str(max(1, (os.cpu_count() or 1) // len(hosts))),  # the hosts share this machine's cores
+            **tracker,
         }
-        log = self._run(job_name, command, root, failure, environment, cwd=code, limit=_max_runtime(arguments))
-        model_uri = f"{arguments['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job_name}/output/model.tar.gz"
-        archive = container(root, "/opt/ml/output/model.tar.gz")
-        pack_model(model_dir, archive)
-        self.s3.upload(archive, model_uri)
-        return {
-            **arguments,
-            "TrainingJobName": job_name,
-            "TrainingJobStatus": "Completed",
-            "ModelArtifacts": {"S3ModelArtifacts": model_uri},
-            "FinalMetricDataList": final_metrics(
-                log.read_text(errors="replace"), arguments.get("AlgorithmSpecification", {})
-            ),
-        }
+        return job_name, command, root, failure, environment, code
 
     def _run(
         self,
@@ -144,8 +181,10 @@ class JobRunner:
         cwd: Path | None = None,
         *,
         limit: int | None = None,
+        stop: _Stop | None = None,
     ) -> Path:
-        """Run a job's command; past `limit` seconds (its stopping condition) it is stopped, as SageMaker stops it."""
+        """Run a job's command; past `limit` seconds (its stopping condition) it is stopped, as SageMaker stops it.
+        With `stop` (one of several hosts), a failure stops the other hosts' commands."""
         log = failure.parent / f"{job_name}.log"  # the job's log, as CloudWatch would keep it
         env = {
             **os.environ,
@@ -156,14 +195,63 @@ class JobRunner:
             "PYTHONDONTWRITEBYTECODE": "1",
         }
         try:
-            returncode = ml_processes.run(command, env=env, cwd=cwd or ROOT, log=log, timeout=limit)
-        except subprocess.TimeoutExpired:
-            raise JobFailed(
-                f"stopped: the job ran past its stopping condition, MaxRuntimeInSeconds {limit} (log: {log})"
-            ) from None
-        if returncode != 0:
-            raise JobFailed(f"{failure_reason(failure, log)} (exit {returncode}; log: {log})")
+            try:
+                returncode = ml_processes.run(
+                    command, env=env, cwd=cwd or ROOT, log=log, timeout=limit, started=stop and stop.started
+                )
+            except subprocess.TimeoutExpired:
+                raise JobFailed(
+                    f"stopped: the job ran past its stopping condition, MaxRuntimeInSeconds {limit} (log: {log})"
+                ) from None
+            if returncode != 0:
+                raise JobFailed(f"{failure_reason(failure, log)} (exit {returncode}; log: {log})")
+        except JobFailed as error:
+            if stop is None:
+                raise
+            stop.failed(root, error)
         return log
+
+
+class _Stop:
+    """The hosts of one job: the first to fail is the job's cause, and stops the others' processes (also those that
+    start after it failed)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pids: list[int] = []
+        self.cause: Path | None = None  # the root of the first host to fail
+        self.error: JobFailed | None = None
+
+    def started(self, pid: int) -> None:
+        with self._lock:
+            self._pids.append(pid)
+            if self.cause is not None:
+                _kill(pid)
+
+    def failed(self, root: Path, error: JobFailed) -> None:
+        with self._lock:
+            if self.cause is None:
+                self.cause, self.error = root, error
+                for pid in self._pids:
+                    _kill(pid)
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it may have ended already
+        os.kill(pid, signal.SIGKILL)
+
+
+def host_root(root: Path, host: str) -> Path:
+    """The folder standing for a host's container: the job's own for the first host, `hosts/<host>` beside it for
+    the others."""
+    return root if host == "algo-1" else root / "hosts" / host
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now (the system's choice)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _max_runtime(arguments: dict) -> int | None:

@@ -36,24 +36,26 @@ class LocalS3:
             return Path(uri)
         raise ValueError(f"not an S3 URI or an absolute local path: {uri!r}")
 
-    def download(self, uri: str, destination: Path) -> list[Path]:
-        """Copy what `uri` names into `destination` (S3Prefix semantics); raise when it names nothing."""
+    def download(self, uri: str, destination: Path, *, shard: tuple[int, int] | None = None) -> list[Path]:
+        """Copy what `uri` names into `destination` (S3Prefix semantics); raise when it names nothing. With
+        `shard` (index, count): only that share of the objects, as a channel sharded by S3 key gives each host
+        (every count-th object in key order, from the index-th: nothing when there are fewer objects than hosts)."""
         source = self.path(uri)
         destination.mkdir(parents=True, exist_ok=True)
+        index, count = shard or (0, 1)
         if source.is_file():
-            target = destination / source.name
-            shutil.copyfile(source, target)
-            return [target]
-        if source.is_dir():
-            copied = []
-            for path in sorted(p for p in source.rglob("*") if p.is_file()):
-                target = destination / path.relative_to(source)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, target)
-                copied.append(target)
-            if copied:
-                return copied
-        raise FileNotFoundError(f"nothing at {uri} (looked at {source})")
+            objects, root = [source], source.parent
+        else:
+            objects, root = (sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else []), source
+        if not objects:
+            raise FileNotFoundError(f"nothing at {uri} (looked at {source})")
+        copied = []
+        for path in objects[index::count]:
+            target = destination / path.relative_to(root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+            copied.append(target)
+        return copied
 
     def upload(self, source: Path, uri: str) -> None:
         """Put a folder's files (or one file) under `uri`, replacing what was there."""

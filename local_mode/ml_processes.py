@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -41,10 +42,19 @@ class InterpreterGone(RuntimeError):
     this process's stderr)."""
 
 
-def run(command: list[str], *, env: dict[str, str], cwd: Path, log: Path, timeout: float | None = None) -> int:
+def run(
+    command: list[str],
+    *,
+    env: dict[str, str],
+    cwd: Path,
+    log: Path,
+    timeout: float | None = None,
+    started: Callable[[int], None] | None = None,
+) -> int:
     """Run `command` (`[python, script, ...]` or `[python, "-m", module, ...]`) as a new process of that Python,
     its stdout and stderr written to the file `log`; returns its exit status as `subprocess.run` would (negative:
-    the signal that ended it). Past `timeout` seconds the process is killed and `subprocess.TimeoutExpired` raised."""
+    the signal that ended it). Past `timeout` seconds the process is killed and `subprocess.TimeoutExpired` raised.
+    `started` is told the process's id once it runs (to stop it from elsewhere)."""
     startup = tuple(sorted((key, value) for key, value in env.items() if key.startswith(STARTUP_PREFIX)))
     with _LOCK:  # one interpreter for each Python and start-up settings, started at its first command
         interpreter = _INTERPRETERS.get((command[0], startup))
@@ -52,7 +62,7 @@ def run(command: list[str], *, env: dict[str, str], cwd: Path, log: Path, timeou
             interpreter = _INTERPRETERS[command[0], startup] = _Interpreter(command[0], env)
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as output:
-        return interpreter.run(command, env=env, cwd=cwd, output=output, timeout=timeout)
+        return interpreter.run(command, env=env, cwd=cwd, output=output, timeout=timeout, started=started)
 
 
 class _Interpreter:
@@ -73,7 +83,16 @@ class _Interpreter:
     def alive(self) -> bool:
         return self._process.poll() is None
 
-    def run(self, command: list[str], *, env: dict[str, str], cwd: Path, output: IO, timeout: float | None) -> int:
+    def run(
+        self,
+        command: list[str],
+        *,
+        env: dict[str, str],
+        cwd: Path,
+        output: IO,
+        timeout: float | None,
+        started: Callable[[int], None] | None,
+    ) -> int:
         mine, theirs = socket.socketpair()
         with mine:
             request = {"argv": command[1:], "env": env, "cwd": str(cwd)}
@@ -86,6 +105,8 @@ class _Interpreter:
                 raise InterpreterGone(f"{command[0]} has exited: {error}") from error
             replies = mine.makefile("r")
             pid = _reply(replies, command)
+            if started is not None:
+                started(pid)
             mine.settimeout(timeout)  # from the process's start
             try:
                 return _reply(replies, command)

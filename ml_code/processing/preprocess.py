@@ -300,9 +300,12 @@ def check_enough_rows(data: pd.DataFrame, contract: DatasetContract, fractions: 
         )
 
 
-def preprocess(input_dir: Path, base_dir: Path, contract: DatasetContract, *, seed: int) -> None:
+def preprocess(input_dir: Path, base_dir: Path, contract: DatasetContract, *, seed: int, train_parts: int = 1) -> None:
     """The whole step: validate, split, fit on train, then transform every split and write everything (moved
-    into place together once all of it is written)."""
+    into place together once all of it is written); the train split in `train_parts` files, one per training host
+    (SageMaker shards a channel by file)."""
+    if train_parts < 1:
+        raise ValueError(f"train_parts must be at least 1, not {train_parts}")
     base_dir.mkdir(parents=True, exist_ok=True)
     source = scan_input(input_dir)
     with (
@@ -321,8 +324,10 @@ def preprocess(input_dir: Path, base_dir: Path, contract: DatasetContract, *, se
         )
         transform = fit_transform(splits.train, contract)
         for name in SPLITS:
-            with staged.open(base_dir / name / f"{name}.csv") as handle:
-                write_model_matrix(handle, getattr(splits, name), transform, contract.target, workers)
+            frame = getattr(splits, name)
+            for file_name, rows in split_files(name, len(frame), train_parts if name == "train" else 1):
+                with staged.open(base_dir / name / file_name) as handle:
+                    write_model_matrix(handle, frame.iloc[rows], transform, contract.target, workers)
         write_outputs(
             staged,
             base_dir,
@@ -341,6 +346,18 @@ def preprocess(input_dir: Path, base_dir: Path, contract: DatasetContract, *, se
         len(splits.test),
         len(transform.features),
     )
+
+
+def split_files(name: str, rows: int, parts: int) -> list[tuple[str, slice]]:
+    """The files a split of `rows` rows is written to, with the block of rows each holds: `<name>.csv`, or
+    `<name>-<i>.csv` for `parts` blocks of nearly equal size (none empty while there are rows enough)."""
+    if parts == 1:
+        return [(f"{name}.csv", slice(0, rows))]
+    if rows < parts:
+        raise ContractError(f"the {name} split's {rows} rows are too few for {parts} files, one per training host")
+    return [
+        (f"{name}-{part:05d}.csv", slice(part * rows // parts, (part + 1) * rows // parts)) for part in range(parts)
+    ]
 
 
 def write_outputs(
@@ -449,6 +466,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--base-dir", type=Path, default=Path(PROCESSING_BASE))
     parser.add_argument("--input-dir", type=Path, default=None, help="default: <base-dir>/input/data")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--train-parts", type=int, default=1, help="files of the train split: one per training host")
     parser.add_argument("--failure-file", default=PROCESSING_FAILURE_FILE)
     return parse_known(parser, argv)
 
@@ -458,7 +476,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     input_dir = args.input_dir or args.base_dir / PROCESSING_INPUT_DATA
     return run_step(
-        lambda: preprocess(input_dir, args.base_dir, load_contract(args.contract), seed=args.seed),
+        lambda: preprocess(
+            input_dir, args.base_dir, load_contract(args.contract), seed=args.seed, train_parts=args.train_parts
+        ),
         args.failure_file,
     )
 

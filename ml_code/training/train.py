@@ -1,5 +1,10 @@
 """Training in SageMaker script mode: XGBoost on the preprocessed splits, early stopping on validation.
 
+On several hosts (`TrainingInstanceCount` > 1) they train one model together over XGBoost's collective
+(ml_code/training/cluster.py): each host learns from its share of the train split (its files when the channel is
+sharded by S3 key, else its block of the rows) and evaluates on the whole validation split, so every host logs the
+same metrics and stops at the same round; the first host writes the model and the checkpoints.
+
 Channels: `train` and `validation` (CSV, target first, no header) and `transform` (the fitted feature
 transform). Writes the booster in XGBoost's JSON format and the transform to `SM_MODEL_DIR`. Logs
 `train-<metric>: <value>` and `validation-<metric>: <value>` per round for SageMaker metric definitions, and at the
@@ -38,6 +43,7 @@ from ml_code.paths import (  # noqa: E402
 )
 from ml_code.processing.features import FeatureTransform  # noqa: E402
 from ml_code.runtime import configure_logging, parse_known, run_step  # noqa: E402
+from ml_code.training.cluster import SHARDED, Cluster, channel_distribution, collective  # noqa: E402
 from ml_code.training.hyperparameters import Hyperparameters  # noqa: E402
 from ml_code.training.objectives import FINAL_PREFIX, OBJECTIVES  # noqa: E402
 
@@ -79,6 +85,22 @@ def read_split(directory: Path) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+def host_share(directory: Path, cluster: Cluster, distribution: str) -> tuple[np.ndarray, np.ndarray]:
+    """The train split's rows this host learns from: the files SageMaker gave it (a sharded channel), or its block
+    of the rows every host got (a replicated one)."""
+    if cluster.size > 1 and distribution == SHARDED and not any(directory.glob("*.csv")):
+        raise ValueError(
+            f"host {cluster.current} got none of the train split's files: SageMaker shards a channel by file, and "
+            f"the split has fewer files than the job's {cluster.size} hosts (preprocessing writes one per host)"
+        )
+    x, y = read_split(directory)
+    if cluster.size > 1 and distribution != SHARDED:
+        block = cluster.row_block(len(y))
+        x, y = x[block], y[block]
+    logger.info("host %s (%d of %d) trains on %d rows", cluster.current, cluster.rank + 1, cluster.size, len(y))
+    return x, y
+
+
 def booster_params(transform: FeatureTransform, hp: Hyperparameters) -> dict:
     objective, metric = OBJECTIVES[transform.problem_type]
     params = {
@@ -92,7 +114,7 @@ def booster_params(transform: FeatureTransform, hp: Hyperparameters) -> dict:
         "lambda": hp.reg_lambda,
         "alpha": hp.reg_alpha,
         "seed": hp.seed,
-        "nthread": os.cpu_count() or 1,
+        "nthread": int(os.environ.get("SM_NUM_CPUS") or os.cpu_count() or 1),  # the host's (SageMaker sets it)
         "tree_method": "hist",
     }
     if transform.problem_type == "multiclass_classification":
@@ -129,11 +151,31 @@ def train(
     model_dir: Path,
     hp: Hyperparameters,
     checkpoint_dir: Path | None = None,
+    cluster: Cluster | None = None,
+    train_distribution: str = SHARDED,
 ) -> xgb.Booster:
-    """Fit with early stopping on validation; save the best rounds and the transform to `model_dir`."""
+    """Fit with early stopping on validation; save the best rounds and the transform to `model_dir`. On a
+    `cluster` of several hosts, with the others (`train_distribution`: how the train channel reached them)."""
+    cluster = cluster or Cluster(hosts=("algo-1",), current="algo-1")
+    with collective(cluster):
+        return _train(
+            train_dir, validation_dir, transform_dir, model_dir, hp, checkpoint_dir, cluster, train_distribution
+        )
+
+
+def _train(
+    train_dir: Path,
+    validation_dir: Path,
+    transform_dir: Path,
+    model_dir: Path,
+    hp: Hyperparameters,
+    checkpoint_dir: Path | None,
+    cluster: Cluster,
+    train_distribution: str,
+) -> xgb.Booster:
     transform_path = transform_dir / TRANSFORM_FILE
     transform = FeatureTransform.from_json(transform_path.read_text())
-    x_train, y_train = read_split(train_dir)
+    x_train, y_train = host_share(train_dir, cluster, train_distribution)
     x_validation, y_validation = read_split(validation_dir)
     if x_train.shape[1] != len(transform.features):
         raise ValueError(f"train has {x_train.shape[1]} features, the transform {len(transform.features)}")
@@ -163,6 +205,8 @@ def train(
         logger.info("%s", f"train-{name}: {float(value):.6f}")
     for name, value in validation_metrics(best, dvalidation, y_validation, transform.problem_type).items():
         logger.info("%s", f"{FINAL_PREFIX}{name}: {value:.6f}")  # what tuning reads: the contract's metric among them
+    if not cluster.leader:  # every host holds the same model: the first one writes it
+        return best
     model_dir.mkdir(parents=True, exist_ok=True)
     best.save_model(str(model_dir / MODEL_FILE))
     (model_dir / HYPERPARAMETERS_FILE).write_text(json.dumps(dataclasses.asdict(hp), indent=2, sort_keys=True) + "\n")
@@ -214,7 +258,16 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     hp, args = parse_args(argv)
     return run_step(
-        lambda: train(args.train, args.validation, args.transform, args.model_dir, hp, args.checkpoint_dir),
+        lambda: train(
+            args.train,
+            args.validation,
+            args.transform,
+            args.model_dir,
+            hp,
+            args.checkpoint_dir,
+            Cluster.from_environment(),
+            channel_distribution("train"),
+        ),
         args.failure_file,
     )
 
