@@ -107,6 +107,9 @@ class StageConfig:
     glue_workers: int = 2
     etl_schedule: str | None = None
     training_instance_type: str = "ml.m5.xlarge"
+    # Hosts of the training job: more than one train one model together, each on its share of the train split
+    # (sharded by S3 key; preprocessing writes one file per host).
+    training_instances: int = 1
     processing_instance_type: str = "ml.m5.xlarge"
     spot_training: bool = False
     champion_tolerance: float = 0.01
@@ -195,6 +198,11 @@ class StageConfig:
             raise ConfigError(
                 f"{where}.tuning_trials/tuning_parallel in {SOURCE}: need trials >= 0 (0: no tuning) and 1 <= parallel "
                 f"<= trials, got {self.tuning_trials} and {self.tuning_parallel}"
+            )
+        if self.training_instances < 1:
+            raise ConfigError(
+                f"{where}.training_instances in {SOURCE}: {self.training_instances!r} must be at least 1, the hosts "
+                "that train one model together"
             )
         if self.tuning_strategy not in TUNING_STRATEGIES:
             raise ConfigError(

@@ -248,7 +248,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
     processing_type = ParameterString("ProcessingInstanceType", default_value=settings.processing_instance_type)
     processing_count = ParameterInteger("ProcessingInstanceCount", default_value=1)
     training_type = ParameterString("TrainingInstanceType", default_value=settings.training_instance_type)
-    training_count = ParameterInteger("TrainingInstanceCount", default_value=1)
+    training_count = ParameterInteger("TrainingInstanceCount", default_value=settings.training_instances)
     threshold = ParameterFloat("GateThreshold", default_value=contract.metric.threshold)
     tolerance = ParameterFloat("ChampionTolerance", default_value=settings.champion_tolerance)
     approval = ParameterString("ModelApprovalStatus", default_value="PendingManualApproval")
@@ -270,6 +270,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
         seed,
     ]
 
+    sharded = settings.training_instances > 1  # else a count set at run time shares the rows in train.py
     cache = CacheConfig(enable_caching=True, expire_after="P30D")
     retries = job_retries()
 
@@ -297,7 +298,9 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
             "ml_code.processing.preprocess",
             inputs=[job_input("data", input_data, paths.PROCESSING_INPUT_DATA)],
             outputs=[job_output(name, PREPROCESS_STEP) for name in _preprocess_outputs(contract)],
-            arguments=["--contract", contract.name, "--seed", seed.to_string()],
+            # with several training hosts, one file of the train split per host: the channel is sharded by file
+            arguments=["--contract", contract.name, "--seed", seed.to_string()]
+            + (["--train-parts", training_count.to_string()] if sharded else []),
         ),
         property_files=[metadata],
         cache_config=cache,
@@ -346,7 +349,11 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
         **_spot(settings),
     )
     channels = {
-        "train": TrainingInput(preprocessed("train"), content_type="text/csv"),
+        "train": TrainingInput(
+            preprocessed("train"),
+            content_type="text/csv",
+            distribution="ShardedByS3Key" if sharded else "FullyReplicated",
+        ),
         "validation": TrainingInput(preprocessed("validation"), content_type="text/csv"),
         paths.TRANSFORM_OUTPUT: TrainingInput(preprocessed(paths.TRANSFORM_OUTPUT), content_type="application/json"),
     }

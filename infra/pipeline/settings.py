@@ -53,6 +53,7 @@ class PipelineSettings:
     model_package_group_name: str
     processing_instance_type: str = "ml.m5.xlarge"
     training_instance_type: str = "ml.m5.xlarge"
+    training_instances: int = 1  # more than one: the train split sharded by file, one file per host
     champion_tolerance: float = 0.01
     use_spot: bool = False
     max_run_seconds: int = 3600
@@ -70,6 +71,7 @@ class PipelineSettings:
             model_package_group_name=model_package_group_name(config, stage),
             processing_instance_type=stage.processing_instance_type,
             training_instance_type=stage.training_instance_type,
+            training_instances=stage.training_instances,
             champion_tolerance=stage.champion_tolerance,
             use_spot=stage.spot_training,
             tuning_trials=stage.tuning_trials,
