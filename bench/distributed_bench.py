@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.scale_bench import CONTRACT, generate  # noqa: E402
 from local_mode.jobs import free_port  # noqa: E402
+from ml_code.cluster import SHARDED, TRACKER_ENV  # noqa: E402
 from ml_code.paths import MODEL_FILE  # noqa: E402
-from ml_code.training.cluster import SHARDED, TRACKER_ENV  # noqa: E402
 
 HOSTS = 2
 

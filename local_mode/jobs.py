@@ -27,10 +27,9 @@ from pathlib import Path
 from local_mode import ml_processes
 from local_mode.deployment import XGBOOST_IMAGE
 from local_mode.local_s3 import LocalS3
-from ml_code import paths
+from ml_code import cluster, paths
 from ml_code.archives import tar_gz
 from ml_code.bootstrap import unpack
-from ml_code.training import cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG_TAIL_CHARACTERS = 1500
@@ -93,7 +92,7 @@ class JobRunner:
         if count < 1:
             raise JobFailed(f"InstanceCount {count}: a training job needs at least one instance")
         hosts = tuple(f"algo-{number}" for number in range(1, count + 1))
-        # the hosts' tracker (ml_code/training/cluster.py) on loopback: the hosts' names do not resolve here
+        # the hosts' tracker (ml_code/cluster.py) on loopback: the hosts' names do not resolve here
         tracker = {cluster.TRACKER_ENV: f"127.0.0.1:{free_port()}"} if count > 1 else {}
         runs = [self._training_host(host_root(root, host), job_name, arguments, hosts, host, tracker) for host in hosts]
         stop = _Stop()

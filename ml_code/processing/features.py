@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ml_code.contracts.contract import ContractError, DatasetContract
+from ml_code.processing.reduction import OneHost
 
 logger = logging.getLogger(__name__)
 
@@ -163,18 +164,22 @@ class FeatureTransform:
         return cls(**raw)
 
 
-def fit_transform(train: pd.DataFrame, contract: DatasetContract) -> FeatureTransform:
-    """Learn the transform from the training split: imputation, scaling, categories, and which features to keep."""
+def fit_transform(train: pd.DataFrame, contract: DatasetContract, reducer: OneHost | None = None) -> FeatureTransform:
+    """Learn the transform from the training split: imputation, scaling, categories, and which features to keep.
+    With a `reducer` over several hosts (reduction.py), `train` is this host's shard of the split and every
+    statistic is the whole split's: every host learns the same transform."""
+    reducer = reducer or OneHost()
     input_columns = list(contract.feature_columns(train.columns))
     reference_date = {}
     derived = {}
     for column, feature in contract.datetime_age.items():
-        dates = parse_dates(train[column])
-        if dates.isna().all():
+        newest = reducer.maximum(parse_dates(train[column]).max())
+        if pd.isna(newest):
             raise ContractError(f"date column {column!r} has no parseable date in the training split")
-        reference_date[column] = dates.max().isoformat()
-        derived[feature] = age_in_days(train[column], dates.max())
+        reference_date[column] = newest.isoformat()
+        derived[feature] = age_in_days(train[column], newest)
 
+    rows = reducer.total(len(train))
     numeric = {}
     # Of each feature, the share of rows holding its most common value (near-constant features carry nothing);
     # for a numeric feature, the median's share: a value held by more than half the rows is the median, so
@@ -184,39 +189,44 @@ def fit_transform(train: pd.DataFrame, contract: DatasetContract) -> FeatureTran
     numeric_values.update(derived)
     for column, raw in numeric_values.items():
         values = coerce_numeric(raw, column, report=False)  # counted when the splits are transformed
-        if values.isna().all():
+        if reducer.total(int(values.notna().sum())) == 0:
             raise ContractError(f"column {column!r} is entirely missing (or non-numeric) in the training split")
-        median = float(values.median())
+        median = reducer.median(values)
         filled = values.fillna(median)
         with np.errstate(over="ignore"):  # an overflow is reported below, naming the column
-            mean, std = float(filled.mean()), float(filled.std(ddof=0))
+            mean, std = reducer.mean_std(filled)
         if not (math.isfinite(mean) and math.isfinite(std)):
+            largest = reducer.maximum(float(filled.abs().max()) if len(filled) else math.nan)
             raise ContractError(
-                f"column {column!r}: its values (up to {float(filled.abs().max()):.3g} in magnitude) overflow the "
+                f"column {column!r}: its values (up to {largest:.3g} in magnitude) overflow the "
                 "mean and scale; rescale the column (e.g. to thousands) before training"
             )
         numeric[column] = NumericStats(median=median, mean=mean, std=std if std > 0 else 1.0)
-        top_share[feature_name(column)] = np.count_nonzero(filled.to_numpy() == median) / len(filled)
+        top_share[feature_name(column)] = reducer.total(int(np.count_nonzero(filled.to_numpy() == median))) / rows
 
     categorical = {}
     for column in contract.categorical:
         values = as_category_text(train[column])
-        if values.isna().all():
+        counts = reducer.counts(values)
+        counts = counts[counts > 0]  # a categorical column keeps the categories of rows dropped before
+        if counts.empty:
             raise ContractError(f"column {column!r} is entirely missing in the training split")
-        mode = str(min(values.mode().astype(object)))
-        shares = values.fillna(mode).value_counts(normalize=True, sort=False)
-        shares = shares[shares > 0]  # a categorical's categories that no training row has
+        mode = str(min(counts.index[counts == counts.max()].astype(object)))
+        counts = counts.astype("int64")
+        counts[mode] += rows - int(counts.sum())  # the missing values, imputed with the mode
+        shares = counts / rows
         categorical[column] = CategoricalStats(mode=mode, categories=sorted(shares.index.astype(object)))
         for category in categorical[column].categories:
             top_share[one_hot_name(column, category)] = float(max(shares[category], 1.0 - shares[category]))
 
     classes = []
     if contract.problem_type == "multiclass_classification":
-        classes = sorted(as_category_text(train[contract.target]).dropna().unique())
+        classes = sorted(reducer.union(set(as_category_text(train[contract.target]).dropna().unique())))
     positive = None if contract.positive_label is None else str(contract.positive_label).strip()
     negative = None
     if contract.problem_type == "binary_classification":
-        negative = _negative_label(as_category_text(train[contract.target]), positive, contract.negative_label)
+        labels = reducer.counts(as_category_text(train[contract.target]))
+        negative = _negative_label(labels[labels > 0], positive, contract.negative_label)
 
     draft = FeatureTransform(
         contract_name=contract.name,
@@ -241,47 +251,48 @@ def fit_transform(train: pd.DataFrame, contract: DatasetContract) -> FeatureTran
         draft.encoded_matrix(train.iloc[start : start + FIT_CHUNK_ROWS], varied)
         for start in range(0, len(train), FIT_CHUNK_ROWS)
     )
-    correlation, relevance = correlations(encoded, draft.encode_target(train[contract.target]).to_numpy(dtype=float))
+    target = draft.encode_target(train[contract.target]).to_numpy(dtype=float)
+    correlation, relevance = correlations(encoded, target, len(varied), reducer)
     features = select_features(varied, correlation, relevance)
     logger.info("kept %d of %d encoded features", len(features), len(top_share))
     return FeatureTransform(**{**draft.__dict__, "features": features})
 
 
-def _negative_label(target: pd.Series, positive: str, named) -> str:
+def _negative_label(counts: pd.Series, positive: str, named) -> str:
     """The contract's negative label, else the training split's most common label other than the positive one (the
-    first in sorted order on a tie)."""
+    first in sorted order on a tie), from the labels' `counts`."""
     if named is not None:
         return str(named).strip()
-    counts = target[target != positive].dropna().value_counts()
+    counts = counts[counts.index != positive]
     return str(sorted(counts.index[counts == counts.max()])[0]) if len(counts) else f"not {positive}"
 
 
-def correlations(chunks: Iterable[np.ndarray], target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The features' correlation matrix and each feature's correlation with the target, from the encoded
+def correlations(
+    chunks: Iterable[np.ndarray], target: np.ndarray, width: int, reducer: OneHost | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The `width` features' correlation matrix and each feature's correlation with the target, from the encoded
     training split in chunks of rows (co-moments summed chunk by chunk: memory stays one chunk, whatever the
-    rows). A constant target correlates with nothing (0)."""
-    rows, sums, products, target_products = 0, None, None, None
+    rows; with a reducer over several hosts, summed over the hosts). A constant target correlates with nothing
+    (0)."""
+    reducer = reducer or OneHost()
+    rows, sums, products, target_products = 0, np.zeros(width), np.zeros((width, width)), np.zeros(width)
     for values in chunks:
         part = target[rows : rows + len(values)]
-        if sums is None:
-            sums, products, target_products = (
-                np.zeros(values.shape[1]),
-                np.zeros((values.shape[1],) * 2),
-                np.zeros(values.shape[1]),
-            )
         sums += values.sum(axis=0)
         products += values.T @ values
         target_products += part @ values
         rows += len(values)
-    if sums is None:
+    rows, sums, products, target_products = (reducer.total(v) for v in (rows, sums, products, target_products))
+    if width == 0 or rows == 0:
         return np.zeros((0, 0)), np.zeros(0)
+    target_mean, target_std = reducer.mean_std(target)
     means = sums / rows
     covariance = products / rows - np.outer(means, means)
     deviation = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
-    target_covariance = target_products / rows - means * target.mean()
+    target_covariance = target_products / rows - means * target_mean
     with np.errstate(divide="ignore", invalid="ignore"):
         correlation = np.abs(covariance / np.outer(deviation, deviation))
-        relevance = np.abs(target_covariance / (deviation * target.std()))
+        relevance = np.abs(target_covariance / (deviation * target_std))
     return correlation, np.nan_to_num(relevance, nan=0.0, posinf=0.0, neginf=0.0)
 
 

@@ -16,6 +16,7 @@ if __package__ in (None, ""):  # run as a file, as SageMaker does: import from t
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
@@ -27,8 +28,10 @@ from typing import BinaryIO  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
+from pandas.api.types import union_categoricals  # noqa: E402
 
 from ml_code.archives import tar_gz  # noqa: E402
+from ml_code.cluster import PROCESSING_RESOURCE_CONFIG, Cluster, collective  # noqa: E402
 from ml_code.contracts.contract import ContractError, DatasetContract, load_contract  # noqa: E402
 from ml_code.fairness.config import test_headers, train_headers  # noqa: E402
 from ml_code.paths import (  # noqa: E402
@@ -59,6 +62,7 @@ from ml_code.processing.features import (  # noqa: E402
     parse_dates,
 )
 from ml_code.processing.reading import Input, read_table, scan_input  # noqa: E402
+from ml_code.processing.reduction import Shards  # noqa: E402
 from ml_code.processing.spill import TextSpill  # noqa: E402
 from ml_code.processing.writing import MatrixLayout, csv_lines, header_line  # noqa: E402
 from ml_code.runtime import (  # noqa: E402
@@ -94,7 +98,11 @@ def read_input(input_dir: Path, contract: DatasetContract | None = None) -> pd.D
 
 
 def read_scanned(
-    source: Input, contract: DatasetContract | None = None, *, spill: TextSpill | None = None
+    source: Input,
+    contract: DatasetContract | None = None,
+    *,
+    spill: TextSpill | None = None,
+    file_rows: list[int] | None = None,
 ) -> pd.DataFrame:
     """The scanned input's files, columns matched by name across files; the row index is each row's position in
     the input. With a contract: only the columns it needs, numbers parsed (checked against the contract first);
@@ -106,7 +114,7 @@ def read_scanned(
         contract.check_columns(source.columns)
         columns = needed_columns(source.columns, contract)
         numeric = set(contract.numeric_features(source.columns)) & set(columns)
-    data = read_table(source, columns, numeric=numeric, spill=spill)
+    data = read_table(source, columns, numeric=numeric, spill=spill, file_rows=file_rows)
     if data.empty:
         raise ContractError(f"the input under {source.directory} has a header but no rows")
     logger.info("read %d rows and %d columns from %d file(s)", len(data), len(source.columns), len(source.files))
@@ -124,14 +132,27 @@ def needed_columns(columns: tuple[str, ...], contract: DatasetContract) -> list[
 
 
 def data_hash(source: Input) -> str:
-    """SHA-256 over the relative paths and bytes of the files read (not of those skipped): which data a model was
-    trained on."""
-    digest = hashlib.sha256()
+    """SHA-256 over the relative paths and SHA-256s of the files read (not of those skipped): which data a model
+    was trained on. Hosts that read a share of the files each combine to the same (`combine_digests`)."""
+    return combine_digests(file_digests(source))
+
+
+def file_digests(source: Input) -> dict[str, str]:
+    """Each file's SHA-256, by its path relative to the input's folder."""
+    digests = {}
     for path in (file.path for file in source.files):
-        digest.update(str(path.relative_to(source.directory)).encode() + b"\0")
+        digest = hashlib.sha256()
         with path.open("rb") as handle:
             for block in iter(lambda: handle.read(HASH_BLOCK_BYTES), b""):
                 digest.update(block)
+        digests[str(path.relative_to(source.directory))] = digest.hexdigest()
+    return digests
+
+
+def combine_digests(digests: dict[str, str]) -> str:
+    digest = hashlib.sha256()
+    for relative in sorted(digests, key=Path):  # the order scan_input reads files in
+        digest.update(relative.encode() + b"\0" + digests[relative].encode() + b"\0")
     return digest.hexdigest()
 
 
@@ -162,6 +183,11 @@ def keep_newest_per_id(data: pd.DataFrame, contract: DatasetContract) -> pd.Data
 def check_target(data: pd.DataFrame, contract: DatasetContract) -> pd.DataFrame:
     """Drop (and count) rows without a target; fail when the target cannot be learned."""
     contract.check_columns(data.columns)
+    return labelled_rows(data, contract)
+
+
+def labelled_rows(data: pd.DataFrame, contract: DatasetContract) -> pd.DataFrame:
+    """`check_target` of a frame that holds the target (and may lack the features)."""
     target = data[contract.target]
     if contract.problem_type == "regression":
         target = coerce_numeric(target, contract.target, report=False)
@@ -300,12 +326,24 @@ def check_enough_rows(data: pd.DataFrame, contract: DatasetContract, fractions: 
         )
 
 
-def preprocess(input_dir: Path, base_dir: Path, contract: DatasetContract, *, seed: int, train_parts: int = 1) -> None:
+def preprocess(
+    input_dir: Path,
+    base_dir: Path,
+    contract: DatasetContract,
+    *,
+    seed: int,
+    train_parts: int = 1,
+    cluster: Cluster | None = None,
+) -> None:
     """The whole step: validate, split, fit on train, then transform every split and write everything (moved
     into place together once all of it is written); the train split in `train_parts` files, one per training host
-    (SageMaker shards a channel by file)."""
+    (SageMaker shards a channel by file). On a `cluster` of several hosts, each does its share (`preprocess_shard`)."""
     if train_parts < 1:
         raise ValueError(f"train_parts must be at least 1, not {train_parts}")
+    if cluster is not None and cluster.size > 1:
+        with collective(cluster):
+            preprocess_shard(input_dir, base_dir, contract, seed=seed, train_parts=train_parts, shards=Shards(cluster))
+        return
     base_dir.mkdir(parents=True, exist_ok=True)
     source = scan_input(input_dir)
     with (
@@ -348,16 +386,168 @@ def preprocess(input_dir: Path, base_dir: Path, contract: DatasetContract, *, se
     )
 
 
-def split_files(name: str, rows: int, parts: int) -> list[tuple[str, slice]]:
+def split_files(name: str, rows: int, parts: int, host: int | None = None) -> list[tuple[str, slice]]:
     """The files a split of `rows` rows is written to, with the block of rows each holds: `<name>.csv`, or
-    `<name>-<i>.csv` for `parts` blocks of nearly equal size (none empty while there are rows enough)."""
+    `<name>-<i>.csv` for `parts` blocks of nearly equal size (none empty while there are rows enough); the files of
+    the host of rank `host` start `<name>-<host>`."""
+    prefix = name if host is None else f"{name}-{host:03d}"
     if parts == 1:
-        return [(f"{name}.csv", slice(0, rows))]
+        return [(f"{prefix}.csv", slice(0, rows))]
     if rows < parts:
         raise ContractError(f"the {name} split's {rows} rows are too few for {parts} files, one per training host")
     return [
-        (f"{name}-{part:05d}.csv", slice(part * rows // parts, (part + 1) * rows // parts)) for part in range(parts)
+        (f"{prefix}-{part:05d}.csv", slice(part * rows // parts, (part + 1) * rows // parts)) for part in range(parts)
     ]
+
+
+def preprocess_shard(
+    input_dir: Path, base_dir: Path, contract: DatasetContract, *, seed: int, train_parts: int, shards: Shards
+) -> None:
+    """One host's part of preprocessing on several hosts (a processing job's instances, joined by `shards`). Each
+    reads its share of the input's files (SageMaker's shard, or every n-th file when each host got all of them),
+    and learns from the others only what it needs:
+    - which rows go where: the columns that decide it (target, ids, split or time column) of every row, so that
+      the newest record per id, the labelled rows and the seeded, stratified split are one host's, row for row;
+    - the transform's statistics, combined once each (reduction.py);
+    then it transforms and writes its own rows: `<split>-<host>.csv` (train: `train_parts` files), and its training
+    rows' raw text for the baseline. The first host writes the rest: the transform, the metadata (rows, data hash
+    and ETL runs of the whole input), the sample payload (from its rows) and the fairness datasets (their columns
+    of every host's rows)."""
+    cluster = shards.cluster
+    base_dir.mkdir(parents=True, exist_ok=True)
+    source = host_input(scan_input(input_dir), shards)
+    with (
+        StagedFiles() as staged,
+        TextSpill(base_dir, list(contract.feature_columns(source.columns))) as spill,
+        ThreadPoolExecutor(max_workers=2) as workers,
+    ):
+        file_rows: list[int] = []
+        data = read_scanned(source, contract, spill=spill, file_rows=file_rows)
+        positions = global_positions(source, file_rows, shards)
+        decided = decided_rows(data, positions, contract, seed=seed, shards=shards)
+        splits = Splits(**{name: data[np.isin(positions, getattr(decided, name).index)] for name in SPLITS})
+        del data
+        fitted = fit_transform(splits.train, contract, shards)
+        transform = FeatureTransform.from_json(shards.gather(fitted.to_json())[0])  # the first host's, to the bit
+        for name in SPLITS:
+            frame = getattr(splits, name)
+            parts = train_parts if name == "train" else 1
+            for file_name, rows in split_files(name, len(frame), parts, host=cluster.rank):
+                with staged.open(base_dir / name / file_name) as handle:
+                    write_model_matrix(handle, frame.iloc[rows], transform, contract.target, workers)
+        baseline = base_dir / BASELINE_OUTPUT / f"{Path(BASELINE_FILE).stem}-{cluster.rank:03d}.csv"
+        payload = write_baseline(staged.open(baseline), spill, splits.train.index)
+        digests = shards.gather(file_digests(source))
+        etl_runs = sorted(shards.union(set(source.etl_runs)))
+        everyone = gathered_fairness_splits(contract, transform, splits, positions, decided, shards)
+        if cluster.leader:
+            write_outputs(
+                staged,
+                base_dir,
+                contract,
+                transform,
+                everyone,
+                seed=seed,
+                digest=combine_digests({k: v for part in digests for k, v in part.items()}),
+                payload=payload,
+                etl_runs=tuple(etl_runs),
+            )
+    logger.info(
+        "host %s of %d: rows: train %d, validation %d, test %d of %s; features: %d",
+        cluster.current,
+        cluster.size,
+        len(splits.train),
+        len(splits.validation),
+        len(splits.test),
+        {name: len(getattr(decided, name)) for name in SPLITS},
+        len(transform.features),
+    )
+
+
+def host_input(source: Input, shards: Shards) -> Input:
+    """This host's files of the input, with the whole input's columns (in the order they first appear): its own
+    files when the input was sharded by S3 key, every n-th from its rank when every host got all of them."""
+    cluster = shards.cluster
+    listings = shards.gather([(str(file.path.relative_to(source.directory)), file.columns) for file in source.files])
+    names = [name for listing in listings for name, _ in listing]
+    if all(listing == listings[0] for listing in listings):
+        files = source.files[cluster.rank :: cluster.size]
+    elif len(set(names)) == len(names):
+        files = source.files
+    else:
+        raise ContractError("the hosts got some files of the input alike and some not: neither sharded nor replicated")
+    if not files:
+        raise ContractError(
+            f"host {cluster.current} got none of the input's files: the input has fewer files than the job's "
+            f"{cluster.size} instances"
+        )
+    every_file = sorted(
+        {name: columns for listing in listings for name, columns in listing}.items(), key=lambda f: Path(f[0])
+    )
+    columns = tuple(dict.fromkeys(column for _, header in every_file for column in header))
+    return dataclasses.replace(source, files=tuple(files), columns=columns)
+
+
+def global_positions(source: Input, file_rows: list[int], shards: Shards) -> np.ndarray:
+    """Each of this host's rows' position in the whole input (its files in scan_input's order, rows in order)."""
+    mine = {
+        str(file.path.relative_to(source.directory)): rows for file, rows in zip(source.files, file_rows, strict=True)
+    }
+    counts = {name: rows for part in shards.gather(mine) for name, rows in part.items()}
+    offsets, start = {}, 0
+    for name in sorted(counts, key=Path):
+        offsets[name], start = start, start + counts[name]
+    return np.concatenate([offsets[name] + np.arange(rows) for name, rows in mine.items()] or [np.zeros(0, int)])
+
+
+def decided_rows(
+    data: pd.DataFrame, positions: np.ndarray, contract: DatasetContract, *, seed: int, shards: Shards
+) -> Splits:
+    """The whole input's split, as one host makes it, of the columns that decide it (indexed by position)."""
+    columns = [column for column in decision_columns(contract) if column in data.columns]
+    parts = shards.gather(data[columns].set_axis(positions))
+    keys = pd.DataFrame(
+        {column: _concatenated([part[column] for part in parts]) for column in columns},
+        index=np.concatenate([part.index.to_numpy() for part in parts]),
+    ).sort_index()
+    return split(labelled_rows(keep_newest_per_id(keys, contract), contract), contract, seed=seed)
+
+
+def decision_columns(contract: DatasetContract) -> list[str]:
+    """The columns that decide which rows preprocessing keeps and which split each goes to."""
+    wanted = [contract.target, contract.split_column, contract.time_column, *contract.id_columns]
+    wanted += [contract.newest_per_id] if contract.newest_per_id is not None else []
+    return list(dict.fromkeys(column for column in wanted if column is not None))
+
+
+def _concatenated(parts: list[pd.Series]) -> pd.Categorical | np.ndarray:
+    """The values of a column of several hosts, one after the other (categoricals stay categoricals, of every
+    host's categories)."""
+    if all(isinstance(part.dtype, pd.CategoricalDtype) for part in parts):
+        return union_categoricals([part.array for part in parts], ignore_order=True)
+    return np.concatenate([part.to_numpy() for part in parts])
+
+
+def gathered_fairness_splits(
+    contract: DatasetContract,
+    transform: FeatureTransform,
+    splits: Splits,
+    positions: np.ndarray,
+    decided: Splits,
+    shards: Shards,
+) -> Splits:
+    """Every host's rows of the splits, as far as the first host's small outputs need them: the fairness datasets'
+    columns of the train and test splits (none without a fairness section), the numbers of rows of all."""
+    if contract.fairness is None:
+        return decided
+    wanted = {"train": train_headers(contract), "test": test_headers(contract, transform)}
+    found = {"validation": decided.validation}
+    where = pd.Series(positions)
+    for name, headers in wanted.items():
+        frame = getattr(splits, name)
+        mine = frame[list(dict.fromkeys(headers))].set_axis(where[frame.index].to_numpy())
+        found[name] = pd.concat(shards.gather(mine)).sort_index()
+    return Splits(**found)
 
 
 def write_outputs(
@@ -477,7 +667,12 @@ def main(argv: list[str] | None = None) -> int:
     input_dir = args.input_dir or args.base_dir / PROCESSING_INPUT_DATA
     return run_step(
         lambda: preprocess(
-            input_dir, args.base_dir, load_contract(args.contract), seed=args.seed, train_parts=args.train_parts
+            input_dir,
+            args.base_dir,
+            load_contract(args.contract),
+            seed=args.seed,
+            train_parts=args.train_parts,
+            cluster=Cluster.from_environment(resource_config=PROCESSING_RESOURCE_CONFIG),
         ),
         args.failure_file,
     )

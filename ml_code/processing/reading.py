@@ -109,15 +109,26 @@ def scan_input(input_dir: Path) -> Input:
     return Input(input_dir, tuple(files), columns)
 
 
-def read_table(source: Input, columns: list[str], *, numeric: set[str], spill: TextSpill | None = None) -> pd.DataFrame:
+def read_table(
+    source: Input,
+    columns: list[str],
+    *,
+    numeric: set[str],
+    spill: TextSpill | None = None,
+    file_rows: list[int] | None = None,
+) -> pd.DataFrame:
     """`columns` of every file, row after row: the `numeric` ones as float64 (what is no number is missing,
     infinities included, and counted in the log), the others as categoricals of their text. With a `spill`, its
-    columns' text goes there as it is read."""
+    columns' text goes there as it is read; `file_rows` gets each file's number of rows."""
     parts: dict[str, list] = {column: [] for column in columns}
     coerced = dict.fromkeys(numeric, 0)
     infinite = dict.fromkeys(numeric, 0)
-    pieces = (piece for file in source.files for piece in _tables(file, columns, numeric=numeric))
-    for table, quoted in _read_ahead(pieces):
+    counted = [0] * len(source.files)
+    pieces = (
+        (index, *piece) for index, file in enumerate(source.files) for piece in _tables(file, columns, numeric=numeric)
+    )
+    for index, table, quoted in _read_ahead(pieces):
+        counted[index] += table.num_rows
         batch = {column: _column(table, column) for column in columns}
         if spill is not None:
             spill.add(batch, quoted=quoted)
@@ -138,6 +149,8 @@ def read_table(source: Input, columns: list[str], *, numeric: set[str], spill: T
     for position, column in enumerate(columns):  # inserted in place: reordering would copy the numbers
         if column not in numeric:
             frame.insert(position, column, _join(parts.pop(column)))
+    if file_rows is not None:
+        file_rows.extend(counted)
     for column in sorted(numeric):
         if coerced[column]:
             logger.warning("column %r: %d non-numeric value(s) coerced to missing and imputed", column, coerced[column])
@@ -146,7 +159,7 @@ def read_table(source: Input, columns: list[str], *, numeric: set[str], spill: T
     return frame
 
 
-def _read_ahead(pieces: Iterator[tuple[pa.Table, bool]]) -> Iterator[tuple[pa.Table, bool]]:
+def _read_ahead(pieces: Iterator[tuple]) -> Iterator[tuple]:
     """`pieces`, the next one parsed while the caller converts the one before."""
     with ThreadPoolExecutor(max_workers=1) as reader:
         ahead = reader.submit(next, pieces, None)

@@ -1,7 +1,7 @@
 """Training in SageMaker script mode: XGBoost on the preprocessed splits, early stopping on validation.
 
 On several hosts (`TrainingInstanceCount` > 1) they train one model together over XGBoost's collective
-(ml_code/training/cluster.py): each host learns from its share of the train split (its files when the channel is
+(ml_code/cluster.py): each host learns from its share of the train split (its files when the channel is
 sharded by S3 key, else its block of the rows) and evaluates on the whole validation split, so every host logs the
 same metrics and stops at the same round; the first host writes the model and the checkpoints.
 
@@ -32,6 +32,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.csv as pa_csv  # noqa: E402
 import xgboost as xgb  # noqa: E402
 
+from ml_code.cluster import SHARDED, Cluster, channel_distribution, collective  # noqa: E402
 from ml_code.paths import (  # noqa: E402
     CHECKPOINT_DIR,
     HYPERPARAMETERS_FILE,
@@ -43,7 +44,6 @@ from ml_code.paths import (  # noqa: E402
 )
 from ml_code.processing.features import FeatureTransform  # noqa: E402
 from ml_code.runtime import configure_logging, parse_known, run_step  # noqa: E402
-from ml_code.training.cluster import SHARDED, Cluster, channel_distribution, collective  # noqa: E402
 from ml_code.training.hyperparameters import Hyperparameters  # noqa: E402
 from ml_code.training.objectives import FINAL_PREFIX, OBJECTIVES  # noqa: E402
 

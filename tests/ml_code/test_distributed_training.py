@@ -1,4 +1,4 @@
-"""Several hosts train one model (ml_code/training/cluster.py): real processes on loopback, with SageMaker's host
+"""Several hosts train one model (ml_code/cluster.py): real processes on loopback, with SageMaker's host
 environment, against one host on the same data."""
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from sklearn.metrics import roc_auc_score
 from local_mode.churn_data import generate, write
 from local_mode.jobs import free_port
 from ml_code import paths
+from ml_code.cluster import SHARDED, TRACKER_ENV, Cluster, channel_distribution
 from ml_code.evaluation.evaluate import build_report
 from ml_code.processing.preprocess import preprocess
-from ml_code.training.cluster import SHARDED, TRACKER_ENV, Cluster, channel_distribution
 from ml_code.training.train import Hyperparameters, read_split, train
 
 ROWS = 12_000

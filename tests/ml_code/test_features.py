@@ -130,7 +130,7 @@ def test_the_correlations_summed_in_chunks_are_pandas_correlations():
     encoded["onehot"] = (rng.random(1000) < 0.3).astype(float)
     target = encoded["a"] * 0.5 + rng.normal(size=1000)
     chunks = (encoded.iloc[start : start + 300].to_numpy() for start in range(0, 1000, 300))
-    correlation, relevance = correlations(chunks, target.to_numpy())
+    correlation, relevance = correlations(chunks, target.to_numpy(), encoded.shape[1])
     np.testing.assert_allclose(correlation, encoded.corr().abs().to_numpy(), rtol=1e-9)
     np.testing.assert_allclose(relevance, encoded.corrwith(target).abs().to_numpy(), rtol=1e-9)
 

@@ -1,4 +1,5 @@
-"""The hosts of a training job, and XGBoost's collective over them: how several instances train one model.
+"""The hosts of a job, and XGBoost's collective over them: how several instances train one model (or preprocess
+one dataset, ml_code/processing/preprocess.py).
 
 SageMaker starts the same script on every host of a job and tells each who it is: `SM_HOSTS` and `SM_CURRENT_HOST`
 in script mode (also in `/opt/ml/input/config/resourceconfig.json`). The first host (in sorted order, as the XGBoost
@@ -26,7 +27,8 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-RESOURCE_CONFIG = "/opt/ml/input/config/resourceconfig.json"
+RESOURCE_CONFIG = "/opt/ml/input/config/resourceconfig.json"  # a training job's
+PROCESSING_RESOURCE_CONFIG = "/opt/ml/config/resourceconfig.json"  # a processing job's (no SM_HOSTS there)
 TRACKER_PORT = 9099  # the XGBoost container's (distributed.py): free on a training host
 TRACKER_ENV = "MLOPS_COLLECTIVE_TRACKER"  # "<address>:<port>": where the tracker listens, when not the first host's
 # How long a host waits for the others (their start, the first host's name to resolve): SageMaker starts the hosts
