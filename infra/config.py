@@ -111,6 +111,9 @@ class StageConfig:
     # (sharded by S3 key; preprocessing writes one file per host).
     training_instances: int = 1
     processing_instance_type: str = "ml.m5.xlarge"
+    # Instances of the preprocessing job: more than one each read a share of the input's files and transform it,
+    # the transform's statistics combined over all (the other processing jobs run on one).
+    processing_instances: int = 1
     spot_training: bool = False
     champion_tolerance: float = 0.01
     # Monitoring: an alarm fires when `alarm_datapoints` of the last `alarm_evaluation_periods` monitoring runs
@@ -199,11 +202,12 @@ class StageConfig:
                 f"{where}.tuning_trials/tuning_parallel in {SOURCE}: need trials >= 0 (0: no tuning) and 1 <= parallel "
                 f"<= trials, got {self.tuning_trials} and {self.tuning_parallel}"
             )
-        if self.training_instances < 1:
-            raise ConfigError(
-                f"{where}.training_instances in {SOURCE}: {self.training_instances!r} must be at least 1, the hosts "
-                "that train one model together"
-            )
+        for key, what in (
+            ("training_instances", "the hosts that train one model together"),
+            ("processing_instances", "the instances that preprocess the input together"),
+        ):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{where}.{key} in {SOURCE}: {getattr(self, key)!r} must be at least 1, {what}")
         if self.tuning_strategy not in TUNING_STRATEGIES:
             raise ConfigError(
                 f"{where}.tuning_strategy in {SOURCE}: {self.tuning_strategy!r} is not one of {list(TUNING_STRATEGIES)}"

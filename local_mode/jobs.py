@@ -20,6 +20,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,23 +50,58 @@ class JobRunner:
         return LocalS3(self.home)
 
     def processing(self, root: Path, job_name: str, arguments: dict) -> dict:
-        """Run a processing job; returns the properties DescribeProcessingJob would."""
-        _download_inputs(self.s3, root, arguments.get("ProcessingInputs", []))
+        """Run a processing job on its `InstanceCount` instances (processes of this machine, in parallel, each with
+        its share of an input sharded by S3 key); returns the properties DescribeProcessingJob would. Every
+        instance's outputs go to their S3 URIs, together."""
         app = arguments["AppSpecification"]
         image = app["ImageUri"]
-        failure = container(root, paths.PROCESSING_FAILURE_FILE)
-        environment = {key: _in_container(root, value) for key, value in arguments.get("Environment", {}).items()}
         if image != XGBOOST_IMAGE:  # every job of the platform runs in the framework container
             raise JobFailed(
                 f"image {image!r} is not the framework image {XGBOOST_IMAGE}, the only one that runs locally"
             )
-        self._run(
-            job_name, self._bootstrap_command(root, app), root, failure, environment, limit=_max_runtime(arguments)
-        )
-        outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
-        for output in outputs:
-            self.s3.upload(container(root, output["S3Output"]["LocalPath"]), output["S3Output"]["S3Uri"])
+        count = arguments.get("ProcessingResources", {}).get("ClusterConfig", {}).get("InstanceCount", 1)
+
+        def prepare(root: Path, hosts: tuple[str, ...], host: str, tracker: dict) -> tuple:
+            _download_inputs(self.s3, root, arguments.get("ProcessingInputs", []), _shard(hosts, host))
+            environment = {key: _in_container(root, value) for key, value in arguments.get("Environment", {}).items()}
+            failure = container(root, paths.PROCESSING_FAILURE_FILE)
+            host_environment = _host_environment(root, cluster.PROCESSING_RESOURCE_CONFIG, hosts, host)
+            return (
+                job_name,
+                self._bootstrap_command(root, app),
+                root,
+                failure,
+                {**environment, **host_environment, **tracker},
+                None,
+            )
+
+        hosts, _logs = self._on_hosts(root, job_name, count, prepare, limit=_max_runtime(arguments))
+        for output in arguments.get("ProcessingOutputConfig", {}).get("Outputs", []):
+            for number, host in enumerate(hosts):  # the instances' files together under the output's URI
+                local = container(host_root(root, host), output["S3Output"]["LocalPath"])
+                self.s3.upload(local, output["S3Output"]["S3Uri"], replace=number == 0)
         return {**arguments, "ProcessingJobName": job_name, "ProcessingJobStatus": "Completed"}
+
+    def _on_hosts(
+        self, root: Path, job_name: str, count: int, prepare: Callable, *, limit: int | None
+    ) -> tuple[tuple[str, ...], list[Path]]:
+        """Run a job on `count` hosts at once, each made ready by `prepare(host's root, hosts, host, tracker
+        environment)` (what `_run` runs there); returns the hosts and their logs. When a host fails, the others are
+        stopped (they would wait for it) and the job fails with the first host's reason."""
+        count = int(count)
+        if count < 1:
+            raise JobFailed(f"InstanceCount {count}: a job needs at least one instance")
+        hosts = tuple(f"algo-{number}" for number in range(1, count + 1))
+        # the hosts' tracker (ml_code/cluster.py) on loopback: the hosts' names do not resolve here
+        tracker = {cluster.TRACKER_ENV: f"127.0.0.1:{free_port()}"} if count > 1 else {}
+        runs = [prepare(host_root(root, host), hosts, host, tracker) for host in hosts]
+        stop = _Stop()
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            outcomes = [pool.submit(self._run, *run, limit=limit, stop=stop) for run in runs]
+        if stop.cause is not None:
+            host, error = next(host for host in hosts if host_root(root, host) == stop.cause), stop.error
+            raise (JobFailed(f"{host}: {error}") if count > 1 else error) from None
+        return hosts, [outcome.result() for outcome in outcomes]
 
     def _bootstrap_command(self, root: Path, app: dict) -> list[str]:
         entrypoint = app.get("ContainerEntrypoint", [])
@@ -86,22 +122,14 @@ class JobRunner:
 
     def training(self, root: Path, job_name: str, arguments: dict) -> dict:
         """Run a script-mode training job on its `InstanceCount` hosts (processes of this machine, in parallel) and
-        pack model.tar.gz from the first host's model; returns DescribeTrainingJob's properties. When a host fails,
-        the others are stopped (they would wait for it), and the job fails with the first host's reason."""
-        count = int(arguments.get("ResourceConfig", {}).get("InstanceCount", 1))
-        if count < 1:
-            raise JobFailed(f"InstanceCount {count}: a training job needs at least one instance")
-        hosts = tuple(f"algo-{number}" for number in range(1, count + 1))
-        # the hosts' tracker (ml_code/cluster.py) on loopback: the hosts' names do not resolve here
-        tracker = {cluster.TRACKER_ENV: f"127.0.0.1:{free_port()}"} if count > 1 else {}
-        runs = [self._training_host(host_root(root, host), job_name, arguments, hosts, host, tracker) for host in hosts]
-        stop = _Stop()
-        with ThreadPoolExecutor(max_workers=count) as pool:
-            outcomes = [pool.submit(self._run, *run, limit=_max_runtime(arguments), stop=stop) for run in runs]
-        if stop.cause is not None:
-            host, error = next(host for host in hosts if host_root(root, host) == stop.cause), stop.error
-            raise (JobFailed(f"{host}: {error}") if count > 1 else error) from None
-        log = outcomes[0].result()
+        pack model.tar.gz from the first host's model; returns DescribeTrainingJob's properties."""
+        count = arguments.get("ResourceConfig", {}).get("InstanceCount", 1)
+
+        def prepare(root: Path, hosts: tuple[str, ...], host: str, tracker: dict) -> tuple:
+            return self._training_host(root, job_name, arguments, hosts, host, tracker)
+
+        _hosts, logs = self._on_hosts(root, job_name, count, prepare, limit=_max_runtime(arguments))
+        log = logs[0]
         model_uri = f"{arguments['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job_name}/output/model.tar.gz"
         archive = container(root, "/opt/ml/output/model.tar.gz")
         pack_model(container(root, paths.MODEL_DIR), archive)
@@ -125,9 +153,8 @@ class JobRunner:
         for channel in arguments.get("InputDataConfig", []):
             name, source = channel["ChannelName"], channel["DataSource"]["S3DataSource"]
             distributions[name] = source.get("S3DataDistributionType", "FullyReplicated")
-            shard = (hosts.index(host), len(hosts)) if distributions[name] == cluster.SHARDED else None
             channels[name] = container(root, f"/opt/ml/input/data/{name}")
-            self.s3.download(source["S3Uri"], channels[name], shard=shard)
+            self.s3.download(source["S3Uri"], channels[name], shard=_shard(hosts, host)(distributions[name]))
         hyperparameters = {key: _decoded(value) for key, value in arguments.get("HyperParameters", {}).items()}
         program = hyperparameters.pop("sagemaker_program", None)
         submit_directory = hyperparameters.pop("sagemaker_submit_directory", None)
@@ -141,9 +168,6 @@ class JobRunner:
         checkpoints = container(root, paths.CHECKPOINT_DIR)
         if "CheckpointConfig" in arguments:  # managed spot training: the folder exists, the script resumes
             checkpoints.mkdir(parents=True, exist_ok=True)
-        resource_config = container(root, cluster.RESOURCE_CONFIG)
-        resource_config.parent.mkdir(parents=True, exist_ok=True)
-        resource_config.write_text(json.dumps({"current_host": host, "hosts": list(hosts)}))
         failure = container(root, paths.TRAINING_FAILURE_FILE)
         command = [
             self.python,
@@ -163,9 +187,7 @@ class JobRunner:
             "SM_HPS": json.dumps(user),
             "SM_MODEL_DIR": str(model_dir),
             "SM_OUTPUT_DATA_DIR": str(container(root, "/opt/ml/output/data")),
-            "SM_CURRENT_HOST": host,
-            "SM_HOSTS": json.dumps(list(hosts)),
-            "SM_NUM_CPUS": str(max(1, (os.cpu_count() or 1) // len(hosts))),  # the hosts share this machine's cores
+            **_host_environment(root, cluster.RESOURCE_CONFIG, hosts, host),
             **tracker,
         }
         return job_name, command, root, failure, environment, code
@@ -240,6 +262,24 @@ def _kill(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+def _shard(hosts: tuple[str, ...], host: str) -> Callable[[str], tuple[int, int] | None]:
+    """Which share of an input of that distribution the host gets: (its index, the hosts) when sharded by S3 key."""
+    return lambda distribution: (hosts.index(host), len(hosts)) if distribution == cluster.SHARDED else None
+
+
+def _host_environment(root: Path, resource_config: str, hosts: tuple[str, ...], host: str) -> dict[str, str]:
+    """What SageMaker tells a host of a job about the job's hosts: its resource config file (written), and the
+    variables script mode sets (a processing job's scripts read them locally, where /opt/ml is not the root)."""
+    path = container(root, resource_config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"current_host": host, "hosts": list(hosts)}))
+    return {
+        "SM_CURRENT_HOST": host,
+        "SM_HOSTS": json.dumps(list(hosts)),
+        "SM_NUM_CPUS": str(max(1, (os.cpu_count() or 1) // len(hosts))),  # the hosts share this machine's cores
+    }
+
+
 def host_root(root: Path, host: str) -> Path:
     """The folder standing for a host's container: the job's own for the first host, `hosts/<host>` beside it for
     the others."""
@@ -267,7 +307,9 @@ def _in_container(root: Path, value: str) -> str:
     return str(container(root, value)) if isinstance(value, str) and value.startswith("/opt/ml/") else value
 
 
-def _download_inputs(s3: LocalS3, root: Path, inputs: list[dict]) -> None:
+def _download_inputs(
+    s3: LocalS3, root: Path, inputs: list[dict], shard: Callable[[str], tuple[int, int] | None]
+) -> None:
     for job_input in inputs:
         source = job_input.get("S3Input")
         if source is None:
@@ -282,7 +324,7 @@ def _download_inputs(s3: LocalS3, root: Path, inputs: list[dict]) -> None:
             if kind == "ManifestFile":
                 _download_manifest(s3, source["S3Uri"], destination)
             else:
-                s3.download(source["S3Uri"], destination)
+                s3.download(source["S3Uri"], destination, shard=shard(source.get("S3DataDistributionType", "")))
         except (FileNotFoundError, ValueError) as error:
             raise JobFailed(f"input {job_input['InputName']!r}: {error}") from error
 

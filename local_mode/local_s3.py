@@ -57,14 +57,15 @@ class LocalS3:
             copied.append(target)
         return copied
 
-    def upload(self, source: Path, uri: str) -> None:
-        """Put a folder's files (or one file) under `uri`, replacing what was there."""
+    def upload(self, source: Path, uri: str, *, replace: bool = True) -> None:
+        """Put a folder's files (or one file) under `uri`, replacing what was there (else beside it)."""
         target = self.path(uri)
         if source.is_file():
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
             return
-        shutil.rmtree(target, ignore_errors=True)
+        if replace:
+            shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
             shutil.copytree(source, target, dirs_exist_ok=True)

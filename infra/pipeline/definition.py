@@ -194,9 +194,15 @@ def job_retries() -> list:
     ]
 
 
-def job_input(name: str, source, folder: str) -> ProcessingInput:
-    """An input of a processing job, at `/opt/ml/processing/<folder>`."""
-    return ProcessingInput(input_name=name, source=source, destination=f"{paths.PROCESSING_BASE}/{folder}")
+def job_input(name: str, source, folder: str, *, sharded: bool = False) -> ProcessingInput:
+    """An input of a processing job, at `/opt/ml/processing/<folder>`; `sharded`: each instance gets some of its
+    files (ShardedByS3Key), else every instance all of them."""
+    return ProcessingInput(
+        input_name=name,
+        source=source,
+        destination=f"{paths.PROCESSING_BASE}/{folder}",
+        s3_data_distribution_type="ShardedByS3Key" if sharded else "FullyReplicated",
+    )
 
 
 def processing_job(
@@ -208,9 +214,11 @@ def processing_job(
     max_runtime_seconds: int,
     isolated: bool,
     instance_count=1,
+    encrypt_between_instances: bool = False,
 ) -> ScriptProcessor:
     """A processing job in the framework image, its volume and outputs under the platform key; network-isolated
-    unless it must call an AWS API (the Model Registry, an endpoint's description)."""
+    unless it must call an AWS API (the Model Registry, an endpoint's description); with instances that talk to each
+    other (a sharded preprocessing), their traffic encrypted."""
     return ScriptProcessor(
         image_uri=image_uri("xgboost", REFERENCE_REGION),
         command=["python3"],
@@ -220,7 +228,10 @@ def processing_job(
         volume_kms_key=PLACEHOLDERS["KmsKeyArn"],
         output_kms_key=PLACEHOLDERS["KmsKeyArn"],
         max_runtime_in_seconds=max_runtime_seconds,
-        network_config=NetworkConfig(enable_network_isolation=isolated),
+        network_config=NetworkConfig(
+            enable_network_isolation=isolated,
+            **({"encrypt_inter_container_traffic": True} if encrypt_between_instances else {}),
+        ),
         base_job_name=base_job_name,
         sagemaker_session=session,
     )
@@ -246,7 +257,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
 
     input_data = ParameterString("InputDataUri", default_value=curated)
     processing_type = ParameterString("ProcessingInstanceType", default_value=settings.processing_instance_type)
-    processing_count = ParameterInteger("ProcessingInstanceCount", default_value=1)
+    processing_count = ParameterInteger("ProcessingInstanceCount", default_value=settings.processing_instances)
     training_type = ParameterString("TrainingInstanceType", default_value=settings.training_instance_type)
     training_count = ParameterInteger("TrainingInstanceCount", default_value=settings.training_instances)
     threshold = ParameterFloat("GateThreshold", default_value=contract.metric.threshold)
@@ -270,20 +281,26 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
         seed,
     ]
 
-    sharded = settings.training_instances > 1  # else a count set at run time shares the rows in train.py
+    # Several hosts share the work when the stage says so: training hosts each get files of the train split, and
+    # preprocessing's instances each some of the input's (with a count raised only at run time, the scripts share
+    # the rows or files every host got).
+    sharded = settings.training_instances > 1
+    sharded_preprocess = settings.processing_instances > 1
     cache = CacheConfig(enable_caching=True, expire_after="P30D")
     retries = job_retries()
 
-    def processor(base_job_name: str, *, registry: bool = False) -> ScriptProcessor:
-        """A processing job, network-isolated unless it reads the Model Registry (then with its own role)."""
+    def processor(base_job_name: str, *, registry: bool = False, shares_work: bool = False) -> ScriptProcessor:
+        """A processing job, network-isolated unless it reads the Model Registry (then with its own role). With a
+        stage's several processing instances, only a job that `shares_work` among them gets them."""
         return processing_job(
             session,
             base_job_name,
             role=PLACEHOLDERS["ChampionRoleArn"] if registry else role,
             instance_type=processing_type,
-            instance_count=processing_count,
+            instance_count=processing_count if shares_work or not sharded_preprocess else 1,
             max_runtime_seconds=settings.max_processing_seconds,
             isolated=not registry,
+            encrypt_between_instances=shares_work and sharded_preprocess,
         )
 
     def job_output(name: str, step: str) -> ProcessingOutput:
@@ -294,9 +311,9 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
     preprocess = ProcessingStep(
         name="Preprocess",
         step_args=run_module(
-            processor(PREPROCESS_STEP),
+            processor(PREPROCESS_STEP, shares_work=True),
             "ml_code.processing.preprocess",
-            inputs=[job_input("data", input_data, paths.PROCESSING_INPUT_DATA)],
+            inputs=[job_input("data", input_data, paths.PROCESSING_INPUT_DATA, sharded=sharded_preprocess)],
             outputs=[job_output(name, PREPROCESS_STEP) for name in _preprocess_outputs(contract)],
             # with several training hosts, one file of the train split per host: the channel is sharded by file
             arguments=["--contract", contract.name, "--seed", seed.to_string()]

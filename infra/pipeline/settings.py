@@ -52,6 +52,7 @@ class PipelineSettings:
     pipeline_name: str
     model_package_group_name: str
     processing_instance_type: str = "ml.m5.xlarge"
+    processing_instances: int = 1  # more than one: preprocessing's input sharded by file, one share per instance
     training_instance_type: str = "ml.m5.xlarge"
     training_instances: int = 1  # more than one: the train split sharded by file, one file per host
     champion_tolerance: float = 0.01
@@ -70,6 +71,7 @@ class PipelineSettings:
             pipeline_name=pipeline_name(config, stage),
             model_package_group_name=model_package_group_name(config, stage),
             processing_instance_type=stage.processing_instance_type,
+            processing_instances=stage.processing_instances,
             training_instance_type=stage.training_instance_type,
             training_instances=stage.training_instances,
             champion_tolerance=stage.champion_tolerance,

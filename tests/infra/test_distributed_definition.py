@@ -1,5 +1,7 @@
 """A stage with several training hosts (`training_instances`): the train channel is sharded by S3 key and
-preprocessing writes one file of the train split per host; with one host the golden definitions hold."""
+preprocessing writes one file of the train split per host; with several processing instances
+(`processing_instances`) preprocessing's input is sharded and only preprocessing gets them. With one of each the
+golden definitions hold."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from tests.infra.synth import cdk_json_context
 from tests.infra.test_pipeline_definition import CHURN, SETTINGS, all_steps, as_deployed
 
 COUNT = {"Get": "Parameters.TrainingInstanceCount"}
+PROCESSING_COUNT = {"Get": "Parameters.ProcessingInstanceCount"}
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +59,51 @@ def test_with_one_host_nothing_is_sharded():
     steps = all_steps(build_definition(SETTINGS, CHURN))
     assert set(distributions(steps["Train"]).values()) == {"FullyReplicated"}
     assert "--train-parts" not in steps["Preprocess"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    for step in processing_steps(steps).values():
+        assert step["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == PROCESSING_COUNT
+        assert set(input_distributions(step).values()) == {"FullyReplicated"}
 
 
-def test_a_stage_sets_its_training_hosts_and_needs_one_at_least():
+def processing_steps(steps: dict) -> dict:
+    return {name: step for name, step in steps.items() if step["Type"] == "Processing"}
+
+
+def input_distributions(step: dict) -> dict[str, str]:
+    inputs = step["Arguments"]["ProcessingInputs"]
+    return {i["InputName"]: i["S3Input"]["S3DataDistributionType"] for i in inputs if "S3Input" in i}
+
+
+def test_several_processing_instances_share_preprocessing_only():
+    settings = dataclasses.replace(SETTINGS, processing_instances=4)
+    definition = build_definition(settings, CHURN)
+    steps = processing_steps(all_steps(definition))
+    preprocess = steps.pop("Preprocess")["Arguments"]
+    assert preprocess["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == PROCESSING_COUNT
+    assert input_distributions({"Arguments": preprocess}) == {
+        "code_package": "FullyReplicated",
+        "code": "FullyReplicated",  # the bootstrap, the SDK's own input
+        "data": "ShardedByS3Key",
+    }
+    assert preprocess["NetworkConfig"]["EnableInterContainerTrafficEncryption"] is True  # the rows' columns travel
+    for name, step in steps.items():  # the others have no use for a second instance
+        assert step["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 1, name
+    (parameter,) = (p for p in definition["Parameters"] if p["Name"] == "ProcessingInstanceCount")
+    assert parameter["DefaultValue"] == 4
+    arguments = dict(all_steps(as_deployed(definition))["Preprocess"]["Arguments"], ProcessingJobName="at-run-time")
+    arguments["ProcessingResources"]["ClusterConfig"]["InstanceCount"] = 4
+    assert validation_errors("CreateProcessingJob", arguments) == ""
+
+
+def test_a_stage_sets_its_hosts_and_needs_one_at_least():
     context = cdk_json_context()
     context["platform"]["stages"]["dev"]["training_instances"] = 2
     config = load_config(context)
     assert PipelineSettings.for_stage(config, config.stage("dev")).training_instances == 2
-    context["platform"]["stages"]["dev"]["training_instances"] = 0
-    with pytest.raises(ConfigError, match=r"stages\.dev\.training_instances .* must be at least 1"):
-        load_config(context)
+    context["platform"]["stages"]["dev"]["processing_instances"] = 3
+    config = load_config(context)
+    assert PipelineSettings.for_stage(config, config.stage("dev")).processing_instances == 3
+    for key in ("training_instances", "processing_instances"):
+        context["platform"]["stages"]["dev"][key] = 0
+        with pytest.raises(ConfigError, match=rf"stages\.dev\.{key} .* must be at least 1"):
+            load_config(context)
+        context["platform"]["stages"]["dev"][key] = 1
