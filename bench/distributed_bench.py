@@ -1,16 +1,18 @@
-"""Training on one host and on two, on the same data: the test metric, wall time and peak memory per host.
+"""Preprocessing and training on one host and on two, on the same data: wall time and peak memory per host, and
+the test metric.
 
-Generates scale_bench.py's table (50 features) at `--rows` rows, preprocesses it once with the train split in two
-files (the two files hold exactly the rows of the one-file split: tests/ml_code/test_distributed_training.py), then
-trains train.py's defaults on it twice:
-- one host, on both files, with all of this machine's cores (the floor, measured in the same run);
-- two hosts at once, as processes on loopback with SageMaker's host environment, each on one file with half the cores,
-  joined by XGBoost's collective as on SageMaker.
+Generates scale_bench.py's table (50 features) at `--rows` rows in two files (as the ETL writes parts), then:
+- preprocesses it on one host (the floor, measured in the same run), and on two hosts at once, each with one of the
+  files (a sharded input), as processes on loopback with SageMaker's host environment, joined by XGBoost's collective
+  as on SageMaker; both write the train split in two files (their rows are one host's:
+  tests/ml_code/test_sharded_preprocess.py);
+- trains train.py's defaults on one host's preprocessing twice: one host on both train files with all of this
+  machine's cores (the floor), and two hosts, each on one file with half the cores.
 
-Prints, for each: wall time, each host's peak RSS and rows, and the test AUC with its bootstrap standard deviation.
-The hosts here share one machine's cores, so two local hosts cannot be faster than one: on SageMaker each host has
-an instance of its own, and what the bench shows is what one host must hold (its memory) and that the model is as
-good.
+Prints, for each: wall time, each host's peak RSS and rows, and for training the test AUC with its bootstrap standard
+deviation. The hosts here share one machine's cores, so two local hosts cannot be faster than one: on SageMaker each
+host has an instance of its own, and what the bench shows is what one host must hold (its memory), what the
+collective costs, and that the model is as good.
 
 Usage: .venv-ml/bin/python bench/distributed_bench.py [--rows 200000] [--workdir DIR]
 """
@@ -39,39 +41,67 @@ from ml_code.paths import MODEL_FILE  # noqa: E402
 HOSTS = 2
 
 
-def run_hosts(base: Path, train_dirs: list[Path], name: str) -> tuple[float, list[int]]:
-    """train.py on one host per train folder, all at once; (wall seconds, each host's peak RSS in bytes)."""
-    hosts = [f"algo-{number}" for number in range(1, len(train_dirs) + 1)]
+def run_hosts(commands: dict[str, list[str]], environment: dict[str, str]) -> tuple[float, list[int]]:
+    """Each host's command, all at once, with SageMaker's host environment; (wall seconds, each host's peak RSS in
+    bytes). A failure stops the bench with the host's failure file."""
+    hosts = list(commands)
     shared = {
+        **environment,
         "SM_HOSTS": json.dumps(hosts),
-        "SM_INPUT_DATA_CONFIG": json.dumps({"train": {"S3DistributionType": SHARDED}}),
         "SM_NUM_CPUS": str(max(1, (os.cpu_count() or 1) // len(hosts))),
         TRACKER_ENV: f"127.0.0.1:{free_port()}",
     }
     started = time.monotonic()
     processes = [
         subprocess.Popen(
-            [
-                sys.executable, "ml_code/training/train.py", "--train", str(train_dir),
-                "--validation", str(base / "validation"), "--transform", str(base / "transform"),
-                "--model-dir", str(base / f"model-{name}-{host}"),
-                "--failure-file", str(base / f"failure-{name}-{host}"),
-            ],
+            command,
             cwd=ROOT,
             env={**os.environ, **shared, "SM_CURRENT_HOST": host},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for host, train_dir in zip(hosts, train_dirs, strict=True)
-    ]  # fmt: skip
+        for host, command in commands.items()
+    ]
     peaks = []
     for host, process in zip(hosts, processes, strict=True):
         _, status, usage = os.wait4(process.pid, 0)
         if os.waitstatus_to_exitcode(status) != 0:
-            failure = base / f"failure-{name}-{host}"
-            raise SystemExit(f"{name} {host} failed: {failure.read_text() if failure.is_file() else status}")
+            raise SystemExit(f"{host} failed: {' '.join(commands[host])}")
         peaks.append(usage.ru_maxrss * 1024)
     return time.monotonic() - started, peaks
+
+
+def preprocess(contract: Path, inputs: list[Path], base: Path) -> tuple[float, list[int]]:
+    """preprocess.py on one host per input folder."""
+    hosts = [f"algo-{number}" for number in range(1, len(inputs) + 1)]
+    return run_hosts(
+        {
+            host: [
+                sys.executable, "ml_code/processing/preprocess.py", "--contract", str(contract),
+                "--input-dir", str(input_dir), "--base-dir", str(base / host), "--train-parts", str(HOSTS),
+                "--failure-file", str(base / host / "failure"),
+            ]
+            for host, input_dir in zip(hosts, inputs, strict=True)
+        },
+        {},
+    )  # fmt: skip
+
+
+def train(base: Path, train_dirs: list[Path], name: str) -> tuple[float, list[int]]:
+    """train.py on one host per train folder."""
+    hosts = [f"algo-{number}" for number in range(1, len(train_dirs) + 1)]
+    return run_hosts(
+        {
+            host: [
+                sys.executable, "ml_code/training/train.py", "--train", str(train_dir),
+                "--validation", str(base / "validation"), "--transform", str(base / "transform"),
+                "--model-dir", str(base / f"model-{name}-{host}"),
+                "--failure-file", str(base / f"failure-{name}-{host}"),
+            ]
+            for host, train_dir in zip(hosts, train_dirs, strict=True)
+        },
+        {"SM_INPUT_DATA_CONFIG": json.dumps({"train": {"S3DistributionType": SHARDED}})},
+    )  # fmt: skip
 
 
 def test_auc(base: Path, model_dir: Path) -> dict:
@@ -92,50 +122,48 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        base = args.workdir or Path(scratch)
-        raw = base / "input" / "data" / "part-00000.csv"
-        raw.parent.mkdir(parents=True, exist_ok=True)
-        contract = base / "scale-bench.json"
+        work = args.workdir or Path(scratch)
+        contract = work / "scale-bench.json"
         contract.write_text(json.dumps(CONTRACT))
+        shards = [work / "input" / f"shard-{number}" for number in range(HOSTS)]
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as apart:
-            apart.submit(generate, raw, args.rows, seed=3).result()  # keeps this process small (wait4's peak)
-        subprocess.run(
-            [
-                sys.executable, "ml_code/processing/preprocess.py", "--contract", str(contract),
-                "--base-dir", str(base), "--train-parts", str(HOSTS),
-                "--failure-file", str(base / "failure-preprocess"),
-            ],
-            cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            for number, shard in enumerate(shards):  # in a process of its own: this one stays small (wait4's peak)
+                shard.mkdir(parents=True, exist_ok=True)
+                apart.submit(generate, shard / f"part-{number:05d}.csv", args.rows // HOSTS, seed=3 + number).result()
+        whole = work / "input" / "whole"
+        whole.mkdir(exist_ok=True)
+        for shard in shards:
+            for file in shard.glob("*.csv"):
+                (whole / file.name).unlink(missing_ok=True)
+                (whole / file.name).symlink_to(file)
+        one_prep = preprocess(contract, [whole], work / "preprocess-one")
+        two_prep = preprocess(contract, shards, work / "preprocess-two")
+        base = work / "preprocess-one" / "algo-1"
         files = sorted((base / "train").glob("*.csv"))
-        shards = []
+        halves = []
         for number, file in enumerate(files, start=1):
-            shards.append(base / f"train-host-{number}")
-            shards[-1].mkdir(exist_ok=True)
-            (shards[-1] / file.name).unlink(missing_ok=True)
-            (shards[-1] / file.name).symlink_to(file)
+            halves.append(work / f"train-host-{number}")
+            halves[-1].mkdir(exist_ok=True)
+            (halves[-1] / file.name).unlink(missing_ok=True)
+            (halves[-1] / file.name).symlink_to(file)
         rows = [sum(1 for _ in file.open("rb")) for file in files]
-        one_seconds, (one_peak,) = run_hosts(base, [base / "train"], "one")
-        two_seconds, two_peaks = run_hosts(base, shards, "two")
+        one_train, two_train = train(base, [base / "train"], "one"), train(base, halves, "two")
         one_auc, two_auc = test_auc(base, base / "model-one-algo-1"), test_auc(base, base / "model-two-algo-1")
-    print(
-        f"{args.rows:,} rows generated; train split {sum(rows):,} rows in {len(files)} files ({os.cpu_count()} cores)"
+    print(f"{args.rows:,} rows in {HOSTS} files; train split {sum(rows):,} rows ({os.cpu_count()} cores)")
+    print(f"{'step':<11} {'hosts':>5} {'wall s':>8} {'x 1 host':>9} {'peak RSS GB per host':>22} {'test AUC':>17}")
+    measured = (
+        ("preprocess", 1, one_prep, None),
+        ("preprocess", 2, two_prep, None),
+        ("train", 1, one_train, one_auc),
+        ("train", 2, two_train, two_auc),
     )
-    print(
-        f"{'hosts':>5} {'wall s':>8} {'x 1 host':>9} {'rows per host':>22} {'peak RSS GB per host':>22}",
-        f"{'test AUC':>17}",
-    )
-    for hosts, seconds, peaks, host_rows, auc in (
-        (1, one_seconds, [one_peak], [sum(rows)], one_auc),
-        (2, two_seconds, two_peaks, rows, two_auc),
-    ):
-        per_host_rows = " + ".join(f"{r:,}" for r in host_rows)
-        per_host_peaks = " + ".join(f"{p / 1e9:.2f}" for p in peaks)
-        print(
-            f"{hosts:>5} {seconds:8.1f} {seconds / one_seconds:9.2f} {per_host_rows:>22} {per_host_peaks:>22} "
-            f"{auc['value']:9.4f} ± {auc['standard_deviation']:.4f}"
-        )
-    print(f"AUC difference: {abs(two_auc['value'] - one_auc['value']):.4f}")
+    for step, hosts, (seconds, peaks), auc in measured:
+        floor = one_prep[0] if step == "preprocess" else one_train[0]
+        per_host = " + ".join(f"{peak / 1e9:.2f}" for peak in peaks)
+        metric = f"{auc['value']:9.4f} ± {auc['standard_deviation']:.4f}" if auc else ""
+        print(f"{step:<11} {hosts:>5} {seconds:8.1f} {seconds / floor:9.2f} {per_host:>22} {metric:>17}")
+    print(f"train rows per host with 2 hosts: {' + '.join(f'{r:,}' for r in rows)}")
+    print(f"test AUC difference, 2 hosts against 1: {abs(two_auc['value'] - one_auc['value']):.4f}")
 
 
 if __name__ == "__main__":

@@ -187,22 +187,27 @@ def fit_transform(train: pd.DataFrame, contract: DatasetContract, reducer: OneHo
     top_share = {}
     numeric_values = {column: train[column] for column in contract.numeric_features(train.columns)}
     numeric_values.update(derived)
-    for column, raw in numeric_values.items():
-        values = coerce_numeric(raw, column, report=False)  # counted when the splits are transformed
-        if reducer.total(int(values.notna().sum())) == 0:
-            raise ContractError(f"column {column!r} is entirely missing (or non-numeric) in the training split")
-        median = reducer.median(values)
-        filled = values.fillna(median)
-        with np.errstate(over="ignore"):  # an overflow is reported below, naming the column
-            mean, std = reducer.mean_std(filled)
-        if not (math.isfinite(mean) and math.isfinite(std)):
-            largest = reducer.maximum(float(filled.abs().max()) if len(filled) else math.nan)
-            raise ContractError(
-                f"column {column!r}: its values (up to {largest:.3g} in magnitude) overflow the "
-                "mean and scale; rescale the column (e.g. to thousands) before training"
-            )
-        numeric[column] = NumericStats(median=median, mean=mean, std=std if std > 0 else 1.0)
-        top_share[feature_name(column)] = reducer.total(int(np.count_nonzero(filled.to_numpy() == median))) / rows
+    names = list(numeric_values)
+    for start in range(0, len(names), reducer.columns_at_once):  # a few columns parsed at a time: memory
+        parsed = {  # counted when the splits are transformed
+            column: coerce_numeric(numeric_values[column], column, report=False)
+            for column in names[start : start + reducer.columns_at_once]
+        }
+        for (column, values), median in zip(parsed.items(), reducer.medians(list(parsed.values())), strict=True):
+            if math.isnan(median):
+                raise ContractError(f"column {column!r} is entirely missing (or non-numeric) in the training split")
+            filled = values.fillna(median)
+            with np.errstate(over="ignore"):  # an overflow is reported below, naming the column
+                mean, std = reducer.mean_std(filled)
+            if not (math.isfinite(mean) and math.isfinite(std)):
+                largest = reducer.maximum(float(filled.abs().max()) if len(filled) else math.nan)
+                raise ContractError(
+                    f"column {column!r}: its values (up to {largest:.3g} in magnitude) overflow the "
+                    "mean and scale; rescale the column (e.g. to thousands) before training"
+                )
+            numeric[column] = NumericStats(median=median, mean=mean, std=std if std > 0 else 1.0)
+            same = reducer.total(int(np.count_nonzero(filled.to_numpy() == median)))
+            top_share[feature_name(column)] = same / rows
 
     categorical = {}
     for column in contract.categorical:

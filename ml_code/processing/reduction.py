@@ -27,6 +27,8 @@ _MAGNITUDE = np.int64(0x7FFFFFFFFFFFFFFF)
 class OneHost:
     """The statistics of the rows at hand."""
 
+    columns_at_once = 1  # numeric columns `medians` is asked about together
+
     def total(self, value: Any) -> Any:
         return value
 
@@ -40,8 +42,9 @@ class OneHost:
         """How often each value occurs (missing values not counted), in no particular order."""
         return values.value_counts(sort=False)
 
-    def median(self, values: pd.Series) -> float:
-        return float(values.median())
+    def medians(self, columns: list[pd.Series]) -> list[float]:
+        """Each column's median (missing values not counted)."""
+        return [float(values.median()) for values in columns]
 
     def mean_std(self, values: pd.Series | np.ndarray) -> tuple[float, float]:
         """The mean and the standard deviation (ddof=0) of values with none missing."""
@@ -50,6 +53,8 @@ class OneHost:
 
 class Shards(OneHost):
     """The statistics of the rows of every host of `cluster`; every host calls each method in the same order."""
+
+    columns_at_once = 8  # each round of the medians' bisection gathers once for all of them
 
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
@@ -77,24 +82,37 @@ class Shards(OneHost):
             combined.update(part)
         return pd.Series(combined, dtype="int64")
 
-    def median(self, values: pd.Series) -> float:
-        keys = np.sort(_order_keys(values.dropna().to_numpy(dtype=float)))
-        count = self.total(len(keys))
-        if count == 0:
-            return math.nan
-        lower, upper = self._kth(keys, (count - 1) // 2), self._kth(keys, count // 2)
-        low, high = (float(_from_order_key(key)) for key in (lower, upper))
-        return low if lower == upper else float(np.mean([low, high]))  # numpy's median of an even count
+    def medians(self, columns: list[pd.Series]) -> list[float]:
+        keys = [np.sort(_order_keys(values.dropna().to_numpy(dtype=float))) for values in columns]
+        counts = self.total(np.array([len(column) for column in keys], dtype=np.int64))
+        wanted = [(count - 1) // 2 for count in counts] + [count // 2 for count in counts]
+        found = self._kth(keys + keys, wanted)
+        medians = []
+        for count, lower, upper in zip(counts, found[: len(keys)], found[len(keys) :], strict=True):
+            low, high = float(_from_order_key(lower)), float(_from_order_key(upper))
+            if count == 0:
+                medians.append(math.nan)
+            else:  # numpy's median of an even count: the mean of the two middle values
+                medians.append(low if lower == upper else float(np.mean([low, high])))
+        return medians
 
-    def _kth(self, keys: np.ndarray, k: int) -> int:
-        """The k-th smallest (from 0) order key over all hosts: the least key with more than k keys at or below it."""
-        low, high = -(1 << 63), (1 << 63) - 1
-        while low < high:
-            middle = (low + high) // 2
-            if self.total(int(np.searchsorted(keys, np.int64(middle), side="right"))) > k:
-                high = middle
-            else:
-                low = middle + 1
+    def _kth(self, keys: list[np.ndarray], ks: list[int]) -> list[int]:
+        """For each column of sorted order keys, its k-th smallest (from 0) key over all hosts: the least key with
+        more than k keys at or below it, bisected over the whole int64 range (64 rounds, one gather each)."""
+        low, high = [-(1 << 63)] * len(keys), [(1 << 63) - 1] * len(keys)
+        while any(a < b for a, b in zip(low, high, strict=True)):
+            middle = [(a + b) // 2 for a, b in zip(low, high, strict=True)]
+            below = np.array(
+                [np.searchsorted(column, np.int64(m), side="right") for column, m in zip(keys, middle, strict=True)],
+                dtype=np.int64,
+            )
+            totals = self.total(below)
+            for i, (total, k) in enumerate(zip(totals, ks, strict=True)):
+                if low[i] < high[i]:
+                    if total > k:
+                        high[i] = middle[i]
+                    else:
+                        low[i] = middle[i] + 1
         return low
 
     def mean_std(self, values: pd.Series | np.ndarray) -> tuple[float, float]:

@@ -4,10 +4,8 @@ environment, against one host on the same data."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,17 +15,16 @@ import xgboost as xgb
 from sklearn.metrics import roc_auc_score
 
 from local_mode.churn_data import generate, write
-from local_mode.jobs import free_port
 from ml_code import paths
 from ml_code.cluster import SHARDED, TRACKER_ENV, Cluster, channel_distribution
 from ml_code.evaluation.evaluate import build_report
 from ml_code.processing.preprocess import preprocess
 from ml_code.training.train import Hyperparameters, read_split, train
+from tests.ml_code.hosts import run_on_hosts
 
 ROWS = 12_000
 HOSTS = ("algo-1", "algo-2")
 HP = Hyperparameters(num_round=300, early_stopping_rounds=30)
-TIMEOUT = 180
 
 
 @pytest.fixture(scope="module")
@@ -42,36 +39,20 @@ def bases(tmp_path_factory, churn_contract) -> dict[int, Path]:
     return found
 
 
-def run_hosts(tmp_path: Path, base: Path, train_dirs: dict[str, Path], distribution: str):
-    """Start the training script on every host at once, as SageMaker does; wait for all of them."""
-    tracker = f"127.0.0.1:{free_port()}"
-    processes = {}
-    for host, train_dir in train_dirs.items():
-        env = {
-            **os.environ,
-            "SM_HOSTS": json.dumps(list(train_dirs)),
-            "SM_CURRENT_HOST": host,
-            "SM_INPUT_DATA_CONFIG": json.dumps({"train": {"S3DistributionType": distribution}}),
-            TRACKER_ENV: tracker,
-            "SM_NUM_CPUS": "1",  # the hosts share this machine's cores
-        }
-        command = [
-            sys.executable,
-            "-m",
-            "ml_code.training.train",
-            f"--train={train_dir}",
-            f"--validation={base / 'validation'}",
-            f"--transform={base / paths.TRANSFORM_OUTPUT}",
-            f"--model-dir={tmp_path / host / 'model'}",
-            f"--failure-file={tmp_path / host / 'failure'}",
-            f"--checkpoint-dir={tmp_path / host / 'checkpoints'}",
-            f"--num_round={HP.num_round}",
+def run_hosts(tmp_path: Path, base: Path, train_dirs: dict[str, Path], distribution: str) -> dict:
+    """The training script on every host at once, as SageMaker starts it."""
+    commands = {
+        host: [
+            sys.executable, "-m", "ml_code.training.train", f"--train={train_dir}",
+            f"--validation={base / 'validation'}", f"--transform={base / paths.TRANSFORM_OUTPUT}",
+            f"--model-dir={tmp_path / host / 'model'}", f"--failure-file={tmp_path / host / 'failure'}",
+            f"--checkpoint-dir={tmp_path / host / 'checkpoints'}", f"--num_round={HP.num_round}",
             f"--early_stopping_rounds={HP.early_stopping_rounds}",
         ]
-        processes[host] = subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-    return {host: (process.wait(TIMEOUT), process.stdout.read()) for host, process in processes.items()}
+        for host, train_dir in train_dirs.items()
+    }  # fmt: skip
+    config = {"SM_INPUT_DATA_CONFIG": json.dumps({"train": {"S3DistributionType": distribution}})}
+    return run_on_hosts(commands, tmp_path, config)
 
 
 def test_scores(model_dir: Path, base: Path) -> np.ndarray:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,32 +13,26 @@ import pandas as pd
 import pytest
 
 from local_mode.churn_data import generate, write
-from local_mode.jobs import free_port
 from ml_code import paths
-from ml_code.cluster import TRACKER_ENV
 from ml_code.contracts.contract import load_contract
 from ml_code.processing.preprocess import preprocess
+from tests.ml_code.hosts import run_on_hosts
 
 GOLDEN = Path(__file__).parent / "golden" / "preprocess"
 HOSTS = ("algo-1", "algo-2")
-TIMEOUT = 180
 
 
 def run_hosts(tmp_path: Path, contract: str, inputs: dict[str, Path], *extra: str) -> dict[str, tuple[int, str]]:
     """The preprocessing script on every host at once, as SageMaker starts a processing job's instances."""
-    tracker = f"127.0.0.1:{free_port()}"
-    processes = {}
-    for host, input_dir in inputs.items():
-        env = {**os.environ, "SM_HOSTS": json.dumps(list(inputs)), "SM_CURRENT_HOST": host, TRACKER_ENV: tracker}
-        command = [
+    commands = {
+        host: [
             sys.executable, "-m", "ml_code.processing.preprocess", "--contract", contract,
             "--input-dir", str(input_dir), "--base-dir", str(tmp_path / host),
             "--failure-file", str(tmp_path / host / "failure"), *extra,
-        ]  # fmt: skip
-        processes[host] = subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-    return {host: (process.wait(TIMEOUT), process.stdout.read()) for host, process in processes.items()}
+        ]
+        for host, input_dir in inputs.items()
+    }  # fmt: skip
+    return run_on_hosts(commands, tmp_path)
 
 
 def shard(source: Path, destination: Path, hosts: int) -> dict[str, Path]:
