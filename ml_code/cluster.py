@@ -92,6 +92,15 @@ class Cluster:
         return slice(self.rank * rows // self.size, (self.rank + 1) * rows // self.size)
 
 
+def gather(cluster: Cluster, value: object) -> list:
+    """Every host's `value` (anything pickled), in the hosts' order, on every host (within `collective`)."""
+    if cluster.size == 1:
+        return [value]
+    from xgboost import collective as xgb_collective  # noqa: PLC0415  (only a cluster needs it)
+
+    return [xgb_collective.broadcast(value, rank) for rank in range(cluster.size)]
+
+
 def channel_distribution(channel: str, env: Mapping[str, str] = os.environ) -> str:
     """How SageMaker distributed `channel` to the hosts (`SM_INPUT_DATA_CONFIG`): ShardedByS3Key or FullyReplicated
     (the default, also when unsaid)."""

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_code.cluster import Cluster
+from ml_code.cluster import Cluster, gather
 
 _MAGNITUDE = np.int64(0x7FFFFFFFFFFFFFFF)
 
@@ -61,9 +61,7 @@ class Shards(OneHost):
 
     def gather(self, value: Any) -> list:
         """Every host's `value`, in the hosts' order."""
-        from xgboost import collective  # noqa: PLC0415  (only several hosts need it)
-
-        return [collective.broadcast(value, rank) for rank in range(self.cluster.size)]
+        return gather(self.cluster, value)
 
     def total(self, value: Any) -> Any:
         parts = self.gather(value)

@@ -32,7 +32,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.csv as pa_csv  # noqa: E402
 import xgboost as xgb  # noqa: E402
 
-from ml_code.cluster import SHARDED, Cluster, channel_distribution, collective  # noqa: E402
+from ml_code.cluster import SHARDED, Cluster, channel_distribution, collective, gather  # noqa: E402
 from ml_code.paths import (  # noqa: E402
     CHECKPOINT_DIR,
     HYPERPARAMETERS_FILE,
@@ -185,7 +185,13 @@ def _train(
     del x_train, x_validation
 
     callbacks: list[xgb.callback.TrainingCallback] = [MetricLogger()]
-    resume_from = latest_checkpoint(checkpoint_dir)
+    # every host resumes from the first host's newest checkpoint (it alone writes them): one model, one round
+    resume_from = latest_checkpoint(checkpoint_dir) if cluster.leader else None
+    if cluster.size > 1:
+        raw = gather(cluster, resume_from.save_raw() if resume_from is not None else b"")[0]
+        resume_from = xgb.Booster(model_file=bytearray(raw)) if raw else None
+        if resume_from is not None and not cluster.leader:
+            logger.info("resuming from the first host's checkpoint (%d rounds)", resume_from.num_boosted_rounds())
     done_rounds = resume_from.num_boosted_rounds() if resume_from is not None else 0
     if checkpoint_dir is not None and checkpoint_dir.is_dir():
         callbacks.append(xgb.callback.TrainingCheckPoint(directory=str(checkpoint_dir), name="checkpoint", interval=10))

@@ -19,12 +19,13 @@ from ml_code import paths
 from ml_code.cluster import SHARDED, TRACKER_ENV, Cluster, channel_distribution
 from ml_code.evaluation.evaluate import build_report
 from ml_code.processing.preprocess import preprocess
-from ml_code.training.train import Hyperparameters, read_split, train
+from ml_code.training.train import Hyperparameters, latest_checkpoint, read_split, train
 from tests.ml_code.hosts import run_on_hosts
 
 ROWS = 12_000
 HOSTS = ("algo-1", "algo-2")
 HP = Hyperparameters(num_round=300, early_stopping_rounds=30)
+HP_ARGUMENTS = {"num_round": HP.num_round, "early_stopping_rounds": HP.early_stopping_rounds}
 
 
 @pytest.fixture(scope="module")
@@ -39,15 +40,15 @@ def bases(tmp_path_factory, churn_contract) -> dict[int, Path]:
     return found
 
 
-def run_hosts(tmp_path: Path, base: Path, train_dirs: dict[str, Path], distribution: str) -> dict:
+def run_hosts(tmp_path: Path, base: Path, train_dirs: dict[str, Path], distribution: str, **hyperparameters) -> dict:
     """The training script on every host at once, as SageMaker starts it."""
     commands = {
         host: [
             sys.executable, "-m", "ml_code.training.train", f"--train={train_dir}",
             f"--validation={base / 'validation'}", f"--transform={base / paths.TRANSFORM_OUTPUT}",
             f"--model-dir={tmp_path / host / 'model'}", f"--failure-file={tmp_path / host / 'failure'}",
-            f"--checkpoint-dir={tmp_path / host / 'checkpoints'}", f"--num_round={HP.num_round}",
-            f"--early_stopping_rounds={HP.early_stopping_rounds}",
+            f"--checkpoint-dir={tmp_path / host / 'checkpoints'}",
+            *(f"--{name}={value}" for name, value in {**HP_ARGUMENTS, **hyperparameters}.items()),
         ]
         for host, train_dir in train_dirs.items()
     }  # fmt: skip
@@ -120,6 +121,25 @@ def test_two_hosts_train_one_model_that_scores_as_one_host_does(tmp_path, bases)
     half = bases[2]
     train(tmp_path / "algo-1" / "train", half / "validation", half / paths.TRANSFORM_OUTPUT, alone, HP)
     assert (alone / paths.MODEL_FILE).read_bytes() != (tmp_path / "algo-1" / "model" / paths.MODEL_FILE).read_bytes()
+
+
+def test_the_first_host_checkpoints_and_every_host_resumes_from_its_checkpoint(tmp_path, bases):
+    dirs = one_file_per_host(tmp_path, bases[2])
+    for host in HOSTS:
+        (tmp_path / host / "checkpoints").mkdir()  # managed spot: the folder exists
+    first = run_hosts(tmp_path, bases[2], dirs, SHARDED, num_round=25, early_stopping_rounds=100)
+    assert all(code == 0 for code, _ in first.values()), first
+    written = sorted(path.name for path in (tmp_path / "algo-1" / "checkpoints").iterdir())
+    assert written and not any((tmp_path / "algo-2" / "checkpoints").iterdir())  # the first host writes them
+    done = latest_checkpoint(tmp_path / "algo-1" / "checkpoints").num_boosted_rounds()
+    # a restarted job: SageMaker copies the checkpoints back, here only to the first host (the others may lag)
+    shutil.rmtree(tmp_path / "algo-1" / "model")
+    second = run_hosts(tmp_path, bases[2], dirs, SHARDED, num_round=30, early_stopping_rounds=100)
+    for host, (code, log) in second.items():
+        assert code == 0, log[-3000:]
+        assert len(re.findall(r"round \d+ validation-auc:", log)) == 30 - done, host  # only the missing rounds
+    assert "resuming from the first host's checkpoint" in second["algo-2"][1]
+    assert final_lines(second["algo-1"][1]) == final_lines(second["algo-2"][1])
 
 
 def test_on_a_replicated_channel_each_host_trains_on_its_block_of_rows(tmp_path, bases):
