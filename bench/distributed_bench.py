@@ -123,6 +123,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         work = args.workdir or Path(scratch)
+        work.mkdir(parents=True, exist_ok=True)
         contract = work / "scale-bench.json"
         contract.write_text(json.dumps(CONTRACT))
         shards = [work / "input" / f"shard-{number}" for number in range(HOSTS)]
