@@ -35,6 +35,9 @@ TRACKER_ENV = "MLOPS_COLLECTIVE_TRACKER"  # "<address>:<port>": where the tracke
 # of a job together, but not at the same second.
 CONNECT_SECONDS = 300
 RETRY_SECONDS = 1.0
+# The other hosts give the first a moment to start its tracker: a connection it refuses costs XGBoost's own retries
+# (about 6 s) before ours.
+TRACKER_HEAD_START_SECONDS = 0.5
 SHARDED = "ShardedByS3Key"
 
 
@@ -131,6 +134,8 @@ def collective(cluster: Cluster, env: Mapping[str, str] = os.environ, *, connect
         "dmlc_task_id": str(cluster.rank),  # with sortby="task": rank = position among the sorted hosts
         "dmlc_timeout": int(connect_seconds),
     }
+    if not cluster.leader:
+        time.sleep(TRACKER_HEAD_START_SECONDS)
     with _joined(xgb_collective, worker, connect_seconds):
         logger.info("host %s joined as rank %d of %d", cluster.current, cluster.rank, cluster.size)
         yield

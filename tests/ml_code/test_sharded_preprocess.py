@@ -20,6 +20,7 @@ from tests.ml_code.hosts import run_on_hosts
 
 GOLDEN = Path(__file__).parent / "golden" / "preprocess"
 HOSTS = ("algo-1", "algo-2")
+THREE_HOSTS = ("algo-1", "algo-2", "algo-3")
 
 
 def run_hosts(tmp_path: Path, contract: str, inputs: dict[str, Path], *extra: str) -> dict[str, tuple[int, str]]:
@@ -35,13 +36,13 @@ def run_hosts(tmp_path: Path, contract: str, inputs: dict[str, Path], *extra: st
     return run_on_hosts(commands, tmp_path)
 
 
-def shard(source: Path, destination: Path, hosts: int) -> dict[str, Path]:
+def shard(source: Path, destination: Path, hosts: tuple[str, ...] = HOSTS) -> dict[str, Path]:
     """What ShardedByS3Key gives each host: every n-th file, at its relative path."""
     files = sorted(path for path in source.rglob("*.csv"))
     inputs = {}
-    for number, host in enumerate(HOSTS[:hosts]):
+    for number, host in enumerate(hosts):
         inputs[host] = destination / host
-        for path in files[number::hosts]:
+        for path in files[number :: len(hosts)]:
             target = inputs[host] / path.relative_to(source)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
@@ -64,14 +65,15 @@ def assert_same_transform(sharded: dict, single: dict) -> None:
     assert {key: value for key, value in sharded.items() if key != "numeric"} == rest
 
 
-def assert_like_one_host(tmp_path: Path, one: Path, contract) -> None:
-    """Two hosts' outputs, together, are one host's."""
+def assert_like_one_host(tmp_path: Path, one: Path, contract, hosts: tuple[str, ...] = HOSTS) -> None:
+    """The hosts' outputs, together, are one host's."""
     leader = tmp_path / "algo-1"
     transform = Path(paths.TRANSFORM_OUTPUT) / paths.TRANSFORM_FILE
     assert_same_transform(json.loads((leader / transform).read_text()), json.loads((one / transform).read_text()))
-    assert not (tmp_path / "algo-2" / transform).exists()  # the first host writes the small outputs
+    for host in hosts[1:]:
+        assert not (tmp_path / host / transform).exists()  # the first host writes the small outputs
     for name in paths.SPLITS:
-        together = [line for host in HOSTS for line in rows(tmp_path / host, name)]
+        together = [line for host in hosts for line in rows(tmp_path / host, name)]
         assert len(together) == len(rows(one, name)), name
         frame = pd.DataFrame([line.split(b",") for line in sorted(together)]).astype(float)
         expected = pd.DataFrame([line.split(b",") for line in rows(one, name)]).astype(float)
@@ -83,7 +85,7 @@ def assert_like_one_host(tmp_path: Path, one: Path, contract) -> None:
     (single,) = (one / paths.BASELINE_OUTPUT).glob("*.csv")
     header, *expected = single.read_bytes().splitlines()
     found = []
-    for host in HOSTS:
+    for host in hosts:
         (part,) = (tmp_path / host / paths.BASELINE_OUTPUT).glob("*.csv")  # baseline-<host>.csv
         host_header, *lines = part.read_bytes().splitlines()
         assert host_header == header
@@ -104,26 +106,26 @@ def test_two_hosts_preprocess_the_golden_input_as_one_does(tmp_path, case):
     contract_file = str(GOLDEN / f"{case}.json")
     one = tmp_path / "one"
     preprocess(GOLDEN / "input", one, load_contract(contract_file), seed=42)
-    results = run_hosts(tmp_path, contract_file, shard(GOLDEN / "input", tmp_path / "inputs", 2), "--seed", "42")
+    results = run_hosts(tmp_path, contract_file, shard(GOLDEN / "input", tmp_path / "inputs"), "--seed", "42")
     for host, (code, log) in results.items():
         assert code == 0, f"{host}: {log[-3000:]}"
     assert_like_one_host(tmp_path, one, load_contract(contract_file))
 
 
-def test_two_hosts_preprocess_churn_in_files_with_train_parts_for_two_trainers(tmp_path, churn_contract):
+@pytest.mark.parametrize("hosts", [HOSTS, THREE_HOSTS], ids=["two", "three"])
+def test_hosts_preprocess_churn_in_files_with_train_parts_for_two_trainers(tmp_path, churn_contract, hosts):
     raw = tmp_path / "raw"
     for part in range(5):
         write(raw / f"ingest=2026-0{part + 1}-01" / "part-0.csv", generate(1500, seed=part), fmt="csv")
     one = tmp_path / "one"
     preprocess(raw, one, churn_contract, seed=7, train_parts=2)
-    results = run_hosts(
-        tmp_path, "customer-churn", shard(raw, tmp_path / "inputs", 2), "--seed", "7", "--train-parts", "2"
-    )
+    inputs = shard(raw, tmp_path / "inputs", hosts)
+    results = run_hosts(tmp_path, "customer-churn", inputs, "--seed", "7", "--train-parts", "2")
     for host, (code, log) in results.items():
         assert code == 0, f"{host}: {log[-3000:]}"
-    assert_like_one_host(tmp_path, one, churn_contract)
-    names = sorted(path.name for host in HOSTS for path in (tmp_path / host / "train").iterdir())
-    assert names == ["train-000-00000.csv", "train-000-00001.csv", "train-001-00000.csv", "train-001-00001.csv"]
+    assert_like_one_host(tmp_path, one, churn_contract, hosts)
+    names = sorted(path.name for host in hosts for path in (tmp_path / host / "train").iterdir())
+    assert names == [f"train-{rank:03d}-{part:05d}.csv" for rank in range(len(hosts)) for part in range(2)]
 
 
 def test_hosts_that_each_got_every_file_share_them_out(tmp_path, churn_contract):
