@@ -415,14 +415,19 @@ def preprocess_shard(
     of every host's rows)."""
     cluster = shards.cluster
     base_dir.mkdir(parents=True, exist_ok=True)
-    source = host_input(scan_input(input_dir), shards)
+    has_files = input_dir.is_dir() and any(input_dir.rglob("*.csv"))  # SageMaker's share may be no file
+    source = host_input(scan_input(input_dir) if has_files else Input(input_dir, (), ()), shards)
     with (
         StagedFiles() as staged,
         TextSpill(base_dir, list(contract.feature_columns(source.columns))) as spill,
         ThreadPoolExecutor(max_workers=2) as workers,
     ):
         file_rows: list[int] = []
-        data = read_scanned(source, contract, spill=spill, file_rows=file_rows)
+        data = (
+            read_scanned(source, contract, spill=spill, file_rows=file_rows)
+            if source.files
+            else no_rows(source, contract)
+        )
         positions = global_positions(source, file_rows, shards)
         decided = decided_rows(data, positions, contract, seed=seed, shards=shards)
         splits = Splits(**{name: data[np.isin(positions, getattr(decided, name).index)] for name in SPLITS})
@@ -432,7 +437,7 @@ def preprocess_shard(
         for name in SPLITS:
             frame = getattr(splits, name)
             parts = train_parts if name == "train" else 1
-            for file_name, rows in split_files(name, len(frame), parts, host=cluster.rank):
+            for file_name, rows in split_files(name, len(frame), parts, host=cluster.rank) if len(frame) else ():
                 with staged.open(base_dir / name / file_name) as handle:
                     write_model_matrix(handle, frame.iloc[rows], transform, contract.target, workers)
         baseline = base_dir / BASELINE_OUTPUT / f"{Path(BASELINE_FILE).stem}-{cluster.rank:03d}.csv"
@@ -470,22 +475,29 @@ def host_input(source: Input, shards: Shards) -> Input:
     cluster = shards.cluster
     listings = shards.gather([(str(file.path.relative_to(source.directory)), file.columns) for file in source.files])
     names = [name for listing in listings for name, _ in listing]
+    if not names:
+        raise ContractError(f"no CSV file under {source.directory} on any of the job's {cluster.size} instances")
     if all(listing == listings[0] for listing in listings):
         files = source.files[cluster.rank :: cluster.size]
     elif len(set(names)) == len(names):
         files = source.files
     else:
         raise ContractError("the hosts got some files of the input alike and some not: neither sharded nor replicated")
-    if not files:
-        raise ContractError(
-            f"host {cluster.current} got none of the input's files: the input has fewer files than the job's "
-            f"{cluster.size} instances"
-        )
+    if not files:  # fewer files than instances: this one takes part with no rows
+        logger.warning("host %s got none of the input's files: it has no rows to preprocess", cluster.current)
     every_file = sorted(
         {name: columns for listing in listings for name, columns in listing}.items(), key=lambda f: Path(f[0])
     )
     columns = tuple(dict.fromkeys(column for _, header in every_file for column in header))
     return dataclasses.replace(source, files=tuple(files), columns=columns)
+
+
+def no_rows(source: Input, contract: DatasetContract) -> pd.DataFrame:
+    """What `read_scanned` gives a host without files: the columns it would read, no rows."""
+    contract.check_columns(source.columns)
+    numeric = set(contract.numeric_features(source.columns))
+    columns = needed_columns(source.columns, contract)
+    return pd.DataFrame({column: pd.Series(dtype=float if column in numeric else "category") for column in columns})
 
 
 def global_positions(source: Input, file_rows: list[int], shards: Shards) -> np.ndarray:

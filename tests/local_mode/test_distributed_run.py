@@ -64,3 +64,21 @@ def test_two_instances_preprocess_and_two_hosts_train_one_registered_model(tmp_p
     assert finals["algo-1"] and finals["algo-1"] == finals["algo-2"]  # one model, the same metrics on both hosts
     assert Registry(home).package(GROUP, 1).status == PENDING
     assert f"registered: {GROUP} version 1 (PendingManualApproval)" in result.stdout
+
+
+def test_counts_raised_at_run_time_share_what_every_host_got(tmp_path, definition_file, churn_csv):
+    """The stage's definition (one of each) with both counts raised for one run: preprocessing's instances each got
+    the whole input (one file: the second has no rows), the training hosts the whole train split (each keeps its
+    block of rows)."""
+    home = tmp_path / "home"
+    result = local_mode_here(
+        "run", "--contract", "customer-churn", "--data", churn_csv, "--workdir", home, "--definition",
+        definition_file, "--parameter", "ProcessingInstanceCount=2", "--parameter", "TrainingInstanceCount=2",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (execution,) = (home / "executions").iterdir()
+    preprocess = next((execution / "Preprocess/hosts/algo-2/opt/ml/output").glob("*.log")).read_text()
+    assert "host algo-2 got none of the input's files" in preprocess
+    train = next((execution / "Train/hosts/algo-2/opt/ml/output").glob("*.log")).read_text()
+    assert re.search(r"host algo-2 \(2 of 2\) trains on \d+ rows", train)
+    assert f"registered: {GROUP} version 1 (PendingManualApproval)" in result.stdout

@@ -142,10 +142,33 @@ def test_hosts_that_each_got_every_file_share_them_out(tmp_path, churn_contract)
     assert_like_one_host(tmp_path, one, churn_contract)
 
 
-def test_a_host_without_a_file_fails_with_its_reason_and_so_does_the_other(tmp_path, churn_contract):
+def test_a_host_without_a_file_takes_part_with_no_rows(tmp_path, churn_contract):
+    """Fewer files than instances: SageMaker's shard of the input is nothing for one of them."""
     raw = tmp_path / "raw"
+    write(raw / "part-0.csv", generate(1000, seed=1), fmt="csv")
+    one = tmp_path / "one"
+    preprocess(raw, one, churn_contract, seed=3)
+    results = run_hosts(tmp_path, "customer-churn", {"algo-1": raw, "algo-2": tmp_path / "nothing"}, "--seed", "3")
+    for host, (code, log) in results.items():
+        assert code == 0, f"{host}: {log[-3000:]}"
+    assert "host algo-2 got none of the input's files" in results["algo-2"][1]
+    assert_like_one_host(tmp_path, one, churn_contract)
+    assert not any((tmp_path / "algo-2" / name).exists() for name in paths.SPLITS)  # no rows, no files
+
+
+def test_a_host_that_fails_fails_the_other_with_it(tmp_path, churn_contract):
+    raw, broken = tmp_path / "raw", tmp_path / "broken"
     write(raw / "part-0.csv", generate(500, seed=1), fmt="csv")
-    (tmp_path / "empty").mkdir()
-    results = run_hosts(tmp_path, "customer-churn", {"algo-1": raw, "algo-2": tmp_path / "empty"}, "--seed", "3")
+    broken.mkdir()
+    (broken / "part-1.csv").write_text("customer_id,customer_id\n1,2\n")  # a column twice: its host refuses it
+    results = run_hosts(tmp_path, "customer-churn", {"algo-1": raw, "algo-2": broken}, "--seed", "3")
+    assert all(code != 0 for code, _ in results.values())  # within the timeout: the first host did not wait
+    assert "appear more than once" in (tmp_path / "algo-2" / "failure").read_text()
+    assert (tmp_path / "algo-1" / "failure").is_file()
+
+
+def test_fails_when_no_instance_got_a_file(tmp_path):
+    results = run_hosts(tmp_path, "customer-churn", dict.fromkeys(HOSTS, tmp_path / "nothing"), "--seed", "3")
     assert all(code != 0 for code, _ in results.values())
-    assert (tmp_path / "algo-2" / "failure").is_file() and (tmp_path / "algo-1" / "failure").is_file()
+    for host in HOSTS:
+        assert "no CSV file under" in (tmp_path / host / "failure").read_text()
