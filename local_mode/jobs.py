@@ -6,6 +6,10 @@ outputs are copied back to their S3 URIs (local buckets). A container cannot be 
 so the step scripts are told where theirs is with the path options every one of them has: `--base-dir`
 and `--failure-file` (processing), `--failure-file` and `--checkpoint-dir` (training), and the bootstrap's
 `--code-package`.
+
+A job of several instances runs them at once, a process and a folder each (`<root>/hosts/algo-<n>` beyond the
+first), with SageMaker's host environment (`SM_HOSTS`, `SM_CURRENT_HOST`, `resourceconfig.json`) and the tracker of
+their collective on loopback (ml_code/cluster.py).
 """
 
 from __future__ import annotations
@@ -152,7 +156,7 @@ class JobRunner:
         channels, distributions = {}, {}
         for channel in arguments.get("InputDataConfig", []):
             name, source = channel["ChannelName"], channel["DataSource"]["S3DataSource"]
-            distributions[name] = source.get("S3DataDistributionType", "FullyReplicated")
+            distributions[name] = source.get("S3DataDistributionType", cluster.REPLICATED)
             channels[name] = container(root, f"/opt/ml/input/data/{name}")
             self.s3.download(source["S3Uri"], channels[name], shard=_shard(hosts, host)(distributions[name]))
         hyperparameters = {key: _decoded(value) for key, value in arguments.get("HyperParameters", {}).items()}

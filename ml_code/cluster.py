@@ -38,7 +38,7 @@ RETRY_SECONDS = 1.0
 # The other hosts give the first a moment to start its tracker: a connection it refuses costs XGBoost's own retries
 # (about 6 s) before ours.
 TRACKER_HEAD_START_SECONDS = 0.5
-SHARDED = "ShardedByS3Key"
+SHARDED, REPLICATED = "ShardedByS3Key", "FullyReplicated"  # how SageMaker distributes a channel or an input
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def channel_distribution(channel: str, env: Mapping[str, str] = os.environ) -> s
     """How SageMaker distributed `channel` to the hosts (`SM_INPUT_DATA_CONFIG`): ShardedByS3Key or FullyReplicated
     (the default, also when unsaid)."""
     config = json.loads(env.get("SM_INPUT_DATA_CONFIG") or "{}")
-    return config.get(channel, {}).get("S3DistributionType", "FullyReplicated")
+    return config.get(channel, {}).get("S3DistributionType", REPLICATED)
 
 
 @contextlib.contextmanager

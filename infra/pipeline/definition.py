@@ -46,6 +46,7 @@ from infra.naming import BASELINE_STEP, CURATED_DATA, MODEL_BUILD_PREFIX, PREPRO
 from infra.pipeline.fairness_steps import fairness_steps
 from infra.pipeline.settings import IMAGE_PLACEHOLDERS, PLACEHOLDERS, PipelineSettings
 from ml_code import paths
+from ml_code.cluster import REPLICATED, SHARDED
 from ml_code.contracts.contract import DatasetContract
 from ml_code.training.objectives import final_metric_definition, metric_definitions
 from ml_code.training.search_space import load_search_space
@@ -201,7 +202,7 @@ def job_input(name: str, source, folder: str, *, sharded: bool = False) -> Proce
         input_name=name,
         source=source,
         destination=f"{paths.PROCESSING_BASE}/{folder}",
-        s3_data_distribution_type="ShardedByS3Key" if sharded else "FullyReplicated",
+        s3_data_distribution_type=SHARDED if sharded else REPLICATED,
     )
 
 
@@ -284,7 +285,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
     # Several hosts share the work when the stage says so: training hosts each get files of the train split, and
     # preprocessing's instances each some of the input's (with a count raised only at run time, the scripts share
     # the rows or files every host got).
-    sharded = settings.training_instances > 1
+    sharded_training = settings.training_instances > 1
     sharded_preprocess = settings.processing_instances > 1
     cache = CacheConfig(enable_caching=True, expire_after="P30D")
     retries = job_retries()
@@ -317,7 +318,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
             outputs=[job_output(name, PREPROCESS_STEP) for name in _preprocess_outputs(contract)],
             # with several training hosts, one file of the train split per host: the channel is sharded by file
             arguments=["--contract", contract.name, "--seed", seed.to_string()]
-            + (["--train-parts", training_count.to_string()] if sharded else []),
+            + (["--train-parts", training_count.to_string()] if sharded_training else []),
         ),
         property_files=[metadata],
         cache_config=cache,
@@ -369,7 +370,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
         "train": TrainingInput(
             preprocessed("train"),
             content_type="text/csv",
-            distribution="ShardedByS3Key" if sharded else "FullyReplicated",
+            distribution=SHARDED if sharded_training else REPLICATED,
         ),
         "validation": TrainingInput(preprocessed("validation"), content_type="text/csv"),
         paths.TRANSFORM_OUTPUT: TrainingInput(preprocessed(paths.TRANSFORM_OUTPUT), content_type="application/json"),
