@@ -66,7 +66,7 @@ class JobRunner:
         count = arguments.get("ProcessingResources", {}).get("ClusterConfig", {}).get("InstanceCount", 1)
 
         def prepare(root: Path, hosts: tuple[str, ...], host: str, tracker: dict) -> tuple:
-            _download_inputs(self.s3, root, arguments.get("ProcessingInputs", []), _shard(hosts, host))
+            _download_inputs(self.s3, root, arguments.get("ProcessingInputs", []), hosts, host)
             environment = {key: _in_container(root, value) for key, value in arguments.get("Environment", {}).items()}
             failure = container(root, paths.PROCESSING_FAILURE_FILE)
             host_environment = _host_environment(root, cluster.PROCESSING_RESOURCE_CONFIG, hosts, host)
@@ -158,7 +158,7 @@ class JobRunner:
             name, source = channel["ChannelName"], channel["DataSource"]["S3DataSource"]
             distributions[name] = source.get("S3DataDistributionType", cluster.REPLICATED)
             channels[name] = container(root, f"/opt/ml/input/data/{name}")
-            self.s3.download(source["S3Uri"], channels[name], shard=_shard(hosts, host)(distributions[name]))
+            self.s3.download(source["S3Uri"], channels[name], shard=_share(distributions[name], hosts, host))
         hyperparameters = {key: _decoded(value) for key, value in arguments.get("HyperParameters", {}).items()}
         program = hyperparameters.pop("sagemaker_program", None)
         submit_directory = hyperparameters.pop("sagemaker_submit_directory", None)
@@ -266,9 +266,10 @@ def _kill(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def _shard(hosts: tuple[str, ...], host: str) -> Callable[[str], tuple[int, int] | None]:
-    """Which share of an input of that distribution the host gets: (its index, the hosts) when sharded by S3 key."""
-    return lambda distribution: (hosts.index(host), len(hosts)) if distribution == cluster.SHARDED else None
+def _share(distribution: str, hosts: tuple[str, ...], host: str) -> tuple[int, int] | None:
+    """Which share of an input of that distribution the host gets: (its index, the hosts) when sharded by S3 key,
+    else all of it."""
+    return (hosts.index(host), len(hosts)) if distribution == cluster.SHARDED else None
 
 
 def _host_environment(root: Path, resource_config: str, hosts: tuple[str, ...], host: str) -> dict[str, str]:
@@ -311,9 +312,7 @@ def _in_container(root: Path, value: str) -> str:
     return str(container(root, value)) if isinstance(value, str) and value.startswith("/opt/ml/") else value
 
 
-def _download_inputs(
-    s3: LocalS3, root: Path, inputs: list[dict], shard: Callable[[str], tuple[int, int] | None]
-) -> None:
+def _download_inputs(s3: LocalS3, root: Path, inputs: list[dict], hosts: tuple[str, ...], host: str) -> None:
     for job_input in inputs:
         source = job_input.get("S3Input")
         if source is None:
@@ -328,7 +327,8 @@ def _download_inputs(
             if kind == "ManifestFile":
                 _download_manifest(s3, source["S3Uri"], destination)
             else:
-                s3.download(source["S3Uri"], destination, shard=shard(source.get("S3DataDistributionType", "")))
+                share = _share(source.get("S3DataDistributionType", cluster.REPLICATED), hosts, host)
+                s3.download(source["S3Uri"], destination, shard=share)
         except (FileNotFoundError, ValueError) as error:
             raise JobFailed(f"input {job_input['InputName']!r}: {error}") from error
 

@@ -361,11 +361,7 @@ def preprocess(
             write_baseline, staged.open(base_dir / BASELINE_OUTPUT / BASELINE_FILE), spill, splits.train.index
         )
         transform = fit_transform(splits.train, contract)
-        for name in SPLITS:
-            frame = getattr(splits, name)
-            for file_name, rows in split_files(name, len(frame), train_parts if name == "train" else 1):
-                with staged.open(base_dir / name / file_name) as handle:
-                    write_model_matrix(handle, frame.iloc[rows], transform, contract.target, workers)
+        write_splits(staged, base_dir, splits, transform, contract.target, workers, train_parts=train_parts)
         write_outputs(
             staged,
             base_dir,
@@ -384,6 +380,27 @@ def preprocess(
         len(splits.test),
         len(transform.features),
     )
+
+
+def write_splits(
+    staged: StagedFiles,
+    base_dir: Path,
+    splits: Splits,
+    transform: FeatureTransform,
+    target: str,
+    workers: ThreadPoolExecutor,
+    *,
+    train_parts: int,
+    host: int | None = None,
+) -> None:
+    """Every split's rows as model matrices, in the files `split_files` names (none for a split without rows: a
+    host of several may hold none of a split)."""
+    for name in SPLITS:
+        frame = getattr(splits, name)
+        parts = train_parts if name == "train" else 1
+        for file_name, rows in split_files(name, len(frame), parts, host) if len(frame) else ():
+            with staged.open(base_dir / name / file_name) as handle:
+                write_model_matrix(handle, frame.iloc[rows], transform, target, workers)
 
 
 def split_files(name: str, rows: int, parts: int, host: int | None = None) -> list[tuple[str, slice]]:
@@ -434,12 +451,9 @@ def preprocess_shard(
         del data
         fitted = fit_transform(splits.train, contract, shards)
         transform = FeatureTransform.from_json(shards.gather(fitted.to_json())[0])  # the first host's, to the bit
-        for name in SPLITS:
-            frame = getattr(splits, name)
-            parts = train_parts if name == "train" else 1
-            for file_name, rows in split_files(name, len(frame), parts, host=cluster.rank) if len(frame) else ():
-                with staged.open(base_dir / name / file_name) as handle:
-                    write_model_matrix(handle, frame.iloc[rows], transform, contract.target, workers)
+        write_splits(
+            staged, base_dir, splits, transform, contract.target, workers, train_parts=train_parts, host=cluster.rank
+        )
         baseline = base_dir / BASELINE_OUTPUT / f"{Path(BASELINE_FILE).stem}-{cluster.rank:03d}.csv"
         payload = write_baseline(staged.open(baseline), spill, splits.train.index)
         digests = shards.gather(file_digests(source))
