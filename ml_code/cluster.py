@@ -162,8 +162,13 @@ def _joined(xgb_collective, worker: dict, connect_seconds: float) -> Iterator[No
             time.sleep(RETRY_SECONDS)
     try:
         yield
-    finally:
-        context.__exit__(None, None, None)
+    except BaseException:
+        try:  # the others may have gone already (they failed too): leaving then fails, and must not hide why
+            context.__exit__(None, None, None)
+        except Exception as error:  # XGBoost raises its own error type
+            logger.warning("leaving the collective after a failure failed as well: %s", str(error).splitlines()[0])
+        raise
+    context.__exit__(None, None, None)
 
 
 def _resolve(host: str, connect_seconds: float) -> str:

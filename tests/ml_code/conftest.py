@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +16,24 @@ from ml_code.processing.preprocess import preprocess
 from ml_code.training.train import Hyperparameters, train
 
 ROWS = 3000
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config) -> None:
+    """End the test process with its exit status once pytest is done, without C++'s exit-time teardown: pyarrow
+    22.0.0 (the container's) can leave a CSV reader that failed early waiting on its own task group (apache/arrow
+    GH-48741, fixed in later releases), and its thread pool's teardown then waits forever: the process printed
+    its summary and never exited."""
+    status = getattr(config, "_exit_status", None)
+    if status is None:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(int(status))
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    session.config._exit_status = exitstatus
 
 
 @dataclass(frozen=True)
