@@ -32,6 +32,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.csv as pa_csv  # noqa: E402
 import xgboost as xgb  # noqa: E402
 
+from ml_code.bootstrap import exit_now  # noqa: E402
 from ml_code.cluster import SHARDED, Cluster, channel_distribution, collective, gather  # noqa: E402
 from ml_code.paths import (  # noqa: E402
     CHECKPOINT_DIR,
@@ -278,5 +279,5 @@ def main(argv: list[str] | None = None) -> int:
     )
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # as the processing jobs end (ml_code/bootstrap.py): no wait on a library's threads
+    exit_now(main())

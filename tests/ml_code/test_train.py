@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import xgboost as xgb
@@ -123,6 +124,22 @@ def test_fails_when_a_channel_is_empty(tmp_path, churn_prepared):
     assert code == 1
     assert "no CSV file in channel" in failure.read_text()
     assert not (tmp_path / "model").exists()
+
+
+def test_a_failed_run_ends_at_once_even_when_a_thread_would_keep_the_process_alive(tmp_path):
+    """Run as the training job runs it: a run that fails after a library left a non-daemon thread running (pyarrow's
+    pool after a read that failed early) exits with code 1, its failure written, instead of waiting for the thread
+    until the job's time limit."""
+    train_script = Path(paths.__file__).parent / "training" / "train.py"
+    failing_run = (
+        "import runpy, sys, threading, time\n"
+        "threading.Thread(target=time.sleep, args=(3600,)).start()\n"
+        f"sys.argv = ['train.py', '--train={tmp_path}', '--failure-file={tmp_path / 'failure'}']\n"
+        f"runpy.run_path({str(train_script)!r}, run_name='__main__')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", failing_run], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "transform.json" in (tmp_path / "failure").read_text()
 
 
 def test_hyperparameters_are_checked_by_name_and_type():
