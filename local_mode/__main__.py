@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from local_mode.experiments import UI_PORT
 from local_mode.runner import EXIT_ERROR
 from local_mode.tune import DEFAULT_PARALLEL, MAX_PARALLEL
 from ml_code import paths
@@ -127,6 +128,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     monitor.add_argument("--endpoint", help="the endpoint's name (default: the group's)")
     monitor.add_argument("--contract", help="default: the contract the package was trained with")
 
+    ui = commands.add_parser("ui", help="MLflow's UI on the workdir's runs, on loopback, until Ctrl-C")
+    workdir(ui)
+    ui.add_argument("--port", type=int, default=UI_PORT, help="default: %(default)s")
+
     demo = commands.add_parser("demo", help="the whole loop, from raw export to a retrained candidate")
     demo.add_argument(
         "--workdir", type=Path, default=Path("work/demo"), help="replaced by each demo (default: work/demo)"
@@ -198,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             return _lineage(args)
         if args.command == "tune":
             return _tune(args)
+        if args.command == "ui":
+            return _ui(args)
         if args.command == "demo":
             from local_mode.demo import run_demo
 
@@ -287,6 +294,16 @@ def _tune(args: argparse.Namespace) -> int:
     print(f"best: trial {best.number + 1}, validation {result.metric} {best.value:.4f}; trials in {result.run}")
     print("train with it: python -m local_mode run --tuned ...")
     return 0
+
+
+def _ui(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from local_mode.experiments import ui_command
+
+    command = ui_command(args.workdir, args.port)
+    print(f"MLflow's UI on {args.workdir}'s runs: http://127.0.0.1:{args.port} (Ctrl-C stops it)", flush=True)
+    return subprocess.run(command, check=False).returncode
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from local_mode.churn_data import generate, write
 from local_mode.definition import local_stage
 from local_mode.etl import run_local_etl
 from local_mode.executor import ExecutionResult
+from local_mode.experiments import ui_line
 from local_mode.monitoring import GROUND_TRUTH_DIR, MonitorResult, input_columns, run_monitor
 from local_mode.registry import APPROVED, Registry
 from local_mode.retrain import RetrainGuard
@@ -189,3 +190,4 @@ def run_demo(home: Path, *, rows: int) -> None:
     demo = Demo(home, rows=rows)
     demo.run()
     demo.say(f"demo finished in {time.monotonic() - demo.clock:.1f} s; everything is under {home}")
+    demo.say(f"compare its runs in MLflow: {ui_line(home)}")

@@ -82,6 +82,15 @@ class ExecutionResult:
     def step(self, name: str) -> StepRecord:
         return next(record for record in self.steps if record.name == name)
 
+    @property
+    def arn(self) -> str:
+        return execution_arn(self.pipeline_name, self.execution_id)
+
+
+def execution_arn(pipeline_name: str, execution_id: str) -> str:
+    """A local execution's ARN, shaped as SageMaker's (`...:pipeline/<name>/execution/<id>`)."""
+    return f"arn:aws:sagemaker:local:000000000000:pipeline/{pipeline_name}/execution/{execution_id}"
+
 
 @dataclass(frozen=True)
 class _Node:
@@ -126,8 +135,7 @@ class PipelineExecutor:
             execution={
                 "PipelineExecutionId": execution_id,
                 "PipelineName": self.pipeline_name,
-                "PipelineExecutionArn": f"arn:aws:sagemaker:local:000000000000:pipeline/"
-                f"{self.pipeline_name}/execution/{execution_id}",
+                "PipelineExecutionArn": execution_arn(self.pipeline_name, execution_id),
                 "StartDateTime": started.isoformat(),
                 "CurrentDateTime": started.isoformat(),
             },

@@ -169,7 +169,29 @@ class LocalLineageClient(LocalSageMakerClient):
 
     def describe_pipeline_execution(self, *, PipelineExecutionArn: str) -> dict:  # noqa: N803
         record = execution_record(self.home, PipelineExecutionArn.rsplit("/", 1)[1])
-        return {"PipelineExecutionArn": PipelineExecutionArn, "PipelineExecutionStatus": record["status"]}
+        return {
+            "PipelineExecutionArn": PipelineExecutionArn,
+            "PipelineExecutionStatus": record["status"],
+            **({"FailureReason": record["failure_reason"]} if record.get("failure_reason") else {}),
+        }
+
+    def list_pipeline_execution_steps(self, *, PipelineExecutionArn: str, NextToken=None) -> dict:  # noqa: N803
+        """The steps that ran, as the executor recorded them; the RegisterModel step names the package it registered."""
+        record = execution_record(self.home, PipelineExecutionArn.rsplit("/", 1)[1])
+        return {
+            "PipelineExecutionSteps": [
+                {
+                    "StepName": step["name"],
+                    "StepStatus": step["status"],
+                    **({"FailureReason": step["failure_reason"]} if step.get("failure_reason") else {}),
+                    "Metadata": {"RegisterModel": {"Arn": record["registered"]}}
+                    if step["type"] == "RegisterModel" and step["status"] == "Succeeded" and record.get("registered")
+                    else {},
+                }
+                for step in record["steps"]
+                if step["status"] != "NotRun"  # a branch not taken: SageMaker lists no such step
+            ]
+        }
 
     def list_pipeline_parameters_for_execution(self, *, PipelineExecutionArn: str, NextToken=None) -> dict:  # noqa: N803
         record = execution_record(self.home, PipelineExecutionArn.rsplit("/", 1)[1])

@@ -23,6 +23,7 @@ from infra.naming import MONITORING_REPORTS
 from local_mode.definition import build_local_monitoring_definition
 from local_mode.deployment import MONITORING_BUCKET
 from local_mode.executor import ExecutionResult
+from local_mode.experiments import log_local_execution, monitoring_reports, tracked
 from local_mode.local_s3 import S3_DIR, LocalS3
 from local_mode.metrics import MetricsStore
 from local_mode.registry import ModelPackage
@@ -47,6 +48,7 @@ from ml_code.paths import (
     STATISTICS_FILE,
     VIOLATIONS_FILE,
 )
+from tracking import MONITORING
 
 # <home>/s3/local-monitoring/groundtruth/<endpoint>/yyyy/mm/dd/hh/*.jsonl: the monitoring bucket, as on AWS
 GROUND_TRUTH_DIR = f"{S3_DIR}/{MONITORING_BUCKET}/{GROUND_TRUTH_PREFIX}"
@@ -113,6 +115,10 @@ def run_monitor(
             "WindowStart": start.isoformat(),
             "WindowEnd": end.isoformat(),
         }
+    )
+    tracked(
+        f"monitoring run {execution.execution_id}",
+        lambda: log_local_execution(home, execution.arn, monitoring_reports(endpoint), MONITORING),
     )
     if execution.status != "Succeeded":
         raise MonitoringFailed(

@@ -14,10 +14,12 @@ from pathlib import Path
 
 from local_mode.deployment import code_objects, deploy, substitute
 from local_mode.executor import ExecutionResult, PipelineExecutor
+from local_mode.experiments import log_local_execution, model_build_reports, tracked
 from local_mode.jobs import ROOT, default_python
 from ml_code import paths
 from ml_code.contracts.contract import DatasetContract, contract_path, load_contract
 from ml_code.evaluation.champion import metric_at
+from tracking import MODEL_BUILD
 
 EXIT_REGISTERED, EXIT_ERROR, EXIT_GATE_FAILED = 0, 1, 3
 STAGED_INPUT_DIR = "input"
@@ -113,7 +115,12 @@ def run_pipeline(
         )
     executor = deployed_executor(contract_source, (pipeline_name, body), home, python=python, log=log)
     values = {"InputDataUri": stage_input(data, home, columns), "Seed": seed, "GitCommit": git_commit()}
-    return executor.start({**values, **(parameters or {})}, hyperparameters=hyperparameters)
+    result = executor.start({**values, **(parameters or {})}, hyperparameters=hyperparameters)
+    tracked(
+        f"execution {result.execution_id}",
+        lambda: log_local_execution(home, result.arn, model_build_reports(pipeline_name), MODEL_BUILD),
+    )
+    return result
 
 
 def deployed_executor(

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from local_mode import ml_processes
+from local_mode.experiments import tracked, tracking_client
 from local_mode.jobs import default_python, python_path
 from local_mode.records import DamagedRecord, read_json
 from local_mode.runner import stage_input
@@ -38,6 +39,7 @@ CHANCE = {"auc": 0.5}  # a metric's value for a model that learned nothing: no b
 MAX_PARALLEL = os.cpu_count() or 1  # trials at once beyond this machine's CPUs only slow each other down
 DEFAULT_PARALLEL = min(2, MAX_PARALLEL)
 TRIALS_FILE = "trials.csv"
+SPLITS_DIR = "processing"  # a run's preprocessed splits, its metadata beside them
 
 
 class TuningError(RuntimeError):
@@ -129,13 +131,19 @@ def tune(
         raise
     best = next(t for t in done if t.number == study.best_trial.number)
     chance = CHANCE.get(contract.metric.name)
-    if chance is not None and best.value <= chance:
+    failed = chance is not None and best.value <= chance
+    if not failed:
+        _write_best(run, home, contract, best)
+    tracked(
+        f"tuning run {run.name}",
+        lambda: log_tuning(home, contract.name, run, done, best, metric=contract.metric.name, failed=failed, seed=seed),
+    )
+    if failed:
         raise TuningError(
             f"no trial did better than chance (best validation {contract.metric.name} {best.value:.4f}; trials in "
             f"{run / TRIALS_FILE}): the ranges make models that learn nothing (a subsample or colsample_bytree near "
             "0, for one); narrow them"
         )
-    _write_best(run, home, contract, best)
     return TuningResult(
         run=run, trials=done, best=best, metric=contract.metric.name, higher_is_better=contract.metric.higher_is_better
     )
@@ -201,7 +209,7 @@ def prepare_splits(contract_source, staged: str, run: Path, seed: int, python: s
     if not source.is_dir():
         input_dir.mkdir(parents=True, exist_ok=True)
         (input_dir / source.name).symlink_to(source)
-    base = run / "processing"
+    base = run / SPLITS_DIR
     run_ml_module(
         python,
         "ml_code.processing.preprocess",
@@ -315,3 +323,49 @@ def _write_best(run: Path, home: Path, contract: DatasetContract, best: Trial) -
 
 def _shown(value) -> str:
     return str(value) if isinstance(value, int) else f"{value:.4g}"
+
+
+def tuning_experiment(contract_name: str) -> str:
+    """The MLflow experiment of a contract's tuning runs."""
+    return f"{contract_name}-tuning"
+
+
+def log_tuning(
+    home: Path, contract_name: str, run: Path, trials: list[Trial], best: Trial, *, metric: str, failed: bool, seed: int
+) -> str:
+    """Log a `local_mode tune` run (its folder `run`): the search as one run, each trial a child run of it; the run's
+    id."""
+    from tracking import TRIAL, TUNING
+    from tracking.executions import objective_metric
+    from tracking.reports import report_values
+    from tracking.runs import RunRecord, log_run
+
+    key = f"tuning:{contract_name}/{run.name}"
+    metadata = run / SPLITS_DIR / paths.METADATA_OUTPUT / paths.METADATA_FILE
+    files = {path.name: path for path in (run / TRIALS_FILE, run / BEST_FILE, metadata) if path.is_file()}
+    objective = objective_metric(f"{FINAL_PREFIX}{metric}")
+    rows, params, tags = (
+        report_values(paths.METADATA_FILE, json.loads(metadata.read_text())) if metadata.is_file() else ({}, {}, {})
+    )
+    record = RunRecord(
+        key=key,
+        kind=TUNING,
+        name=f"tuning {run.name}",
+        status="FAILED" if failed else "FINISHED",
+        params={**params, "seed": str(seed), "trials": str(len(trials))},
+        metrics={**rows, objective: best.value},
+        tags={**tags, "best_trial": str(best.number + 1), "tuning_folder": str(run)},
+        artifacts=files,
+        children=tuple(
+            RunRecord(
+                key=f"{key}/trial-{trial.number + 1}",
+                kind=TRIAL,
+                name=f"trial {trial.number + 1}",
+                params={name: str(value) for name, value in trial.hyperparameters.items()},
+                metrics={objective: trial.value},
+            )
+            for trial in trials
+        ),
+    )
+    client, artifact_root = tracking_client(home)
+    return log_run(client, tuning_experiment(contract_name), record, artifact_root=artifact_root)
