@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import warnings
 from collections.abc import Callable
 from unittest import mock
@@ -58,6 +59,7 @@ XGBOOST_VERSION = "3.0-5"
 SOURCE_DIR_URI = f"s3://{PLACEHOLDERS['CodeBucket']}/{PLACEHOLDERS['SourceDirKey']}"
 BOOTSTRAP_URI = f"s3://{PLACEHOLDERS['CodeBucket']}/{PLACEHOLDERS['BootstrapKey']}"
 TUNING_JOB_NAME = "model-build-tuning"
+MLFLOW_TRACKING_URI = "MLFLOW_TRACKING_URI"  # the SDK's trigger for waiting on jobs (build_pipeline)
 # The SDK assumes the code channel's file is called sourcedir.tar.gz; an asset's key is its hash.
 SDK_SOURCEDIR_PATH = "/opt/ml/input/data/code/sourcedir.tar.gz"
 
@@ -116,7 +118,14 @@ def build_pipeline(make: Callable[[PipelineSession], Pipeline]) -> dict:
         logging.getLogger(name).addFilter(_JOB_NAME_NOTICES)
     # The SDK reports usage over the network; its opt-out is a config file that it re-validates on every
     # lookup (seconds per build), so the sender is switched off for the duration of the build instead.
-    with mock.patch.object(telemetry_logging, "_send_telemetry_request", _no_telemetry), warnings.catch_warnings():
+    # With MLFLOW_TRACKING_URI set, the SDK's Estimator.fit waits for a network-isolated training job to end (on
+    # AWS), even under a PipelineSession: the build must not see it (local mode sets it to log runs).
+    without_mlflow = {name: value for name, value in os.environ.items() if name != MLFLOW_TRACKING_URI}
+    with (
+        mock.patch.object(telemetry_logging, "_send_telemetry_request", _no_telemetry),
+        mock.patch.dict(os.environ, without_mlflow, clear=True),
+        warnings.catch_warnings(),
+    ):
         warnings.simplefilter("ignore", UserWarning)  # "Running within a PipelineSession ...": expected here
         # ModelStep makes its CreateModel step with a class the SDK has deprecated for users, not for itself
         warnings.filterwarnings("ignore", "We are deprecating the use of CreateModelStep", DeprecationWarning)

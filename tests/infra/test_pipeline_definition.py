@@ -294,6 +294,13 @@ def test_the_build_makes_no_connection_at_all(monkeypatch):
     assert build_definition(SETTINGS, CHURN)["Steps"]
 
 
+def test_builds_offline_with_an_mlflow_tracking_uri_set(monkeypatch):
+    """The SDK waits for a network-isolated training job to end when MLFLOW_TRACKING_URI is set (local mode sets it
+    to log runs to a server): the build hides it, and gives the definition it gives without it."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert render(golden_definition()) == GOLDEN.read_text()
+
+
 def test_the_golden_copy_is_current():
     # A failure here means the definition changed: review the diff, then `make golden` and commit.
     assert render(golden_definition()) == GOLDEN.read_text()

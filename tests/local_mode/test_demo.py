@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import re
 
+from mlflow import MlflowClient
+
+from local_mode.experiments import TRACKING_URI_VARIABLE, ui_line
 from tests.cli import local_mode
 
 PHASES = (
@@ -26,10 +29,20 @@ PHASES = (
 )
 
 
-def test_the_demo_tells_the_whole_story_and_stops_its_server(tmp_path):
+def test_the_demo_tells_the_whole_story_and_stops_its_server(tmp_path, monkeypatch):
+    monkeypatch.delenv(TRACKING_URI_VARIABLE, raising=False)  # the workdir's own MLflow store
     home = tmp_path / "demo"
     result = local_mode("demo", "--workdir", home, "--rows", "2000")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # it ends with the line that opens its runs, which are in the workdir: three trainings, monitoring runs
+    assert result.stdout.splitlines()[-1].endswith(ui_line(home))
+    tracking = MlflowClient(f"sqlite:///{home.resolve() / 'mlflow' / 'mlflow.db'}")
+    trainings = tracking.search_runs([tracking.get_experiment_by_name("mlops-dev-model-build").experiment_id])
+    assert sorted(run.info.status for run in trainings) == ["FAILED", "FINISHED", "FINISHED"]
+    monitoring = tracking.get_experiment_by_name("mlops-dev-customer-churn-monitoring").experiment_id
+    assert len(tracking.search_runs([monitoring])) == len(
+        re.findall(r"^\[.*\] monitoring pipeline ", result.stdout, re.M)
+    )
     lines = re.findall(r"^\[\s*[\d.]+ s\] (.+)$", result.stdout, flags=re.MULTILINE)
     phases = [line[:22].strip() for line in lines]
     assert all(phase in phases for phase in PHASES), phases
