@@ -22,11 +22,10 @@ from mlflow import MlflowClient
 
 from ml_code.paths import SERVED_MODEL_FILE
 from ml_code.training.objectives import FINAL_PREFIX
-from tracking import MODEL_BUILD, MONITORING, TRIAL
+from tracking import KINDS, TRIAL
 from tracking.reports import report_values
 from tracking.runs import STATUSES, RunRecord, find_run, log_run, metric_name
 
-KINDS = (MODEL_BUILD, MONITORING)
 SAGEMAKER_PAGES = ("NextToken", "NextToken")  # a list call's page marker: in the request, in the response
 S3_PAGES = ("ContinuationToken", "NextContinuationToken")  # ListObjectsV2's
 REPORT_SUFFIXES = (".json", ".png")

@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -33,6 +29,7 @@ from local_mode.traffic import send_records, write_ground_truth
 from local_mode.tune import tune, tuning_experiment
 from ml_code.contracts.contract import load_contract
 from ml_code.training.search_space import Range
+from tests.mlflow_server import tracking_server
 from tracking import MODEL_BUILD
 from tracking.executions import COMMIT_TAG, FAILURE_TAG, PACKAGE_TAG, VERSION_TAG
 from tracking.runs import KEY_TAG, KIND_TAG, PARENT_TAG
@@ -44,45 +41,14 @@ PIPELINE = "mlops-dev-model-build"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """A real MLflow tracking server on a loopback port (its store and proxied artifacts in a temporary folder)."""
+    """A real MLflow tracking server on loopback, its artifacts proxied; the runs of the module go to it."""
     root = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{root / 'store.db'}",
-            "--artifacts-destination",
-            str(root / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        stdout=(root / "server.log").open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=1):  # noqa: S310 (loopback)
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"the MLflow server did not start: {(root / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.25)
-    with pytest.MonkeyPatch.context() as patch:
+    with (
+        tracking_server(root, "--artifacts-destination", str(root / "artifacts")) as uri,
+        pytest.MonkeyPatch.context() as patch,
+    ):
         patch.setenv(TRACKING_URI_VARIABLE, uri)
         yield MlflowClient(uri)
-    process.terminate()
-    process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
