@@ -25,7 +25,8 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 # Locked environments: locks/platform.txt (.venv) and locks/ml.txt (.venv-ml), resolved by uv from the pins in
-# requirements.txt and tests/requirements-ml.txt (which reads ml_code/requirements.txt), every file with its hashes.
+# requirements.txt and tests/requirements-ml.txt (which reads ml_code/requirements.txt), every file with its hashes;
+# locks/tracking.txt, the AWS logging build's (tracking/requirements.txt), at the platform lock's versions.
 # `make lock` re-resolves them; every other target installs exactly what they hold.
 UV_VERSION := $(shell sed -n 's/^uv==\([^ ]*\).*/\1/p' locks/platform.txt)
 UV := $(VENV)/bin/uv
@@ -50,9 +51,10 @@ $(ML_VENV)/.installed: locks/ml.txt $(VENV)/.installed
 	sed -i 's/collections\.Mapping/collections.abc.Mapping/g' $(ML_VENV)/lib/python3.10/site-packages/sagemaker_containers/_mapping.py
 	touch $@
 
-lock: $(VENV)/.installed ## re-resolve locks/ from requirements.txt and tests/requirements-ml.txt (needs the package index)
+lock: $(VENV)/.installed ## re-resolve locks/ from requirements.txt, tests/requirements-ml.txt, tracking/requirements.txt (needs the package index)
 	$(REQUIRE_PYTHON310)
 	$(UV_COMPILE) --python $(VENV)/bin/python requirements.txt -o locks/platform.txt
+	$(UV_COMPILE) --python $(VENV)/bin/python tracking/requirements.txt --constraint locks/platform.txt -o locks/tracking.txt
 	cd tests && ../$(UV_COMPILE) --python $(PYTHON310) requirements-ml.txt -o ../locks/ml.txt
 
 node_modules/.installed: package.json package-lock.json

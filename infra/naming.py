@@ -155,6 +155,16 @@ def explainability_prefix(config: PlatformConfig, stage: StageConfig) -> str:
     return f"{MODEL_BUILD_PREFIX}/{pipeline_name(config, stage)}/*/{EXPLAINABILITY_STEP}/"
 
 
+def tracking_server_name(config: PlatformConfig, stage: StageConfig) -> str:
+    """The stage's MLflow tracking server, e.g. `mlops-dev-experiments` (part of its ARN)."""
+    return f"{stage_prefix(config, stage)}-experiments"
+
+
+def experiment_readers_policy_name(config: PlatformConfig, stage: StageConfig) -> str:
+    """The managed policy that lets people open and read the stage's MLflow runs: `mlops-dev-experiment-readers`."""
+    return f"{stage_prefix(config, stage)}-experiment-readers"
+
+
 def endpoint_name(config: PlatformConfig, stage: StageConfig) -> str:
     """The stage's endpoint, named after its dataset as local mode names it, e.g. `mlops-prod-customer-churn`."""
     return f"{stage_prefix(config, stage)}-{config.dataset_contract}"

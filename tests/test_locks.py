@@ -1,5 +1,6 @@
 """The locks (locks/) hold what the pins say: every pin of requirements.txt in locks/platform.txt, every pin of
-ml_code/requirements.txt (the container's) and of the ML test tools in locks/ml.txt, at the same version."""
+ml_code/requirements.txt (the container's) and of the ML test tools in locks/ml.txt, at the same version; the logging
+build's lock (locks/tracking.txt) at the platform lock's versions."""
 
 from __future__ import annotations
 
@@ -54,3 +55,11 @@ def test_the_release_builds_install_the_locked_boto3_and_botocore():
     locked = pins(ROOT / "locks/platform.txt")
     listed = subprocess.run(["bash", "-c", LOCKED_BOTO3], cwd=ROOT, capture_output=True, text=True, check=True)
     assert listed.stdout.split() == [f"boto3=={locked['boto3']}", f"botocore=={locked['botocore']}"]
+
+
+def test_the_logging_build_installs_the_client_local_mode_logs_with():
+    tracking, platform = pins(ROOT / "locks/tracking.txt"), pins(ROOT / "locks/platform.txt")
+    assert {"mlflow-skinny", "sagemaker-mlflow", "boto3"} <= set(tracking)
+    assert {
+        name: (version, platform.get(name)) for name, version in tracking.items() if platform.get(name) != version
+    } == {}

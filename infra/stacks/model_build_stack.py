@@ -11,12 +11,25 @@ from infra.config import PlatformConfig, StageConfig
 from infra.constructs.approval_events import APPROVED, REJECTED, approval_pattern
 from infra.constructs.cicd_access import RELEASE, START_TRAINING, CicdAccessRole
 from infra.constructs.event_forwarding import ForwardEvents, as_event_pattern
+from infra.constructs.experiment_tracking import ExperimentTracking
+from infra.constructs.sagemaker_pipeline import pipeline_arn
 from infra.constructs.training_pipeline import TrainingPipeline
 from infra.nag import acknowledge
-from infra.naming import bucket_name, etl_events_source, glue_job_name
+from infra.naming import (
+    MODEL_BUILD_PREFIX,
+    MONITORING_REPORTS,
+    bucket_name,
+    endpoint_name,
+    etl_events_source,
+    experiment_readers_policy_name,
+    glue_job_name,
+    monitoring_pipeline_name,
+    tracking_server_name,
+)
 from infra.pipeline.builds import DefinitionBuilds
 from infra.pipeline.settings import PipelineSettings
 from ml_code.contracts.contract import load_contract
+from tracking import MODEL_BUILD, MONITORING
 
 
 class ModelBuildStack(cdk.Stack):
@@ -55,10 +68,38 @@ class ModelBuildStack(cdk.Stack):
             start_on_new_rows=(etl_events_source(config, stage), glue_job_name(config, stage)),
             shared_with=config.release_consumers if is_release else (),
         )
+        self.experiments = ExperimentTracking(
+            self,
+            "Experiments",
+            server_name=tracking_server_name(config, stage),
+            readers_policy_name=experiment_readers_policy_name(config, stage),
+            artifacts_bucket=artifacts_bucket,
+            encryption_key=encryption_key,
+            removal_policy=stage.cdk_removal_policy,
+        )
+        self.experiments.log_executions_of(
+            "LogModelBuilds",
+            pipeline_arn=self.training.pipeline_arn,
+            reports=artifacts_bucket,
+            prefix=f"{MODEL_BUILD_PREFIX}/{settings.pipeline_name}",
+            kind=MODEL_BUILD,
+        )
+        if stage.monitor:
+            endpoint = endpoint_name(config, stage)
+            monitoring_bucket = s3.Bucket.from_bucket_name(self, "Monitoring", bucket_name(config, stage, "monitoring"))
+            self.experiments.log_executions_of(
+                "LogMonitoringRuns",
+                pipeline_arn=pipeline_arn(self, monitoring_pipeline_name(endpoint)),
+                reports=monitoring_bucket,
+                prefix=f"{MONITORING_REPORTS}/{endpoint}",
+                kind=MONITORING,
+            )
         if is_release:
             self._serve_the_cicd_pipelines(config, stage)
         cdk.CfnOutput(self, "PipelineName", value=settings.pipeline_name)
         cdk.CfnOutput(self, "ModelPackageGroupName", value=settings.model_package_group_name)
+        cdk.CfnOutput(self, "TrackingServerArn", value=self.experiments.server_arn)
+        cdk.CfnOutput(self, "ExperimentReadersPolicy", value=self.experiments.readers.managed_policy_name)
 
     def _serve_the_cicd_pipelines(self, config: PlatformConfig, stage: StageConfig) -> None:
         """The release stage's part of CI/CD: a role for the commit pipeline to start training, one for the deploy
