@@ -10,11 +10,22 @@ from pathlib import Path
 import pytest
 
 from local_mode.churn_data import generate, write
+from local_mode.experiments import SQLITE, TRACKING_URI_VARIABLE
 from local_mode.registry import APPROVED, ModelPackage, Registry
 from local_mode.runner import run_pipeline
 from local_mode.serving.endpoint import EndpointSpec, LocalEndpoint, free_port, package_archive
 from ml_code.contracts.contract import CONTRACTS_DIR, DatasetContract, load_contract
 from tests.cli import local_mode_here
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tracking_store(tmp_path_factory) -> Path:
+    """The runs these tests make go to one MLflow store per test process: a store costs about 2 s to create, which
+    a store per local home would pay again in every test. The tests of the workdir's own store unset it."""
+    store = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(TRACKING_URI_VARIABLE, f"{SQLITE}{store}")
+        yield store
 
 
 @pytest.fixture(scope="session")
