@@ -6,6 +6,6 @@ files (tracking/executions.py) and logged once per execution (tracking/runs.py).
 when an execution ends, to the stage's SageMaker AI MLflow tracking server).
 """
 
-# The kinds of execution logged (the tag `mlops.kind`), named here so that callers need not import MLflow to say one.
+# The kinds of run (the tag `mlops.kind`), named here so that callers need not import MLflow to say one.
 MODEL_BUILD, MONITORING, TUNING, TRIAL = "model-build", "monitoring", "tuning", "trial"
-KINDS = (MODEL_BUILD, MONITORING)  # the executions logged (tuning runs and trials are logged within them)
+KINDS = (MODEL_BUILD, MONITORING)  # the pipeline executions `python -m tracking` logs (trials come with their run)
