@@ -52,6 +52,25 @@ def acknowledge_artifact_access(scope: Construct, artifacts_bucket: s3.IBucket) 
     acknowledge(scope, "AwsSolutions-IAM5", reason, artifacts_bucket.arn_for_objects("*"))
 
 
+def acknowledge_project_grants(project: codebuild.Project, where: str) -> None:
+    """Acknowledge the grants CodeBuild gives every project's role: its default log group's streams and its report
+    groups, named after the project; `where` says where the project's logs and reports really go."""
+    stack = cdk.Stack.of(project)
+    acknowledge(
+        project.role,
+        "AwsSolutions-IAM5",
+        "CodeBuild's own grants to every project: its default log group's streams and its report groups, named "
+        f"after the project ({where}).",
+        stack.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=f"/aws/codebuild/{project.project_name}:*",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        ),
+        stack.format_arn(service="codebuild", resource="report-group", resource_name=f"{project.project_name}-*"),
+    )
+
+
 def _assume_stage_role() -> list[str]:
     """Commands that make the build act as `$STAGE_ROLE_ARN` in `$STAGE_REGION` (AWS CLI and boto3 alike)."""
     return [
@@ -215,21 +234,8 @@ class CicdBuilds(Construct):
             timeout=cdk.Duration.hours(1),
             logging=codebuild.LoggingOptions(cloud_watch=codebuild.CloudWatchLoggingOptions(log_group=self._log_group)),
         )
-        stack = cdk.Stack.of(self)
         acknowledge_artifact_access(role, self._artifacts)
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5",
-            "CodeBuild's own grants to every project: its default log group's streams and its report groups, named "
-            "after the project (its logs go to the CI/CD log group, its test reports to the report group).",
-            stack.format_arn(
-                service="logs",
-                resource="log-group",
-                resource_name=f"/aws/codebuild/{project.project_name}:*",
-                arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-            ),
-            stack.format_arn(service="codebuild", resource="report-group", resource_name=f"{project.project_name}-*"),
-        )
+        acknowledge_project_grants(project, "its logs go to the CI/CD log group, its test reports to the report group")
         return project
 
     def _may_deploy_to(self, targets: Iterable[tuple[str | None, str | None]]) -> None:

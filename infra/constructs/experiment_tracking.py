@@ -21,7 +21,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from infra.constructs.cicd_builds import IMAGE
+from infra.constructs.cicd_builds import IMAGE, acknowledge_project_grants
 from infra.constructs.python_function import LOG_RETENTION
 from infra.nag import acknowledge, acknowledge_actions
 from infra.packages import ROOT, TRACKING_LOCK, tracking_zip
@@ -73,8 +73,6 @@ class ExperimentTracking(Construct):
         removal_policy: cdk.RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = cdk.Stack.of(self)
-        self._key = encryption_key
         artifacts = f"{ARTIFACTS_PREFIX}/*"
         server_role = iam.Role(
             self,
@@ -143,21 +141,7 @@ class ExperimentTracking(Construct):
             "folder per run (MLflow names them).",
             artifacts_bucket.arn_for_objects(artifacts),
         )
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5",
-            "CodeBuild's own grants to every project: its default log group's streams and its report groups, named "
-            "after the project (its logs go to its encrypted log group).",
-            stack.format_arn(
-                service="logs",
-                resource="log-group",
-                resource_name=f"/aws/codebuild/{self.build.project_name}:*",
-                arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-            ),
-            stack.format_arn(
-                service="codebuild", resource="report-group", resource_name=f"{self.build.project_name}-*"
-            ),
-        )
+        acknowledge_project_grants(self.build, "its logs go to its own encrypted log group; it makes no report")
         acknowledge_actions(
             role,
             "AwsSolutions-IAM5",
