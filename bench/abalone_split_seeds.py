@@ -33,11 +33,11 @@ import pandas as pd  # noqa: E402
 import xgboost as xgb  # noqa: E402
 
 from ml_code.contracts.contract import DatasetContract, load_contract  # noqa: E402
-from ml_code.evaluation.evaluate import regression_metrics  # noqa: E402
+from ml_code.metrics import regression_metrics  # noqa: E402
 from ml_code.paths import DEFAULT_SEED, TRANSFORM_FILE  # noqa: E402
-from ml_code.processing.features import fit_transform  # noqa: E402
 from ml_code.processing.preprocess import FRACTIONS, Splits, check_target, split, write_model_matrix  # noqa: E402
 from ml_code.training.train import Hyperparameters, train  # noqa: E402
+from ml_code.transform.features import fit_transform  # noqa: E402
 
 CONTRACT = ROOT / "ml_code/contracts/abalone.json"
 COLUMNS = "sex,length,diameter,height,whole_weight,shucked_weight,viscera_weight,shell_weight,rings".split(",")

@@ -107,7 +107,7 @@ def train(base: Path, train_dirs: list[Path], name: str) -> tuple[float, list[in
 def test_auc(base: Path, model_dir: Path) -> dict:
     import xgboost as xgb
 
-    from ml_code.evaluation.evaluate import build_report
+    from ml_code.metrics import build_report
     from ml_code.training.train import read_split
 
     booster = xgb.Booster(model_file=str(model_dir / MODEL_FILE))

@@ -5,8 +5,8 @@ It reads an analysis config in Clarify's format, a CSV dataset with a header and
 explanations, the model's archive itself (loaded with the serving code: no shadow endpoint), and writes what
 Clarify writes: `analysis.json` with the same sections and keys (every tabular bias metric, bias.py),
 per-record SHAP values in `explanations_shap/out.csv`, and plots (bias metrics by facet, mean |SHAP| per
-column). SHAP values are xgboost's exact TreeSHAP on the margin, told by raw column (explanations.py), where
-Clarify estimated them with KernelSHAP.
+column). SHAP values are xgboost's exact TreeSHAP on the margin, told by raw column
+(ml_code/inference/explanations.py), where Clarify estimated them with KernelSHAP.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from ml_code.fairness.bias import (
     facet_group,
     group_name,
 )
-from ml_code.fairness.explanations import Attributions, explain
 from ml_code.inference.batch_score import load_packaged_model
+from ml_code.inference.explanations import Attributions, explain
 from ml_code.inference.inference import LoadedModel, predict_fn
 from ml_code.paths import (
     ANALYSIS_MODEL_INPUT,
@@ -41,8 +41,8 @@ from ml_code.paths import (
     CLARIFY_RESULT_OUTPUT,
     MODEL_ARCHIVE,
 )
-from ml_code.processing.features import as_category_text, coerce_numeric
 from ml_code.runtime import StagedFiles, run_base_dir_step
+from ml_code.transform.features import as_category_text, coerce_numeric
 
 logger = logging.getLogger(__name__)
 

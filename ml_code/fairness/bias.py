@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ml_code.contracts.contract import POST_TRAINING_METRICS, PRE_TRAINING_METRICS, ContractError, Facet
-from ml_code.processing.features import as_category_text, coerce_numeric
+from ml_code.transform.features import as_category_text, coerce_numeric
 
 DESCRIPTIONS = {
     "CI": "Class Imbalance (CI)",

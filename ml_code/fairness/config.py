@@ -31,8 +31,8 @@ from ml_code.paths import (
     TRANSFORM_FILE,
     TRANSFORM_OUTPUT,
 )
-from ml_code.processing.features import FeatureTransform
 from ml_code.runtime import StagedFiles, configure_logging, parse_known, run_step
+from ml_code.transform.features import FeatureTransform
 
 CSV = "text/csv"
 PROBABILITY_THRESHOLD = 0.5  # the serving code's own: a probability of 0.5 or more is the positive label

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xgboost as xgb  # noqa: E402
 
-from ml_code.fairness.explanations import by_column, feature_contributions  # noqa: E402
+from ml_code.inference.explanations import by_column, feature_contributions  # noqa: E402
 from ml_code.inference.record_encoder import RecordEncoder  # noqa: E402
 from ml_code.paths import MAX_RECORDS_PER_REQUEST as MAX_RECORDS  # noqa: E402
 from ml_code.paths import (  # noqa: E402
@@ -37,7 +37,7 @@ from ml_code.paths import (  # noqa: E402
     MODEL_FILE,
     TRANSFORM_FILE,
 )
-from ml_code.processing.features import FeatureTransform  # noqa: E402
+from ml_code.transform.features import FeatureTransform  # noqa: E402
 
 JSON = "application/json"
 CSV = "text/csv"

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from ml_code.processing.features import FeatureTransform, feature_name
+from ml_code.transform.features import FeatureTransform, feature_name
 
 FEW_RECORDS = 16  # more records than this go the table's way, which is faster per record on a batch
 _EXACT_INT = 2**53  # larger integers are not all floats; pandas reads them its own way

@@ -1,7 +1,7 @@
 """Bias drift and feature-attribution drift of an endpoint's traffic: our own code on Clarify's definitions (Clarify's
 monitors are closed to new customers). The monitoring job runs both when the contract has a fairness section.
 
-Attribution drift: exact TreeSHAP (ml_code/fairness/explanations.py) on the window's records (a seeded sample of at
+Attribution drift: exact TreeSHAP (ml_code/inference/explanations.py) on the window's records (a seeded sample of at
 most SHAP_RECORDS); the mean |SHAP| per raw column against the package's explainability report (the test split's),
 compared as Clarify compares them: the nDCG of the baseline's global SHAP values ranked by the window's. 1 is the
 same order; below ATTRIBUTION_NDCG_THRESHOLD (published_metrics.py: Clarify's 0.9) the model leans on other features
@@ -26,7 +26,7 @@ import pandas as pd
 from ml_code.contracts.contract import POST_TRAINING_METRICS, POST_TRAINING_SECTION, DatasetContract
 from ml_code.fairness.analyze import analyze
 from ml_code.fairness.config import analysis_configs
-from ml_code.fairness.explanations import explain
+from ml_code.inference.explanations import explain
 from ml_code.inference.inference import LoadedModel
 from ml_code.paths import MODEL_BIAS
 

@@ -45,6 +45,7 @@ import pandas as pd
 from ml_code.contracts.contract import DatasetContract, load_contract
 from ml_code.inference.batch_score import load_packaged_model
 from ml_code.inference.inference import LoadedModel
+from ml_code.metrics import build_report
 from ml_code.monitoring.fairness_drift import attribution_drift, bias_drift
 from ml_code.monitoring.ground_truth import NEGATIVE, POSITIVE
 from ml_code.monitoring.published_metrics import REPORT_FILE, metrics_report
@@ -359,8 +360,6 @@ def model_quality(events: list[dict], labels: dict[str, list[str]], problem_type
     """The captured predictions joined with their ground truth by inferenceId, scored as evaluate.py scores a
     test split; None when nothing in the window has ground truth yet. An answer or a label that cannot be read is
     skipped; a metric the data leaves undefined (one class only) has no value."""
-    from ml_code.evaluation.evaluate import build_report
-
     truth, predicted, classes, skipped = [], [], None, 0
     for event in events:
         answer = labels.get(event.get("inferenceId", ""))

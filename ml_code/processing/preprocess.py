@@ -54,15 +54,7 @@ from ml_code.paths import (  # noqa: E402
     TRANSFORM_FILE,
     TRANSFORM_OUTPUT,
 )
-from ml_code.processing.features import (  # noqa: E402
-    FeatureTransform,
-    as_category_text,
-    coerce_numeric,
-    fit_transform,
-    parse_dates,
-)
 from ml_code.processing.reading import Input, read_table, scan_input  # noqa: E402
-from ml_code.processing.reduction import Shards  # noqa: E402
 from ml_code.processing.spill import TextSpill  # noqa: E402
 from ml_code.processing.writing import MatrixLayout, csv_lines, header_line  # noqa: E402
 from ml_code.runtime import (  # noqa: E402
@@ -71,6 +63,14 @@ from ml_code.runtime import (  # noqa: E402
     parse_known,
     run_step,
 )
+from ml_code.transform.features import (  # noqa: E402
+    FeatureTransform,
+    as_category_text,
+    coerce_numeric,
+    fit_transform,
+    parse_dates,
+)
+from ml_code.transform.reduction import Shards  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -425,7 +425,7 @@ def preprocess_shard(
     and learns from the others only what it needs:
     - which rows go where: the columns that decide it (target, ids, split or time column) of every row, so that
       the newest record per id, the labelled rows and the seeded, stratified split are one host's, row for row;
-    - the transform's statistics, combined once each (reduction.py);
+    - the transform's statistics, combined once each (ml_code/transform/reduction.py);
     then it transforms and writes its own rows: `<split>-<host>.csv` (train: `train_parts` files), and its training
     rows' raw text for the baseline. The first host writes the rest: the transform, the metadata (rows, data hash
     and ETL runs of the whole input), the sample payload (from its rows) and the fairness datasets (their columns

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from ml_code.processing.features import FeatureTransform
+from ml_code.transform.features import FeatureTransform
 
 _NEEDS_QUOTES = r'[",\r\n]'
 

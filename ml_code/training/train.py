@@ -34,6 +34,7 @@ import xgboost as xgb  # noqa: E402
 
 from ml_code.bootstrap import exit_now  # noqa: E402
 from ml_code.cluster import SHARDED, Cluster, channel_distribution, collective, gather  # noqa: E402
+from ml_code.metrics import METRIC_FUNCTIONS  # noqa: E402
 from ml_code.paths import (  # noqa: E402
     CHECKPOINT_DIR,
     HYPERPARAMETERS_FILE,
@@ -43,10 +44,10 @@ from ml_code.paths import (  # noqa: E402
     TRAINING_FAILURE_FILE,
     TRANSFORM_FILE,
 )
-from ml_code.processing.features import FeatureTransform  # noqa: E402
 from ml_code.runtime import configure_logging, parse_known, run_step  # noqa: E402
 from ml_code.training.hyperparameters import Hyperparameters  # noqa: E402
 from ml_code.training.objectives import FINAL_PREFIX, OBJECTIVES  # noqa: E402
+from ml_code.transform.features import FeatureTransform  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -224,8 +225,6 @@ def _train(
 
 def validation_metrics(booster: xgb.Booster, dvalidation: xgb.DMatrix, y: np.ndarray, problem_type: str) -> dict:
     """Every metric the evaluation reports, on the validation split, for the model as kept."""
-    from ml_code.evaluation.evaluate import METRIC_FUNCTIONS  # here: evaluate imports this module
-
     return METRIC_FUNCTIONS[problem_type](y, booster.predict(dvalidation))
 
 

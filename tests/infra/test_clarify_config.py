@@ -11,7 +11,7 @@ from sagemaker.model_monitor.clarify_model_monitoring import BiasAnalysisConfig,
 from ml_code import paths
 from ml_code.contracts.contract import POST_TRAINING_METRICS, PRE_TRAINING_METRICS, load_contract
 from ml_code.fairness import config
-from ml_code.processing.features import CategoricalStats, FeatureTransform, NumericStats, one_hot_name
+from ml_code.transform.features import CategoricalStats, FeatureTransform, NumericStats, one_hot_name
 
 CHURN = load_contract("customer-churn")
 MODEL, INSTANCE, SEED = "a-model", "ml.m5.xlarge", 42

@@ -10,9 +10,9 @@ import pytest
 from ml_code.contracts.contract import POST_TRAINING_METRICS, PRE_TRAINING_METRICS, load_contract
 from ml_code.fairness import analyze, config
 from ml_code.inference.inference import model_fn
-from ml_code.processing.features import FeatureTransform
 from ml_code.processing.preprocess import preprocess
 from ml_code.training.train import Hyperparameters, train
+from ml_code.transform.features import FeatureTransform
 from tests.data import loanapp
 from tests.ml_code.bias_oracle import clarify_reports, differences
 

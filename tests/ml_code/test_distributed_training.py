@@ -17,7 +17,7 @@ from sklearn.metrics import roc_auc_score
 from local_mode.churn_data import generate, write
 from ml_code import paths
 from ml_code.cluster import SHARDED, TRACKER_ENV, Cluster, channel_distribution
-from ml_code.evaluation.evaluate import build_report
+from ml_code.metrics import build_report
 from ml_code.processing.preprocess import preprocess
 from ml_code.training.train import Hyperparameters, latest_checkpoint, read_split, train
 from tests.ml_code.hosts import run_on_hosts

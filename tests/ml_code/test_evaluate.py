@@ -12,16 +12,9 @@ import pytest
 
 from ml_code import paths
 from ml_code.contracts.contract import REPORT_METRICS
-from ml_code.evaluation.evaluate import (
-    BOOTSTRAP_SAMPLES,
-    METRIC_FUNCTIONS,
-    build_report,
-    main,
-    regression_metrics,
-    roc_auc,
-    roc_points,
-)
+from ml_code.evaluation.evaluate import main, roc_points
 from ml_code.inference.inference import model_fn, predict_fn
+from ml_code.metrics import BOOTSTRAP_SAMPLES, METRIC_FUNCTIONS, build_report, regression_metrics, roc_auc
 from ml_code.monitoring.data_quality import answer_frame
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

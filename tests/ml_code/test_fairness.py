@@ -15,11 +15,12 @@ import xgboost as xgb
 
 from local_mode.churn_data import generate, write
 from ml_code.contracts.contract import POST_TRAINING_METRICS, ContractError, Facet, parse_contract
-from ml_code.fairness import analyze, bias, check, config, explanations
+from ml_code.fairness import analyze, bias, check, config
+from ml_code.inference import explanations
 from ml_code.inference.inference import model_fn
-from ml_code.processing.features import FeatureTransform, one_hot_name
 from ml_code.processing.preprocess import preprocess
 from ml_code.training.train import Hyperparameters, train
+from ml_code.transform.features import FeatureTransform, one_hot_name
 
 # A small table: facet d is `f`; 4 rows in d, 6 in a.
 #            d d d d a a a a a a
@@ -81,7 +82,7 @@ def test_facet_groups_by_values_as_text_or_above_a_threshold():
 
 
 def small_transform() -> FeatureTransform:
-    from ml_code.processing.features import CategoricalStats, NumericStats
+    from ml_code.transform.features import CategoricalStats, NumericStats
 
     return FeatureTransform(
         contract_name="t",

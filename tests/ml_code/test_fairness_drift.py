@@ -14,7 +14,7 @@ from sklearn.metrics import ndcg_score
 
 from local_mode.churn_data import generate
 from ml_code.fairness.bias import Facet, facet_group, post_training
-from ml_code.fairness.explanations import explain
+from ml_code.inference.explanations import explain
 from ml_code.inference.inference import model_fn, predict_fn
 from ml_code.monitoring.fairness_drift import SHAP_RECORDS, attribution_drift, bias_drift, ndcg
 

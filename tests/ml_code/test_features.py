@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ml_code.contracts.contract import ContractError, parse_contract
-from ml_code.processing.features import FeatureTransform, correlations, fit_transform
+from ml_code.transform.features import FeatureTransform, correlations, fit_transform
 
 # Column names a real export might have: spaces, an apostrophe, mixed case, a numeric-looking category.
 RAW = {

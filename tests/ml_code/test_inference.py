@@ -199,7 +199,7 @@ def test_the_size_limits_are_checked_before_parsing():
 def test_verbose_json_explains_each_record_by_its_largest_raw_column_contributions(model, raw_records):
     import numpy as np
 
-    from ml_code.fairness.explanations import explain
+    from ml_code.inference.explanations import explain
     from ml_code.inference.inference import TOP_CONTRIBUTIONS, transform
 
     body = raw_records.to_json(orient="records")

@@ -14,7 +14,7 @@ import pytest
 
 from local_mode.churn_data import generate
 from ml_code.contracts.contract import load_contract
-from ml_code.fairness.explanations import explain
+from ml_code.inference.explanations import explain
 from ml_code.inference.inference import model_fn
 from ml_code.monitoring import monitor
 from ml_code.monitoring.data_quality import constraints, statistics

@@ -14,7 +14,7 @@ import pytest
 from local_mode.churn_data import generate
 from ml_code.inference import inference
 from ml_code.inference.record_encoder import FEW_RECORDS, RecordEncoder
-from ml_code.processing.features import FeatureTransform, one_hot_name
+from ml_code.transform.features import FeatureTransform, one_hot_name
 from tests.ml_code.endpoint_answers import same_answer_either_way
 
 DATE = "account_created"

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from ml_code.contracts.contract import ContractError, contract_path, load_contract, parse_contract
-from ml_code.processing.features import fit_transform
 from ml_code.processing.preprocess import check_target, read_input, split
+from ml_code.transform.features import fit_transform
 
 CHURN = "customer-churn"
 

@@ -8,7 +8,7 @@ import pytest
 from ml_code import paths
 from ml_code.contracts.contract import CONTRACTS_DIR, load_contract
 from ml_code.evaluation.champion import metric_at
-from ml_code.evaluation.evaluate import build_report
+from ml_code.metrics import build_report
 from ml_code.training.objectives import OBJECTIVES
 
 

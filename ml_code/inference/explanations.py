@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from ml_code.processing.features import FeatureTransform
+from ml_code.transform.features import FeatureTransform
 
 
 @dataclass(frozen=True)

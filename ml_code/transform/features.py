@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ml_code.contracts.contract import ContractError, DatasetContract
-from ml_code.processing.reduction import OneHost
+from ml_code.transform.reduction import OneHost
 
 logger = logging.getLogger(__name__)
 
