@@ -16,10 +16,16 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    import aws_cdk as cdk
+from infra.naming import (
+    SAGEMAKER_NAME_LENGTH,
+    batch_scoring_pipeline_name,
+    endpoint_name,
+    model_package_group_name,
+    monitoring_pipeline_name,
+    pipeline_name,
+)
 
 CONTEXT_KEY = "platform"
 CICD_KEY = "cicd"
@@ -152,13 +158,6 @@ class StageConfig:
     rollback_5xx_errors: int = 5
     rollback_latency_ms: int = 500
     batch_schedule: str | None = None
-
-    @property
-    def cdk_removal_policy(self) -> cdk.RemovalPolicy:
-        """What CloudFormation does with the stage's stateful resources when they leave the template."""
-        import aws_cdk as cdk  # here, not at the top: the pipeline builds read the config without the CDK
-
-        return cdk.RemovalPolicy.DESTROY if self.removal_policy == "destroy" else cdk.RemovalPolicy.RETAIN
 
     def __post_init__(self) -> None:
         where = f"{CONTEXT_KEY}.stages.{self.name}"
@@ -474,10 +473,31 @@ def load_config(context: Mapping[str, Any]) -> PlatformConfig:
         if key.startswith(CONTEXT_KEY + "."):
             _apply_override(raw, key.split(".")[1:], context[key], key)
     config = _platform_from_dict(raw)
-    from infra.naming import check_sagemaker_names  # naming builds on this module's types
-
     check_sagemaker_names(config)
     return config
+
+
+def check_sagemaker_names(config: PlatformConfig) -> None:
+    """Fail when a SageMaker name the config makes (from the prefix, a stage and the dataset contract's name) is over
+    SageMaker's 63 characters, saying how long the contract's name may be."""
+    for stage in config.stages:
+        endpoint = endpoint_name(config, stage)
+        names = {
+            "model package group": model_package_group_name(config, stage),
+            "endpoint": endpoint,
+            "model build pipeline": pipeline_name(config, stage),
+            "batch scoring pipeline": batch_scoring_pipeline_name(config, stage),
+            "monitoring pipeline": monitoring_pipeline_name(endpoint),
+        }
+        for what, name in names.items():
+            if len(name) > SAGEMAKER_NAME_LENGTH:
+                contract = config.dataset_contract
+                budget = SAGEMAKER_NAME_LENGTH - (len(name) - len(contract))
+                raise ConfigError(
+                    f"platform.dataset_contract in {SOURCE}: the {what} of stage {stage.name!r}, {name!r}, has "
+                    f"{len(name)} characters, over SageMaker's {SAGEMAKER_NAME_LENGTH}: with prefix {config.prefix!r} "
+                    f"and that stage, a contract name may have {budget} characters ({contract!r} has {len(contract)})"
+                )
 
 
 def selected_stages(config: PlatformConfig, context: Mapping[str, Any]) -> tuple[StageConfig, ...]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from infra.config import SOURCE, ConfigError, PlatformConfig, StageConfig
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the config's types, for annotations only: the config stands on this module (its name checks)
+    from infra.config import PlatformConfig, StageConfig
 
 
 def stage_prefix(config: PlatformConfig, stage: StageConfig) -> str:
@@ -10,14 +13,12 @@ def stage_prefix(config: PlatformConfig, stage: StageConfig) -> str:
     return f"{config.prefix}-{stage.name}"
 
 
-def bucket_name(config: PlatformConfig, stage: StageConfig, purpose: str) -> str:
+def bucket_name(config: PlatformConfig, stage: StageConfig, purpose: str, *, account: str, region: str) -> str:
     """`<prefix>-<stage>-<purpose>-<account>-<region>`: globally unique, and known to every stack without a
-    cross-stack export (config.py keeps prefix and stage short enough for S3's 63 characters)."""
-    import aws_cdk as cdk  # here, not at the top: the pipeline builds use these names without the CDK
-
-    account = stage.account or cdk.Aws.ACCOUNT_ID  # a stage of its own account is named by it from any account
-    region = stage.region or cdk.Aws.REGION
-    return f"{stage_prefix(config, stage)}-{purpose}-{account}-{region}"
+    cross-stack export (config.py keeps prefix and stage short enough for S3's 63 characters). The stage's account
+    and region when the config names them (a stage of its own account is named by it from any account), else
+    `account` and `region` (the deploying stack's: infra/deploying.py)."""
+    return f"{stage_prefix(config, stage)}-{purpose}-{stage.account or account}-{stage.region or region}"
 
 
 def data_key_alias(config: PlatformConfig, stage: StageConfig) -> str:
@@ -44,16 +45,10 @@ def cicd_prefix(config: PlatformConfig) -> str:
     return f"{config.prefix}-cicd"
 
 
-def cicd_bucket_name(
-    config: PlatformConfig, purpose: str, account: str | None = None, region: str | None = None
-) -> str:
+def cicd_bucket_name(config: PlatformConfig, purpose: str, *, account: str, region: str) -> str:
     """A bucket of the CI/CD stack, e.g. `mlops-cicd-source-<account>-<region>`, in the tooling account and region
-    (default: the config's, else the deploying stack's)."""
-    import aws_cdk as cdk
-
-    account = account or config.tooling_account or cdk.Aws.ACCOUNT_ID
-    region = region or config.tooling_region or cdk.Aws.REGION
-    return f"{cicd_prefix(config)}-{purpose}-{account}-{region}"
+    the config names, else in `account` and `region`."""
+    return f"{cicd_prefix(config)}-{purpose}-{config.tooling_account or account}-{config.tooling_region or region}"
 
 
 def cicd_name(config: PlatformConfig, purpose: str) -> str:
@@ -205,29 +200,6 @@ def notification_topic_name(config: PlatformConfig, stage: StageConfig) -> str:
 
 
 SAGEMAKER_NAME_LENGTH = 63  # endpoints, pipelines, model package groups
-
-
-def check_sagemaker_names(config: PlatformConfig) -> None:
-    """Fail when a SageMaker name the config makes (from the prefix, a stage and the dataset contract's name) is over
-    SageMaker's 63 characters, saying how long the contract's name may be."""
-    for stage in config.stages:
-        endpoint = endpoint_name(config, stage)
-        names = {
-            "model package group": model_package_group_name(config, stage),
-            "endpoint": endpoint,
-            "model build pipeline": pipeline_name(config, stage),
-            "batch scoring pipeline": batch_scoring_pipeline_name(config, stage),
-            "monitoring pipeline": monitoring_pipeline_name(endpoint),
-        }
-        for what, name in names.items():
-            if len(name) > SAGEMAKER_NAME_LENGTH:
-                contract = config.dataset_contract
-                budget = SAGEMAKER_NAME_LENGTH - (len(name) - len(contract))
-                raise ConfigError(
-                    f"platform.dataset_contract in {SOURCE}: the {what} of stage {stage.name!r}, {name!r}, has "
-                    f"{len(name)} characters, over SageMaker's {SAGEMAKER_NAME_LENGTH}: with prefix {config.prefix!r} "
-                    f"and that stage, a contract name may have {budget} characters ({contract!r} has {len(contract)})"
-                )
 
 
 def monitoring_pipeline_name(endpoint: str) -> str:

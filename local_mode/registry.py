@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from local_mode.local_s3 import LocalS3
+from ml_code import paths
 
 PENDING, APPROVED, REJECTED = "PendingManualApproval", "Approved", "Rejected"
 STATUSES = (PENDING, APPROVED, REJECTED)
@@ -427,5 +428,14 @@ class LocalS3Client:
 
 
 def local_clients(home: Path) -> tuple[LocalSageMakerClient, LocalS3Client]:
-    """The clients champion.py uses when the local pipeline runs it (LOCAL_MODE_HOME is set)."""
+    """The registry clients of a local home, in boto3's shapes."""
     return LocalSageMakerClient(Registry(home)), LocalS3Client(LocalS3(home))
+
+
+def step_clients() -> tuple[LocalSageMakerClient, LocalS3Client]:
+    """The registry clients of the home the step runs in (LOCAL_MODE_HOME): what the steps that read the registry
+    (the champion, the approved and the served model) get locally, named to them in MLOPS_REGISTRY_CLIENTS."""
+    return local_clients(Path(os.environ[paths.LOCAL_HOME_ENV]))
+
+
+STEP_CLIENTS = f"{__name__}:{step_clients.__name__}"  # the value of MLOPS_REGISTRY_CLIENTS

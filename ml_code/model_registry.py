@@ -1,12 +1,14 @@
 """The Model Registry as the steps see it: boto3's clients on AWS; the local registry's when local mode runs the
-step (it sets LOCAL_MODE_HOME), which answer the same calls, so the code that reads the registry is the same."""
+step, which answer the same calls, so the code that reads the registry is the same. Local mode names the function
+that makes its clients in MLOPS_REGISTRY_CLIENTS: ml_code stands below local mode and imports nothing of it."""
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
-from ml_code.paths import LOCAL_HOME_ENV
+from ml_code.paths import REGISTRY_CLIENTS_ENV
 
 # The SageMaker API as ml_code calls it, for the clients below: the container's botocore (1.20.52) predates fields
 # these calls read (DescribeModelPackage's DriftCheckBaselines) and would drop them. tests/ml_code/sagemaker_api.py
@@ -16,11 +18,10 @@ API_MODELS = Path(__file__).resolve().parent / "aws_models"
 
 def registry_clients() -> tuple:
     """(SageMaker client, S3 client); the SageMaker one reads the answers by ml_code's API model (`API_MODELS`)."""
-    home = os.environ.get(LOCAL_HOME_ENV)
-    if home:
-        from local_mode.registry import local_clients
-
-        return local_clients(Path(home))
+    factory = os.environ.get(REGISTRY_CLIENTS_ENV)
+    if factory:
+        module, _, name = factory.partition(":")
+        return getattr(importlib.import_module(module), name)()
     import boto3
     import botocore.session
 

@@ -102,8 +102,10 @@ MODEL_QUALITY_DIR, BIAS_DIR, ATTRIBUTION_DIR = "model_quality", "bias", "attribu
 # Processing jobs receive the code package (a .tar.gz) here; ml_code/bootstrap.py unpacks it.
 CODE_PACKAGE_INPUT = "/opt/ml/processing/input/code_package"
 
-# Set by local mode for the steps it runs: its home (local buckets and registry). Unset on AWS.
+# Set by local mode for the steps it runs: its home (local buckets and registry), and the function that makes the
+# registry clients there (`module:function`, called with no argument). Both unset on AWS, where boto3's are used.
 LOCAL_HOME_ENV = "LOCAL_MODE_HOME"
+REGISTRY_CLIENTS_ENV = "MLOPS_REGISTRY_CLIENTS"
 
 # Training jobs.
 TRAINING_BASE = "/opt/ml"

@@ -9,9 +9,9 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import SOURCE, ConfigError, PlatformConfig, StageConfig
+from infra.deploying import stage_bucket_name
 from infra.naming import (
     baselines_prefix,
-    bucket_name,
     data_key_alias,
     explainability_prefix,
     model_data_prefix,
@@ -40,7 +40,7 @@ class ReleasedModels(Construct):
         super().__init__(scope, construct_id)
         self.group_name = model_package_group_name(config, release)
         self.group_reference = released_group_reference(config, serving)  # its ARN from another account
-        self.bucket = s3.Bucket.from_bucket_name(self, "Artifacts", bucket_name(config, release, "artifacts"))
+        self.bucket = s3.Bucket.from_bucket_name(self, "Artifacts", stage_bucket_name(config, release, "artifacts"))
         self.prefix = model_data_prefix(config, release)
         self._baselines = baselines_prefix(config, release)
         self._explainability = explainability_prefix(config, release)

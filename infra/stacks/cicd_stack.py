@@ -15,9 +15,9 @@ from infra.constructs.encryption_key import PlatformKey
 from infra.constructs.event_forwarding import AcceptEvents
 from infra.constructs.pipeline_source import PipelineSource
 from infra.constructs.secure_bucket import AccessLogsBucket, SecureBucket
+from infra.deploying import cicd_stack_bucket_name
 from infra.naming import (
     CICD_STACK_ID,
-    cicd_bucket_name,
     cicd_name,
     cicd_prefix,
     commit_pipeline_name,
@@ -46,12 +46,12 @@ class CicdStack(cdk.Stack):
             self, "Key", alias=f"alias/{cicd_prefix(config)}", removal_policy=retain
         )  # alias/<prefix>-cicd
         access_logs = AccessLogsBucket(
-            self, "AccessLogs", bucket_name=cicd_bucket_name(config, "access-logs"), removal_policy=retain
+            self, "AccessLogs", bucket_name=cicd_stack_bucket_name(config, "access-logs"), removal_policy=retain
         )
         artifacts = SecureBucket(
             self,
             "Artifacts",
-            bucket_name=cicd_bucket_name(config, "artifacts"),
+            bucket_name=cicd_stack_bucket_name(config, "artifacts"),
             encryption_key=key,
             access_logs=access_logs,
             removal_policy=retain,
@@ -60,7 +60,7 @@ class CicdStack(cdk.Stack):
             self,
             "Source",
             cicd=config.cicd,
-            bucket_name=cicd_bucket_name(config, "source"),
+            bucket_name=cicd_stack_bucket_name(config, "source"),
             encryption_key=key,
             access_logs=access_logs,
             removal_policy=retain,

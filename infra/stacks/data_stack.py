@@ -13,9 +13,9 @@ from infra.constructs.glue_etl_job import GlueEtlJob
 from infra.constructs.model_sharing import share_trained_models
 from infra.constructs.notification_topic import NotificationTopic
 from infra.constructs.secure_bucket import AccessLogsBucket, SecureBucket
+from infra.deploying import removal_policy, stage_bucket_name
 from infra.naming import (
     baselines_prefix,
-    bucket_name,
     data_key_alias,
     etl_events_source,
     explainability_prefix,
@@ -36,8 +36,8 @@ class DataStack(cdk.Stack):
         self, scope: Construct, construct_id: str, *, config: PlatformConfig, stage: StageConfig, **kwargs
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        removal_policy = stage.cdk_removal_policy
-        self.key = PlatformKey(self, "Key", alias=data_key_alias(config, stage), removal_policy=removal_policy)
+        removal = removal_policy(stage)
+        self.key = PlatformKey(self, "Key", alias=data_key_alias(config, stage), removal_policy=removal)
         # The stage's topic: the first stack has it, so every later one can tell it something (by its name).
         self.notifications = NotificationTopic(
             self,
@@ -49,18 +49,18 @@ class DataStack(cdk.Stack):
         self.access_logs_bucket = AccessLogsBucket(
             self,
             "AccessLogs",
-            bucket_name=bucket_name(config, stage, "access-logs"),
-            removal_policy=removal_policy,
+            bucket_name=stage_bucket_name(config, stage, "access-logs"),
+            removal_policy=removal,
         )
 
         def data_bucket(construct_id: str, **options) -> SecureBucket:
             return SecureBucket(
                 self,
                 construct_id,
-                bucket_name=bucket_name(config, stage, construct_id.lower()),
+                bucket_name=stage_bucket_name(config, stage, construct_id.lower()),
                 encryption_key=self.key,
                 access_logs=self.access_logs_bucket,
-                removal_policy=removal_policy,
+                removal_policy=removal,
                 **options,
             )
 
@@ -104,7 +104,7 @@ class DataStack(cdk.Stack):
             raw_bucket=self.raw_bucket,
             curated_bucket=self.curated_bucket,
             encryption_key=self.key,
-            removal_policy=removal_policy,
+            removal_policy=removal,
             worker_type=stage.glue_worker_type,
             number_of_workers=stage.glue_workers,
         )
@@ -114,7 +114,7 @@ class DataStack(cdk.Stack):
             raw_bucket=self.raw_bucket,
             job=self.etl,
             encryption_key=self.key,
-            removal_policy=removal_policy,
+            removal_policy=removal,
             schedule=events.Schedule.expression(stage.etl_schedule) if stage.etl_schedule else None,
         )
         self.etl_trigger.alarm_on_dead_letters(self.notifications.topic)

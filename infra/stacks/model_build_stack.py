@@ -14,11 +14,11 @@ from infra.constructs.event_forwarding import ForwardEvents, as_event_pattern
 from infra.constructs.experiment_tracking import ExperimentTracking
 from infra.constructs.sagemaker_pipeline import pipeline_arn
 from infra.constructs.training_pipeline import TrainingPipeline
+from infra.deploying import removal_policy, stage_bucket_name
 from infra.nag import acknowledge
 from infra.naming import (
     MODEL_BUILD_PREFIX,
     MONITORING_REPORTS,
-    bucket_name,
     endpoint_name,
     etl_events_source,
     experiment_readers_policy_name,
@@ -50,8 +50,8 @@ class ModelBuildStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         # The DataStack's buckets by their names from infra/naming.py: no cross-stack exports to lock them.
-        curated_bucket = s3.Bucket.from_bucket_name(self, "Curated", bucket_name(config, stage, "curated"))
-        artifacts_bucket = s3.Bucket.from_bucket_name(self, "Artifacts", bucket_name(config, stage, "artifacts"))
+        curated_bucket = s3.Bucket.from_bucket_name(self, "Curated", stage_bucket_name(config, stage, "curated"))
+        artifacts_bucket = s3.Bucket.from_bucket_name(self, "Artifacts", stage_bucket_name(config, stage, "artifacts"))
         settings = PipelineSettings.for_stage(config, stage)
         release = config.release_stage
         is_release = release is not None and release.name == stage.name
@@ -75,7 +75,7 @@ class ModelBuildStack(cdk.Stack):
             readers_policy_name=experiment_readers_policy_name(config, stage),
             artifacts_bucket=artifacts_bucket,
             encryption_key=encryption_key,
-            removal_policy=stage.cdk_removal_policy,
+            removal_policy=removal_policy(stage),
         )
         self.experiments.log_executions_of(
             "LogModelBuilds",
@@ -86,7 +86,9 @@ class ModelBuildStack(cdk.Stack):
         )
         if stage.monitor:
             endpoint = endpoint_name(config, stage)
-            monitoring_bucket = s3.Bucket.from_bucket_name(self, "Monitoring", bucket_name(config, stage, "monitoring"))
+            monitoring_bucket = s3.Bucket.from_bucket_name(
+                self, "Monitoring", stage_bucket_name(config, stage, "monitoring")
+            )
             self.experiments.log_executions_of(
                 "LogMonitoringRuns",
                 pipeline_arn=pipeline_arn(self, monitoring_pipeline_name(endpoint)),

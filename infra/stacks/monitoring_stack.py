@@ -20,8 +20,8 @@ from infra.constructs.retrain_guard import RetrainGuard, alarm_pattern
 from infra.constructs.sagemaker_pipeline import pipeline_arn
 from infra.constructs.stage_alerts import StageAlerts
 from infra.constructs.stage_dashboard import StageDashboard
+from infra.deploying import removal_policy, stage_bucket_name
 from infra.naming import (
-    bucket_name,
     drift_alarm_name,
     endpoint_name,
     glue_job_name,
@@ -92,7 +92,7 @@ class MonitoringStack(cdk.Stack):
         if stage.monitor:
             settings = MonitoringSettings.for_stage(config, stage)
             monitoring_bucket = s3.Bucket.from_bucket_name(
-                self, "MonitoringBucket", bucket_name(config, stage, "monitoring")
+                self, "MonitoringBucket", stage_bucket_name(config, stage, "monitoring")
             )
             self.monitoring = MonitoringPipeline(
                 self,
@@ -121,7 +121,7 @@ class MonitoringStack(cdk.Stack):
                 monitoring_bucket=monitoring_bucket,
                 encryption_key=encryption_key,
                 topic=topic,
-                removal_policy=stage.cdk_removal_policy,
+                removal_policy=removal_policy(stage),
             )
             self.alarms = MonitoringAlarms(
                 self,
@@ -172,6 +172,6 @@ class MonitoringStack(cdk.Stack):
                 cooldown_hours=stage.retrain_cooldown_hours,
                 topic=topic,
                 encryption_key=encryption_key,
-                removal_policy=stage.cdk_removal_policy,
+                removal_policy=removal_policy(stage),
             )
         cdk.CfnOutput(self, "DashboardName", value=stage_prefix(config, stage))

@@ -18,9 +18,9 @@ from infra.constructs.model_endpoint import ModelEndpoint, Rollout
 from infra.constructs.notification_topic import notify, topic_arn
 from infra.constructs.released_models import ReleasedModels
 from infra.constructs.rollback_alarms import RollbackAlarms
+from infra.deploying import removal_policy, stage_bucket_name
 from infra.naming import (
     MODEL_PACKAGE_PARAMETER,
-    bucket_name,
     deployed_name,
     endpoint_name,
     notification_topic_name,
@@ -78,7 +78,7 @@ class ServingStack(cdk.Stack):
         images = definitions.images()
         versioned_name = functools.partial(deployed_name, config, stage, version)
 
-        capture_bucket = s3.Bucket.from_bucket_name(self, "Monitoring", bucket_name(config, stage, "monitoring"))
+        capture_bucket = s3.Bucket.from_bucket_name(self, "Monitoring", stage_bucket_name(config, stage, "monitoring"))
         alarms = RollbackAlarms(
             self,
             "RollbackAlarms",
@@ -109,7 +109,7 @@ class ServingStack(cdk.Stack):
             model_package_arn=package_arn,
             models=models,
             encryption_key=encryption_key,
-            removal_policy=stage.cdk_removal_policy,
+            removal_policy=removal_policy(stage),
             require_drift_baselines=stage.monitor,
             require_fairness_baselines=stage.monitor and contract.fairness is not None,
         )
@@ -135,8 +135,10 @@ class ServingStack(cdk.Stack):
             contract=contract,
             definition=definitions.batch_scoring(batch_settings),
             images=images,
-            curated_bucket=s3.Bucket.from_bucket_name(self, "Curated", bucket_name(config, stage, "curated")),
-            artifacts_bucket=s3.Bucket.from_bucket_name(self, "Artifacts", bucket_name(config, stage, "artifacts")),
+            curated_bucket=s3.Bucket.from_bucket_name(self, "Curated", stage_bucket_name(config, stage, "curated")),
+            artifacts_bucket=s3.Bucket.from_bucket_name(
+                self, "Artifacts", stage_bucket_name(config, stage, "artifacts")
+            ),
             encryption_key=encryption_key,
             schedule=stage.batch_schedule,
         )

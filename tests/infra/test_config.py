@@ -8,6 +8,7 @@ import aws_cdk as cdk
 import pytest
 
 from infra.config import ConfigError, load_config, selected_stages
+from infra.deploying import removal_policy
 from infra.platform import build_platform
 from tests.infra.synth import cdk_json_context
 
@@ -25,7 +26,8 @@ def test_reads_the_stages_and_settings_of_cdk_json(context):
     prod = config.stage("prod")
     assert (prod.min_instances, prod.max_instances, prod.removal_policy) == (2, 4, "retain")
     assert prod.account is None  # one account by default: the credentials' account at deploy
-    assert config.stage("dev").cdk_removal_policy == cdk.RemovalPolicy.DESTROY
+    assert removal_policy(config.stage("dev")) == cdk.RemovalPolicy.DESTROY
+    assert removal_policy(prod) == cdk.RemovalPolicy.RETAIN
 
 
 def test_every_stage_is_selected_by_default_and_one_with_the_stage_flag(context):

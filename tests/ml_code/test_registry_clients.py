@@ -10,6 +10,7 @@ import boto3
 from moto import mock_aws
 
 from ml_code.model_registry import registry_clients
+from ml_code.paths import REGISTRY_CLIENTS_ENV
 from tests.ml_code.sagemaker_api import MODEL_FILE, OPERATIONS, text
 
 ML_CODE = Path(__file__).resolve().parents[2] / "ml_code"
@@ -28,7 +29,7 @@ def test_it_holds_every_sagemaker_call_ml_code_makes():
 
 
 def test_the_registry_clients_load_it_and_keep_the_drift_baselines(monkeypatch):
-    monkeypatch.delenv("LOCAL_MODE_HOME", raising=False)
+    monkeypatch.delenv(REGISTRY_CLIENTS_ENV, raising=False)
     baselines = {"ModelDataQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": "s3://a/s.json"}}}
     with mock_aws():
         boto3.client("sagemaker").create_model_package_group(ModelPackageGroupName="churn")
@@ -44,3 +45,13 @@ def test_the_registry_clients_load_it_and_keep_the_drift_baselines(monkeypatch):
         sagemaker, _ = registry_clients()
         assert sorted(sagemaker.meta.service_model.operation_names) == sorted(OPERATIONS)
         assert sagemaker.describe_model_package(ModelPackageName=arn)["DriftCheckBaselines"] == baselines
+
+
+def named_clients() -> tuple[str, str]:
+    return "sagemaker client", "s3 client"
+
+
+def test_the_clients_are_those_of_the_function_the_environment_names(monkeypatch):
+    """Local mode names its registry's clients this way: ml_code imports nothing of it."""
+    monkeypatch.setenv(REGISTRY_CLIENTS_ENV, f"{__name__}:{named_clients.__name__}")
+    assert registry_clients() == ("sagemaker client", "s3 client")
