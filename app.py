@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Composition root: config from cdk.json context -> stacks -> synth. See infra/platform.py."""
 
-from infra.pipeline.builds import start_builder
+from blueprint.pipeline.builds import start_builder
 
 start_builder()  # the SageMaker SDK's import in a child process, while this one imports the CDK
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 
-from infra.config import PlatformConfig, StageConfig
-from infra.naming import bucket_name, cicd_bucket_name
+from blueprint.config import PlatformConfig, StageConfig
+from blueprint.naming import bucket_name, cicd_bucket_name
 
 HERE = {"account": cdk.Aws.ACCOUNT_ID, "region": cdk.Aws.REGION}  # resolved by CloudFormation in the stack
 

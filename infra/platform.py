@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from infra.config import PlatformConfig, StageConfig, load_config, selected_stages
-from infra.naming import cicd_prefix, stack_id, stack_name
-from infra.pipeline.builds import DefinitionBuilds
-from infra.pipeline.settings import BatchScoringSettings, MonitoringSettings, PipelineSettings
+from blueprint.config import PlatformConfig, StageConfig, load_config, selected_stages
+from blueprint.naming import cicd_prefix, stack_id, stack_name
+from blueprint.pipeline.builds import DefinitionBuilds
+from blueprint.pipeline.settings import BatchScoringSettings, MonitoringSettings, PipelineSettings
 from infra.stacks.cicd_stack import CicdStack
 from infra.stacks.data_stack import DataStack
 from infra.stacks.model_build_stack import ModelBuildStack
@@ -51,7 +51,7 @@ def build_platform(app: cdk.App) -> Platform:
     context = app.node.get_all_context()  # cdk.json and -c flags; nothing else is read
     config = load_config(context)
     stages = selected_stages(config, context)
-    # A child process builds every pipeline definition meanwhile (infra/pipeline/builds.py); the stacks that need
+    # A child process builds every pipeline definition meanwhile (blueprint/pipeline/builds.py); the stacks that need
     # none (data, CI/CD) come first, so that little of the app waits for it.
     definitions = DefinitionBuilds(
         config.dataset_contract,

@@ -1,4 +1,4 @@
-"""The pipeline definition local mode runs: the one `infra/pipeline/definition.py` builds for AWS.
+"""The pipeline definition local mode runs: the one `blueprint/pipeline/definition.py` builds for AWS.
 
 Built with the settings of LOCAL_STAGE in cdk.json, for the contract of the run (the group and pipeline
 names follow that contract); that stage is also the release stage, whose models it serves. Needs the SageMaker
@@ -14,7 +14,7 @@ import os
 import types
 from pathlib import Path
 
-from infra.packages import ROOT
+from blueprint.packages import ROOT
 from ml_code.contracts.contract import DatasetContract
 
 LOCAL_STAGE = "dev"
@@ -23,7 +23,7 @@ LOCAL_STAGE = "dev"
 def local_stage(contract_name: str):
     """(platform config for `contract_name`, the LOCAL_STAGE settings) from cdk.json, as the stack reads them."""
     try:
-        from infra.config import load_config
+        from blueprint.config import load_config
     except ImportError as error:  # run from .venv-ml, which has no CDK
         raise RuntimeError(
             f"reading cdk.json's settings needs the CDK app's environment ({error.name} is missing): "
@@ -63,10 +63,10 @@ def build_local_monitoring_definition(contract: DatasetContract) -> tuple[str, d
 
 
 def _pipelines(what: str, alternative: str = "") -> types.SimpleNamespace:
-    """The definition builders of infra/pipeline, which need the SageMaker SDK of the CDK app's environment."""
+    """The definition builders of blueprint/pipeline, which need the SageMaker SDK of the CDK app's environment."""
     _quiet_sdk()
     try:
-        from infra.pipeline import batch_definition, definition, monitoring_definition, settings
+        from blueprint.pipeline import batch_definition, definition, monitoring_definition, settings
     except ImportError as error:  # run from .venv-ml, which has no SDK and no CDK
         raise RuntimeError(
             f"building {what} needs the CDK app's environment ({error.name} is missing): run local mode with "

@@ -1,7 +1,7 @@
 """What the stack does at deploy time, done on this machine: the values of the definition's `${...}`
 placeholders, the code objects in the code bucket, and the model package group.
 
-The code package is built as the stack builds its asset (infra/packages.py). A contract given as a file is
+The code package is built as the stack builds its asset (blueprint/packages.py). A contract given as a file is
 packaged as `ml_code/contracts/<name>.json`, as if it had been committed: the pipeline's steps load the
 contract by name from the code package, locally as on AWS.
 """
@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from infra.packages import ROOT, ml_code_sources
+from blueprint.packages import ROOT, ml_code_sources
 from local_mode.local_s3 import LocalS3
 from ml_code.archives import tar_gz
 

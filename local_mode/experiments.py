@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from infra.naming import MODEL_BUILD_PREFIX, MONITORING_REPORTS
+from blueprint.naming import MODEL_BUILD_PREFIX, MONITORING_REPORTS
 from local_mode.deployment import BUCKETS, MONITORING_BUCKET
 
 TRACKING_DIR, STORE_FILE, ARTIFACTS_DIR = "mlflow", "mlflow.db", "artifacts"

@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 
-from infra.naming import CURATED_DATA, MANIFESTS, PREPROCESS_STEP
+from blueprint.naming import CURATED_DATA, MANIFESTS, PREPROCESS_STEP
 from local_mode.executor import EXECUTIONS_DIR, RECORD_FILE
 from local_mode.local_s3 import LocalS3
 from local_mode.records import DamagedRecord, read_json

@@ -1,11 +1,11 @@
 """`local_mode monitor`: one run of the monitoring pipeline the MonitoringStack deploys, its metrics, its alarms.
 
-The monitoring definition (infra/pipeline/monitoring_definition.py, built with the local stage's settings) runs on
+The monitoring definition (blueprint/pipeline/monitoring_definition.py, built with the local stage's settings) runs on
 the local executor over the local monitoring bucket, where `serve` captures and ground truth is uploaded: the window
 is the time since the endpoint's last run (at most a day, the monitoring job's lookback), and the package is the one
 served (local mode has no endpoint to ask). The run's `cloudwatch_metrics.json` is published to the local metrics
 store with the checks the AWS publishing function makes (ml_code/monitoring/published_metrics.py), and the
-endpoint's alarms (infra/alarm_rules.py, what the stack deploys) are evaluated with the rule CloudWatch applies
+endpoint's alarms (blueprint/alarm_rules.py, what the stack deploys) are evaluated with the rule CloudWatch applies
 (ml_code/monitoring/alarm.py).
 """
 
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from infra.alarm_rules import alarm_rules
-from infra.naming import MONITORING_REPORTS
+from blueprint.alarm_rules import alarm_rules
+from blueprint.naming import MONITORING_REPORTS
 from local_mode.definition import build_local_monitoring_definition
 from local_mode.deployment import MONITORING_BUCKET
 from local_mode.executor import ExecutionResult

@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.naming import MODEL_BUILD_PREFIX, PREPROCESS_STEP
+from blueprint.naming import MODEL_BUILD_PREFIX, PREPROCESS_STEP
 from local_mode.deployment import BUCKETS
 from local_mode.lineage import execution_record
 from local_mode.local_s3 import LocalS3

@@ -1,6 +1,6 @@
 """`local_mode score`: batch scoring on this machine, the pipeline the ServingStack deploys.
 
-The batch-scoring definition (infra/pipeline/batch_definition.py, built with the local stage's settings) runs on
+The batch-scoring definition (blueprint/pipeline/batch_definition.py, built with the local stage's settings) runs on
 the local executor: `FindApprovedModel` asks the local registry for the group's newest Approved package, `Score`
 runs `ml_code/inference/batch_score.py` on its model.tar.gz and the data. Predictions land where the AWS run puts
 them in the curated bucket: `<workdir>/s3/local-curated/predictions/<contract>/<execution>/`.
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.naming import PREDICTIONS
+from blueprint.naming import PREDICTIONS
 from local_mode.definition import build_local_batch_definition
 from local_mode.deployment import BUCKETS
 from local_mode.executor import ExecutionResult

@@ -15,9 +15,9 @@ import sys
 import zipfile
 from pathlib import Path
 
-from infra.config import PlatformConfig, load_config
+from blueprint.config import PlatformConfig, load_config
+from blueprint.naming import cicd_bucket_name
 from infra.constructs.pipeline_source import SOURCE_COMMIT_FILE, SOURCE_OBJECT_KEY
-from infra.naming import cicd_bucket_name
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def source_zip(repository: Path) -> tuple[bytes, str]:
 
 
 def source_bucket(config: PlatformConfig, sts, region: str) -> str:
-    """The CicdStack's source bucket, named as infra/naming.py names it, in the tooling account (the config's, else
+    """The CicdStack's source bucket, named as blueprint/naming.py names it, in the tooling account (the config's, else
     the caller's) and region."""
     account = config.tooling_account or sts.get_caller_identity()["Account"]
     return cicd_bucket_name(config, "source", account=account, region=config.tooling_region or region)
@@ -49,7 +49,7 @@ def source_bucket(config: PlatformConfig, sts, region: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bucket", help="the source bucket (default: the CicdStack's, see infra/naming.py)")
+    parser.add_argument("--bucket", help="the source bucket (default: the CicdStack's, see blueprint/naming.py)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
     import boto3

@@ -1,4 +1,4 @@
-"""Batch scoring as infrastructure: the pipeline of infra/pipeline/batch_definition.py, its roles and schedule."""
+"""Batch scoring as infrastructure: the pipeline of blueprint/pipeline/batch_definition.py, its roles and schedule."""
 
 from __future__ import annotations
 
@@ -7,17 +7,17 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from blueprint.naming import BATCH_SCORING_PREFIX, CURATED_DATA, PREDICTIONS, curated_prefix
+from blueprint.pipeline.settings import BatchScoringSettings
 from infra.constructs.released_models import ReleasedModels
 from infra.constructs.sagemaker_pipeline import code_assets, code_locations, pipeline_arn, pipeline_resource, start_rule
 from infra.constructs.sagemaker_roles import grant_job_essentials, grant_read_code, pipeline_role
 from infra.nag import acknowledge
-from infra.naming import BATCH_SCORING_PREFIX, CURATED_DATA, PREDICTIONS, curated_prefix
-from infra.pipeline.settings import BatchScoringSettings
 from ml_code.contracts.contract import DatasetContract
 
 
 class BatchScoring(Construct):
-    """Runs `definition` (infra/pipeline/batch_definition.py, for `settings`), which scores the contract's curated
+    """Runs `definition` (blueprint/pipeline/batch_definition.py, for `settings`), which scores the contract's curated
     data (or any prefix given as `InputDataUri`) with the group's newest Approved model, into
     `predictions/<contract>/<execution>/` of the curated bucket.
 

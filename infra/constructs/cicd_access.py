@@ -6,8 +6,8 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from infra.config import PlatformConfig, StageConfig
-from infra.naming import cicd_role_name, stage_access_role_name
+from blueprint.config import PlatformConfig, StageConfig
+from blueprint.naming import cicd_role_name, stage_access_role_name
 
 # The CI/CD builds that act in a stage, each with a role of its own there.
 START_TRAINING = "start-training"  # the commit pipeline starts the release stage's training

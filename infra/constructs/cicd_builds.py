@@ -12,11 +12,11 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.config import PlatformConfig
+from blueprint.config import PlatformConfig
+from blueprint.naming import cicd_name, cicd_role_name
 from infra.constructs.cicd_access import RELEASE, SMOKE_TEST, START_TRAINING
 from infra.constructs.pipeline_source import SOURCE_COMMIT_FILE
 from infra.nag import acknowledge, acknowledge_actions
-from infra.naming import cicd_name, cicd_role_name
 
 # What the builds run on: the image's Python for the CDK app (Makefile's .venv), its pyenv's 3.10 for .venv-ml (the
 # container's Python), Node for the pinned CDK CLI, Java for Spark.

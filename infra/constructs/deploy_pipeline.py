@@ -13,12 +13,12 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from blueprint.naming import MODEL_PACKAGE_PARAMETER
 from infra.constructs.approval_events import APPROVED, approval_pattern
 from infra.constructs.cicd_actions import deploy_action, new_pipeline, variables
 from infra.constructs.cicd_builds import CLOUD_ASSEMBLY, RELEASE_ARTIFACT, CicdBuilds
 from infra.constructs.event_forwarding import as_event_pattern
 from infra.constructs.pipeline_source import PipelineSource
-from infra.naming import MODEL_PACKAGE_PARAMETER
 
 RELEASE_NAMESPACE = "Release"
 PACKAGE_VARIABLE = f"#{{{RELEASE_NAMESPACE}.MODEL_PACKAGE_ARN}}"

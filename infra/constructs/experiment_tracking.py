@@ -2,7 +2,7 @@
 of the stage's pipelines to it, and the policy that lets people read the runs.
 
 The pipelines' jobs are network-isolated and cannot log; the build can. It runs `python -m tracking` (the code
-local mode logs with, packaged by infra/packages.py with its lock) when an execution ends, reads the execution's
+local mode logs with, packaged by blueprint/packages.py with its lock) when an execution ends, reads the execution's
 reports and logs them to the server. The server keeps the runs' artifacts in the artifacts bucket under `mlflow/`,
 encrypted with the stage's key, written by the build's role: no AmazonS3FullAccess, only that prefix.
 """
@@ -21,10 +21,10 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from blueprint.packages import ROOT, TRACKING_LOCK, tracking_zip
 from infra.constructs.cicd_builds import IMAGE, acknowledge_project_grants
 from infra.constructs.python_function import LOG_RETENTION
 from infra.nag import acknowledge, acknowledge_actions
-from infra.packages import ROOT, TRACKING_LOCK, tracking_zip
 from tracking import KINDS, MODEL_BUILD
 
 ARTIFACTS_PREFIX = "mlflow"  # the runs' artifacts in the artifacts bucket

@@ -12,9 +12,9 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from blueprint.naming import CURATED_DATA, MANIFESTS, QUARANTINE, curated_prefix
+from blueprint.packages import ML_CODE, ml_code_zip
 from infra.nag import acknowledge
-from infra.naming import CURATED_DATA, MANIFESTS, QUARANTINE, curated_prefix
-from infra.packages import ML_CODE, ml_code_zip
 from ml_code.contracts.contract import CONTRACTS_DIR
 
 GLUE_VERSION = "5.0"

@@ -14,9 +14,9 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from blueprint.naming import MONITORING_REPORTS
 from infra.constructs.python_function import python_function
 from infra.nag import acknowledge
-from infra.naming import MONITORING_REPORTS
 from ml_code.monitoring.published_metrics import NAMESPACE, REPORT_FILE
 
 FUNCTION_CODE = Path(__file__).resolve().parents[1] / "functions" / "publish_metrics"

@@ -15,7 +15,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from infra.config import MAX_UPDATE_SECONDS, MIN_UPDATE_SECONDS, rollout_seconds
+from blueprint.config import MAX_UPDATE_SECONDS, MIN_UPDATE_SECONDS, rollout_seconds
 from infra.constructs.released_models import ReleasedModels
 from infra.constructs.rollback_alarms import RollbackAlarms
 from infra.nag import acknowledge

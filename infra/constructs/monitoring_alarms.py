@@ -1,4 +1,5 @@
-"""An endpoint's monitoring alarms on the metrics its monitoring runs publish, as infra/alarm_rules.py defines them."""
+"""An endpoint's monitoring alarms on the metrics its monitoring runs publish, as blueprint/alarm_rules.py defines
+them."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""An endpoint's monitoring as infrastructure: the pipeline of infra/pipeline/monitoring_definition.py, its roles and
-its schedule. Our own jobs in the framework image: SageMaker Model Monitor is closed to new customers."""
+"""An endpoint's monitoring as infrastructure: the pipeline of blueprint/pipeline/monitoring_definition.py, its roles
+and its schedule. Our own jobs in the framework image: SageMaker Model Monitor is closed to new customers."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from blueprint.naming import MONITORING_REPORTS
+from blueprint.pipeline.settings import MonitoringSettings
 from infra.constructs.released_models import ReleasedModels
 from infra.constructs.sagemaker_pipeline import code_assets, code_locations, pipeline_arn, pipeline_resource, start_rule
 from infra.constructs.sagemaker_roles import grant_job_essentials, grant_read_code, pipeline_role
 from infra.nag import acknowledge
-from infra.naming import MONITORING_REPORTS
-from infra.pipeline.settings import MonitoringSettings
 from ml_code.paths import DATA_CAPTURE_PREFIX, GROUND_TRUTH_PREFIX
 
 

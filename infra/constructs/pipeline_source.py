@@ -12,7 +12,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.config import CicdConfig
+from blueprint.config import CicdConfig
 from infra.constructs.secure_bucket import SecureBucket
 
 SOURCE_OBJECT_KEY = "source.zip"  # what `make upload-source` uploads

@@ -8,9 +8,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.config import SOURCE, ConfigError, PlatformConfig, StageConfig
-from infra.deploying import stage_bucket_name
-from infra.naming import (
+from blueprint.config import SOURCE, ConfigError, PlatformConfig, StageConfig
+from blueprint.naming import (
     baselines_prefix,
     data_key_alias,
     explainability_prefix,
@@ -18,6 +17,7 @@ from infra.naming import (
     model_package_group_name,
     released_group_reference,
 )
+from infra.deploying import stage_bucket_name
 
 
 class ReleasedModels(Construct):

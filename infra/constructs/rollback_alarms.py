@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
-from infra.naming import rollback_alarm_name
+from blueprint.naming import rollback_alarm_name
 from ml_code.paths import ENDPOINT_VARIANT
 
 PERIOD_SECONDS = 60

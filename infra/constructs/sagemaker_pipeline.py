@@ -12,8 +12,8 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from infra.packages import ML_CODE, ml_code_sourcedir
-from infra.pipeline.settings import IMAGE_PLACEHOLDERS
+from blueprint.packages import ML_CODE, ml_code_sourcedir
+from blueprint.pipeline.settings import IMAGE_PLACEHOLDERS
 
 IMAGE_MAP = "SageMakerImages"
 # Image placeholders -> their key in the region mapping (`XgboostImageUri` -> `Xgboost`).

@@ -9,9 +9,9 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
+from blueprint.naming import CURATED_DATA, MODEL_BUILD_PREFIX, curated_prefix
+from blueprint.pipeline.settings import FAIRNESS_STEP_FOLDERS as STEP_FOLDERS
 from infra.nag import acknowledge
-from infra.naming import CURATED_DATA, MODEL_BUILD_PREFIX, curated_prefix
-from infra.pipeline.settings import FAIRNESS_STEP_FOLDERS as STEP_FOLDERS
 
 # the execution folders the fairness steps write
 FAIRNESS_FOLDERS = tuple(STEP_FOLDERS.values())

@@ -9,10 +9,10 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from blueprint.naming import MODEL_BUILD_PREFIX
+from blueprint.pipeline.settings import PipelineSettings
 from infra.constructs.sagemaker_pipeline import code_assets, code_locations, pipeline_arn, pipeline_resource, start_rule
 from infra.constructs.sagemaker_roles import ModelBuildRoles
-from infra.naming import MODEL_BUILD_PREFIX
-from infra.pipeline.settings import PipelineSettings
 from ml_code.contracts.contract import DatasetContract
 from ml_code.etl.announce import NEW_ROWS_DETAIL_TYPE
 from ml_code.paths import SAMPLE_PAYLOAD_ARCHIVE, SAMPLE_PAYLOAD_OUTPUT
@@ -20,7 +20,7 @@ from ml_code.paths import SAMPLE_PAYLOAD_ARCHIVE, SAMPLE_PAYLOAD_OUTPUT
 
 class TrainingPipeline(Construct):
     """A Model Package Group and the SageMaker Pipeline that fills it (`definition`, built offline at synth by
-    infra/pipeline/definition.py for `settings`; `images`: region -> image placeholder -> URI), its roles and
+    blueprint/pipeline/definition.py for `settings`; `images`: region -> image placeholder -> URI), its roles and
     code assets.
 
     `start_on_new_rows` (default: none), an ETL's (events source, job name), starts a run whenever a run of that

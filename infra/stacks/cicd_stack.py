@@ -5,18 +5,8 @@ from __future__ import annotations
 import aws_cdk as cdk
 from constructs import Construct
 
-from infra.config import PlatformConfig, StageConfig
-from infra.constructs.cicd_access import RELEASE, SMOKE_TEST, START_TRAINING
-from infra.constructs.cicd_builds import CicdBuilds
-from infra.constructs.cicd_notifications import CicdNotifications
-from infra.constructs.commit_pipeline import CommitPipeline, StageDeployment
-from infra.constructs.deploy_pipeline import DeployPipeline, ServingDeployment
-from infra.constructs.encryption_key import PlatformKey
-from infra.constructs.event_forwarding import AcceptEvents
-from infra.constructs.pipeline_source import PipelineSource
-from infra.constructs.secure_bucket import AccessLogsBucket, SecureBucket
-from infra.deploying import cicd_stack_bucket_name
-from infra.naming import (
+from blueprint.config import PlatformConfig, StageConfig
+from blueprint.naming import (
     CICD_STACK_ID,
     cicd_name,
     cicd_prefix,
@@ -28,6 +18,16 @@ from infra.naming import (
     stack_id,
     stage_access_role_name,
 )
+from infra.constructs.cicd_access import RELEASE, SMOKE_TEST, START_TRAINING
+from infra.constructs.cicd_builds import CicdBuilds
+from infra.constructs.cicd_notifications import CicdNotifications
+from infra.constructs.commit_pipeline import CommitPipeline, StageDeployment
+from infra.constructs.deploy_pipeline import DeployPipeline, ServingDeployment
+from infra.constructs.encryption_key import PlatformKey
+from infra.constructs.event_forwarding import AcceptEvents
+from infra.constructs.pipeline_source import PipelineSource
+from infra.constructs.secure_bucket import AccessLogsBucket, SecureBucket
+from infra.deploying import cicd_stack_bucket_name
 
 
 class CicdStack(cdk.Stack):

@@ -6,15 +6,8 @@ import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from constructs import Construct
 
-from infra.config import PlatformConfig, StageConfig
-from infra.constructs.encryption_key import PlatformKey
-from infra.constructs.etl_trigger import EtlTrigger
-from infra.constructs.glue_etl_job import GlueEtlJob
-from infra.constructs.model_sharing import share_trained_models
-from infra.constructs.notification_topic import NotificationTopic
-from infra.constructs.secure_bucket import AccessLogsBucket, SecureBucket
-from infra.deploying import removal_policy, stage_bucket_name
-from infra.naming import (
+from blueprint.config import PlatformConfig, StageConfig
+from blueprint.naming import (
     baselines_prefix,
     data_key_alias,
     etl_events_source,
@@ -24,6 +17,13 @@ from infra.naming import (
     model_data_prefix,
     notification_topic_name,
 )
+from infra.constructs.encryption_key import PlatformKey
+from infra.constructs.etl_trigger import EtlTrigger
+from infra.constructs.glue_etl_job import GlueEtlJob
+from infra.constructs.model_sharing import share_trained_models
+from infra.constructs.notification_topic import NotificationTopic
+from infra.constructs.secure_bucket import AccessLogsBucket, SecureBucket
+from infra.deploying import removal_policy, stage_bucket_name
 
 RAW_INFREQUENT_ACCESS_AFTER = cdk.Duration.days(30)
 

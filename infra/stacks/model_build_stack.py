@@ -7,16 +7,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.config import PlatformConfig, StageConfig
-from infra.constructs.approval_events import APPROVED, REJECTED, approval_pattern
-from infra.constructs.cicd_access import RELEASE, START_TRAINING, CicdAccessRole
-from infra.constructs.event_forwarding import ForwardEvents, as_event_pattern
-from infra.constructs.experiment_tracking import ExperimentTracking
-from infra.constructs.sagemaker_pipeline import pipeline_arn
-from infra.constructs.training_pipeline import TrainingPipeline
-from infra.deploying import removal_policy, stage_bucket_name
-from infra.nag import acknowledge
-from infra.naming import (
+from blueprint.config import PlatformConfig, StageConfig
+from blueprint.naming import (
     MODEL_BUILD_PREFIX,
     MONITORING_REPORTS,
     endpoint_name,
@@ -26,8 +18,16 @@ from infra.naming import (
     monitoring_pipeline_name,
     tracking_server_name,
 )
-from infra.pipeline.builds import DefinitionBuilds
-from infra.pipeline.settings import PipelineSettings
+from blueprint.pipeline.builds import DefinitionBuilds
+from blueprint.pipeline.settings import PipelineSettings
+from infra.constructs.approval_events import APPROVED, REJECTED, approval_pattern
+from infra.constructs.cicd_access import RELEASE, START_TRAINING, CicdAccessRole
+from infra.constructs.event_forwarding import ForwardEvents, as_event_pattern
+from infra.constructs.experiment_tracking import ExperimentTracking
+from infra.constructs.sagemaker_pipeline import pipeline_arn
+from infra.constructs.training_pipeline import TrainingPipeline
+from infra.deploying import removal_policy, stage_bucket_name
+from infra.nag import acknowledge
 from ml_code.contracts.contract import load_contract
 from tracking import MODEL_BUILD, MONITORING
 
@@ -49,7 +49,7 @@ class ModelBuildStack(cdk.Stack):
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        # The DataStack's buckets by their names from infra/naming.py: no cross-stack exports to lock them.
+        # The DataStack's buckets by their names from blueprint/naming.py: no cross-stack exports to lock them.
         curated_bucket = s3.Bucket.from_bucket_name(self, "Curated", stage_bucket_name(config, stage, "curated"))
         artifacts_bucket = s3.Bucket.from_bucket_name(self, "Artifacts", stage_bucket_name(config, stage, "artifacts"))
         settings = PipelineSettings.for_stage(config, stage)

@@ -9,8 +9,20 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra.alarm_rules import alarm_rules
-from infra.config import PlatformConfig, StageConfig
+from blueprint.alarm_rules import alarm_rules
+from blueprint.config import PlatformConfig, StageConfig
+from blueprint.naming import (
+    drift_alarm_name,
+    endpoint_name,
+    glue_job_name,
+    model_package_group_name,
+    model_quality_alarm_name,
+    notification_topic_name,
+    pipeline_name,
+    stage_prefix,
+)
+from blueprint.pipeline.builds import DefinitionBuilds
+from blueprint.pipeline.settings import MonitoringSettings
 from infra.constructs.event_forwarding import AcceptEvents, ForwardEvents, as_event_pattern
 from infra.constructs.metrics_publisher import MetricsPublisher
 from infra.constructs.monitoring_alarms import MonitoringAlarms
@@ -21,18 +33,6 @@ from infra.constructs.sagemaker_pipeline import pipeline_arn
 from infra.constructs.stage_alerts import StageAlerts
 from infra.constructs.stage_dashboard import StageDashboard
 from infra.deploying import removal_policy, stage_bucket_name
-from infra.naming import (
-    drift_alarm_name,
-    endpoint_name,
-    glue_job_name,
-    model_package_group_name,
-    model_quality_alarm_name,
-    notification_topic_name,
-    pipeline_name,
-    stage_prefix,
-)
-from infra.pipeline.builds import DefinitionBuilds
-from infra.pipeline.settings import MonitoringSettings
 from ml_code.contracts.contract import load_contract
 
 

@@ -9,7 +9,15 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.config import PlatformConfig, StageConfig
+from blueprint.config import PlatformConfig, StageConfig
+from blueprint.naming import (
+    MODEL_PACKAGE_PARAMETER,
+    deployed_name,
+    endpoint_name,
+    notification_topic_name,
+)
+from blueprint.pipeline.builds import DefinitionBuilds
+from blueprint.pipeline.settings import BatchScoringSettings
 from infra.constructs.approved_package_check import ApprovedPackageCheck
 from infra.constructs.batch_scoring import BatchScoring
 from infra.constructs.cicd_access import SMOKE_TEST, CicdAccessRole
@@ -19,14 +27,6 @@ from infra.constructs.notification_topic import notify, topic_arn
 from infra.constructs.released_models import ReleasedModels
 from infra.constructs.rollback_alarms import RollbackAlarms
 from infra.deploying import removal_policy, stage_bucket_name
-from infra.naming import (
-    MODEL_PACKAGE_PARAMETER,
-    deployed_name,
-    endpoint_name,
-    notification_topic_name,
-)
-from infra.pipeline.builds import DefinitionBuilds
-from infra.pipeline.settings import BatchScoringSettings
 from ml_code.contracts.contract import load_contract
 
 

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from infra.pipeline.batch_definition import build_batch_definition
-from infra.pipeline.settings import BatchScoringSettings
+from blueprint.pipeline.batch_definition import build_batch_definition
+from blueprint.pipeline.settings import BatchScoringSettings
 from ml_code import paths
 from ml_code.contracts.contract import load_contract
 from tests.infra.request_shapes import validation_errors

@@ -16,8 +16,8 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemakerruntime.models import sagemakerruntime_backends
 
+from blueprint.config import load_config
 from infra.cicd import release, smoke_test, upload_source
-from infra.config import load_config
 from infra.constructs.pipeline_source import SOURCE_COMMIT_FILE
 from ml_code.paths import SAMPLE_PAYLOAD_FILE
 from tests.infra.registry import register_package

@@ -327,7 +327,7 @@ def test_an_older_codestar_connection_gets_its_own_prefix():
     from aws_cdk import aws_kms as kms
     from aws_cdk import aws_s3 as s3
 
-    from infra.config import CicdConfig
+    from blueprint.config import CicdConfig
     from infra.constructs.pipeline_source import PipelineSource
 
     older = CONNECTION.replace("codeconnections", "codestar-connections")
@@ -447,7 +447,7 @@ def test_a_stage_in_another_account_reaches_the_release_key_by_its_arn(elsewhere
 
 
 def test_fails_when_a_stage_in_another_account_has_no_release_key_arn(tmp_path):
-    from infra.config import ConfigError
+    from blueprint.config import ConfigError
 
     app = new_app(
         tmp_path,

@@ -7,7 +7,7 @@ import copy
 import aws_cdk as cdk
 import pytest
 
-from infra.config import ConfigError, load_config, selected_stages
+from blueprint.config import ConfigError, load_config, selected_stages
 from infra.deploying import removal_policy
 from infra.platform import build_platform
 from tests.infra.synth import cdk_json_context
@@ -240,7 +240,7 @@ def sagemaker_model():
 
 
 def test_the_rollout_bounds_are_the_current_apis():
-    from infra.config import MAX_ROLLOUT_BAKE_MINUTES, MAX_UPDATE_SECONDS, MIN_UPDATE_SECONDS
+    from blueprint.config import MAX_ROLLOUT_BAKE_MINUTES, MAX_UPDATE_SECONDS, MIN_UPDATE_SECONDS
 
     policy = sagemaker_model().shape_for("BlueGreenUpdatePolicy").members
     timeout = policy["MaximumExecutionTimeoutInSeconds"].metadata
@@ -270,7 +270,7 @@ def test_fails_when_a_rollout_would_outlast_the_apis_limit(context):
 
 
 def test_the_local_storage_families_are_sagemaker_endpoint_families():
-    from infra.config import LOCAL_STORAGE_FAMILIES, instance_family
+    from blueprint.config import LOCAL_STORAGE_FAMILIES, instance_family
 
     served = {instance_family(name) for name in sagemaker_model().shape_for("ProductionVariantInstanceType").enum}
     assert LOCAL_STORAGE_FAMILIES <= served, sorted(LOCAL_STORAGE_FAMILIES - served)  # no typo, no retired family

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from infra.pipeline.batch_definition import build_batch_definition
-from infra.pipeline.builds import ROOT, DefinitionBuilds
-from infra.pipeline.definition import build_definition, image_mapping
-from infra.pipeline.settings import BatchScoringSettings, PipelineSettings
+from blueprint.pipeline.batch_definition import build_batch_definition
+from blueprint.pipeline.builds import ROOT, DefinitionBuilds
+from blueprint.pipeline.definition import build_definition, image_mapping
+from blueprint.pipeline.settings import BatchScoringSettings, PipelineSettings
 from ml_code.contracts.contract import load_contract
 from tests.infra.golden.regenerate import render
 
@@ -57,7 +57,7 @@ def test_the_cdk_app_does_not_import_the_sagemaker_sdk():
 
 
 def test_a_builder_started_ahead_answers_the_next_request(monkeypatch):
-    from infra.pipeline import builds
+    from blueprint.pipeline import builds
 
     started = builds._builder()  # what start_builder starts in a process without the SDK (app.py)
     monkeypatch.setattr(builds, "_STARTED", [started])
@@ -68,7 +68,7 @@ def test_a_builder_started_ahead_answers_the_next_request(monkeypatch):
 
 
 def test_a_builder_that_gets_no_request_ends_quietly():
-    from infra.pipeline import builds
+    from blueprint.pipeline import builds
 
     builder = builds._builder()
     output, errors = builder.communicate(timeout=120)  # the app ended before it asked for anything

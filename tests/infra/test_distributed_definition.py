@@ -9,9 +9,9 @@ import dataclasses
 
 import pytest
 
-from infra.config import ConfigError, load_config
-from infra.pipeline.definition import build_definition
-from infra.pipeline.settings import PipelineSettings
+from blueprint.config import ConfigError, load_config
+from blueprint.pipeline.definition import build_definition
+from blueprint.pipeline.settings import PipelineSettings
 from tests.infra.request_shapes import validation_errors
 from tests.infra.synth import cdk_json_context
 from tests.infra.test_pipeline_definition import CHURN, SETTINGS, all_steps, as_deployed

@@ -11,8 +11,8 @@ import zipfile
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from blueprint.packages import tracking_zip
 from infra.constructs.experiment_tracking import ARTIFACTS_PREFIX, LOGGING_ACTIONS, READING_ACTIONS
-from infra.packages import tracking_zip
 from tests.infra.synth import role_statements
 
 

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from infra.pipeline.definition import build_definition
-from infra.pipeline.fairness_steps import ANALYSIS_JOBS
+from blueprint.pipeline.definition import build_definition
+from blueprint.pipeline.fairness_steps import ANALYSIS_JOBS
 from ml_code import paths
 from tests.infra.golden.regenerate import GOLDEN_WITHOUT_FAIRNESS, golden_definition, render
 from tests.infra.request_shapes import validation_errors

@@ -8,7 +8,7 @@ import re
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from infra.pipeline.settings import PLACEHOLDERS
+from blueprint.pipeline.settings import PLACEHOLDERS
 from tests.infra.synth import role_statements
 
 

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from infra.alarm_rules import alarm_rules
-from infra.naming import MONITORING_REPORTS, drift_alarm_name, model_quality_alarm_name
+from blueprint.alarm_rules import alarm_rules
+from blueprint.naming import MONITORING_REPORTS, drift_alarm_name, model_quality_alarm_name
 from ml_code.contracts.contract import load_contract
 from ml_code.monitoring.published_metrics import LARGEST_DRIFT, NAMESPACE, REPORT_FILE, metrics_report
 from ml_code.paths import MONITORING_REPORTS_OUTPUT

@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from infra.pipeline.monitoring_definition import build_monitoring_definition
-from infra.pipeline.settings import MonitoringSettings
+from blueprint.pipeline.monitoring_definition import build_monitoring_definition
+from blueprint.pipeline.settings import MonitoringSettings
 from ml_code import paths
 from ml_code.contracts.contract import load_contract
 from tests.infra.request_shapes import validation_errors

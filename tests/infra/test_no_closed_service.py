@@ -11,10 +11,10 @@ import json
 
 import pytest
 
-from infra.pipeline.batch_definition import build_batch_definition
-from infra.pipeline.definition import REFERENCE_REGION, build_definition, image_uri
-from infra.pipeline.monitoring_definition import build_monitoring_definition
-from infra.pipeline.settings import BatchScoringSettings, MonitoringSettings
+from blueprint.pipeline.batch_definition import build_batch_definition
+from blueprint.pipeline.definition import REFERENCE_REGION, build_definition, image_uri
+from blueprint.pipeline.monitoring_definition import build_monitoring_definition
+from blueprint.pipeline.settings import BatchScoringSettings, MonitoringSettings
 from tests.infra.test_pipeline_definition import CHURN, SETTINGS, all_steps
 
 CLOSED_IMAGES = tuple(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tarfile
 import zipfile
 
-from infra.packages import ml_code_sourcedir, ml_code_zip
+from blueprint.packages import ml_code_sourcedir, ml_code_zip
 
 
 def test_the_glue_library_is_deterministic_and_holds_the_package():

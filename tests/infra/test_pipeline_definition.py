@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from infra.pipeline.definition import REFERENCE_REGION, build_definition, image_uri
-from infra.pipeline.settings import IMAGE_PLACEHOLDERS, PLACEHOLDERS, PipelineSettings
+from blueprint.pipeline.definition import REFERENCE_REGION, build_definition, image_uri
+from blueprint.pipeline.settings import IMAGE_PLACEHOLDERS, PLACEHOLDERS, PipelineSettings
 from ml_code import paths
 from ml_code.contracts.contract import REPORT_METRICS, load_contract
 from tests.infra.golden.regenerate import GOLDEN, golden_definition, render

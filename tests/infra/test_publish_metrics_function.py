@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from infra.naming import MONITORING_REPORTS
+from blueprint.naming import MONITORING_REPORTS
 from ml_code.monitoring.published_metrics import (
     ATTRIBUTION_NDCG,
     FEATURE_DRIFT,

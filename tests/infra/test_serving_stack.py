@@ -9,10 +9,10 @@ import re
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from blueprint.naming import MODEL_PACKAGE_PARAMETER
 from infra.constructs.endpoint_autoscaling import SCALE_IN_COOLDOWN_SECONDS, SCALE_OUT_COOLDOWN_SECONDS
 from infra.constructs.model_endpoint import Rollout
 from infra.constructs.rollback_alarms import RollbackAlarms
-from infra.naming import MODEL_PACKAGE_PARAMETER
 from infra.platform import build_platform
 from tests.infra.synth import new_app, role_statements
 

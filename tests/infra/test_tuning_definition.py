@@ -10,9 +10,9 @@ import time
 import pytest
 from aws_cdk.assertions import Template
 
-from infra.config import load_config
-from infra.pipeline.definition import build_definition
-from infra.pipeline.settings import PipelineSettings
+from blueprint.config import load_config
+from blueprint.pipeline.definition import build_definition
+from blueprint.pipeline.settings import PipelineSettings
 from infra.platform import build_platform
 from ml_code.contracts.contract import load_contract
 from ml_code.training.search_space import load_search_space

@@ -8,8 +8,8 @@ import dataclasses
 import json
 import re
 
-from infra.pipeline.definition import build_definition
-from infra.pipeline.settings import PipelineSettings
+from blueprint.pipeline.definition import build_definition
+from blueprint.pipeline.settings import PipelineSettings
 from local_mode.churn_data import generate, write
 from local_mode.definition import local_stage
 from local_mode.registry import PENDING, Registry

@@ -151,7 +151,7 @@ def test_a_window_without_traffic_publishes_nothing_and_the_run_succeeds(model, 
 
 
 def test_an_alarm_without_data_stays_insufficient(model, stage):
-    from infra.alarm_rules import alarm_rules
+    from blueprint.alarm_rules import alarm_rules
     from local_mode.metrics import MetricsStore
     from local_mode.monitoring import evaluate_alarm
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.packages import ml_code_sourcedir
+from blueprint.packages import ml_code_sourcedir
 from ml_code import bootstrap, paths
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,9 +10,9 @@ import json
 import sys
 from pathlib import Path
 
-from infra.config import load_config
-from infra.pipeline.definition import build_definition
-from infra.pipeline.settings import PipelineSettings
+from blueprint.config import load_config
+from blueprint.pipeline.definition import build_definition
+from blueprint.pipeline.settings import PipelineSettings
 from ml_code.contracts.contract import load_contract
 from tests.infra.synth import cdk_json_context
 

@@ -43,9 +43,9 @@ from sagemaker.workflow.retry import (
 )
 from sagemaker.workflow.steps import CacheConfig, ProcessingStep, TrainingStep, TuningStep
 
-from infra.naming import BASELINE_STEP, CURATED_DATA, MODEL_BUILD_PREFIX, PREPROCESS_STEP, curated_prefix
-from infra.pipeline.fairness_steps import fairness_steps
-from infra.pipeline.settings import IMAGE_PLACEHOLDERS, PLACEHOLDERS, PipelineSettings
+from blueprint.naming import BASELINE_STEP, CURATED_DATA, MODEL_BUILD_PREFIX, PREPROCESS_STEP, curated_prefix
+from blueprint.pipeline.fairness_steps import fairness_steps
+from blueprint.pipeline.settings import IMAGE_PLACEHOLDERS, PLACEHOLDERS, PipelineSettings
 from ml_code import paths
 from ml_code.cluster import REPLICATED, SHARDED
 from ml_code.contracts.contract import DatasetContract

@@ -22,7 +22,7 @@ from sagemaker.workflow.functions import Join, JsonGet
 from sagemaker.workflow.properties import PropertyFile
 from sagemaker.workflow.steps import ProcessingStep
 
-from infra.pipeline.settings import FAIRNESS_STEP_FOLDERS as STEP_FOLDERS
+from blueprint.pipeline.settings import FAIRNESS_STEP_FOLDERS as STEP_FOLDERS
 from ml_code import paths
 from ml_code.contracts.contract import DatasetContract
 

@@ -11,7 +11,7 @@ was most of a build's cost, and there is nothing left to keep out. `start_builde
 app imports the CDK, so that the SDK's import and the CDK's overlap too; the child reads its request when it
 comes.
 
-    echo '<request JSON>' | python -m infra.pipeline.builds > definitions.json   (what DefinitionBuilds runs)
+    echo '<request JSON>' | python -m blueprint.pipeline.builds > definitions.json   (what DefinitionBuilds runs)
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from infra.pipeline.settings import BatchScoringSettings, MonitoringSettings, PipelineSettings
+from blueprint.pipeline.settings import BatchScoringSettings, MonitoringSettings, PipelineSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 _STARTED: list[subprocess.Popen] = []  # a builder started ahead of its request (start_builder)
@@ -126,9 +126,9 @@ def build_all(request: dict) -> dict:
     from ml_code.contracts.contract import load_contract
 
     contract = load_contract(request["contract"])
-    from infra.pipeline.batch_definition import build_batch_definition
-    from infra.pipeline.definition import build_definition, image_mapping
-    from infra.pipeline.monitoring_definition import build_monitoring_definition
+    from blueprint.pipeline.batch_definition import build_batch_definition
+    from blueprint.pipeline.definition import build_definition, image_mapping
+    from blueprint.pipeline.monitoring_definition import build_monitoring_definition
 
     return {
         "training": [build_definition(PipelineSettings(**s), contract) for s in request["training"]],
@@ -142,9 +142,9 @@ def build_all(request: dict) -> dict:
 
 def main() -> int:
     result, sys.stdout = sys.stdout, sys.stderr  # the SDK prints notices to stdout: only the result goes there
-    import infra.pipeline.batch_definition  # noqa: F401  the SDK's import, before the request comes
-    import infra.pipeline.definition  # noqa: F401
-    import infra.pipeline.monitoring_definition  # noqa: F401
+    import blueprint.pipeline.batch_definition  # noqa: F401  the SDK's import, before the request comes
+    import blueprint.pipeline.definition  # noqa: F401
+    import blueprint.pipeline.monitoring_definition  # noqa: F401
 
     request = sys.stdin.readline()
     if not request:  # the app ended (or failed) before it asked for anything

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra.naming import (
+from blueprint.naming import (
     SAGEMAKER_NAME_LENGTH,
     batch_scoring_pipeline_name,
     endpoint_name,

@@ -29,9 +29,9 @@ from sagemaker.workflow.pipeline_context import PipelineSession
 from sagemaker.workflow.properties import PropertyFile
 from sagemaker.workflow.steps import ProcessingStep
 
-from infra.naming import MONITORING_REPORTS
-from infra.pipeline.definition import build_pipeline, job_input, job_retries, processing_job, run_module
-from infra.pipeline.settings import PLACEHOLDERS, MonitoringSettings
+from blueprint.naming import MONITORING_REPORTS
+from blueprint.pipeline.definition import build_pipeline, job_input, job_retries, processing_job, run_module
+from blueprint.pipeline.settings import PLACEHOLDERS, MonitoringSettings
 from ml_code import paths
 from ml_code.contracts.contract import DatasetContract
 

@@ -23,8 +23,8 @@ from sagemaker.workflow.pipeline_context import PipelineSession
 from sagemaker.workflow.properties import PropertyFile
 from sagemaker.workflow.steps import ProcessingStep
 
-from infra.naming import BATCH_SCORING_PREFIX, CURATED_DATA, PREDICTIONS, curated_prefix
-from infra.pipeline.definition import (
+from blueprint.naming import BATCH_SCORING_PREFIX, CURATED_DATA, PREDICTIONS, curated_prefix
+from blueprint.pipeline.definition import (
     build_pipeline,
     execution_uri,
     job_input,
@@ -32,7 +32,7 @@ from infra.pipeline.definition import (
     processing_job,
     run_module,
 )
-from infra.pipeline.settings import PLACEHOLDERS, BatchScoringSettings
+from blueprint.pipeline.settings import PLACEHOLDERS, BatchScoringSettings
 from ml_code import paths
 from ml_code.contracts.contract import DatasetContract
 

@@ -1,13 +1,13 @@
 """What the platform decides about its SageMaker pipelines, and the placeholders their definitions leave for the
 stack: plain data, importable without the SageMaker SDK (the CDK app builds the definitions in a child process,
-infra/pipeline/builds.py)."""
+blueprint/pipeline/builds.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.config import PlatformConfig, StageConfig
-from infra.naming import (
+from blueprint.config import PlatformConfig, StageConfig
+from blueprint.naming import (
     EXPLAINABILITY_STEP,
     batch_scoring_pipeline_name,
     endpoint_name,
@@ -35,7 +35,8 @@ PLACEHOLDERS = {
 # pipeline runs in the framework image.
 IMAGE_PLACEHOLDERS = {"XgboostImageUri": "xgboost"}
 
-# Where each fairness step (infra/pipeline/fairness_steps.py) writes in an execution's folder; the roles grant by these.
+# Where each fairness step (blueprint/pipeline/fairness_steps.py) writes in an execution's folder; the roles grant
+# by these.
 FAIRNESS_STEP_FOLDERS = {
     "AnalysisConfig": "analysis-config",
     "DataBias": "data-bias",

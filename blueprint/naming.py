@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the config's types, for annotations only: the config stands on this module (its name checks)
-    from infra.config import PlatformConfig, StageConfig
+    from blueprint.config import PlatformConfig, StageConfig
 
 
 def stage_prefix(config: PlatformConfig, stage: StageConfig) -> str:

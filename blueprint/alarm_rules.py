@@ -12,8 +12,8 @@ would not make a model fairer.
 
 from __future__ import annotations
 
-from infra.config import StageConfig
-from infra.naming import attribution_drift_alarm_name, bias_alarm_name, drift_alarm_name, model_quality_alarm_name
+from blueprint.config import StageConfig
+from blueprint.naming import attribution_drift_alarm_name, bias_alarm_name, drift_alarm_name, model_quality_alarm_name
 from ml_code.contracts.contract import POST_TRAINING_METRICS, DatasetContract
 from ml_code.monitoring.alarm import AlarmRule
 from ml_code.monitoring.published_metrics import (
