@@ -19,7 +19,7 @@ STAGE ?=
 DEMO_DIR := work/demo
 DEMO_ROWS ?= 20000
 
-.PHONY: help venv venv-ml lock demo test lint synth golden definition diff deploy deploy-serving destroy deploy-cicd upload-source clean require-stage
+.PHONY: help venv venv-ml lock demo test lint docs synth golden definition diff deploy deploy-serving destroy deploy-cicd upload-source clean require-stage
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -85,6 +85,9 @@ REPORTS ?=
 test: lint $(VENV)/.installed $(ML_VENV)/.installed ## ruff + every test, offline
 	$(OFFLINE) $(ISOLATED) $(VENV)/bin/pytest -n 2 --dist loadgroup --no-loadscope-reorder tests $(addprefix --ignore=,$(ML_TESTS)) $(if $(REPORTS),--junitxml=$(REPORTS)/platform.xml)
 	$(OFFLINE) $(ISOLATED) $(ML_VENV)/bin/pytest $(ML_TESTS) $(if $(REPORTS),--junitxml=$(REPORTS)/ml_code.xml)
+
+docs: $(VENV)/.installed ## the documentation site (docs/, mkdocs.yml) into build/site, offline; any warning fails it
+	$(OFFLINE) $(VENV)/bin/mkdocs build --strict --quiet
 
 synth: $(VENV)/.installed node_modules/.installed ## synthesize every stage (or STAGE=dev) into cdk.out, offline
 	$(OFFLINE) npx cdk synth --no-notices --quiet $(if $(STAGE),-c stage=$(STAGE))
