@@ -125,7 +125,7 @@ deploy-cicd: $(VENV)/.installed node_modules/.installed ## deploy the CI/CD pipe
 	$(CDK_DEPLOY) Cicd
 
 upload-source: $(VENV)/.installed ## without a git connection: upload HEAD to the CI/CD source bucket, which starts the commit pipeline
-	$(VENV)/bin/python -m infra.cicd.upload_source
+	$(VENV)/bin/python -m infra.upload_source
 
 clean: ## remove the environments and build outputs
 	rm -rf $(VENV) $(ML_VENV) node_modules cdk.out work

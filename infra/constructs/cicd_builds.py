@@ -164,7 +164,8 @@ class CicdBuilds(Construct):
             commands=[
                 INSTALL_BOTO3,
                 *_assume_stage_role(),
-                f'MODEL_PACKAGE_ARN="$(python -m infra.cicd.release --group "$GROUP" --output {RELEASE_ARTIFACT})"',
+                'MODEL_PACKAGE_ARN="$(python -m infra.codebuild.release --group "$GROUP" '
+                f'--output {RELEASE_ARTIFACT})"',
                 "export MODEL_PACKAGE_ARN",
             ],
             artifacts={"base-directory": RELEASE_ARTIFACT, "files": ["**/*"]},
@@ -176,7 +177,7 @@ class CicdBuilds(Construct):
             commands=[
                 INSTALL_BOTO3,
                 *_assume_stage_role(),
-                f'python -m infra.cicd.smoke_test --endpoint "$ENDPOINT" --payload '
+                f'python -m infra.codebuild.smoke_test --endpoint "$ENDPOINT" --payload '
                 f'"$CODEBUILD_SRC_DIR_{RELEASE_ARTIFACT}/payload.tar.gz" --contract "$CONTRACT" '
                 '--max-latency-ms "$MAX_LATENCY_MS"',
             ],

@@ -17,7 +17,8 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemakerruntime.models import sagemakerruntime_backends
 
 from blueprint.config import load_config
-from infra.cicd import release, smoke_test, upload_source
+from infra import upload_source
+from infra.codebuild import release, smoke_test
 from infra.constructs.pipeline_source import SOURCE_COMMIT_FILE
 from ml_code.paths import SAMPLE_PAYLOAD_FILE
 from tests.infra.registry import register_package
@@ -149,7 +150,7 @@ def test_the_source_bucket_is_named_as_the_cicd_stack_names_it(context):
 
 def test_the_scripts_need_nothing_but_boto3_as_the_builds_install_it():
     probe = (
-        "import sys; import infra.cicd.release, infra.cicd.smoke_test; "
+        "import sys; import infra.codebuild.release, infra.codebuild.smoke_test; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'pandas', 'numpy', 'aws_cdk', 'sagemaker', 'xgboost', "
         "'boto3', 'pyspark'}))"
     )

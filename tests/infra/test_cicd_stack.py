@@ -138,7 +138,7 @@ def test_the_deploy_pipeline_goes_staging_smoke_test_approval_prod(cicd):
     # the package found at run time is the one both stages serve
     find = action(deploy, "Prepare", "FindRelease")
     assert environment(find)["GROUP"] == RELEASE_GROUP
-    assert "python -m infra.cicd.release" in commands(cicd, find)
+    assert "python -m infra.codebuild.release" in commands(cicd, find)
     assert build_spec(cicd, find)["env"]["exported-variables"] == ["MODEL_PACKAGE_ARN"]
     for stage in ("staging", "prod"):
         deployed = environment(action(deploy, f"Deploy-{stage}", "Deploy"))
@@ -147,7 +147,7 @@ def test_the_deploy_pipeline_goes_staging_smoke_test_approval_prod(cicd):
         smoke = action(deploy, f"Deploy-{stage}", "SmokeTest")
         assert environment(smoke)["ENDPOINT"] == f"mlops-{stage}-customer-churn"
         assert environment(smoke)["MAX_LATENCY_MS"] == "1000"
-        assert "python -m infra.cicd.smoke_test --endpoint" in commands(cicd, smoke)
+        assert "python -m infra.codebuild.smoke_test --endpoint" in commands(cicd, smoke)
         assert [artifact["Name"] for artifact in smoke["InputArtifacts"]] == ["Source", "Release"]
     approve = action(deploy, "Approve-prod", "Approve")
     assert "#{Release.MODEL_PACKAGE_ARN}" in approve["Configuration"]["CustomData"]

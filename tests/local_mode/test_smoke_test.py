@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from infra.cicd.smoke_test import http_invoker, read_payload, smoke_test
+from infra.codebuild.smoke_test import http_invoker, read_payload, smoke_test
 from local_mode.local_s3 import LocalS3
 from ml_code.contracts.contract import PROBLEM_TYPES
 from tests.cli import ROOT
@@ -20,8 +20,8 @@ def sample_payload(model):
 
 
 def run_cli(*args: object) -> subprocess.CompletedProcess:
-    """`python -m infra.cicd.smoke_test ...`, as the pipeline's CodeBuild step runs it."""
-    command = [sys.executable, "-m", "infra.cicd.smoke_test", *map(str, args)]
+    """`python -m infra.codebuild.smoke_test ...`, as the pipeline's CodeBuild step runs it."""
+    command = [sys.executable, "-m", "infra.codebuild.smoke_test", *map(str, args)]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 

@@ -1,7 +1,7 @@
 """`make upload-source`: the repository's HEAD as a zip (with a `SOURCE_COMMIT` file naming the commit) uploaded to
 the CI/CD source bucket, where no git provider is connected; the upload starts the commit pipeline.
 
-    python -m infra.cicd.upload_source [--bucket <name>]   # default: the CicdStack's source bucket
+    python -m infra.upload_source [--bucket <name>]   # default: the CicdStack's source bucket
 """
 
 from __future__ import annotations

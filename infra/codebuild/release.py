@@ -1,7 +1,7 @@
 """The deploy pipeline's first step: find the package to release (the newest Approved version of the release
 stage's group, at run time) and fetch its sample payload for the smoke test.
 
-    python -m infra.cicd.release --group mlops-staging-customer-churn --output release/
+    python -m infra.codebuild.release --group mlops-staging-customer-churn --output release/
 
 Writes `release/package.json` and `release/payload.tar.gz`, and prints the package ARN, which the pipeline passes on
 to both deployments. Exits 1, saying why, when the group has no Approved package or the package has no sample

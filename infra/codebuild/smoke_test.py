@@ -2,8 +2,8 @@
 every answer's schema and labels for the dataset's problem type, and the median latency. Exits 1 with the reasons
 when a check fails, so the pipeline stops before the manual approval.
 
-    python -m infra.cicd.smoke_test --endpoint mlops-staging-customer-churn --payload release/payload.tar.gz
-    python -m infra.cicd.smoke_test --url http://127.0.0.1:8080 --payload payload.csv   # a local endpoint
+    python -m infra.codebuild.smoke_test --endpoint mlops-staging-customer-churn --payload release/payload.tar.gz
+    python -m infra.codebuild.smoke_test --url http://127.0.0.1:8080 --payload payload.csv   # a local endpoint
 """
 
 from __future__ import annotations
