@@ -34,8 +34,9 @@ import xgboost as xgb  # noqa: E402
 
 from ml_code.contracts.contract import DatasetContract, load_contract  # noqa: E402
 from ml_code.metrics import regression_metrics  # noqa: E402
-from ml_code.paths import DEFAULT_SEED, TRANSFORM_FILE  # noqa: E402
+from ml_code.paths import TRANSFORM_FILE  # noqa: E402
 from ml_code.processing.preprocess import FRACTIONS, Splits, check_target, split, write_model_matrix  # noqa: E402
+from ml_code.settings import DEFAULT_SEED  # noqa: E402
 from ml_code.training.train import Hyperparameters, train  # noqa: E402
 from ml_code.transform.features import fit_transform  # noqa: E402
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from local_mode.experiments import UI_PORT
 from local_mode.runner import EXIT_ERROR
 from local_mode.tune import DEFAULT_PARALLEL, MAX_PARALLEL
-from ml_code import paths
+from ml_code import settings
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
@@ -150,7 +150,7 @@ def training_data(parser: argparse.ArgumentParser, *, seed_help: str) -> None:
     )
     workdir(parser)
     parser.add_argument("--columns", help="comma-separated column names, for a CSV file without a header")
-    parser.add_argument("--seed", type=int, default=paths.DEFAULT_SEED, help=seed_help)
+    parser.add_argument("--seed", type=int, default=settings.DEFAULT_SEED, help=seed_help)
     parser.add_argument("--python", help="the interpreter the steps run with (default: .venv-ml's)")
 
 

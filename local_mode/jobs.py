@@ -33,7 +33,7 @@ from local_mode import ml_processes
 from local_mode.deployment import XGBOOST_IMAGE
 from local_mode.local_s3 import LocalS3
 from local_mode.registry import STEP_CLIENTS
-from ml_code import cluster, paths
+from ml_code import cluster, paths, settings
 from ml_code.archives import tar_gz
 from ml_code.bootstrap import unpack
 
@@ -215,8 +215,8 @@ class JobRunner:
         env = {
             **os.environ,
             **environment,
-            paths.LOCAL_HOME_ENV: str(self.home.resolve()),
-            paths.REGISTRY_CLIENTS_ENV: STEP_CLIENTS,
+            settings.LOCAL_HOME_ENV: str(self.home.resolve()),
+            settings.REGISTRY_CLIENTS_ENV: STEP_CLIENTS,
             # the step scripts' imports come from the code package; local_mode (the local registry) from here
             "PYTHONPATH": python_path(),
             "PYTHONDONTWRITEBYTECODE": "1",

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from local_mode.local_s3 import LocalS3
-from ml_code import paths
+from ml_code import settings
 
 PENDING, APPROVED, REJECTED = "PendingManualApproval", "Approved", "Rejected"
 STATUSES = (PENDING, APPROVED, REJECTED)
@@ -435,7 +435,7 @@ def local_clients(home: Path) -> tuple[LocalSageMakerClient, LocalS3Client]:
 def step_clients() -> tuple[LocalSageMakerClient, LocalS3Client]:
     """The registry clients of the home the step runs in (LOCAL_MODE_HOME): what the steps that read the registry
     (the champion, the approved and the served model) get locally, named to them in MLOPS_REGISTRY_CLIENTS."""
-    return local_clients(Path(os.environ[paths.LOCAL_HOME_ENV]))
+    return local_clients(Path(os.environ[settings.LOCAL_HOME_ENV]))
 
 
 STEP_CLIENTS = f"{__name__}:{step_clients.__name__}"  # the value of MLOPS_REGISTRY_CLIENTS

@@ -16,7 +16,7 @@ from local_mode.deployment import code_objects, deploy, substitute
 from local_mode.executor import ExecutionResult, PipelineExecutor
 from local_mode.experiments import log_local_execution, model_build_reports, tracked
 from local_mode.jobs import ROOT, default_python
-from ml_code import paths
+from ml_code import settings
 from ml_code.contracts.contract import DatasetContract, contract_path, load_contract
 from ml_code.evaluation.champion import metric_at
 from tracking import MODEL_BUILD
@@ -94,7 +94,7 @@ def run_pipeline(
     home: Path,
     *,
     python: str | None = None,
-    seed: int = paths.DEFAULT_SEED,
+    seed: int = settings.DEFAULT_SEED,
     columns: list[str] | None = None,
     hyperparameters: dict[str, str] | None = None,
     definition: tuple[str, dict] | None = None,

@@ -27,7 +27,7 @@ from local_mode.experiments import tracked, tracking_client
 from local_mode.jobs import default_python, python_path
 from local_mode.records import DamagedRecord, read_json
 from local_mode.runner import stage_input
-from ml_code import paths
+from ml_code import paths, settings
 from ml_code.contracts.contract import DatasetContract, contract_path, load_contract
 from ml_code.runtime import atomic_write_text
 from ml_code.training.objectives import FINAL_PREFIX
@@ -88,7 +88,7 @@ def tune(
     *,
     trials: int = 20,
     parallel: int = DEFAULT_PARALLEL,
-    seed: int = paths.DEFAULT_SEED,
+    seed: int = settings.DEFAULT_SEED,
     columns: list[str] | None = None,
     python: str | None = None,
     space: list[Range] | None = None,

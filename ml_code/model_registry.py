@@ -8,7 +8,7 @@ import importlib
 import os
 from pathlib import Path
 
-from ml_code.paths import REGISTRY_CLIENTS_ENV
+from ml_code.settings import REGISTRY_CLIENTS_ENV
 
 # The SageMaker API as ml_code calls it, for the clients below: the container's botocore (1.20.52) predates fields
 # these calls read (DescribeModelPackage's DriftCheckBaselines) and would drop them. tests/ml_code/sagemaker_api.py

@@ -1,10 +1,8 @@
-"""Names, container paths and defaults shared by the step scripts, local mode and the pipeline definition.
+"""The paths the jobs read and write, and the names of the folders, files and channels in them, shared by the step
+scripts, local mode and the pipeline definition. Defaults and limits are in ml_code/settings.py.
 
 Defined once here (standard library only, so every side can import it) and pinned by contract tests.
 """
-
-# The seed of the split, the training and the bootstrap, unless a run passes its own.
-DEFAULT_SEED = 42
 
 # Processing jobs (preprocess, evaluate): inputs and outputs live under this base.
 PROCESSING_BASE = "/opt/ml/processing"
@@ -60,7 +58,6 @@ CHAMPION_OUTPUT = "champion"
 CHAMPION_FILE = "decision.json"
 SAMPLE_PAYLOAD_ARCHIVE = "payload.tar.gz"
 SAMPLE_PAYLOAD_FILE = "payload.csv"
-SAMPLE_PAYLOAD_RECORDS = 5
 
 # Batch scoring: the newest Approved package (its ARN and model data) found by one step, read by the next; the
 # scorer reads curated CSV (input/data), the model (model/model.tar.gz), and writes predictions with the ids.
@@ -75,8 +72,6 @@ SCORING_SUMMARY_FILE = "_scoring.json"
 SERVING_CODE_DIR = "code"
 SERVING_PROGRAM = "inference.py"
 MODEL_DIR = "/opt/ml/model"
-MAX_RECORDS_PER_REQUEST = 10_000  # more in one request is a client error (413)
-MAX_REQUEST_BYTES = 6 * 1024 * 1024  # SageMaker's real-time payload limit; larger is a 413 before any parsing
 ENDPOINT_VARIANT = "AllTraffic"  # an endpoint's one production variant, on AWS and locally (capture paths name it)
 # An ETL run's curated folder holds this file once its manifest is in the ledger: training reads only such runs.
 RUN_RECORDED_MARKER = "_RECORDED"
@@ -101,11 +96,6 @@ MODEL_QUALITY_DIR, BIAS_DIR, ATTRIBUTION_DIR = "model_quality", "bias", "attribu
 
 # Processing jobs receive the code package (a .tar.gz) here; ml_code/bootstrap.py unpacks it.
 CODE_PACKAGE_INPUT = "/opt/ml/processing/input/code_package"
-
-# Set by local mode for the steps it runs: its home (local buckets and registry), and the function that makes the
-# registry clients there (`module:function`, called with no argument). Both unset on AWS, where boto3's are used.
-LOCAL_HOME_ENV = "LOCAL_MODE_HOME"
-REGISTRY_CLIENTS_ENV = "MLOPS_REGISTRY_CLIENTS"
 
 # Training jobs.
 TRAINING_BASE = "/opt/ml"

@@ -276,7 +276,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
     git_commit = ParameterString("GitCommit", default_value="unknown")
     # why this run started: a commit, new ETL rows, a drift alarm (the retrain function says which), or by hand
     start_reason = ParameterString("StartReason", default_value="unspecified")
-    seed = ParameterInteger("Seed", default_value=paths.DEFAULT_SEED)  # the split, the model, the bootstrap
+    seed = ParameterInteger("Seed", default_value=settings.DEFAULT_SEED)  # the split, the model, the bootstrap
     parameters = [
         input_data,
         processing_type,

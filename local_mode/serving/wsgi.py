@@ -24,7 +24,8 @@ from werkzeug.exceptions import ClientDisconnected
 
 from local_mode.serving import CAPTURE_ENV, ENDPOINT_ENV, INFERENCE_ID_HEADER, MODEL_DIR_ENV, VARIANT_HEADER
 from local_mode.serving.capture import CaptureConfig, DataCapture
-from ml_code.paths import ENDPOINT_VARIANT, MAX_REQUEST_BYTES, SERVING_CODE_DIR, SERVING_PROGRAM
+from ml_code.paths import ENDPOINT_VARIANT, SERVING_CODE_DIR, SERVING_PROGRAM
+from ml_code.settings import MAX_REQUEST_BYTES
 
 JSON = "application/json"
 TEXT_TYPES = ("application/json", "text/csv")  # the container hands these to the script as text

@@ -27,7 +27,6 @@ from ml_code.metrics import build_report, confusion, roc_auc  # noqa: E402
 from ml_code.monitoring.data_quality import answer_frame, write_baseline  # noqa: E402
 from ml_code.paths import (  # noqa: E402
     ANSWERS_BASELINE,
-    DEFAULT_SEED,
     EVALUATION_MODEL_INPUT,
     EVALUATION_OUTPUT,
     EVALUATION_TEST_INPUT,
@@ -40,6 +39,7 @@ from ml_code.paths import (  # noqa: E402
     TRANSFORM_FILE,
 )
 from ml_code.runtime import atomic_write_text, configure_logging, parse_known, run_step  # noqa: E402
+from ml_code.settings import DEFAULT_SEED
 from ml_code.training.train import read_split  # noqa: E402
 from ml_code.transform.features import FeatureTransform  # noqa: E402
 

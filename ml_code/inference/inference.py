@@ -31,12 +31,9 @@ import xgboost as xgb  # noqa: E402
 
 from ml_code.inference.explanations import by_column, feature_contributions  # noqa: E402
 from ml_code.inference.record_encoder import RecordEncoder  # noqa: E402
-from ml_code.paths import MAX_RECORDS_PER_REQUEST as MAX_RECORDS  # noqa: E402
-from ml_code.paths import (  # noqa: E402
-    MAX_REQUEST_BYTES,  # noqa: E402
-    MODEL_FILE,
-    TRANSFORM_FILE,
-)
+from ml_code.paths import MODEL_FILE, TRANSFORM_FILE  # noqa: E402
+from ml_code.settings import MAX_RECORDS_PER_REQUEST as MAX_RECORDS  # noqa: E402
+from ml_code.settings import MAX_REQUEST_BYTES  # noqa: E402
 from ml_code.transform.features import FeatureTransform  # noqa: E402
 
 JSON = "application/json"

@@ -37,7 +37,6 @@ from ml_code.fairness.config import test_headers, train_headers  # noqa: E402
 from ml_code.paths import (  # noqa: E402
     BASELINE_FILE,
     BASELINE_OUTPUT,
-    DEFAULT_SEED,
     FAIRNESS_DATA_OUTPUT,
     FAIRNESS_TEST_FILE,
     FAIRNESS_TRAIN_FILE,
@@ -49,7 +48,6 @@ from ml_code.paths import (  # noqa: E402
     SAMPLE_PAYLOAD_ARCHIVE,
     SAMPLE_PAYLOAD_FILE,
     SAMPLE_PAYLOAD_OUTPUT,
-    SAMPLE_PAYLOAD_RECORDS,
     SPLITS,
     TRANSFORM_FILE,
     TRANSFORM_OUTPUT,
@@ -63,6 +61,7 @@ from ml_code.runtime import (  # noqa: E402
     parse_known,
     run_step,
 )
+from ml_code.settings import DEFAULT_SEED, SAMPLE_PAYLOAD_RECORDS
 from ml_code.transform.features import (  # noqa: E402
     FeatureTransform,
     as_category_text,

@@ -7,7 +7,7 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-from ml_code.paths import DEFAULT_SEED
+from ml_code.settings import DEFAULT_SEED
 
 
 @dataclass(frozen=True)

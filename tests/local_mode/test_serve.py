@@ -25,8 +25,9 @@ from local_mode.serving.capture import CaptureConfig, DataCapture
 from local_mode.serving.endpoint import LocalEndpoint, approved_package, free_port, package_archive
 from local_mode.traffic import EndpointClient
 from ml_code.contracts.contract import PROBLEM_TYPES
-from ml_code.paths import MAX_RECORDS_PER_REQUEST as MAX_RECORDS
-from ml_code.paths import SAMPLE_PAYLOAD_FILE, SAMPLE_PAYLOAD_RECORDS
+from ml_code.paths import SAMPLE_PAYLOAD_FILE
+from ml_code.settings import MAX_RECORDS_PER_REQUEST as MAX_RECORDS
+from ml_code.settings import SAMPLE_PAYLOAD_RECORDS
 from tests.cli import local_mode_here
 from tests.local_mode.conftest import start
 
@@ -325,7 +326,7 @@ def test_serve_exits_1_saying_so_when_its_server_is_killed(approved_models, tmp_
 
 
 def test_a_body_over_the_limit_is_refused_by_its_length_before_it_is_read(endpoints):
-    from ml_code.paths import MAX_REQUEST_BYTES
+    from ml_code.settings import MAX_REQUEST_BYTES
 
     port = int(endpoints["binary_classification"].url.rsplit(":", 1)[1])
     announced = 300_000_000
@@ -477,7 +478,7 @@ def test_the_server_stops_when_its_launcher_is_killed(approved_models, tmp_path)
 
 def test_a_chunked_body_over_the_limit_is_refused_without_being_read_whole(endpoints):
     """A chunked body announces no length: the server reads one byte past the limit and refuses it."""
-    from ml_code.paths import MAX_REQUEST_BYTES
+    from ml_code.settings import MAX_REQUEST_BYTES
 
     port = int(endpoints["binary_classification"].url.rsplit(":", 1)[1])
     size = MAX_REQUEST_BYTES + 1

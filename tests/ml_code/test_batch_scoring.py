@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from moto import mock_aws
 
-from ml_code import paths
+from ml_code import paths, settings
 from ml_code.archives import tar_gz
 from ml_code.inference import approved_model, batch_score
 from ml_code.inference.inference import RequestError, model_fn, predict_fn, transform
@@ -201,11 +201,11 @@ def test_preprocessing_writes_a_sample_payload_the_model_scores(
         payload = tar.extractfile(paths.SAMPLE_PAYLOAD_FILE).read().decode()
     records = pd.read_csv(io.StringIO(payload))
     model = model_fn(str(churn_model_dir))
-    assert len(records) == paths.SAMPLE_PAYLOAD_RECORDS
+    assert len(records) == settings.SAMPLE_PAYLOAD_RECORDS
     assert list(records.columns) == model.transform.input_columns  # raw features only: no target, no ids
     body, content_type, status = transform(model, payload, "text/csv", "application/json")
     assert status == 200
-    assert len(json.loads(body)["predictions"]) == paths.SAMPLE_PAYLOAD_RECORDS
+    assert len(json.loads(body)["predictions"]) == settings.SAMPLE_PAYLOAD_RECORDS
     # the same data and seed give the same bytes
     again = tmp_path / "again"
     preprocess(churn_csv.parent, again, churn_contract, seed=42)

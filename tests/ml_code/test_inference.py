@@ -188,7 +188,7 @@ def test_fails_with_a_client_error_on_a_nul_byte_in_csv(model):
 
 
 def test_the_size_limits_are_checked_before_parsing():
-    from ml_code.paths import MAX_REQUEST_BYTES
+    from ml_code.settings import MAX_REQUEST_BYTES
 
     with pytest.raises(TooManyRecords, match=r"bytes in one request; send at most"):
         input_fn(b"x" * (MAX_REQUEST_BYTES + 1), "application/json")
@@ -295,7 +295,7 @@ def test_a_verbose_value_other_than_true_or_false_is_refused(model, raw_records)
 
 def test_a_csv_of_the_most_records_with_its_header_is_scored(model, raw_records):
     from ml_code.inference.inference import transform
-    from ml_code.paths import MAX_RECORDS_PER_REQUEST
+    from ml_code.settings import MAX_RECORDS_PER_REQUEST
 
     records = raw_records[model.transform.input_columns].sample(MAX_RECORDS_PER_REQUEST, replace=True, random_state=1)
     answer, _, code = transform(model, records.to_csv(index=False), "text/csv", "application/json")

@@ -10,7 +10,7 @@ import boto3
 from moto import mock_aws
 
 from ml_code.model_registry import registry_clients
-from ml_code.paths import REGISTRY_CLIENTS_ENV
+from ml_code.settings import REGISTRY_CLIENTS_ENV
 from tests.ml_code.sagemaker_api import MODEL_FILE, OPERATIONS, text
 
 ML_CODE = Path(__file__).resolve().parents[2] / "ml_code"
