@@ -49,6 +49,7 @@ from blueprint.pipeline.settings import IMAGE_PLACEHOLDERS, PLACEHOLDERS, Pipeli
 from ml_code import paths
 from ml_code.cluster import REPLICATED, SHARDED
 from ml_code.contracts.contract import DatasetContract
+from ml_code.settings import DEFAULT_SEED
 from ml_code.training.objectives import final_metric_definition, metric_definitions
 from ml_code.training.search_space import load_search_space
 
@@ -276,7 +277,7 @@ def _pipeline(settings: PipelineSettings, contract: DatasetContract, session: Pi
     git_commit = ParameterString("GitCommit", default_value="unknown")
     # why this run started: a commit, new ETL rows, a drift alarm (the retrain function says which), or by hand
     start_reason = ParameterString("StartReason", default_value="unspecified")
-    seed = ParameterInteger("Seed", default_value=settings.DEFAULT_SEED)  # the split, the model, the bootstrap
+    seed = ParameterInteger("Seed", default_value=DEFAULT_SEED)  # the split, the model, the bootstrap
     parameters = [
         input_data,
         processing_type,
