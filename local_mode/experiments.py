@@ -42,7 +42,7 @@ def tracking_client(home: Path):
     if not uri.startswith(SQLITE):
         return MlflowClient(uri), None
     database = Path(uri.removeprefix(SQLITE))
-    artifacts = str(database.parent / ARTIFACTS_DIR)
+    artifacts = artifacts_beside(database)
     if not database.is_file():
         from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
@@ -50,6 +50,11 @@ def tracking_client(home: Path):
         logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # its creation's INFO lines
         SqlAlchemyStore(uri, artifacts)  # creates the store, its default experiment's artifacts beside it too
     return MlflowClient(uri), artifacts
+
+
+def artifacts_beside(database: Path) -> str:
+    """Where the runs of a SQLite store keep their artifacts: a folder beside it."""
+    return str(database.parent / ARTIFACTS_DIR)
 
 
 def model_build_reports(pipeline_name: str) -> str:
@@ -111,7 +116,7 @@ def ui_command(home: Path, port: int = UI_PORT) -> list[str]:
         "--backend-store-uri",
         uri,
         "--default-artifact-root",
-        str(database.parent / ARTIFACTS_DIR),
+        artifacts_beside(database),
         "--host",
         "127.0.0.1",
         "--port",
