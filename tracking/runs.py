@@ -7,6 +7,7 @@ import logging
 import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,7 +101,7 @@ def _log(client: MlflowClient, experiment_id: str, record: RunRecord, parent: st
 
 
 def _log_values(client: MlflowClient, run_id: str, record: RunRecord, tags: dict[str, str]) -> None:
-    at = record.end_ms or record.start_ms or 0
+    at = record.end_ms or record.start_ms or int(time.time() * 1000)  # when the run is logged, if its times are unknown
     params = [Param(name, str(value)) for name, value in sorted(record.params.items())]
     metrics = [Metric(name, float(value), at, 0) for name, value in sorted(record.metrics.items())]
     run_tags = [RunTag(name, str(value)) for name, value in sorted(tags.items())]
