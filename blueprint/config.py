@@ -145,7 +145,7 @@ class StageConfig:
     notify: tuple[str, ...] = ()
     # Serving (a ServingStack when `serving` is on): the endpoint's instances autoscale between min_instances and
     # max_instances on `target_invocations_per_instance` (per minute); `capture_percentage` of requests are captured
-    # for Model Monitor. An update rolls out blue/green: all at once, or a canary of `rollout_step_instances`
+    # for monitoring. An update rolls out blue/green: all at once, or a canary of `rollout_step_instances`
     # (linear: steps of that many) with `rollout_bake_minutes` between shifts, and rolls back when the endpoint's
     # 5XX errors (`rollback_5xx_errors` a minute) or p99 model latency (`rollback_latency_ms`) alarm.
     # `batch_schedule` scores the curated data with the newest Approved model periodically.
@@ -271,7 +271,7 @@ class StageConfig:
         if not 1 <= self.capture_percentage <= 100:
             raise ConfigError(
                 f"{where}.capture_percentage in {SOURCE}: {self.capture_percentage!r} must be 1-100, the share of "
-                "requests captured for Model Monitor"
+                "requests captured for monitoring"
             )
         for key in ("target_invocations_per_instance", "rollback_5xx_errors", "rollback_latency_ms"):
             if getattr(self, key) < 1:
