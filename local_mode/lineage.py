@@ -29,6 +29,7 @@ from local_mode.records import DamagedRecord, read_json
 from local_mode.registry import LocalS3Client, LocalSageMakerClient, Registry
 from local_mode.serving.capture import TIME_FORMAT as CAPTURE_TIME_FORMAT
 from local_mode.serving.endpoint import CAPTURE_DIR
+from ml_code.aws_pages import execution_parameters
 from ml_code.contracts.contract import load_contract
 from ml_code.evaluation.champion import metric_at
 from ml_code.monitoring.served_model import endpoint_package
@@ -86,7 +87,7 @@ def chain(sagemaker, s3, package_arn: str) -> list[Link]:
     if not execution_arn:
         raise LineageError(f"package {package_arn} names no pipeline execution (registered before lineage was kept)")
     execution = sagemaker.describe_pipeline_execution(PipelineExecutionArn=execution_arn)
-    parameters = _parameters(sagemaker, execution_arn)
+    parameters = execution_parameters(sagemaker, execution_arn)
     links.append(
         Link(
             "pipeline execution",
@@ -132,18 +133,6 @@ def manifests_location(input_data: str, contract_name: str) -> str:
     if input_data.startswith("s3://"):
         return input_data.rstrip("/").replace(f"/{CURATED_DATA}/{contract_name}", f"/{MANIFESTS}/{contract_name}")
     return str(Path(input_data).parent / LOCAL_MANIFESTS)
-
-
-def _parameters(sagemaker, execution_arn: str) -> dict[str, str]:
-    found, token = {}, None
-    while True:
-        page = sagemaker.list_pipeline_parameters_for_execution(
-            PipelineExecutionArn=execution_arn, **({"NextToken": token} if token else {})
-        )
-        found.update({item["Name"]: item["Value"] for item in page["PipelineParameters"]})
-        token = page.get("NextToken")
-        if not token:
-            return found
 
 
 def _get(s3, uri: str) -> bytes:

@@ -20,14 +20,13 @@ from urllib.parse import urlparse
 
 from mlflow import MlflowClient
 
+from ml_code.aws_pages import all_items, execution_parameters, list_keys
 from ml_code.paths import SERVED_MODEL_FILE
 from ml_code.training.objectives import FINAL_PREFIX
 from tracking import KINDS, TRIAL
 from tracking.reports import report_values
 from tracking.runs import STATUSES, RunRecord, find_run, log_run, metric_name
 
-SAGEMAKER_PAGES = ("NextToken", "NextToken")  # a list call's page marker: in the request, in the response
-S3_PAGES = ("ContinuationToken", "NextContinuationToken")  # ListObjectsV2's
 REPORT_SUFFIXES = (".json", ".png")
 RUN_STATUS = {"Succeeded": "FINISHED", "Failed": "FAILED", "Stopped": "KILLED", "CompletedWithFailures": "FAILED"}
 TRIAL_STATUS = {"Completed": "FINISHED", "Stopped": "KILLED"}  # a training job's; any other ended one failed
@@ -78,15 +77,10 @@ def execution_run(sagemaker, s3, execution_arn: str, reports_root: str, kind: st
     if status not in RUN_STATUS:
         raise ExecutionNotDone(f"execution {execution_arn} is {status}: log it when it has ended")
     execution_id = execution_arn.rsplit("/", 1)[1]
-    steps = _pages(
+    steps = all_items(
         sagemaker.list_pipeline_execution_steps, "PipelineExecutionSteps", PipelineExecutionArn=execution_arn
     )
-    parameters = {
-        item["Name"]: item["Value"]
-        for item in _pages(
-            sagemaker.list_pipeline_parameters_for_execution, "PipelineParameters", PipelineExecutionArn=execution_arn
-        )
-    }
+    parameters = execution_parameters(sagemaker, execution_arn)
     files = download_reports(s3, f"{reports_root.rstrip('/')}/{execution_id}/", downloads)
     metrics, params, tags = {}, dict(parameters), {}
     for path, local in files.items():
@@ -127,13 +121,13 @@ def download_reports(s3, folder: str, destination: Path) -> dict[str, Path]:
         raise ValueError(f"not an S3 folder: {folder!r}")
     prefix = parsed.path.lstrip("/")
     found = {}
-    for item in _pages(s3.list_objects_v2, "Contents", marker=S3_PAGES, Bucket=parsed.netloc, Prefix=prefix):
-        path = item["Key"][len(prefix) :]
+    for key in list_keys(s3, parsed.netloc, prefix):
+        path = key[len(prefix) :]
         if not path.endswith(REPORT_SUFFIXES):
             continue
         target = destination / path
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(s3.get_object(Bucket=parsed.netloc, Key=item["Key"])["Body"].read())
+        target.write_bytes(s3.get_object(Bucket=parsed.netloc, Key=key)["Body"].read())
         found[path] = target
     return found
 
@@ -157,7 +151,7 @@ def _trials(sagemaker, steps: list[dict]):
         if not tuning:
             continue
         name = tuning["Arn"].rsplit("/", 1)[1]
-        for job in _pages(
+        for job in all_items(
             sagemaker.list_training_jobs_for_hyper_parameter_tuning_job,
             "TrainingJobSummaries",
             HyperParameterTuningJobName=name,
@@ -179,17 +173,6 @@ def _trials(sagemaker, steps: list[dict]):
 def objective_metric(name: str) -> str:
     """A trial's objective as a local trial's metric is named: `validation-final-auc` -> `validation/auc`."""
     return metric_name("validation", name.removeprefix(FINAL_PREFIX)) if name.startswith(FINAL_PREFIX) else name
-
-
-def _pages(call, items: str, *, marker: tuple[str, str] = SAGEMAKER_PAGES, **arguments) -> list[dict]:
-    """Every item of a paginated boto3 list call; `marker` names its page marker in the request and the response."""
-    found, position = [], None
-    while True:
-        page = call(**arguments, **({marker[0]: position} if position else {}))
-        found.extend(page.get(items, []))
-        position = page.get(marker[1])
-        if not position:
-            return found
 
 
 def _ms(moment) -> int | None:

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
@@ -27,7 +25,8 @@ _NAME_UNSAFE = re.compile(r"[^\w\-. /]")  # what MLflow does not take in a metri
 
 @dataclass(frozen=True)
 class RunRecord:
-    """What one run holds. `artifacts` maps a path inside the run's artifacts to the file logged there."""
+    """What one run holds. `artifacts` maps a path inside the run's artifacts to the file logged there (of the same
+    name)."""
 
     key: str
     kind: str
@@ -44,6 +43,9 @@ class RunRecord:
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"run {self.name!r}: status {self.status!r} is not one of {', '.join(STATUSES)}")
+        renamed = sorted(path for path, source in self.artifacts.items() if PurePosixPath(path).name != source.name)
+        if renamed:
+            raise ValueError(f"run {self.name!r}: artifacts keep their file's name, not so {renamed}")
 
 
 def metric_name(*parts: str) -> str:
@@ -114,10 +116,7 @@ def _log_values(client: MlflowClient, run_id: str, record: RunRecord, tags: dict
 
 
 def _log_artifacts(client: MlflowClient, run_id: str, artifacts: dict[str, Path]) -> None:
-    """Every file at its path in the run, in one upload of a folder laid out as the run's artifacts are."""
-    with tempfile.TemporaryDirectory(prefix="mlflow-artifacts-") as staging:
-        for path, source in artifacts.items():
-            target = Path(staging) / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
-        client.log_artifacts(run_id, staging)
+    """Every file at its path in the run, uploaded from where it is (a file keeps its name in the run)."""
+    for path, source in artifacts.items():
+        folder = PurePosixPath(path).parent
+        client.log_artifact(run_id, str(source), artifact_path=None if folder == PurePosixPath(".") else str(folder))

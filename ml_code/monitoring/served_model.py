@@ -23,6 +23,7 @@ import json  # noqa: E402
 import logging  # noqa: E402
 from datetime import datetime, timedelta, timezone  # noqa: E402
 
+from ml_code.aws_pages import list_keys  # noqa: E402
 from ml_code.model_registry import registry_clients  # noqa: E402
 from ml_code.paths import (  # noqa: E402
     DATA_CAPTURE_PREFIX,
@@ -107,16 +108,6 @@ def hour_prefixes(root: str, start: datetime, end: datetime) -> list[tuple[datet
         found.append((hour, f"{root}/{hour:%Y/%m/%d/%H}/"))
         hour += timedelta(hours=1)
     return found
-
-
-def list_keys(s3, bucket: str, prefix: str) -> list[str]:
-    keys, token = [], None
-    while True:
-        page = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, **({"ContinuationToken": token} if token else {}))
-        keys += [item["Key"] for item in page.get("Contents", [])]
-        token = page.get("NextContinuationToken")
-        if not page.get("IsTruncated") or not token:
-            return keys
 
 
 def window_files(s3, bucket: str, endpoint: str, start: datetime, end: datetime) -> tuple[list[str], int]:
