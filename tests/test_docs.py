@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from markdown.extensions.toc import slugify
 
 from blueprint.config import CicdConfig, PlatformConfig, StageConfig
 
@@ -20,10 +21,8 @@ _LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
 def slug(heading: str) -> str:
-    """The anchor mkdocs gives a heading (its toc extension's default): lower case, punctuation dropped, spaces and
-    dashes as one dash."""
-    text = re.sub(r"[^\w\s-]", "", heading.strip().lower())
-    return re.sub(r"[-\s]+", "-", text).strip("-")
+    """The anchor mkdocs gives a heading: its toc extension's own slugify."""
+    return slugify(heading.strip(), "-")
 
 
 def anchors(page: Path) -> set[str]:
