@@ -18,6 +18,7 @@ import functools
 from collections import defaultdict
 from pathlib import Path
 
+import networkx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,43 +109,13 @@ def graph() -> dict[str, set[str]]:
 
 
 def cycles(nodes, edges) -> list[list[str]]:
-    """The strongly connected components of more than one node (Tarjan's algorithm, iteratively)."""
-    index, low, on_stack, stack, found, counter = {}, {}, set(), [], [], [0]
-    for start in nodes:
-        if start in index:
-            continue
-        work = [(start, iter(sorted(edges.get(start, ()))))]
-        index[start] = low[start] = counter[0]
-        counter[0] += 1
-        stack.append(start)
-        on_stack.add(start)
-        while work:
-            node, children = work[-1]
-            child = next(children, None)
-            if child is not None:
-                if child not in index:
-                    index[child] = low[child] = counter[0]
-                    counter[0] += 1
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, iter(sorted(edges.get(child, ())))))
-                elif child in on_stack:
-                    low[node] = min(low[node], index[child])
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[node])
-            if low[node] == index[node]:
-                component = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.append(member)
-                    if member == node:
-                        break
-                if len(component) > 1:
-                    found.append(sorted(component))
-    return found
+    """The import cycles: strongly connected components of more than one node (networkx's)."""
+    graph = networkx.DiGraph()
+    graph.add_nodes_from(nodes)
+    graph.add_edges_from((source, target) for source, targets in edges.items() for target in targets)
+    return sorted(
+        sorted(component) for component in networkx.strongly_connected_components(graph) if len(component) > 1
+    )
 
 
 def test_no_import_cycle_between_files():
