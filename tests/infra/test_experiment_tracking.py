@@ -4,15 +4,18 @@ policy."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import zipfile
 
+import botocore.session
 import pytest
 from aws_cdk.assertions import Match, Template
 
 from blueprint.packages import tracking_zip
 from infra.constructs.experiment_tracking import ARTIFACTS_PREFIX, LOGGING_ACTIONS, READING_ACTIONS
+from tests.infra.request_shapes import validation_errors
 from tests.infra.synth import role_statements
 
 
@@ -169,3 +172,29 @@ def test_the_build_code_runs_from_its_archive_alone(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "--execution-arn" in result.stdout
+
+
+def test_the_server_fits_the_create_mlflow_tracking_server_api(dev):
+    """The server's properties as a CreateMlflowTrackingServer request: botocore's shapes, and the patterns of the
+    name and the artifact store (account-and-region tokens as the longest values they take)."""
+    (server,) = dev.find_resources("AWS::SageMaker::MlflowTrackingServer").values()
+    properties = server["Properties"]
+    request = {
+        "TrackingServerName": properties["TrackingServerName"],
+        "ArtifactStoreUri": text(properties["ArtifactStoreUri"])
+        .replace("<AWS::AccountId>", "123456789012")
+        .replace("<AWS::Region>", "ap-southeast-2"),
+        "RoleArn": "arn:aws:iam::123456789012:role/server",
+        "TrackingServerSize": properties["TrackingServerSize"],
+        "AutomaticModelRegistration": properties["AutomaticModelRegistration"],
+    }
+    assert validation_errors("CreateMlflowTrackingServer", request) == ""
+    members = (
+        botocore.session.get_session()
+        .get_service_model("sagemaker")
+        .shape_for("CreateMlflowTrackingServerRequest")
+        .members
+    )
+    for name in ("TrackingServerName", "ArtifactStoreUri"):
+        assert re.fullmatch(members[name].metadata["pattern"], request[name]), name
+        assert len(request[name]) <= members[name].metadata["max"], name
