@@ -19,7 +19,7 @@ STAGE ?=
 DEMO_DIR := work/demo
 DEMO_ROWS ?= 20000
 
-.PHONY: help venv venv-ml lock demo test lint docs synth golden definition diff deploy deploy-serving destroy deploy-cicd upload-source clean require-stage
+.PHONY: help venv venv-ml lock demo test lint docs schema synth golden definition diff deploy deploy-serving destroy deploy-cicd upload-source clean require-stage
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -88,6 +88,9 @@ test: lint $(VENV)/.installed $(ML_VENV)/.installed ## ruff + every test, offlin
 
 docs: $(VENV)/.installed ## the documentation site (docs/, mkdocs.yml) into build/site, offline; any warning fails it
 	$(OFFLINE) $(VENV)/bin/mkdocs build --strict --quiet
+
+schema: $(VENV)/.installed ## write the config's JSON Schemas (schema/) and docs/configuration-reference.md from its models
+	$(OFFLINE) $(VENV)/bin/python -m blueprint.config_schema
 
 synth: $(VENV)/.installed node_modules/.installed ## synthesize every stage (or STAGE=dev) into cdk.out, offline
 	$(OFFLINE) npx cdk synth --no-notices --quiet $(if $(STAGE),-c stage=$(STAGE))

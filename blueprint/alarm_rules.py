@@ -30,13 +30,13 @@ TREAT_MISSING_DATA = "missing"
 def alarm_rules(endpoint: str, contract: DatasetContract, stage: StageConfig) -> list[AlarmRule]:
     """The endpoint's drift and model-quality alarms (and fairness ones), with the stage's settings (cdk.json)."""
     periods = {
-        "evaluation_periods": stage.alarm_evaluation_periods,
-        "datapoints_to_alarm": stage.alarm_datapoints,
+        "evaluation_periods": stage.monitoring.alarm_evaluation_periods,
+        "datapoints_to_alarm": stage.monitoring.alarm_datapoints,
         "treat_missing_data": TREAT_MISSING_DATA,
     }
     worse = "LessThanThreshold" if contract.metric.higher_is_better else "GreaterThanThreshold"
     rules = [
-        AlarmRule(drift_alarm_name(endpoint), LARGEST_DRIFT, stage.drift_threshold, **periods),
+        AlarmRule(drift_alarm_name(endpoint), LARGEST_DRIFT, stage.monitoring.drift_threshold, **periods),
         AlarmRule(
             model_quality_alarm_name(endpoint),
             quality_metric(contract.metric.name),

@@ -1,22 +1,29 @@
-"""The platform's configuration: frozen dataclasses read once from the `platform` key of cdk.json context.
+"""The platform's configuration: typed, frozen sections read once from the `platform` key of cdk.json context.
+
+Each stage has a section per concern (`etl`, `build`, `tuning`, `serving`, `rollout`, `monitoring`) besides where it
+goes; `cicd` configures the pipelines. The models here are the one source of the JSON Schema of that key
+(`schema/platform.schema.json`, which editors use to complete and check cdk.json) and of the configuration reference
+(`docs/configuration-reference.md`); `python -m blueprint.config_schema` writes both.
 
 Values can be overridden on the command line with `-c platform.<path>=<value>`, for example
-`-c platform.prefix=acme` or `-c platform.stages.prod.account=111122223333`; `-c stage=<name>` limits
-the app to one stage. Every error names the key and cdk.json.
+`-c platform.prefix=acme` or `-c platform.stages.prod.account=111122223333`; `-c stage=<name>` limits the app to one
+stage. Every error names the key, cdk.json and what the key takes.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import math
 import re
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 from blueprint.naming import (
     SAGEMAKER_NAME_LENGTH,
@@ -32,10 +39,6 @@ CICD_KEY = "cicd"
 STAGE_SELECTOR = "stage"
 SOURCE = "cdk.json"
 
-REMOVAL_POLICIES = ("retain", "destroy")
-GLUE_WORKER_TYPES = ("G.1X", "G.2X", "G.4X", "G.8X")
-ROLLOUTS = ("all_at_once", "canary", "linear")
-TUNING_STRATEGIES = ("Bayesian", "Random", "Hyperband", "Grid")
 MAX_ROLLOUT_BAKE_MINUTES = 60  # SageMaker waits at most 3600 s between traffic shifts
 # SageMaker's bounds on a whole blue/green update (BlueGreenUpdatePolicy.MaximumExecutionTimeoutInSeconds in its API;
 # tests/infra/test_config.py holds them to botocore's model), and the time allowed to provision the new fleet.
@@ -49,27 +52,41 @@ LOCAL_STORAGE_FAMILIES = frozenset(
     "p6e-gb200".split()
 )
 MAX_PREFIX_AND_STAGE = 20
-_SCHEDULE = re.compile(r"^(cron\([^()]+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
-_NAME = re.compile(r"^[a-z][a-z0-9-]{1,20}$")
-_ACCOUNT = re.compile(r"^\d{12}$")
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-_CONNECTION = re.compile(r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[\w-]+$")
-_REPOSITORY = re.compile(r"^[\w.-]+(/[\w.-]+)+$")
-_BRANCH = re.compile(r"^[\w./-]{1,100}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):key/[\w-]+$")
 
 
 class ConfigError(ValueError):
     """A configuration value is missing, unknown or invalid; the message names the key and the file."""
 
 
-_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):key/[\w-]+$")
+def _invalid(key: str, message: str) -> PydanticCustomError:
+    """A rule of the config broken at `key` (relative to the section that checks it, '' for the section itself)."""
+    return PydanticCustomError("config", message, {"key": key})
 
 
-def _key_arn_of(arn: str, account: str | None, region: str | None) -> bool:
-    """Whether `arn` is a KMS key's ARN, in `account` and `region` where they are given."""
-    match = _KEY_ARN.match(arn)
-    return bool(match) and account in (None, match["account"]) and region in (None, match["region"])
+def _matching(pattern: str, what: str) -> Any:
+    """Text matching `pattern` (in the JSON Schema too); otherwise the error says it is not `what`."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.match(value):
+            raise _invalid("", f"{value!r} is not {what}")
+        return value
+
+    return Annotated[str, AfterValidator(check), Field(json_schema_extra={"pattern": pattern})]
+
+
+Account = _matching(r"^\d{12}$", "a 12-digit AWS account id")
+Region = _matching(r"^[a-z]{2}(-gov)?-[a-z]+-\d$", "an AWS region such as 'eu-west-1'")
+Schedule = _matching(
+    r"^(cron\([^()]+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$",
+    "an EventBridge schedule such as 'cron(0 2 * * ? *)' or 'rate(1 day)'",
+)
+InstanceType = _matching(r"^ml\.[a-z0-9-]+\.[a-z0-9]+$", "a SageMaker instance type such as 'ml.m5.large'")
+Email = _matching(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", "an e-mail address")
+Name = _matching(r"^[a-z][a-z0-9-]{1,20}$", "2-21 characters of a-z, 0-9 and '-', starting with a letter")
+Emails = tuple[Email, ...]  # from -c: comma-separated
+Rollout = Literal["all_at_once", "canary", "linear"]
 
 
 def instance_family(instance_type: str) -> str:
@@ -85,7 +102,7 @@ def rollout_shifts(mode: str, step_instances: int, max_instances: int) -> int:
         return 2
     if mode == "linear":
         return math.ceil(max_instances / step_instances)
-    raise ValueError(f"unknown rollout {mode!r}: use {', '.join(ROLLOUTS)}")
+    raise ValueError(f"unknown rollout {mode!r}: use {', '.join(typing.get_args(Rollout))}")
 
 
 def rollout_seconds(mode: str, step_instances: int, bake_minutes: int, max_instances: int) -> int:
@@ -93,319 +110,296 @@ def rollout_seconds(mode: str, step_instances: int, bake_minutes: int, max_insta
     return PROVISIONING_ALLOWANCE_SECONDS + rollout_shifts(mode, step_instances, max_instances) * bake_minutes * 60
 
 
-@dataclass(frozen=True)
-class StageConfig:
-    """One deployment stage (dev, staging, prod): where it goes and how big it is."""
+class _Section(BaseModel):
+    """A part of the config: frozen, no key it does not know, no value converted from another type."""
 
-    name: str
-    account: str | None = None
-    region: str | None = None
-    # The ARN of the stage's data key (its DataStack's output `DataKeyArn`): serving stages in other accounts reach a
-    # release stage's models through it (set it once that stack is deployed).
-    data_key_arn: str | None = None
-    removal_policy: str = "retain"
-    endpoint_instance_type: str = "ml.m5.large"
-    min_instances: int = 1
-    max_instances: int = 4
-    # How long raw exports, which hold personal data, are kept after ingestion: the data-retention policy.
-    raw_retention_days: int = 365
-    glue_worker_type: str = "G.1X"
-    glue_workers: int = 2
-    etl_schedule: str | None = None
-    training_instance_type: str = "ml.m5.xlarge"
-    # Hosts of the training job: more than one train one model together, each on its share of the train split
-    # (sharded by S3 key; preprocessing writes one file per host).
-    training_instances: int = 1
-    processing_instance_type: str = "ml.m5.xlarge"
-    # Instances of the preprocessing job: more than one each read a share of the input's files and transform it,
-    # the transform's statistics combined over all (the other processing jobs run on one).
-    processing_instances: int = 1
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, use_attribute_docstrings=True)
+
+
+class EtlConfig(_Section):
+    """The stage's data: how long raw exports are kept, and the Glue job that curates them."""
+
+    raw_retention_days: int = Field(365, ge=1)
+    """The data-retention policy: days raw exports, which hold personal data, are kept after ingestion."""
+    worker_type: Literal["G.1X", "G.2X", "G.4X", "G.8X"] = "G.1X"
+    """Worker type of the ETL job."""
+    workers: int = Field(2, ge=2)
+    """Workers of the ETL job (Glue needs at least 2)."""
+    schedule: Schedule | None = None
+    """An EventBridge schedule (`cron(0 3 * * ? *)`, `rate(1 day)`) for catch-up ETL runs; null: on upload only."""
+
+
+class BuildConfig(_Section):
+    """The model-build pipeline: the defaults of its instance parameters, and its champion gate."""
+
+    processing_instance_type: InstanceType = "ml.m5.xlarge"
+    """Default of the pipeline's processing jobs (and of batch scoring's)."""
+    processing_instances: int = Field(1, ge=1)
+    """Preprocessing's instances (default of `ProcessingInstanceCount`): more than one each read a share of the
+    input's files, the transform's statistics combined over all; the other processing jobs run on one."""
+    training_instance_type: InstanceType = "ml.m5.xlarge"
+    """Default of the pipeline's training job."""
+    training_instances: int = Field(1, ge=1)
+    """Hosts that train one model together (default of `TrainingInstanceCount`), each on its files of the train
+    split."""
     spot_training: bool = False
-    champion_tolerance: float = 0.01
-    # Monitoring: an alarm fires when `alarm_datapoints` of the last `alarm_evaluation_periods` monitoring runs
-    # breach (the largest feature drift above `drift_threshold`, a distance; the contract's metric worse than its
-    # threshold); a retraining starts at most once per alarm episode and `retrain_cooldown_hours` apart.
-    drift_threshold: float = 0.1
-    alarm_evaluation_periods: int = 3
-    alarm_datapoints: int = 2
-    retrain_cooldown_hours: float = 12.0
-    # Where a serving stage is monitored (`monitor`): its monitoring pipeline (our own jobs) runs on
-    # `monitor_schedule` (hourly by default) over the last `monitor_window_hours` of captured traffic (the
-    # schedule's period). `notify` lists the e-mail addresses the stage's topic tells of alarms, failed runs, models
-    # waiting for approval and retraining decisions.
-    # Tuning: `tuning_trials` training jobs (0: one, untuned) over ml_code/training/search_space.json, `tuning_parallel`
-    # at a time, searched with `tuning_strategy`; the best one's model goes on to evaluation.
-    tuning_trials: int = 0
-    tuning_parallel: int = 2
-    tuning_strategy: str = "Bayesian"
-    monitor: bool = False
-    monitor_schedule: str = "cron(0 * ? * * *)"
-    monitor_window_hours: int = 1
-    monitor_instance_type: str = "ml.m5.large"
-    notify: tuple[str, ...] = ()
-    # Serving (a ServingStack when `serving` is on): the endpoint's instances autoscale between min_instances and
-    # max_instances on `target_invocations_per_instance` (per minute); `capture_percentage` of requests are captured
-    # for monitoring. An update rolls out blue/green: all at once, or a canary of `rollout_step_instances`
-    # (linear: steps of that many) with `rollout_bake_minutes` between shifts, and rolls back when the endpoint's
-    # 5XX errors (`rollback_5xx_errors` a minute) or p99 model latency (`rollback_latency_ms`) alarm.
-    # `batch_schedule` scores the curated data with the newest Approved model periodically.
-    serving: bool = False
-    capture_percentage: int = 100
-    target_invocations_per_instance: int = 600
-    rollout: str = "all_at_once"
-    rollout_step_instances: int = 1
-    rollout_bake_minutes: int = 10
-    rollback_5xx_errors: int = 5
-    rollback_latency_ms: int = 500
-    batch_schedule: str | None = None
+    """Managed spot training, with checkpoints."""
+    champion_tolerance: float = Field(0.01, ge=0, lt=1)
+    """The largest shortfall against the approved model that still passes the gate."""
 
-    def __post_init__(self) -> None:
-        where = f"{CONTEXT_KEY}.stages.{self.name}"
-        if self.account is not None and not _ACCOUNT.match(self.account):
-            raise ConfigError(f"{where}.account in {SOURCE}: {self.account!r} is not a 12-digit AWS account id")
-        if self.region is not None and not _REGION.match(self.region):
-            raise ConfigError(f"{where}.region in {SOURCE}: {self.region!r} is not an AWS region such as 'eu-west-1'")
-        if self.removal_policy not in REMOVAL_POLICIES:
-            raise ConfigError(
-                f"{where}.removal_policy in {SOURCE}: {self.removal_policy!r} is not one of {list(REMOVAL_POLICIES)}"
-            )
-        if self.glue_worker_type not in GLUE_WORKER_TYPES:
-            raise ConfigError(
-                f"{where}.glue_worker_type in {SOURCE}: {self.glue_worker_type!r} is not one of "
-                f"{list(GLUE_WORKER_TYPES)}"
-            )
-        if self.raw_retention_days < 1:
-            raise ConfigError(
-                f"{where}.raw_retention_days in {SOURCE}: {self.raw_retention_days!r} must be at least 1, the days "
-                "raw exports are kept after ingestion"
-            )
-        if self.glue_workers < 2:
-            raise ConfigError(
-                f"{where}.glue_workers in {SOURCE}: Glue needs at least 2 workers, got {self.glue_workers}"
-            )
-        for key in ("etl_schedule", "batch_schedule"):
-            schedule = getattr(self, key)
-            if schedule is not None and not _SCHEDULE.match(schedule):
-                raise ConfigError(
-                    f"{where}.{key} in {SOURCE}: {schedule!r} is not an EventBridge schedule such as "
-                    "'cron(0 2 * * ? *)' or 'rate(1 day)'"
-                )
-        if not 0 <= self.champion_tolerance < 1:
-            raise ConfigError(
-                f"{where}.champion_tolerance in {SOURCE}: {self.champion_tolerance!r} must be in [0, 1), the largest "
-                "shortfall against the approved model that still passes"
-            )
-        trials, parallel = self.tuning_trials, self.tuning_parallel
-        if trials < 0 or parallel < 1 or (trials and parallel > trials):
-            raise ConfigError(
-                f"{where}.tuning_trials/tuning_parallel in {SOURCE}: need trials >= 0 (0: no tuning) and 1 <= parallel "
-                f"<= trials, got {self.tuning_trials} and {self.tuning_parallel}"
-            )
-        for key, what in (
-            ("training_instances", "the hosts that train one model together"),
-            ("processing_instances", "the instances that preprocess the input together"),
-        ):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"{where}.{key} in {SOURCE}: {getattr(self, key)!r} must be at least 1, {what}")
-        if self.tuning_strategy not in TUNING_STRATEGIES:
-            raise ConfigError(
-                f"{where}.tuning_strategy in {SOURCE}: {self.tuning_strategy!r} is not one of {list(TUNING_STRATEGIES)}"
-            )
-        if self.data_key_arn is not None and not _key_arn_of(self.data_key_arn, self.account, self.region):
-            raise ConfigError(
-                f"{where}.data_key_arn in {SOURCE}: {self.data_key_arn!r} is not the ARN of a KMS key in the stage's "
-                "account and region, such as 'arn:aws:kms:eu-west-1:111122223333:key/<key id>' (the stage's DataStack "
-                "output DataKeyArn)"
-            )
-        if self.monitor and not self.serving:
-            raise ConfigError(f"{where}.monitor in {SOURCE}: only a serving stage has an endpoint to monitor")
-        if not _SCHEDULE.match(self.monitor_schedule) or not self.monitor_schedule.startswith("cron("):
-            raise ConfigError(
-                f"{where}.monitor_schedule in {SOURCE}: {self.monitor_schedule!r} is not a cron expression such as "
-                "'cron(0 * ? * * *)' (on the hour: each run monitors the window that ends then)"
-            )
-        if not 1 <= self.monitor_window_hours <= 24:
-            raise ConfigError(
-                f"{where}.monitor_window_hours in {SOURCE}: {self.monitor_window_hours!r} must be 1 to 24, the hours "
-                "between two runs of monitor_schedule"
-            )
-        for address in self.notify:
-            if not _EMAIL.match(address):
-                raise ConfigError(f"{where}.notify in {SOURCE}: {address!r} is not an e-mail address")
-        for key in (
-            "training_instance_type",
-            "processing_instance_type",
-            "endpoint_instance_type",
-            "monitor_instance_type",
-        ):
-            if not getattr(self, key).startswith("ml."):
-                raise ConfigError(f"{where}.{key} in {SOURCE}: {getattr(self, key)!r} is not a SageMaker instance type")
-        if not 0 < self.drift_threshold <= 1:
-            raise ConfigError(
-                f"{where}.drift_threshold in {SOURCE}: {self.drift_threshold!r} must be in (0, 1], a distance between "
-                "two distributions"
-            )
-        if not 1 <= self.alarm_datapoints <= self.alarm_evaluation_periods:
-            raise ConfigError(
-                f"{where}.alarm_datapoints/alarm_evaluation_periods in {SOURCE}: need 1 <= datapoints <= periods, "
-                f"got {self.alarm_datapoints} and {self.alarm_evaluation_periods}"
-            )
-        if self.retrain_cooldown_hours < 0:
-            raise ConfigError(
-                f"{where}.retrain_cooldown_hours in {SOURCE}: {self.retrain_cooldown_hours!r} must not be negative"
-            )
-        if not 1 <= self.min_instances <= self.max_instances:
-            raise ConfigError(
-                f"{where}.min_instances/max_instances in {SOURCE}: need 1 <= min <= max, "
-                f"got {self.min_instances} and {self.max_instances}"
-            )
-        self._validate_serving(where)
 
-    def _validate_serving(self, where: str) -> None:
-        if instance_family(self.endpoint_instance_type) in LOCAL_STORAGE_FAMILIES:
-            raise ConfigError(
-                f"{where}.endpoint_instance_type in {SOURCE}: {self.endpoint_instance_type!r} has local instance "
-                "storage, which the endpoint's KMS key does not encrypt (SageMaker's CreateEndpointConfig); pick a "
-                "family without it (ml.m5.large, not ml.m5d.large; ml.p3 among the GPU families)"
+class TuningConfig(_Section):
+    """Hyperparameter tuning in place of the one training job, over `ml_code/training/search_space.json`."""
+
+    trials: int = Field(0, ge=0)
+    """Training jobs of the tuning job; 0: no tuning (the best trial's model goes on to evaluation)."""
+    parallel: int = Field(2, ge=1)
+    """Tuning's training jobs at a time, at most `trials`."""
+    strategy: Literal["Bayesian", "Random", "Hyperband", "Grid"] = "Bayesian"
+    """How SageMaker searches."""
+
+    @model_validator(mode="after")
+    def _parallel_within_trials(self) -> TuningConfig:
+        if self.trials and self.parallel > self.trials:
+            raise _invalid("parallel", f"{self.parallel} jobs at a time is more than the {self.trials} trials")
+        return self
+
+
+class ServingConfig(_Section):
+    """The stage's endpoint (a ServingStack when `enabled`), its autoscaling and its batch scoring."""
+
+    enabled: bool = False
+    """A ServingStack for the stage: an endpoint serving the release stage's Approved models."""
+    instance_type: InstanceType = "ml.m5.large"
+    """Instance type of the endpoint; no family with local instance storage (`ml.m5d`, `ml.g4dn`, `ml.g5`, `ml.p5`,
+    `ml.trn1`, ...), which the endpoint's KMS key does not encrypt."""
+    min_instances: int = Field(1, ge=1)
+    """Autoscaling floor of the endpoint, and its initial count."""
+    max_instances: int = Field(4, ge=1)
+    """Autoscaling ceiling of the endpoint (equal to `min_instances`: a fixed fleet)."""
+    target_invocations_per_instance: int = Field(600, ge=1)
+    """Autoscaling's target: invocations per instance a minute."""
+    capture_percentage: int = Field(100, ge=1, le=100)
+    """Share of requests captured for monitoring, 1-100."""
+    batch_schedule: Schedule | None = None
+    """An EventBridge schedule on which batch scoring scores the curated data with the newest Approved model; null:
+    on demand only."""
+
+    @model_validator(mode="after")
+    def _a_fleet_to_serve_from(self) -> ServingConfig:
+        if self.min_instances > self.max_instances:
+            raise _invalid("min_instances", f"{self.min_instances} is more than max_instances ({self.max_instances})")
+        if instance_family(self.instance_type) in LOCAL_STORAGE_FAMILIES:
+            raise _invalid(
+                "instance_type",
+                f"{self.instance_type!r} has local instance storage, which the endpoint's KMS key does not encrypt "
+                "(SageMaker's CreateEndpointConfig); pick a family without it (ml.m5.large, not ml.m5d.large; ml.p3 "
+                "among the GPU families)",
             )
-        if not 1 <= self.capture_percentage <= 100:
-            raise ConfigError(
-                f"{where}.capture_percentage in {SOURCE}: {self.capture_percentage!r} must be 1-100, the share of "
-                "requests captured for monitoring"
+        return self
+
+
+class RolloutConfig(_Section):
+    """How an endpoint update rolls out (blue/green) and what rolls it back."""
+
+    mode: Rollout = "all_at_once"
+    """How the update shifts traffic: all at once, a canary then the rest, or linear steps."""
+    step_instances: int = Field(1, ge=1)
+    """The canary's size or the linear step, in instances: at most half of `serving.min_instances`, and a linear
+    step at least 10 % of `serving.max_instances`."""
+    bake_minutes: int = Field(10, ge=0, le=MAX_ROLLOUT_BAKE_MINUTES)
+    """Baking time between shifts and before the old fleet goes, 0-60 (SageMaker's longest wait)."""
+    rollback_5xx_errors: int = Field(5, ge=1)
+    """5XX responses a minute that roll an update back."""
+    rollback_latency_ms: int = Field(500, ge=1)
+    """p99 model latency, in milliseconds, that rolls an update back."""
+
+
+class MonitoringConfig(_Section):
+    """The monitoring pipeline on a serving stage's endpoint, its alarms, and the retraining they start."""
+
+    enabled: bool = False
+    """The monitoring pipeline (our own jobs), its metrics and alarms on the stage's endpoint (a serving stage)."""
+    schedule: Schedule = "cron(0 * ? * * *)"
+    """When the pipeline runs: a cron expression, on the hour (each run monitors the window that ends then)."""
+    window_hours: int = Field(1, ge=1, le=24)
+    """The hours of captured traffic each run monitors (the schedule's period), 1-24."""
+    instance_type: InstanceType = "ml.m5.large"
+    """Instance type of the monitoring jobs."""
+    drift_threshold: float = Field(0.1, gt=0, le=1)
+    """The drift alarm's threshold on the largest feature drift, a distance between two distributions, in (0, 1]."""
+    alarm_evaluation_periods: int = Field(3, ge=1)
+    """Monitoring runs an alarm looks at."""
+    alarm_datapoints: int = Field(2, ge=1)
+    """Breaching runs among them that put an alarm in ALARM, at most `alarm_evaluation_periods`."""
+    retrain_cooldown_hours: float = Field(12.0, ge=0)
+    """The least time between two retrainings the guard starts (at most one per alarm episode)."""
+
+    @model_validator(mode="after")
+    def _runs_to_alarm_on(self) -> MonitoringConfig:
+        if not self.schedule.startswith("cron("):
+            raise _invalid(
+                "schedule",
+                f"{self.schedule!r} is not a cron expression such as 'cron(0 * ? * * *)' (on the hour: each run "
+                "monitors the window that ends then)",
             )
-        for key in ("target_invocations_per_instance", "rollback_5xx_errors", "rollback_latency_ms"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"{where}.{key} in {SOURCE}: {getattr(self, key)!r} must be at least 1")
-        if self.rollout not in ROLLOUTS:
-            raise ConfigError(f"{where}.rollout in {SOURCE}: {self.rollout!r} is not one of {list(ROLLOUTS)}")
-        if not 0 <= self.rollout_bake_minutes <= MAX_ROLLOUT_BAKE_MINUTES:
-            raise ConfigError(
-                f"{where}.rollout_bake_minutes in {SOURCE}: {self.rollout_bake_minutes!r} must be 0-"
-                f"{MAX_ROLLOUT_BAKE_MINUTES}, SageMaker's longest wait between traffic shifts"
+        if self.alarm_datapoints > self.alarm_evaluation_periods:
+            raise _invalid(
+                "alarm_datapoints",
+                f"{self.alarm_datapoints} is more than alarm_evaluation_periods ({self.alarm_evaluation_periods})",
             )
-        if self.rollout == "all_at_once":
+        return self
+
+
+class StageConfig(_Section):
+    """One deployment stage (dev, staging, prod): where it goes and what runs in it, a section per concern."""
+
+    name: SkipJsonSchema[str] = Field(exclude=True)
+    """The stage's key in `stages` (set from it, never written)."""
+    account: Account | None = None
+    """12-digit account; null deploys to the account of your credentials."""
+    region: Region | None = None
+    """Region; null deploys to the region of your credentials."""
+    data_key_arn: str | None = None
+    """The ARN of the stage's data key (its DataStack's output `DataKeyArn`): required of the release stage once a
+    serving stage is in another account, which reads the models with this key."""
+    removal_policy: Literal["retain", "destroy"] = "retain"
+    """What happens to buckets and keys when they leave the stack."""
+    notify: Emails = ()
+    """E-mail addresses the stage's topic tells of alarms, failed runs, models waiting for approval and retraining
+    decisions."""
+    etl: EtlConfig = Field(default_factory=EtlConfig)
+    build: BuildConfig = Field(default_factory=BuildConfig)
+    tuning: TuningConfig = Field(default_factory=TuningConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StageConfig:
+        match = _KEY_ARN.match(self.data_key_arn or "")
+        if self.data_key_arn is not None and not (
+            match and self.account in (None, match["account"]) and self.region in (None, match["region"])
+        ):
+            raise _invalid(
+                "data_key_arn",
+                f"{self.data_key_arn!r} is not the ARN of a KMS key in the stage's account and region, such as "
+                "'arn:aws:kms:eu-west-1:111122223333:key/<key id>' (the stage's DataStack output DataKeyArn)",
+            )
+        if self.monitoring.enabled and not self.serving.enabled:
+            raise _invalid("monitoring.enabled", "only a serving stage (serving.enabled) has an endpoint to monitor")
+        self._check_rollout()
+        return self
+
+    def _check_rollout(self) -> None:
+        """SageMaker's rules for a blue/green update of this stage's fleet: a canary is at most 50 % of it, a linear
+        step 10-50 %, whatever its size between min and max instances; the whole update within its time limit."""
+        rollout, serving = self.rollout, self.serving
+        if rollout.mode == "all_at_once":
             return
-        # SageMaker: a canary is at most 50 % of the fleet, a linear step 10-50 %; the fleet is anywhere
-        # between min and max instances when a rollout starts.
-        step = self.rollout_step_instances
-        if step < 1 or 2 * step > self.min_instances:
-            raise ConfigError(
-                f"{where}.rollout_step_instances in {SOURCE}: a {self.rollout} step of {step} instance(s) must be at "
-                f"least 1 and at most half of min_instances ({self.min_instances}); a {self.rollout} rollout needs "
-                "min_instances >= 2"
+        step = rollout.step_instances
+        if 2 * step > serving.min_instances:
+            raise _invalid(
+                "rollout.step_instances",
+                f"a {rollout.mode} step of {step} instance(s) must be at most half of serving.min_instances "
+                f"({serving.min_instances}); a {rollout.mode} rollout needs min_instances >= 2",
             )
-        if self.rollout == "linear" and 10 * step < self.max_instances:
-            raise ConfigError(
-                f"{where}.rollout_step_instances in {SOURCE}: a linear step of {step} instance(s) is under 10 % of "
-                f"max_instances ({self.max_instances}), SageMaker's smallest linear step"
+        if rollout.mode == "linear" and 10 * step < serving.max_instances:
+            raise _invalid(
+                "rollout.step_instances",
+                f"a linear step of {step} instance(s) is under 10 % of serving.max_instances "
+                f"({serving.max_instances}), SageMaker's smallest linear step",
             )
-        needed = rollout_seconds(self.rollout, step, self.rollout_bake_minutes, self.max_instances)
+        needed = rollout_seconds(rollout.mode, step, rollout.bake_minutes, serving.max_instances)
         if needed > MAX_UPDATE_SECONDS:
-            shifts = rollout_shifts(self.rollout, step, self.max_instances)
-            raise ConfigError(
-                f"{where}.rollout_bake_minutes/rollout_step_instances in {SOURCE}: a {self.rollout} rollout of "
-                f"{shifts} shift(s) baking {self.rollout_bake_minutes} min each, plus "
+            shifts = rollout_shifts(rollout.mode, step, serving.max_instances)
+            raise _invalid(
+                "rollout.bake_minutes",
+                f"a {rollout.mode} rollout of {shifts} shift(s) baking {rollout.bake_minutes} min each, plus "
                 f"{PROVISIONING_ALLOWANCE_SECONDS} s to provision, takes {needed} s, over SageMaker's limit of "
-                f"{MAX_UPDATE_SECONDS} s for an update; "
-                "bake for less or step by more instances"
+                f"{MAX_UPDATE_SECONDS} s for an update; bake for less or step by more instances "
+                "(rollout.step_instances)",
             )
 
 
-@dataclass(frozen=True)
-class CicdConfig:
-    """The CI/CD pipelines (the `cicd` key): where their source comes from, where they run, which stage releases.
+class CicdConfig(_Section):
+    """The CI/CD pipelines: where their source comes from, where they run, which stage releases.
 
-    The source is the `repository` branch through the CodeConnections connection `connection_arn`, or, without
-    one, a zip of the repository uploaded to the pipelines' source bucket (`make upload-source`). They run in
-    `account`/`region` (default: the first stage's). Models are trained and approved in `release_stage` (default:
-    the first serving stage), and every serving stage serves that stage's Approved packages. `notify` lists the
-    e-mail addresses told of approvals waiting, rejected packages and failed runs. The smoke test fails an endpoint
-    whose median round trip is over `smoke_test_latency_ms`.
-    """
+    The source is the `repository` branch through the CodeConnections connection `connection_arn`, or, without one,
+    a zip of the repository uploaded to the pipelines' source bucket (`make upload-source`)."""
 
-    connection_arn: str | None = None
-    repository: str | None = None
-    branch: str = "main"
-    account: str | None = None
-    region: str | None = None
+    connection_arn: (
+        _matching(
+            r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[\w-]+$",
+            "a CodeConnections connection ARN such as 'arn:aws:codeconnections:eu-west-1:111122223333:connection/<id>'",
+        )
+        | None
+    ) = None
+    """A CodeConnections connection; null: the S3 source (`make upload-source`)."""
+    repository: _matching(r"^[\w.-]+(/[\w.-]+)+$", "'owner/name'") | None = None
+    """`owner/name` of the repository, with `connection_arn`."""
+    branch: _matching(r"^[\w./-]{1,100}$", "a branch name") = "main"
+    """The branch whose pushes run the commit pipeline."""
+    account: Account | None = None
+    """The tooling account; null: the first stage's."""
+    region: Region | None = None
+    """The tooling region; null: the first stage's."""
     release_stage: str | None = None
-    notify: tuple[str, ...] = ()
-    smoke_test_latency_ms: int = 1000
+    """The stage whose approved models every serving stage serves; null: the first serving stage."""
+    notify: Emails = ()
+    """E-mail addresses told of approvals waiting, rejections and failed runs."""
+    smoke_test_latency_ms: int = Field(1000, ge=1)
+    """The smoke test's bound on an endpoint's median round trip, in milliseconds."""
 
-    def __post_init__(self) -> None:
-        where = f"{CONTEXT_KEY}.{CICD_KEY}"
-        if self.connection_arn is not None and not _CONNECTION.match(self.connection_arn):
-            raise ConfigError(
-                f"{where}.connection_arn in {SOURCE}: {self.connection_arn!r} is not a CodeConnections connection ARN "
-                "such as 'arn:aws:codeconnections:eu-west-1:111122223333:connection/<id>'"
-            )
+    @model_validator(mode="after")
+    def _one_source(self) -> CicdConfig:
         if (self.connection_arn is None) != (self.repository is None):
-            raise ConfigError(
-                f"{where}.connection_arn and {where}.repository in {SOURCE}: give both (a repository through a "
-                "CodeConnections connection) or neither (a zip uploaded with `make upload-source`)"
+            raise _invalid(
+                "connection_arn/repository",
+                "give both (a repository through a CodeConnections connection) or neither (a zip uploaded with "
+                "`make upload-source`)",
             )
-        if self.repository is not None and not _REPOSITORY.match(self.repository):
-            raise ConfigError(f"{where}.repository in {SOURCE}: {self.repository!r} is not 'owner/name'")
-        if not _BRANCH.match(self.branch):
-            raise ConfigError(f"{where}.branch in {SOURCE}: {self.branch!r} is not a branch name")
-        if self.account is not None and not _ACCOUNT.match(self.account):
-            raise ConfigError(f"{where}.account in {SOURCE}: {self.account!r} is not a 12-digit AWS account id")
-        if self.region is not None and not _REGION.match(self.region):
-            raise ConfigError(f"{where}.region in {SOURCE}: {self.region!r} is not an AWS region such as 'eu-west-1'")
-        if self.smoke_test_latency_ms < 1:
-            raise ConfigError(
-                f"{where}.smoke_test_latency_ms in {SOURCE}: {self.smoke_test_latency_ms!r} must be at least 1"
-            )
-        for address in self.notify:
-            if not _EMAIL.match(address):
-                raise ConfigError(f"{where}.notify in {SOURCE}: {address!r} is not an e-mail address")
+        return self
 
 
-@dataclass(frozen=True)
-class PlatformConfig:
-    """Everything the CDK app needs to know, validated before any construct is built."""
+class PlatformConfig(_Section):
+    """Everything the CDK app needs to know (the `platform` key of cdk.json's context), validated before any
+    construct is built."""
 
-    prefix: str
+    prefix: Name
+    """Starts every physical name (`<prefix>-<stage>-...`); with a stage's name at most 20 characters."""
     dataset_contract: str
-    stages: tuple[StageConfig, ...]
-    cicd: CicdConfig = CicdConfig()
+    """The dataset contract (`ml_code/contracts/<name>.json`) the platform trains on; with the prefix and each stage
+    it names SageMaker resources of at most 63 characters, checked at load."""
+    stages: dict[Name, StageConfig] = Field(min_length=1)
+    """One entry per stage (`dev`, `staging`, `prod`), by name."""
+    cicd: CicdConfig = Field(default_factory=CicdConfig)
 
-    def __post_init__(self) -> None:
-        if not _NAME.match(self.prefix):
-            raise ConfigError(
-                f"{CONTEXT_KEY}.prefix in {SOURCE}: {self.prefix!r} must be 2-21 characters of a-z, 0-9 and '-', "
-                "starting with a letter"
-            )
-        if not self.stages:
-            raise ConfigError(f"{CONTEXT_KEY}.stages in {SOURCE}: configure at least one stage")
-        for stage in self.stages:
-            if not _NAME.match(stage.name):
-                raise ConfigError(
-                    f"{CONTEXT_KEY}.stages in {SOURCE}: stage name {stage.name!r} must be 2-21 characters "
-                    "of a-z, 0-9 and '-'"
-                )
+    @model_validator(mode="after")
+    def _consistent(self) -> PlatformConfig:
+        for stage in self.stages.values():
             if len(self.prefix) + len(stage.name) > MAX_PREFIX_AND_STAGE:
-                raise ConfigError(
-                    f"{CONTEXT_KEY}.prefix and {CONTEXT_KEY}.stages.{stage.name} in {SOURCE}: together "
-                    f"{len(self.prefix) + len(stage.name)} characters, at most {MAX_PREFIX_AND_STAGE} (bucket names "
-                    "add purpose, account and region within S3's 63)"
+                raise _invalid(
+                    f"prefix and {CONTEXT_KEY}.stages.{stage.name}",
+                    f"together {len(self.prefix) + len(stage.name)} characters, at most {MAX_PREFIX_AND_STAGE} "
+                    "(bucket names add purpose, account and region within S3's 63)",
                 )
-        names = [stage.name for stage in self.stages]
-        if len(set(names)) != len(names):
-            raise ConfigError(f"{CONTEXT_KEY}.stages in {SOURCE}: stage names must differ, got {names}")
         release = self.cicd.release_stage
-        if release is not None and release not in names:
-            raise ConfigError(
-                f"{CONTEXT_KEY}.{CICD_KEY}.release_stage in {SOURCE}: {release!r} is not a stage; stages are {names}"
-            )
+        if release is not None and release not in self.stages:
+            raise _invalid(f"{CICD_KEY}.release_stage", f"{release!r} is not a stage; stages are {list(self.stages)}")
         released_from = self.release_stage
-        elsewhere = [s.name for s in self.stages if s.serving and s.account is not None and released_from is not None]
+        elsewhere = [
+            stage.name
+            for stage in self.stages.values()
+            if stage.serving.enabled and stage.account is not None and released_from is not None
+        ]
         if elsewhere and (released_from.account is None or released_from.region is None):
-            raise ConfigError(
-                f"{CONTEXT_KEY}.stages.{released_from.name}.account and .region in {SOURCE}: serving stages "
-                f"{elsewhere} name their accounts, so the release stage {released_from.name!r}, whose models they "
-                "serve, must name its account and region too"
+            raise _invalid(
+                f"stages.{released_from.name}.account and .region",
+                f"serving stages {elsewhere} name their accounts, so the release stage {released_from.name!r}, whose "
+                "models they serve, must name its account and region too",
             )
+        return self
 
     @property
     def release_stage(self) -> StageConfig | None:
@@ -413,7 +407,7 @@ class PlatformConfig:
         default the first serving stage); None when no stage serves."""
         if self.cicd.release_stage is not None:
             return self.stage(self.cicd.release_stage)
-        return next((stage for stage in self.stages if stage.serving), None)
+        return next((stage for stage in self.stages.values() if stage.serving.enabled), None)
 
     def serves_from_another_account(self, stage: StageConfig) -> bool:
         """Whether `stage` serves models of a release stage in another account (which then shares them with it)."""
@@ -424,7 +418,7 @@ class PlatformConfig:
         """Whether a monitored `stage`'s alarms must travel to the release stage's event bus (its retrain guard): in
         another account, or in another region of the same one."""
         release = self.release_stage
-        if not stage.monitor or release is None or release.name == stage.name:
+        if not stage.monitoring.enabled or release is None or release.name == stage.name:
             return False
         other_region = release.region is not None and stage.region != release.region
         return self.serves_from_another_account(stage) or other_region
@@ -435,29 +429,33 @@ class PlatformConfig:
         return tuple(
             dict.fromkeys(
                 stage.account
-                for stage in self.stages
-                if stage.serving and stage.account and self.serves_from_another_account(stage)
+                for stage in self.stages.values()
+                if stage.serving.enabled and stage.account and self.serves_from_another_account(stage)
             )
         )
 
     @property
+    def first_stage(self) -> StageConfig:
+        """The first stage in cdk.json."""
+        return next(iter(self.stages.values()))
+
+    @property
     def tooling_account(self) -> str | None:
         """The CI/CD pipelines' account: `cicd.account`, else the first stage's; None: the deploying credentials'."""
-        return self.cicd.account or self.stages[0].account
+        return self.cicd.account or self.first_stage.account
 
     @property
     def tooling_region(self) -> str | None:
         """The CI/CD pipelines' region: `cicd.region`, else the first stage's; None: the deploying credentials'."""
-        return self.cicd.region or self.stages[0].region
+        return self.cicd.region or self.first_stage.region
 
     def stage(self, name: str) -> StageConfig:
         """The stage called `name`; an error lists the configured ones."""
-        for stage in self.stages:
-            if stage.name == name:
-                return stage
-        known = [stage.name for stage in self.stages]
+        if name in self.stages:
+            return self.stages[name]
         raise ConfigError(
-            f"unknown stage {name!r} (from -c {STAGE_SELECTOR}=...): {SOURCE} key {CONTEXT_KEY}.stages defines {known}"
+            f"unknown stage {name!r} (from -c {STAGE_SELECTOR}=...): {SOURCE} key {CONTEXT_KEY}.stages defines "
+            f"{list(self.stages)}"
         )
 
 
@@ -472,15 +470,31 @@ def load_config(context: Mapping[str, Any]) -> PlatformConfig:
     for key in sorted(context):
         if key.startswith(CONTEXT_KEY + "."):
             _apply_override(raw, key.split(".")[1:], context[key], key)
-    config = _platform_from_dict(raw)
+    try:  # through JSON: a list is a fine tuple, an int a fine float, and nothing else converts
+        config = PlatformConfig.model_validate_json(json.dumps(_named_stages(raw)), strict=True)
+    except ValidationError as error:
+        raise _config_error(error) from error
     check_sagemaker_names(config)
     return config
+
+
+def _named_stages(raw: Any) -> Any:
+    """`raw` with each stage's `name` set from its key in `stages`."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("stages"), dict):
+        return raw  # validation names what is wrong
+    for name, body in raw["stages"].items():
+        if isinstance(body, dict) and "name" in body:
+            raise ConfigError(
+                f"{CONTEXT_KEY}.stages.{name}.name in {SOURCE}: is not a key: a stage's name is its key in `stages`"
+            )
+    named = {name: {**body, "name": name} if isinstance(body, dict) else body for name, body in raw["stages"].items()}
+    return {**raw, "stages": named}
 
 
 def check_sagemaker_names(config: PlatformConfig) -> None:
     """Fail when a SageMaker name the config makes (from the prefix, a stage and the dataset contract's name) is over
     SageMaker's 63 characters, saying how long the contract's name may be."""
-    for stage in config.stages:
+    for stage in config.stages.values():
         endpoint = endpoint_name(config, stage)
         names = {
             "model package group": model_package_group_name(config, stage),
@@ -503,56 +517,90 @@ def check_sagemaker_names(config: PlatformConfig) -> None:
 def selected_stages(config: PlatformConfig, context: Mapping[str, Any]) -> tuple[StageConfig, ...]:
     """The stages to synthesize: all of them, or the one named by `-c stage=<name>`."""
     name = context.get(STAGE_SELECTOR)
-    return config.stages if name is None else (config.stage(str(name)),)
+    return tuple(config.stages.values()) if name is None else (config.stage(str(name)),)
 
 
-def _platform_from_dict(raw: Any) -> PlatformConfig:
-    _require_object(raw, CONTEXT_KEY)
-    stages_raw = raw.get("stages")
-    _require_object(stages_raw, f"{CONTEXT_KEY}.stages")
-    stages = tuple(
-        _from_dict(
-            StageConfig,
-            {"name": name, **_require_object(body, f"{CONTEXT_KEY}.stages.{name}")},
-            f"{CONTEXT_KEY}.stages.{name}",
-        )
-        for name, body in stages_raw.items()
-    )
-    nested = {"stages": stages}
-    if CICD_KEY in raw:
-        where = f"{CONTEXT_KEY}.{CICD_KEY}"
-        nested[CICD_KEY] = _from_dict(CicdConfig, _require_object(raw[CICD_KEY], where), where)
-    return _from_dict(PlatformConfig, {**raw, **nested}, CONTEXT_KEY)
+def section_at(path: typing.Sequence[str]) -> type[BaseModel] | None:
+    """The section whose key a config path's last part is (`stages.<name>` steps over a stage's name); None when the
+    path leaves the config."""
+    node: Any = PlatformConfig
+    for part in path[:-1]:
+        if isinstance(node, type) and issubclass(node, BaseModel) and part in node.model_fields:
+            node = node.model_fields[part].annotation
+        elif typing.get_origin(node) is dict:
+            node = typing.get_args(node)[1]
+        else:
+            return None
+    return node if isinstance(node, type) and issubclass(node, BaseModel) else None
 
 
-def _from_dict(cls: type, raw: Mapping[str, Any], where: str) -> Any:
-    """Instantiate a config dataclass, rejecting unknown keys, missing keys and wrong types by name."""
-    fields = {field.name: field for field in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        raise ConfigError(f"unknown key {where}.{unknown[0]} in {SOURCE}; known keys: {sorted(fields)}")
-    missing = [
-        name
-        for name, field in fields.items()
-        if name not in raw and field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
-    ]
-    if missing:
-        raise ConfigError(f"missing key {where}.{missing[0]} in {SOURCE}")
-    values = {}
-    for name, value in raw.items():
-        if name in ("stages", CICD_KEY) and cls is PlatformConfig:  # built above from their own dataclasses
-            values[name] = value
-            continue
-        values[name] = _check_type(value, hints[name], f"{where}.{name}")
-    return cls(**values)
+def _config_error(error: ValidationError) -> ConfigError:
+    problems = [_problem(detail) for detail in error.errors(include_url=False)]
+    if len(problems) == 1:
+        return ConfigError(problems[0])
+    return ConfigError(f"{len(problems)} problems in {SOURCE}:\n  " + "\n  ".join(problems))
 
 
-class _CliText(str):
-    """A value given with `-c` on the command line: text that becomes the type its key expects."""
+def _problem(detail: Mapping[str, Any]) -> str:
+    """One validation error as a sentence naming the key, the file, the rule and what the key means."""
+    path = [part for part in detail["loc"] if part != "[key]"]  # a stage's name is checked at its key
+    keys = [str(part) for part in path if not isinstance(part, int)]
+    key = ".".join([CONTEXT_KEY, *(f"[{part}]" if isinstance(part, int) else part for part in path)]).replace(".[", "[")
+    kind, value = detail["type"], detail.get("input")
+    if kind == "config":
+        relative = detail["ctx"]["key"]
+        return f"{key}{'.' + relative if relative else ''} in {SOURCE}: {detail['msg']}"
+    section = section_at(keys)
+    if kind == "extra_forbidden":
+        known = sorted(name for name, field in section.model_fields.items() if not field.exclude) if section else []
+        moved = _section_key(keys[-1]) if section is StageConfig else None
+        hint = f" (a key of the flat shape before sections: now {moved})" if moved else ""
+        return f"unknown key {key} in {SOURCE}{hint}; known keys: {known}"
+    if kind == "missing":
+        return f"missing key {key} in {SOURCE}"
+    field = section.model_fields.get(keys[-1]) if section and keys else None
+    meaning = f" ({field.description.split('.')[0]})" if field and field.description else ""
+    if kind.endswith("_type"):
+        return f"wrong type for key {key} in {SOURCE}: {detail['msg'].lower()}, got {value!r}{meaning}"
+    return f"{key} in {SOURCE}: {value!r}: {detail['msg']}{meaning}"
 
 
-def _from_cli(text: _CliText, allowed: tuple[type, ...]) -> Any:
+def _section_key(name: str) -> str | None:
+    """Where a stage's key of the flat shape before sections went: `min_instances` -> `serving.min_instances`,
+    `glue_workers` -> `etl.workers`, `monitor_schedule` -> `monitoring.schedule`; None when no one place fits."""
+    first, _, rest = name.partition("_")
+    owners = {
+        f"{section}.{key}": section
+        for section, field in StageConfig.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+        for key in field.annotation.model_fields
+        if key in (name, rest)
+    }
+    if len(owners) > 1:  # the same name first, else the section its first word begins (`etl_schedule`)
+        exact = {key: section for key, section in owners.items() if key.endswith(f".{name}")}
+        owners = exact or {key: section for key, section in owners.items() if section.startswith(first)}
+    return next(iter(owners)) if len(owners) == 1 else None
+
+
+def _plain_types(annotation: Any) -> tuple[Any, ...]:
+    """The types a key takes: `Annotated` and unions opened, a Literal as its values' type."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _plain_types(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return tuple(kind for arg in typing.get_args(annotation) for kind in _plain_types(arg))
+    if origin is Literal:
+        return tuple(dict.fromkeys(type(value) for value in typing.get_args(annotation)))
+    return (origin or annotation,)
+
+
+def _from_cli(text: str, path: list[str]) -> Any:
+    """A `-c` value as the type its key takes (text when the key is unknown: validation then names it)."""
+    section = section_at(path)
+    field = section.model_fields.get(path[-1]) if section else None
+    allowed = _plain_types(field.annotation) if field else (str,)
+    if tuple in allowed:  # a list: comma-separated
+        return [item for item in text.split(",") if item]
     if type(None) in allowed and text == "null":
         return None
     if int in allowed and re.fullmatch(r"-?\d+", text) and str not in allowed:
@@ -561,41 +609,18 @@ def _from_cli(text: _CliText, allowed: tuple[type, ...]) -> Any:
         return float(text)
     if bool in allowed and text in ("true", "false"):
         return text == "true"
-    return str(text)
-
-
-def _check_type(value: Any, hint: Any, key: str) -> Any:
-    if typing.get_origin(hint) is tuple:  # tuple[str, ...]: a JSON list (or, from -c, comma-separated text)
-        if isinstance(value, _CliText):
-            value = [item for item in value.split(",") if item]
-        if not isinstance(value, list):
-            raise ConfigError(f"wrong type for key {key} in {SOURCE}: expected a list, got {value!r}")
-        (item_hint, _) = typing.get_args(hint)
-        return tuple(_check_type(item, item_hint, f"{key}[{index}]") for index, item in enumerate(value))
-    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    if isinstance(value, _CliText):
-        value = _from_cli(value, allowed)
-    for expected in allowed:
-        if expected is type(None) and value is None:
-            return None
-        # bool is an int in Python, never in a config file; an int is a fine float
-        if expected in (str, int, bool) and type(value) is expected:
-            return value
-        if expected is float and type(value) in (int, float):
-            return float(value)
-    names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
-    raise ConfigError(f"wrong type for key {key} in {SOURCE}: expected {names}, got {value!r}")
+    return text
 
 
 def _apply_override(raw: dict, path: list[str], value: Any, key: str) -> None:
-    """Set `platform.<path>` from a `-c` flag; its text is converted to the key's type when it is checked."""
+    """Set `platform.<path>` from a `-c` flag, its text as the type of its key."""
     if not path or not all(path):
         raise ConfigError(f"bad override key {key!r}: use -c {CONTEXT_KEY}.<key>[.<key>...]=<value>")
     node = raw
     for part in path[:-1]:
         node = node.setdefault(part, {})
         _require_object(node, key)
-    node[path[-1]] = _CliText(value) if isinstance(value, str) else value
+    node[path[-1]] = _from_cli(value, path) if isinstance(value, str) else value
 
 
 def _parse_json(text: str, key: str) -> Any:

@@ -56,8 +56,8 @@ def build_platform(app: cdk.App) -> Platform:
     definitions = DefinitionBuilds(
         config.dataset_contract,
         training=[PipelineSettings.for_stage(config, stage) for stage in stages],
-        batch_scoring=[BatchScoringSettings.for_stage(config, stage) for stage in stages if stage.serving],
-        monitoring=[MonitoringSettings.for_stage(config, stage) for stage in stages if stage.monitor],
+        batch_scoring=[BatchScoringSettings.for_stage(config, stage) for stage in stages if stage.serving.enabled],
+        monitoring=[MonitoringSettings.for_stage(config, stage) for stage in stages if stage.monitoring.enabled],
     )
     data = {stage.name: _data_stack(app, config, stage) for stage in stages}
     cicd = None
@@ -104,7 +104,7 @@ def _build_stage(
     model_build = _stack(ModelBuildStack, app, config, stage, "ModelBuild", encryption_key=key, definitions=definitions)
     model_build.add_stack_dependency(data)
     serving = None
-    if stage.serving:
+    if stage.serving.enabled:
         serving = _stack(ServingStack, app, config, stage, "Serving", encryption_key=key, definitions=definitions)
         serving.add_stack_dependency(model_build)
     monitoring = _stack(MonitoringStack, app, config, stage, "Monitoring", encryption_key=key, definitions=definitions)

@@ -7,7 +7,6 @@ SDK, which lives in the CDK app's environment (.venv).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -32,11 +31,15 @@ def local_stage(contract_name: str):
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
     config = load_config(context)
     # One stage on this machine: it trains, releases and serves its own models.
-    config = dataclasses.replace(
-        config, dataset_contract=contract_name, cicd=dataclasses.replace(config.cicd, release_stage=LOCAL_STAGE)
+    config = config.model_copy(
+        update={
+            "dataset_contract": contract_name,
+            "cicd": config.cicd.model_copy(update={"release_stage": LOCAL_STAGE}),
+        }
     )
     # Locally, tuning is `local_mode tune` (then `run --tuned`): the executor runs the pipeline's one training job.
-    return config, dataclasses.replace(config.stage(LOCAL_STAGE), tuning_trials=0)
+    stage = config.stage(LOCAL_STAGE)
+    return config, stage.model_copy(update={"tuning": stage.tuning.model_copy(update={"trials": 0})})
 
 
 def build_local_definition(contract: DatasetContract) -> tuple[str, dict]:

@@ -142,7 +142,9 @@ class Demo:
         self.phase(f"alarm {drift_alarm.state.value}", f"{drift_alarm.rule.name}: {drift_alarm.state.reason}")
         if not drift_alarm.fired:
             raise RuntimeError("drifted traffic did not fire the drift alarm")
-        guard = RetrainGuard(self.home, first.pipeline_name, timedelta(hours=self.stage.retrain_cooldown_hours))
+        guard = RetrainGuard(
+            self.home, first.pipeline_name, timedelta(hours=self.stage.monitoring.retrain_cooldown_hours)
+        )
         decision = guard.on_alarm(drift_alarm.rule.name, drift_alarm.entered_at, datetime.now(timezone.utc))
         self.phase("retrain guard", ("start: " if decision.start else "no start: ") + decision.reason)
         again = guard.on_alarm(drift_alarm.rule.name, drift_alarm.entered_at, datetime.now(timezone.utc))

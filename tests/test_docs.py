@@ -1,10 +1,9 @@
 """The documentation: the site builds offline with no warning (a broken link or anchor, a page outside the
-navigation), the README stays a five-minute read, every link the README makes lands on a page and heading, and
-the configuration page lists exactly the config's keys with their defaults."""
+navigation), the README stays a five-minute read, and every link the README makes lands on a page and heading. The
+configuration reference is generated: tests/test_config_schema.py."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import subprocess
 import sys
@@ -12,8 +11,6 @@ from pathlib import Path
 
 import pytest
 from markdown.extensions.toc import slugify
-
-from blueprint.config import CicdConfig, PlatformConfig, StageConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 README_LINES = 200
@@ -75,40 +72,3 @@ def test_a_link_to_a_missing_page_or_heading_is_found(tmp_path, text, broken):
     (tmp_path / "page.md").write_text("# A title\n\n```\n# not a heading\n```\n")
     (tmp_path / "readme.md").write_text(text)
     assert broken_links(tmp_path / "readme.md") == broken
-
-
-def documented_keys() -> dict[str, str]:
-    """The configuration page's table: key -> its default cell (a row naming two keys gives both)."""
-    rows = {}
-    for line in (ROOT / "docs" / "configuration.md").read_text().splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) == 4 and cells[0].startswith("`"):
-            for key in re.findall(r"`([^`]+)`", cells[0]):
-                rows[key] = cells[2].strip("`")
-    return rows
-
-
-def default_text(field: dataclasses.Field) -> str:
-    """A field's default as the table writes it."""
-    if field.default is dataclasses.MISSING:
-        return "required"
-    value = field.default
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if value == ():
-        return "[]"
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def test_the_configuration_page_lists_every_key_with_its_default():
-    """Until the config publishes its own schema, the page's table is held to the config's fields."""
-    fields = {
-        **{f.name: f for f in dataclasses.fields(PlatformConfig) if f.name not in ("stages", "cicd")},
-        **{f"stages.<name>.{f.name}": f for f in dataclasses.fields(StageConfig) if f.name != "name"},
-        **{f"cicd.{f.name}": f for f in dataclasses.fields(CicdConfig)},
-    }
-    documented = {key: value for key, value in documented_keys().items() if key != "stages.<name>"}
-    assert sorted(documented) == sorted(fields)
-    assert {key: documented[key] for key in fields if documented[key] != default_text(fields[key])} == {}

@@ -71,15 +71,15 @@ class PipelineSettings:
         return cls(
             pipeline_name=pipeline_name(config, stage),
             model_package_group_name=model_package_group_name(config, stage),
-            processing_instance_type=stage.processing_instance_type,
-            processing_instances=stage.processing_instances,
-            training_instance_type=stage.training_instance_type,
-            training_instances=stage.training_instances,
-            champion_tolerance=stage.champion_tolerance,
-            use_spot=stage.spot_training,
-            tuning_trials=stage.tuning_trials,
-            tuning_parallel=stage.tuning_parallel,
-            tuning_strategy=stage.tuning_strategy,
+            processing_instance_type=stage.build.processing_instance_type,
+            processing_instances=stage.build.processing_instances,
+            training_instance_type=stage.build.training_instance_type,
+            training_instances=stage.build.training_instances,
+            champion_tolerance=stage.build.champion_tolerance,
+            use_spot=stage.build.spot_training,
+            tuning_trials=stage.tuning.trials,
+            tuning_parallel=stage.tuning.parallel,
+            tuning_strategy=stage.tuning.strategy,
         )
 
 
@@ -97,7 +97,7 @@ class BatchScoringSettings:
             pipeline_name=batch_scoring_pipeline_name(config, stage),
             # the models every serving stage serves are the release stage's
             model_package_group_name=released_group_reference(config, stage),
-            instance_type=stage.processing_instance_type,
+            instance_type=stage.build.processing_instance_type,
         )
 
 
@@ -116,6 +116,6 @@ class MonitoringSettings:
         return cls(
             pipeline_name=monitoring_pipeline_name(endpoint),
             endpoint_name=endpoint,
-            window_hours=stage.monitor_window_hours,
-            instance_type=stage.monitor_instance_type,
+            window_hours=stage.monitoring.window_hours,
+            instance_type=stage.monitoring.instance_type,
         )

@@ -66,7 +66,7 @@ class CicdStack(cdk.Stack):
             removal_policy=retain,
         )
         release = config.release_stage
-        serving = [stage for stage in config.stages if stage.serving]
+        serving = [stage for stage in config.stages.values() if stage.serving.enabled]
         builds = CicdBuilds(
             self,
             "Builds",
@@ -74,7 +74,7 @@ class CicdStack(cdk.Stack):
             encryption_key=key,
             artifacts_bucket=artifacts,
             deploy_targets=[(config.tooling_account, config.tooling_region)]
-            + [(stage.account, stage.region) for stage in config.stages],
+            + [(stage.account, stage.region) for stage in config.stages.values()],
             stage_roles={
                 START_TRAINING: [self._stage_role(config, release, START_TRAINING)] if release else [],
                 RELEASE: [self._stage_role(config, release, RELEASE)] if release else [],
@@ -97,7 +97,7 @@ class CicdStack(cdk.Stack):
             builds=builds,
             artifacts_bucket=artifacts,
             self_stack=construct_id,
-            deployments=[self._deployment(config, stage, release) for stage in config.stages],
+            deployments=[self._deployment(config, stage, release) for stage in config.stages.values()],
         )
         pipelines = [self.commit_pipeline.pipeline]
         self.deploy_pipeline = None

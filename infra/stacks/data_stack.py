@@ -65,7 +65,7 @@ class DataStack(cdk.Stack):
             )
 
         # personal data is kept `raw_retention_days` after ingestion (Standard-IA first, if it stays long enough)
-        retention = cdk.Duration.days(stage.raw_retention_days)
+        retention = cdk.Duration.days(stage.etl.raw_retention_days)
         keeps_long = retention.to_days() > RAW_INFREQUENT_ACCESS_AFTER.to_days()
         self.raw_bucket = data_bucket(
             "Raw",
@@ -105,8 +105,8 @@ class DataStack(cdk.Stack):
             curated_bucket=self.curated_bucket,
             encryption_key=self.key,
             removal_policy=removal,
-            worker_type=stage.glue_worker_type,
-            number_of_workers=stage.glue_workers,
+            worker_type=stage.etl.worker_type,
+            number_of_workers=stage.etl.workers,
         )
         self.etl_trigger = EtlTrigger(
             self,
@@ -115,7 +115,7 @@ class DataStack(cdk.Stack):
             job=self.etl,
             encryption_key=self.key,
             removal_policy=removal,
-            schedule=events.Schedule.expression(stage.etl_schedule) if stage.etl_schedule else None,
+            schedule=events.Schedule.expression(stage.etl.schedule) if stage.etl.schedule else None,
         )
         self.etl_trigger.alarm_on_dead_letters(self.notifications.topic)
         cdk.CfnOutput(self, "EtlJobName", value=self.etl.job_name)

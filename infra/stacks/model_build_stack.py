@@ -84,7 +84,7 @@ class ModelBuildStack(cdk.Stack):
             prefix=f"{MODEL_BUILD_PREFIX}/{settings.pipeline_name}",
             kind=MODEL_BUILD,
         )
-        if stage.monitor:
+        if stage.monitoring.enabled:
             endpoint = endpoint_name(config, stage)
             monitoring_bucket = s3.Bucket.from_bucket_name(
                 self, "Monitoring", stage_bucket_name(config, stage, "monitoring")

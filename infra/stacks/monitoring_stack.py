@@ -43,7 +43,12 @@ def alarm_names(endpoint: str) -> list[str]:
 
 def retrain_alarm_names(config: PlatformConfig) -> list[str]:
     """The alarms that may start a retraining: those of every monitored endpoint."""
-    return [name for stage in config.stages if stage.monitor for name in alarm_names(endpoint_name(config, stage))]
+    return [
+        name
+        for stage in config.stages.values()
+        if stage.monitoring.enabled
+        for name in alarm_names(endpoint_name(config, stage))
+    ]
 
 
 class MonitoringStack(cdk.Stack):
@@ -86,10 +91,10 @@ class MonitoringStack(cdk.Stack):
             pipeline_arn=model_build_arn,
             model_package_group=model_package_group_name(config, stage),
         )
-        endpoint = endpoint_name(config, stage) if stage.serving else None
+        endpoint = endpoint_name(config, stage) if stage.serving.enabled else None
         contract = load_contract(config.dataset_contract)
         self.monitoring = None
-        if stage.monitor:
+        if stage.monitoring.enabled:
             settings = MonitoringSettings.for_stage(config, stage)
             monitoring_bucket = s3.Bucket.from_bucket_name(
                 self, "MonitoringBucket", stage_bucket_name(config, stage, "monitoring")
@@ -111,7 +116,7 @@ class MonitoringStack(cdk.Stack):
                 monitoring_bucket=monitoring_bucket,
                 encryption_key=encryption_key,
                 deployed_prefix=stage_prefix(config, stage),
-                schedule=stage.monitor_schedule,
+                schedule=stage.monitoring.schedule,
                 fairness=contract.fairness is not None,
             )
             MetricsPublisher(
@@ -128,7 +133,7 @@ class MonitoringStack(cdk.Stack):
                 "Alarms",
                 endpoint=endpoint,
                 rules=alarm_rules(endpoint, contract, stage),
-                period_hours=stage.monitor_window_hours,
+                period_hours=stage.monitoring.window_hours,
                 topic_arn=topic.topic_arn,
             )
         StageDashboard(
@@ -140,7 +145,7 @@ class MonitoringStack(cdk.Stack):
             glue_job_name=glue_job_name(config, stage),
             endpoint_name=endpoint,
             monitoring_pipeline=self.monitoring.pipeline_name if self.monitoring else None,
-            monitoring_period=cdk.Duration.hours(stage.monitor_window_hours),
+            monitoring_period=cdk.Duration.hours(stage.monitoring.window_hours),
         )
         self.retrain = None
         release = config.release_stage
@@ -157,7 +162,9 @@ class MonitoringStack(cdk.Stack):
             )
         if release is not None and release.name == stage.name and alarms:
             monitored_elsewhere = tuple(
-                s.account for s in config.stages if s.monitor and s.account and config.serves_from_another_account(s)
+                s.account
+                for s in config.stages.values()
+                if s.monitoring.enabled and s.account and config.serves_from_another_account(s)
             )
             if monitored_elsewhere:
                 AcceptEvents(
@@ -169,7 +176,7 @@ class MonitoringStack(cdk.Stack):
                 alarm_names=alarms,
                 pipeline_name=pipeline,
                 pipeline_arn=model_build_arn,
-                cooldown_hours=stage.retrain_cooldown_hours,
+                cooldown_hours=stage.monitoring.retrain_cooldown_hours,
                 topic=topic,
                 encryption_key=encryption_key,
                 removal_policy=removal_policy(stage),

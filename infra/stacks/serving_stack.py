@@ -83,8 +83,8 @@ class ServingStack(cdk.Stack):
             self,
             "RollbackAlarms",
             endpoint_name=name,
-            max_5xx_errors=stage.rollback_5xx_errors,
-            max_latency_ms=stage.rollback_latency_ms,
+            max_5xx_errors=stage.rollout.rollback_5xx_errors,
+            max_latency_ms=stage.rollout.rollback_latency_ms,
         )
         self.endpoint = ModelEndpoint(
             self,
@@ -95,11 +95,11 @@ class ServingStack(cdk.Stack):
             models=models,
             capture_bucket=capture_bucket,
             encryption_key=encryption_key,
-            instance_type=stage.endpoint_instance_type,
-            initial_instances=stage.min_instances,
-            max_instances=stage.max_instances,
-            capture_percentage=stage.capture_percentage,
-            rollout=Rollout(stage.rollout, stage.rollout_step_instances, stage.rollout_bake_minutes),
+            instance_type=stage.serving.instance_type,
+            initial_instances=stage.serving.min_instances,
+            max_instances=stage.serving.max_instances,
+            capture_percentage=stage.serving.capture_percentage,
+            rollout=Rollout(stage.rollout.mode, stage.rollout.step_instances, stage.rollout.bake_minutes),
             alarms=alarms,
         )
         # Whoever deploys, only an Approved package of this group gets a model.
@@ -110,21 +110,21 @@ class ServingStack(cdk.Stack):
             models=models,
             encryption_key=encryption_key,
             removal_policy=removal_policy(stage),
-            require_drift_baselines=stage.monitor,
-            require_fairness_baselines=stage.monitor and contract.fairness is not None,
+            require_drift_baselines=stage.monitoring.enabled,
+            require_fairness_baselines=stage.monitoring.enabled and contract.fairness is not None,
         )
         self.endpoint.model.node.add_dependency(approved)
         stage_topic = topic_arn(self, notification_topic_name(config, stage))
         for alarm in alarms.alarms:
             notify(alarm, stage_topic)
-        if stage.max_instances > stage.min_instances:  # else a fixed fleet: nothing to scale
+        if stage.serving.max_instances > stage.serving.min_instances:  # else a fixed fleet: nothing to scale
             EndpointAutoscaling(
                 self,
                 "Autoscaling",
                 model_endpoint=self.endpoint,
-                min_instances=stage.min_instances,
-                max_instances=stage.max_instances,
-                target_invocations_per_instance=stage.target_invocations_per_instance,
+                min_instances=stage.serving.min_instances,
+                max_instances=stage.serving.max_instances,
+                target_invocations_per_instance=stage.serving.target_invocations_per_instance,
             )
         batch_settings = BatchScoringSettings.for_stage(config, stage)
         self.batch_scoring = BatchScoring(
@@ -140,7 +140,7 @@ class ServingStack(cdk.Stack):
                 self, "Artifacts", stage_bucket_name(config, stage, "artifacts")
             ),
             encryption_key=encryption_key,
-            schedule=stage.batch_schedule,
+            schedule=stage.serving.batch_schedule,
         )
         smoke_test = CicdAccessRole(self, "SmokeTestRole", config=config, stage=stage, build=SMOKE_TEST)
         self.endpoint.grant_invoke(smoke_test)

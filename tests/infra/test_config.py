@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import aws_cdk as cdk
 import pytest
@@ -22,9 +23,9 @@ def test_reads_the_stages_and_settings_of_cdk_json(context):
     config = load_config(context)
     assert config.prefix == "mlops"
     assert config.dataset_contract == "customer-churn"
-    assert [stage.name for stage in config.stages] == ["dev", "staging", "prod"]
+    assert list(config.stages) == ["dev", "staging", "prod"]
     prod = config.stage("prod")
-    assert (prod.min_instances, prod.max_instances, prod.removal_policy) == (2, 4, "retain")
+    assert (prod.serving.min_instances, prod.serving.max_instances, prod.removal_policy) == (2, 4, "retain")
     assert prod.account is None  # one account by default: the credentials' account at deploy
     assert removal_policy(config.stage("dev")) == cdk.RemovalPolicy.DESTROY
     assert removal_policy(prod) == cdk.RemovalPolicy.RETAIN
@@ -44,13 +45,13 @@ def test_command_line_overrides_become_the_type_of_their_key(context):
             "platform.stages.prod.account": "111122223333",
             "platform.stages.staging.account": "444455556666",  # prod serves staging's models: they must say where
             "platform.stages.staging.region": "eu-west-1",
-            "platform.stages.prod.max_instances": "8",
+            "platform.stages.prod.serving.max_instances": "8",
         }
     )
     prod = config.stage("prod")
     assert config.prefix == "acme"
     assert prod.account == "111122223333"  # stays text: account ids can start with 0
-    assert prod.max_instances == 8
+    assert prod.serving.max_instances == 8
 
 
 def test_a_stage_with_its_own_account_and_region_is_deployed_there(context, tmp_path):
@@ -79,9 +80,35 @@ def test_fails_when_the_stage_is_unknown(context):
         selected_stages(load_config(context), {**context, "stage": "qa"})
 
 
+def put(context: dict, path: str, value) -> None:
+    """Set the key at `path` (dotted, under `platform`) in cdk.json's context, making its sections."""
+    *parents, last = path.split(".")
+    node = context["platform"]
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+
+
 def test_fails_when_a_key_is_unknown(context):
-    context["platform"]["stages"]["prod"]["max_instance"] = 4
-    with pytest.raises(ConfigError, match=r"unknown key platform\.stages\.prod\.max_instance in cdk\.json"):
+    put(context, "stages.prod.serving.max_instance", 4)
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown key platform\.stages\.prod\.serving\.max_instance in cdk\.json; known keys: .*'max_instances'",
+    ):
+        load_config(context)
+
+
+@pytest.mark.parametrize(
+    ("key", "moved"),
+    [("min_instances", "serving.min_instances"), ("glue_workers", "etl.workers"), ("etl_schedule", "etl.schedule")],
+)
+def test_a_key_of_the_flat_shape_before_sections_says_where_it_went(context, key, moved):
+    put(context, f"stages.prod.{key}", 2)
+    with pytest.raises(
+        ConfigError,
+        match=rf"unknown key platform\.stages\.prod\.{key} in cdk\.json \(a key of the flat shape before sections: "
+        rf"now {re.escape(moved)}\); known keys",
+    ):
         load_config(context)
 
 
@@ -92,20 +119,28 @@ def test_fails_when_a_top_level_key_is_unknown(context):
 
 
 def test_fails_when_a_value_has_the_wrong_type(context):
-    context["platform"]["stages"]["prod"]["min_instances"] = "two"
-    with pytest.raises(ConfigError, match=r"wrong type for key platform\.stages\.prod\.min_instances in cdk\.json"):
+    put(context, "stages.prod.serving.min_instances", "two")
+    with pytest.raises(
+        ConfigError, match=r"wrong type for key platform\.stages\.prod\.serving\.min_instances in cdk\.json: .*'two'"
+    ):
         load_config(context)
 
 
 def test_fails_when_a_boolean_stands_for_a_number(context):
-    context["platform"]["stages"]["dev"]["max_instances"] = True
-    with pytest.raises(ConfigError, match=r"wrong type for key platform\.stages\.dev\.max_instances"):
+    put(context, "stages.dev.serving.max_instances", True)
+    with pytest.raises(ConfigError, match=r"wrong type for key platform\.stages\.dev\.serving\.max_instances"):
+        load_config(context)
+
+
+def test_fails_when_a_section_is_not_an_object(context):
+    put(context, "stages.prod.serving", True)
+    with pytest.raises(ConfigError, match=r"wrong type for key platform\.stages\.prod\.serving in cdk\.json"):
         load_config(context)
 
 
 def test_fails_when_an_override_has_the_wrong_type(context):
-    with pytest.raises(ConfigError, match=r"wrong type for key platform\.stages\.prod\.max_instances"):
-        load_config({**context, "platform.stages.prod.max_instances": "many"})
+    with pytest.raises(ConfigError, match=r"wrong type for key platform\.stages\.prod\.serving\.max_instances"):
+        load_config({**context, "platform.stages.prod.serving.max_instances": "many"})
 
 
 def test_fails_when_a_required_key_is_missing(context):
@@ -119,61 +154,105 @@ def test_fails_when_the_platform_key_is_missing():
         load_config({})
 
 
+def test_every_problem_is_named_at_once(context):
+    put(context, "stages.prod.etl.workers", 1)
+    put(context, "stages.dev.build.spot_training", "yes")
+    with pytest.raises(
+        ConfigError, match=r"2 problems in cdk\.json:\n  .*dev\.build\.spot_training.*\n  .*prod\.etl\.workers"
+    ):
+        load_config(context)
+
+
+def test_a_stage_is_named_by_its_key_only(context):
+    put(context, "stages.prod.name", "production")
+    with pytest.raises(ConfigError, match=r"platform\.stages\.prod\.name in cdk\.json: is not a key"):
+        load_config(context)
+
+
+# One invalid value per section (and the stage's own keys): each error names the key, cdk.json and the fix.
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
         ("account", "1234", r"platform\.stages\.prod\.account in cdk\.json: '1234' is not a 12-digit"),
         ("region", "Europe", r"platform\.stages\.prod\.region in cdk\.json: 'Europe' is not an AWS region"),
-        ("removal_policy", "snapshot", r"removal_policy in cdk\.json: 'snapshot' is not one of"),
-        ("min_instances", 9, r"min_instances/max_instances in cdk\.json: need 1 <= min <= max"),
-        ("glue_workers", 1, r"glue_workers in cdk\.json: Glue needs at least 2 workers"),
-        ("raw_retention_days", 0, r"raw_retention_days in cdk\.json: 0 must be at least 1"),
-        ("glue_worker_type", "G.3X", r"glue_worker_type in cdk\.json: 'G.3X' is not one of"),
-        ("etl_schedule", "every night", r"etl_schedule in cdk\.json: 'every night' is not an EventBridge schedule"),
-        ("drift_threshold", 0.0, r"drift_threshold in cdk\.json: 0\.0 must be in \(0, 1\]"),
-        ("alarm_datapoints", 4, r"alarm_datapoints/alarm_evaluation_periods in cdk\.json: need 1 <= datapoints"),
-        ("retrain_cooldown_hours", -1.0, r"retrain_cooldown_hours in cdk\.json: -1\.0 must not be negative"),
-        ("endpoint_instance_type", "ml.m5d.large", r"'ml\.m5d\.large' has local instance storage"),
-        ("endpoint_instance_type", "ml.g4dn.xlarge", r"'ml\.g4dn\.xlarge' has local instance storage"),
-        ("endpoint_instance_type", "ml.g5.xlarge", r"'ml\.g5\.xlarge' has local instance storage"),
-        ("endpoint_instance_type", "ml.p5.48xlarge", r"'ml\.p5\.48xlarge' has local instance storage"),
-        ("endpoint_instance_type", "ml.trn1.2xlarge", r"'ml\.trn1\.2xlarge' has local instance storage"),
-        ("capture_percentage", 0, r"capture_percentage in cdk\.json: 0 must be 1-100"),
-        ("capture_percentage", 101, r"capture_percentage in cdk\.json: 101 must be 1-100"),
-        ("target_invocations_per_instance", 0, r"target_invocations_per_instance in cdk\.json: 0 must be at least 1"),
-        ("rollback_latency_ms", 0, r"rollback_latency_ms in cdk\.json: 0 must be at least 1"),
-        ("rollout", "blue-green", r"rollout in cdk\.json: 'blue-green' is not one of \['all_at_once', 'canary'"),
-        ("rollout_bake_minutes", 61, r"rollout_bake_minutes in cdk\.json: 61 must be 0-60"),
-        ("rollout_step_instances", 2, r"a canary step of 2 instance\(s\) must be at least 1 and at most half of"),
-        ("min_instances", 1, r"a canary rollout needs min_instances >= 2"),
-        ("batch_schedule", "hourly", r"batch_schedule in cdk\.json: 'hourly' is not an EventBridge schedule"),
+        (
+            "removal_policy",
+            "snapshot",
+            r"removal_policy in cdk\.json: 'snapshot': Input should be 'retain' or 'destroy'",
+        ),
+        ("notify", ["ops"], r"prod\.notify\[0\] in cdk\.json: 'ops' is not an e-mail address"),
+        ("etl.workers", 1, r"etl\.workers in cdk\.json: 1: Input should be greater than or equal to 2 \(Workers"),
+        ("etl.raw_retention_days", 0, r"etl\.raw_retention_days in cdk\.json: 0: .* greater than or equal to 1 \(The"),
+        ("etl.worker_type", "G.3X", r"etl\.worker_type in cdk\.json: 'G.3X': Input should be 'G\.1X', 'G\.2X'"),
+        ("etl.schedule", "every night", r"etl\.schedule in cdk\.json: 'every night' is not an EventBridge schedule"),
+        ("build.training_instance_type", "m5.xlarge", r"build\.training_instance_type in cdk\.json: .* SageMaker inst"),
+        (
+            "build.processing_instances",
+            0,
+            r"build\.processing_instances in cdk\.json: 0: .* greater than or equal to 1",
+        ),
+        ("build.champion_tolerance", 1.0, r"build\.champion_tolerance in cdk\.json: 1\.0: Input should be less than 1"),
+        ("tuning.trials", -1, r"tuning\.trials in cdk\.json: -1: Input should be greater than or equal to 0"),
+        ("tuning.strategy", "Genetic", r"tuning\.strategy in cdk\.json: 'Genetic': Input should be 'Bayesian'"),
+        ("serving.min_instances", 9, r"serving\.min_instances in cdk\.json: 9 is more than max_instances \(4\)"),
+        ("serving.instance_type", "ml.m5d.large", r"'ml\.m5d\.large' has local instance storage"),
+        ("serving.instance_type", "ml.g4dn.xlarge", r"'ml\.g4dn\.xlarge' has local instance storage"),
+        ("serving.instance_type", "ml.g5.xlarge", r"'ml\.g5\.xlarge' has local instance storage"),
+        ("serving.instance_type", "ml.p5.48xlarge", r"'ml\.p5\.48xlarge' has local instance storage"),
+        ("serving.instance_type", "ml.trn1.2xlarge", r"'ml\.trn1\.2xlarge' has local instance storage"),
+        ("serving.capture_percentage", 0, r"capture_percentage in cdk\.json: 0: .* greater than or equal to 1 \(Share"),
+        (
+            "serving.capture_percentage",
+            101,
+            r"capture_percentage in cdk\.json: 101: Input should be less than or equal",
+        ),
+        ("serving.target_invocations_per_instance", 0, r"target_invocations_per_instance in cdk\.json: 0: Input"),
+        ("serving.batch_schedule", "hourly", r"batch_schedule in cdk\.json: 'hourly' is not an EventBridge schedule"),
+        ("rollout.rollback_latency_ms", 0, r"rollout\.rollback_latency_ms in cdk\.json: 0: Input should be greater"),
+        ("rollout.mode", "blue-green", r"rollout\.mode in cdk\.json: 'blue-green': Input should be 'all_at_once'"),
+        (
+            "rollout.bake_minutes",
+            61,
+            r"rollout\.bake_minutes in cdk\.json: 61: Input should be less than or equal to 60",
+        ),
+        ("rollout.step_instances", 2, r"rollout\.step_instances in cdk\.json: a canary step of 2 instance\(s\) must "),
+        ("serving.min_instances", 1, r"a canary rollout needs min_instances >= 2"),
+        ("monitoring.drift_threshold", 0.0, r"drift_threshold in cdk\.json: 0\.0: Input should be greater than 0"),
+        ("monitoring.alarm_datapoints", 4, r"alarm_datapoints in cdk\.json: 4 is more than alarm_evaluation_periods"),
+        ("monitoring.retrain_cooldown_hours", -1.0, r"retrain_cooldown_hours in cdk\.json: -1\.0: Input should be"),
+        ("monitoring.schedule", "rate(1 hour)", r"monitoring\.schedule in cdk\.json: 'rate\(1 hour\)' is not a cron"),
+        ("monitoring.window_hours", 25, r"window_hours in cdk\.json: 25: Input should be less than or equal to 24"),
     ],
 )
 def test_fails_when_a_stage_value_is_invalid(context, key, value, message):
-    context["platform"]["stages"]["prod"][key] = value
+    put(context, f"stages.prod.{key}", value)
     with pytest.raises(ConfigError, match=message):
         load_config(context)
 
 
 def test_a_linear_rollout_steps_at_least_a_tenth_of_the_largest_fleet(context):
     prod = context["platform"]["stages"]["prod"]
-    prod.update(rollout="linear", min_instances=2, max_instances=4, rollout_step_instances=1)
-    assert load_config(context).stage("prod").rollout == "linear"
-    prod["max_instances"] = 12
-    with pytest.raises(ConfigError, match=r"a linear step of 1 instance\(s\) is under 10 % of max_instances \(12\)"):
+    prod["serving"].update(min_instances=2, max_instances=4)
+    prod["rollout"].update(mode="linear", step_instances=1)
+    assert load_config(context).stage("prod").rollout.mode == "linear"
+    prod["serving"]["max_instances"] = 12
+    with pytest.raises(
+        ConfigError, match=r"a linear step of 1 instance\(s\) is under 10 % of serving\.max_instances \(12\)"
+    ):
         load_config(context)
 
 
 def test_serving_is_off_unless_a_stage_turns_it_on(context):
     config = load_config(context)
-    assert [stage.name for stage in config.stages if stage.serving] == ["staging", "prod"]
-    del context["platform"]["stages"]["prod"]["serving"]
+    assert [stage.name for stage in config.stages.values() if stage.serving.enabled] == ["staging", "prod"]
+    del context["platform"]["stages"]["prod"]["serving"]["enabled"]
     with pytest.raises(
-        ConfigError, match=r"prod\.monitor in cdk\.json: only a serving stage has an endpoint to monitor"
+        ConfigError,
+        match=r"platform\.stages\.prod\.monitoring\.enabled in cdk\.json: only a serving stage \(serving\.enabled\)",
     ):
         load_config(context)
-    del context["platform"]["stages"]["prod"]["monitor"]
-    assert not load_config(context).stage("prod").serving
+    del context["platform"]["stages"]["prod"]["monitoring"]
+    assert not load_config(context).stage("prod").serving.enabled
 
 
 def test_fails_when_prefix_and_stage_are_too_long_for_bucket_names(context):
@@ -182,8 +261,14 @@ def test_fails_when_prefix_and_stage_are_too_long_for_bucket_names(context):
 
 
 def test_fails_when_the_prefix_cannot_name_resources(context):
-    with pytest.raises(ConfigError, match=r"platform\.prefix in cdk\.json: 'My_Platform'"):
+    with pytest.raises(ConfigError, match=r"platform\.prefix in cdk\.json: 'My_Platform' is not 2-21 characters"):
         load_config({**context, "platform.prefix": "My_Platform"})
+
+
+def test_fails_when_a_stage_name_cannot_name_resources(context):
+    context["platform"]["stages"]["QA"] = {}
+    with pytest.raises(ConfigError, match=r"platform\.stages\.QA in cdk\.json: 'QA' is not 2-21 characters"):
+        load_config(context)
 
 
 def test_the_cicd_section_is_optional_and_defaults_to_an_s3_source_and_the_first_serving_stage(context):
@@ -201,11 +286,11 @@ def test_the_cicd_section_is_optional_and_defaults_to_an_s3_source_and_the_first
     [
         ({"platform.cicd.release_stage": "qa"}, r"platform\.cicd\.release_stage in cdk\.json: 'qa' is not a stage"),
         ({"platform.cicd.connection_arn": "arn:aws:codeconnections:eu-west-1:111122223333:connection/x"},
-         r"platform\.cicd\.connection_arn and platform\.cicd\.repository in cdk\.json: give both"),
+         r"platform\.cicd\.connection_arn/repository in cdk\.json: give both"),
         ({"platform.cicd.connection_arn": "arn:aws:codecommit:eu-west-1:111122223333:repo",
           "platform.cicd.repository": "acme/platform"}, r"is not a CodeConnections connection ARN"),
-        ({"platform.cicd.notify": "not-an-address"}, r"platform\.cicd\.notify in cdk\.json: 'not-an-address'"),
-        ({"platform.cicd.smoke_test_latency_ms": "0"}, r"smoke_test_latency_ms in cdk\.json: 0 must be at least 1"),
+        ({"platform.cicd.notify": "not-an-address"}, r"platform\.cicd\.notify\[0\] in cdk\.json: 'not-an-address'"),
+        ({"platform.cicd.smoke_test_latency_ms": "0"}, r"smoke_test_latency_ms in cdk\.json: 0: Input should"),
         ({"platform.cicd.branchs": "main"}, r"unknown key platform\.cicd\.branchs in cdk\.json"),
         ({"platform.stages.prod.account": "111122223333"},
          r"serving stages \['prod'\] name their accounts, so the release stage 'staging'.* must name its account and "
@@ -217,19 +302,9 @@ def test_fails_when_the_cicd_settings_are_wrong(context, overrides, message):
         load_config({**context, **overrides})
 
 
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        (
-            {"platform.stages.dev.tuning_trials": "4", "platform.stages.dev.tuning_parallel": "8"},
-            r"1 <= parallel <= trials",
-        ),
-        ({"platform.stages.dev.tuning_trials": "-1"}, r"need trials >= 0"),
-        ({"platform.stages.dev.tuning_strategy": "Genetic"}, r"tuning_strategy in cdk\.json: 'Genetic' is not one of"),
-    ],
-)
-def test_fails_when_the_tuning_settings_are_wrong(context, overrides, message):
-    with pytest.raises(ConfigError, match=message):
+def test_fails_when_tuning_runs_more_jobs_at_a_time_than_trials(context):
+    overrides = {"platform.stages.dev.tuning.trials": "4", "platform.stages.dev.tuning.parallel": "8"}
+    with pytest.raises(ConfigError, match=r"tuning\.parallel in cdk\.json: 8 jobs at a time is more than the 4 trials"):
         load_config({**context, **overrides})
 
 
@@ -253,8 +328,7 @@ def test_a_long_rollout_within_the_apis_limit_is_deployed_as_configured(context,
     """4 linear shifts of 60 min and 30 min to provision: 16,200 s, over the old cap of 14,400, and not clamped."""
     from aws_cdk.assertions import Template
 
-    prod = context["platform"]["stages"]["prod"]
-    prod.update(rollout="linear", rollout_step_instances=1, rollout_bake_minutes=60)
+    context["platform"]["stages"]["prod"]["rollout"].update(mode="linear", step_instances=1, bake_minutes=60)
     app = cdk.App(outdir=str(tmp_path), context={**context, "stage": "prod", "aws:cdk:bundling-stacks": []})
     built = build_platform(app)
     (endpoint,) = Template.from_stack(built.stages["prod"].serving).find_resources("AWS::SageMaker::Endpoint").values()
@@ -264,7 +338,8 @@ def test_a_long_rollout_within_the_apis_limit_is_deployed_as_configured(context,
 
 def test_fails_when_a_rollout_would_outlast_the_apis_limit(context):
     prod = context["platform"]["stages"]["prod"]
-    prod.update(rollout="linear", rollout_step_instances=1, max_instances=8, min_instances=2, rollout_bake_minutes=60)
+    prod["serving"].update(min_instances=2, max_instances=8)
+    prod["rollout"].update(mode="linear", step_instances=1, bake_minutes=60)
     with pytest.raises(ConfigError, match=r"a linear rollout of 8 shift\(s\) baking 60 min each.*takes 30600 s, over "):
         load_config(context)
 

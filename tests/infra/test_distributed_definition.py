@@ -96,14 +96,17 @@ def test_several_processing_instances_share_preprocessing_only():
 
 def test_a_stage_sets_its_hosts_and_needs_one_at_least():
     context = cdk_json_context()
-    context["platform"]["stages"]["dev"]["training_instances"] = 2
+    build = context["platform"]["stages"]["dev"].setdefault("build", {})
+    build["training_instances"] = 2
     config = load_config(context)
     assert PipelineSettings.for_stage(config, config.stage("dev")).training_instances == 2
-    context["platform"]["stages"]["dev"]["processing_instances"] = 3
+    build["processing_instances"] = 3
     config = load_config(context)
     assert PipelineSettings.for_stage(config, config.stage("dev")).processing_instances == 3
     for key in ("training_instances", "processing_instances"):
-        context["platform"]["stages"]["dev"][key] = 0
-        with pytest.raises(ConfigError, match=rf"stages\.dev\.{key} .* must be at least 1"):
+        build[key] = 0
+        with pytest.raises(
+            ConfigError, match=rf"stages\.dev\.build\.{key} in cdk\.json: 0: .* greater than or equal to 1"
+        ):
             load_config(context)
-        context["platform"]["stages"]["dev"][key] = 1
+        build[key] = 1

@@ -50,13 +50,13 @@ def test_the_schedule_starts_the_monitoring_pipeline_with_the_endpoint_and_windo
     pipeline = only(prod, "AWS::SageMaker::Pipeline")
     assert pipeline["PipelineName"] == f"{ENDPOINT}-monitoring"
     (schedule,) = rules_by_description(prod, f"Monitor {ENDPOINT}")
-    assert schedule["ScheduleExpression"] == platform.stacks["prod"].stage.monitor_schedule
+    assert schedule["ScheduleExpression"] == platform.stacks["prod"].stage.monitoring.schedule
     (target,) = schedule["Targets"]
     assert f"pipeline/{ENDPOINT}-monitoring" in json.dumps(target["Arn"])
     parameters = target["SageMakerPipelineParameters"]["PipelineParameterList"]
     assert {p["Name"]: p["Value"] for p in parameters} == {
         "EndpointName": ENDPOINT,
-        "WindowHours": str(platform.stacks["prod"].stage.monitor_window_hours),
+        "WindowHours": str(platform.stacks["prod"].stage.monitoring.window_hours),
     }
     for name in ("dev", "staging"):  # not monitored: no pipeline, no alarms of their own
         assert not monitoring[name].find_resources("AWS::SageMaker::Pipeline")
@@ -123,11 +123,11 @@ def test_the_alarms_watch_exactly_what_the_publisher_puts(platform, monitoring):
         assert (alarm["MetricName"], json.dumps(alarm["Dimensions"], sort_keys=True)) in published
         assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (rule.threshold, rule.comparison)
         assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"], alarm["TreatMissingData"]) == (
-            stage.alarm_evaluation_periods,
-            stage.alarm_datapoints,
+            stage.monitoring.alarm_evaluation_periods,
+            stage.monitoring.alarm_datapoints,
             "missing",
         )
-        assert alarm["Period"] == 3600 * stage.monitor_window_hours
+        assert alarm["Period"] == 3600 * stage.monitoring.window_hours
     assert alarms[drift_alarm_name(ENDPOINT)]["MetricName"] == LARGEST_DRIFT
     assert alarms[model_quality_alarm_name(ENDPOINT)]["ComparisonOperator"] == "LessThanThreshold"  # auc
     attribution = alarms[f"{ENDPOINT}-attribution-drift"]
@@ -242,7 +242,7 @@ def test_the_retrain_rule_lists_exactly_our_drift_and_quality_alarms(platform, m
     ]
     variables = function["Environment"]["Variables"]
     assert variables["PIPELINE_NAME"] == "mlops-staging-model-build"
-    assert variables["COOLDOWN_HOURS"] == str(platform.stacks["staging"].stage.retrain_cooldown_hours)
+    assert variables["COOLDOWN_HOURS"] == str(platform.stacks["staging"].stage.monitoring.retrain_cooldown_hours)
     statements = role_statements(monitoring["staging"], "RetrainRole")
     actions = {json.dumps(s["Action"]) for s in statements}
     assert '["sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"]' in actions

@@ -231,7 +231,7 @@ def test_batch_jobs_write_only_predictions_and_their_own_artifacts(prod):
 
 def test_a_changed_setting_renames_the_endpoint_config_and_keeps_the_model(tmp_path, prod):
     # also: a fixed fleet (min = max) registers no autoscaling, the first step of an instance-type change
-    overrides = {"platform.stages.prod.capture_percentage": 50, "platform.stages.prod.max_instances": 2}
+    overrides = {"platform.stages.prod.serving.capture_percentage": 50, "platform.stages.prod.serving.max_instances": 2}
     changed = Template.from_stack(build_platform(new_app(tmp_path, stage="prod", **overrides)).stages["prod"].serving)
     assert not changed.find_resources("AWS::ApplicationAutoScaling::ScalableTarget")
     assert not changed.find_resources("AWS::ApplicationAutoScaling::ScalingPolicy")

@@ -86,7 +86,7 @@ def test_without_tuning_the_definition_keeps_its_training_job():
 
 
 def test_a_stage_with_tuning_may_run_tuning_jobs_and_others_may_not(tmp_path):
-    built = build_platform(new_app(tmp_path, stage="dev", **{"platform.stages.dev.tuning_trials": "8"}))
+    built = build_platform(new_app(tmp_path, stage="dev", **{"platform.stages.dev.tuning.trials": "8"}))
     statements = role_statements(Template.from_stack(built.stages["dev"].model_build), "TrainingRolesPipelineRole")
     actions = {
         action for s in statements for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
