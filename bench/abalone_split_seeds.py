@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xgboost as xgb  # noqa: E402
 
+from bench.report import record  # noqa: E402
 from ml_code.contracts.contract import DatasetContract, load_contract  # noqa: E402
 from ml_code.metrics import regression_metrics  # noqa: E402
 from ml_code.paths import TRANSFORM_FILE  # noqa: E402
@@ -148,4 +149,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(record(__file__, main))

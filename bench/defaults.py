@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.quality import bench_datasets, summary, test_metric  # noqa: E402
+from bench.report import record  # noqa: E402
 from local_mode.runner import stage_input  # noqa: E402
 from local_mode.tune import prepare_splits, train_trial, trial_model  # noqa: E402
 from ml_code.contracts.contract import CONTRACTS_DIR, load_contract  # noqa: E402
@@ -98,4 +99,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(record(__file__, main))

@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.report import record  # noqa: E402
 from bench.scale_bench import CONTRACT, generate  # noqa: E402
 from local_mode.jobs import free_port  # noqa: E402
 from ml_code.cluster import SHARDED, TRACKER_ENV  # noqa: E402
@@ -168,4 +169,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(record(__file__, main))

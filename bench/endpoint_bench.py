@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.report import record  # noqa: E402
 from local_mode.churn_data import generate, write  # noqa: E402
 from local_mode.jobs import default_python, python_path  # noqa: E402
 from local_mode.monitoring import input_columns  # noqa: E402
@@ -173,4 +174,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(record(__file__, main))

@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.report import record  # noqa: E402
 from local_mode.churn_data import generate, write  # noqa: E402
 from local_mode.runner import stage_input  # noqa: E402
 from local_mode.tune import prepare_splits, run_ml_module, train_trial, trial_model, tune  # noqa: E402
@@ -135,4 +136,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(record(__file__, main))

@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.report import record  # noqa: E402
 from ml_code.archives import tar_gz  # noqa: E402
 from ml_code.paths import EVALUATION_MODEL_INPUT, EVALUATION_TEST_INPUT, MODEL_ARCHIVE  # noqa: E402
 
@@ -222,4 +223,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(record(__file__, main))

@@ -1,9 +1,9 @@
 """The platform's configuration: typed, frozen sections read once from the `platform` key of cdk.json context.
 
-Each stage has a section per concern (`etl`, `build`, `tuning`, `serving`, `rollout`, `monitoring`) besides where it
-goes; `cicd` configures the pipelines. The models here are the one source of the JSON Schema of that key
-(`schema/platform.schema.json`, which editors use to complete and check cdk.json) and of the configuration reference
-(`docs/configuration-reference.md`); `python -m blueprint.config_schema` writes both.
+Each stage has a section per concern (`etl`, `build`, `tuning`, `serving`, `rollout`, `monitoring`, `experiments`)
+besides where it goes; `cicd` configures the pipelines. The models here are the one source of the JSON Schema of
+that key (`schema/platform.schema.json`, which editors use to complete and check cdk.json) and of the configuration
+reference (`docs/configuration-reference.md`); `python -m blueprint.config_schema` writes both.
 
 Values can be overridden on the command line with `-c platform.<path>=<value>`, for example
 `-c platform.prefix=acme` or `-c platform.stages.prod.account=111122223333`; `-c stage=<name>` limits the app to one
@@ -251,6 +251,16 @@ class MonitoringConfig(_Section):
         return self
 
 
+class ExperimentsConfig(_Section):
+    """The stage's experiment tracking on AWS: a SageMaker AI MLflow tracking server, billed by the hour while it
+    exists, and the build that logs every ended pipeline execution to it (local mode logs to its own store)."""
+
+    enabled: bool = True
+    """The tracking server and the logging build; false: neither (the reports stay in S3, the runs unlogged)."""
+    size: Literal["Small", "Medium", "Large"] = "Small"
+    """The server's size: AWS recommends Small for teams of up to 25 users, Medium up to 50, Large up to 100."""
+
+
 class StageConfig(_Section):
     """One deployment stage (dev, staging, prod): where it goes and what runs in it, a section per concern."""
 
@@ -274,6 +284,7 @@ class StageConfig(_Section):
     serving: ServingConfig = Field(default_factory=ServingConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    experiments: ExperimentsConfig = Field(default_factory=ExperimentsConfig)
 
     @model_validator(mode="after")
     def _consistent(self) -> StageConfig:

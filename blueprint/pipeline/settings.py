@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from blueprint.config import PlatformConfig, StageConfig
+from blueprint.config import BuildConfig, MonitoringConfig, PlatformConfig, StageConfig, TuningConfig
 from blueprint.naming import (
     EXPLAINABILITY_STEP,
     batch_scoring_pipeline_name,
@@ -46,25 +46,29 @@ FAIRNESS_STEP_FOLDERS = {
 }
 
 
+# A stage's defaults, the one source of these settings' own (tests build settings without a stage).
+_BUILD, _TUNING, _MONITORING = BuildConfig(), TuningConfig(), MonitoringConfig()
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
     """What the platform config decides about the pipeline (the rest are pipeline parameters)."""
 
     pipeline_name: str
     model_package_group_name: str
-    processing_instance_type: str = "ml.m5.xlarge"
-    processing_instances: int = 1  # more than one: preprocessing's input sharded by file, one share per instance
-    training_instance_type: str = "ml.m5.xlarge"
-    training_instances: int = 1  # more than one: the train split sharded by file, one file per host
-    champion_tolerance: float = 0.01
-    use_spot: bool = False
+    processing_instance_type: str = _BUILD.processing_instance_type
+    processing_instances: int = _BUILD.processing_instances
+    training_instance_type: str = _BUILD.training_instance_type
+    training_instances: int = _BUILD.training_instances
+    champion_tolerance: float = _BUILD.champion_tolerance
+    use_spot: bool = _BUILD.spot_training
     max_run_seconds: int = 3600
     max_wait_seconds: int = 7200
     max_processing_seconds: int = 7200  # every processing and check job stops after this long
     # Hyperparameter tuning in place of a single training job (0 trials: off), over ml_code/training's search space
-    tuning_trials: int = 0
-    tuning_parallel: int = 2
-    tuning_strategy: str = "Bayesian"
+    tuning_trials: int = _TUNING.trials
+    tuning_parallel: int = _TUNING.parallel
+    tuning_strategy: str = _TUNING.strategy
 
     @classmethod
     def for_stage(cls, config: PlatformConfig, stage: StageConfig) -> PipelineSettings:
@@ -89,7 +93,7 @@ class BatchScoringSettings:
 
     pipeline_name: str
     model_package_group_name: str
-    instance_type: str = "ml.m5.xlarge"
+    instance_type: str = _BUILD.processing_instance_type
 
     @classmethod
     def for_stage(cls, config: PlatformConfig, stage: StageConfig) -> BatchScoringSettings:
@@ -107,8 +111,8 @@ class MonitoringSettings:
 
     pipeline_name: str
     endpoint_name: str
-    window_hours: int = 1
-    instance_type: str = "ml.m5.large"
+    window_hours: int = _MONITORING.window_hours
+    instance_type: str = _MONITORING.instance_type
 
     @classmethod
     def for_stage(cls, config: PlatformConfig, stage: StageConfig) -> MonitoringSettings:

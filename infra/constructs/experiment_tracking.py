@@ -28,7 +28,6 @@ from infra.nag import acknowledge, acknowledge_actions
 from tracking import KINDS, MODEL_BUILD
 
 ARTIFACTS_PREFIX = "mlflow"  # the runs' artifacts in the artifacts bucket
-SERVER_SIZE = "Small"  # AWS's sizing: up to 25 users
 ENDED = ["Succeeded", "Failed", "Stopped"]  # the execution statuses a run is logged at
 PYTHON = "3.11"  # the build image's runtime the lock is resolved for (make lock: the CDK app's Python)
 # What the build calls on the server (MLflow's REST API behind each client call: experiments, runs, batches).
@@ -57,9 +56,9 @@ READING_ACTIONS = (
 
 
 class ExperimentTracking(Construct):
-    """An MLflow tracking server named `server_name` (artifacts under `mlflow/` of `artifacts_bucket`, with
-    `encryption_key`), the `LogRuns` build that logs executions to it (`log_executions_of` says which), and
-    `readers`, a managed policy named `readers_policy_name` for the people who compare runs."""
+    """An MLflow tracking server named `server_name`, of `server_size` (artifacts under `mlflow/` of
+    `artifacts_bucket`, with `encryption_key`), the `LogRuns` build that logs executions to it (`log_executions_of`
+    says which), and `readers`, a managed policy named `readers_policy_name` for the people who compare runs."""
 
     def __init__(
         self,
@@ -67,6 +66,7 @@ class ExperimentTracking(Construct):
         construct_id: str,
         *,
         server_name: str,
+        server_size: str,
         readers_policy_name: str,
         artifacts_bucket: s3.IBucket,
         encryption_key: kms.IKey,
@@ -88,7 +88,7 @@ class ExperimentTracking(Construct):
             tracking_server_name=server_name,
             artifact_store_uri=f"s3://{artifacts_bucket.bucket_name}/{ARTIFACTS_PREFIX}",
             role_arn=server_role.role_arn,
-            tracking_server_size=SERVER_SIZE,
+            tracking_server_size=server_size,
             automatic_model_registration=False,  # the registry is the pipeline's, with its gate
         )
         self.server.node.add_dependency(server_role)

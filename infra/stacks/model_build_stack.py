@@ -68,20 +68,38 @@ class ModelBuildStack(cdk.Stack):
             start_on_new_rows=(etl_events_source(config, stage), glue_job_name(config, stage)),
             shared_with=config.release_consumers if is_release else (),
         )
-        self.experiments = ExperimentTracking(
+        if stage.experiments.enabled:
+            self._track_experiments(config, stage, settings.pipeline_name, artifacts_bucket, encryption_key)
+        if is_release:
+            self._serve_the_cicd_pipelines(config, stage)
+        cdk.CfnOutput(self, "PipelineName", value=settings.pipeline_name)
+        cdk.CfnOutput(self, "ModelPackageGroupName", value=settings.model_package_group_name)
+
+    def _track_experiments(
+        self,
+        config: PlatformConfig,
+        stage: StageConfig,
+        pipeline_name: str,
+        artifacts_bucket: s3.IBucket,
+        encryption_key: kms.IKey,
+    ) -> None:
+        """The stage's tracking server and the build that logs each ended execution of the model build, and of the
+        monitoring pipeline where the stage is monitored."""
+        experiments = ExperimentTracking(
             self,
             "Experiments",
             server_name=tracking_server_name(config, stage),
+            server_size=stage.experiments.size,
             readers_policy_name=experiment_readers_policy_name(config, stage),
             artifacts_bucket=artifacts_bucket,
             encryption_key=encryption_key,
             removal_policy=removal_policy(stage),
         )
-        self.experiments.log_executions_of(
+        experiments.log_executions_of(
             "LogModelBuilds",
             pipeline_arn=self.training.pipeline_arn,
             reports=artifacts_bucket,
-            prefix=f"{MODEL_BUILD_PREFIX}/{settings.pipeline_name}",
+            prefix=f"{MODEL_BUILD_PREFIX}/{pipeline_name}",
             kind=MODEL_BUILD,
         )
         if stage.monitoring.enabled:
@@ -89,19 +107,15 @@ class ModelBuildStack(cdk.Stack):
             monitoring_bucket = s3.Bucket.from_bucket_name(
                 self, "Monitoring", stage_bucket_name(config, stage, "monitoring")
             )
-            self.experiments.log_executions_of(
+            experiments.log_executions_of(
                 "LogMonitoringRuns",
                 pipeline_arn=pipeline_arn(self, monitoring_pipeline_name(endpoint)),
                 reports=monitoring_bucket,
                 prefix=f"{MONITORING_REPORTS}/{endpoint}",
                 kind=MONITORING,
             )
-        if is_release:
-            self._serve_the_cicd_pipelines(config, stage)
-        cdk.CfnOutput(self, "PipelineName", value=settings.pipeline_name)
-        cdk.CfnOutput(self, "ModelPackageGroupName", value=settings.model_package_group_name)
-        cdk.CfnOutput(self, "TrackingServerArn", value=self.experiments.server_arn)
-        cdk.CfnOutput(self, "ExperimentReadersPolicy", value=self.experiments.readers.managed_policy_name)
+        cdk.CfnOutput(self, "TrackingServerArn", value=experiments.server_arn)
+        cdk.CfnOutput(self, "ExperimentReadersPolicy", value=experiments.readers.managed_policy_name)
 
     def _serve_the_cicd_pipelines(self, config: PlatformConfig, stage: StageConfig) -> None:
         """The release stage's part of CI/CD: a role for the commit pipeline to start training, one for the deploy

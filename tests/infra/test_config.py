@@ -221,6 +221,8 @@ def test_a_stage_is_named_by_its_key_only(context):
         ("monitoring.alarm_datapoints", 4, r"alarm_datapoints in cdk\.json: 4 is more than alarm_evaluation_periods"),
         ("monitoring.retrain_cooldown_hours", -1.0, r"retrain_cooldown_hours in cdk\.json: -1\.0: Input should be"),
         ("monitoring.schedule", "rate(1 hour)", r"monitoring\.schedule in cdk\.json: 'rate\(1 hour\)' is not a cron"),
+        ("experiments.size", "Huge", r"experiments\.size in cdk\.json: 'Huge': Input should be 'Small', 'Medium' or"),
+        ("experiments.enabled", "no", r"wrong type for key platform\.stages\.prod\.experiments\.enabled in cdk\.json"),
         ("monitoring.window_hours", 25, r"window_hours in cdk\.json: 25: Input should be less than or equal to 24"),
     ],
 )
@@ -378,3 +380,16 @@ def test_fails_when_a_data_key_arn_is_no_key_of_the_stages_account_and_region(co
     staging.update(account="444455556666", region="eu-west-1", data_key_arn=arn)
     with pytest.raises(ConfigError, match=r"staging\.data_key_arn in cdk\.json: .* is not the ARN of a KMS key in the"):
         load_config(context)
+
+
+def test_every_sagemaker_instance_type_is_one_the_config_takes():
+    """The config's instance-type pattern against every type SageMaker's API lists for endpoints, processing and
+    training: none refused."""
+    from pydantic import TypeAdapter
+
+    from blueprint.config import InstanceType
+
+    takes = TypeAdapter(InstanceType)
+    shapes = ("ProductionVariantInstanceType", "ProcessingInstanceType", "TrainingInstanceType")
+    for name in sorted({name for shape in shapes for name in sagemaker_model().shape_for(shape).enum}):
+        assert takes.validate_python(name) == name

@@ -7,16 +7,19 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import typing
 import zipfile
 
 import botocore.session
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from blueprint.config import ExperimentsConfig
 from blueprint.packages import tracking_zip
 from infra.constructs.experiment_tracking import ARTIFACTS_PREFIX, LOGGING_ACTIONS, READING_ACTIONS
+from infra.platform import build_platform
 from tests.infra.request_shapes import validation_errors
-from tests.infra.synth import role_statements
+from tests.infra.synth import new_app, role_statements
 
 
 @pytest.fixture(scope="module")
@@ -198,3 +201,27 @@ def test_the_server_fits_the_create_mlflow_tracking_server_api(dev):
     for name in ("TrackingServerName", "ArtifactStoreUri"):
         assert re.fullmatch(members[name].metadata["pattern"], request[name]), name
         assert len(request[name]) <= members[name].metadata["max"], name
+
+
+def test_the_server_sizes_are_the_apis():
+    sizes = botocore.session.get_session().get_service_model("sagemaker").shape_for("TrackingServerSize").enum
+    assert list(typing.get_args(ExperimentsConfig.model_fields["size"].annotation)) == sizes
+
+
+def test_a_stage_sizes_its_server_or_goes_without_one(tmp_path):
+    """Experiment tracking is per stage: a bigger server for a bigger team, or none (no server, build, rule, output)."""
+    app = new_app(
+        tmp_path,
+        **{"platform.stages.dev.experiments.enabled": "false", "platform.stages.prod.experiments.size": "Large"},
+    )
+    built = build_platform(app)
+    without = Template.from_stack(built.stages["dev"].model_build)
+    for kind in ("AWS::SageMaker::MlflowTrackingServer", "AWS::CodeBuild::Project", "AWS::Events::Rule"):
+        assert [key for key in without.find_resources(kind) if key.startswith("Experiments")] == [], kind
+    assert not {"TrackingServerArn", "ExperimentReadersPolicy"} & set(without.find_outputs("*"))
+    (server,) = (
+        Template.from_stack(built.stages["prod"].model_build)
+        .find_resources("AWS::SageMaker::MlflowTrackingServer")
+        .values()
+    )
+    assert server["Properties"]["TrackingServerSize"] == "Large"
