@@ -131,4 +131,4 @@ upload-source: $(VENV)/.installed ## without a git connection: upload HEAD to th
 	$(VENV)/bin/python -m infra.upload_source
 
 clean: ## remove the environments and build outputs
-	rm -rf $(VENV) $(ML_VENV) node_modules cdk.out work
+	rm -rf $(VENV) $(ML_VENV) node_modules cdk.out work build

@@ -1,8 +1,11 @@
 """The synth budget: the whole app (every stage, every stack, cdk-nag on) beside a one-bucket stack, measured in
 the same run, each in a fresh process as `cdk synth` runs it (interpreter, jsii runtime, app, synth).
 
-The budget is the whole app at most 2x the one-bucket stack. Rounds alternate the two so that the machine's
-noise hits both; the figures are medians.
+The whole app runs twice a round: first with no pipeline definitions kept (build/definitions/ emptied: a first
+synth, or one after a change to blueprint/ or ml_code/, which builds them with the SageMaker SDK), then with the
+definitions that run kept (every later synth: `cdk diff`, `cdk deploy`). The budget is the latter at most 2x the
+one-bucket stack; the first synth's ratio is printed beside it. Rounds alternate the three so that the machine's
+noise hits each; the figures are medians.
 
     .venv/bin/python bench/synth_bench.py [--rounds 5]
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -23,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.report import record  # noqa: E402
+from blueprint.pipeline.builds import CACHE_DIR  # noqa: E402
 
 BUDGET_RATIO = 2.0
 
@@ -58,18 +63,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     env = synth_environment()
     python = sys.executable
-    one_bucket, platform = [], []
+    times: dict[str, list[float]] = {"one-bucket stack": [], "whole app, first": [], "whole app, kept": []}
     with tempfile.TemporaryDirectory() as scratch:
         for round_number in range(args.rounds):
-            one_bucket.append(timed([python, "-c", ONE_BUCKET], Path(scratch, f"one-{round_number}"), env))
-            platform.append(timed([python, "app.py"], Path(scratch, f"app-{round_number}"), env))
-        stacks = sorted(path.name for path in Path(scratch, "app-0").glob("*.template.json"))
-    floor, whole = statistics.median(one_bucket), statistics.median(platform)
-    runs = {name: ", ".join(f"{t:.2f}" for t in times) for name, times in (("one", one_bucket), ("app", platform))}
-    print(f"one-bucket stack : median {floor:6.2f} s  ({runs['one']})")
-    print(f"whole app        : median {whole:6.2f} s  ({runs['app']}), {len(stacks)} stacks")
-    print(f"ratio            : {whole / floor:.2f}x  (budget {BUDGET_RATIO:.1f}x)")
-    return 0 if whole / floor <= BUDGET_RATIO else 1
+            times["one-bucket stack"].append(
+                timed([python, "-c", ONE_BUCKET], Path(scratch, f"one-{round_number}"), env)
+            )
+            shutil.rmtree(CACHE_DIR, ignore_errors=True)
+            times["whole app, first"].append(timed([python, "app.py"], Path(scratch, f"first-{round_number}"), env))
+            times["whole app, kept"].append(timed([python, "app.py"], Path(scratch, f"kept-{round_number}"), env))
+        stacks = sorted(path.name for path in Path(scratch, "kept-0").glob("*.template.json"))
+    medians = {name: statistics.median(runs) for name, runs in times.items()}
+    floor = medians["one-bucket stack"]
+    for name, runs in times.items():
+        print(f"{name:<17}: median {medians[name]:6.2f} s  ({', '.join(f'{t:.2f}' for t in runs)})")
+    print(f"{len(stacks)} stacks")
+    first, kept = medians["whole app, first"] / floor, medians["whole app, kept"] / floor
+    print(f"ratio            : {kept:.2f}x kept, {first:.2f}x first  (budget {BUDGET_RATIO:.1f}x, kept)")
+    return 0 if kept <= BUDGET_RATIO else 1
 
 
 if __name__ == "__main__":

@@ -11,22 +11,46 @@ was most of a build's cost, and there is nothing left to keep out. `start_builde
 app imports the CDK, so that the SDK's import and the CDK's overlap too; the child reads its request when it
 comes.
 
+Definitions are a pure function of the request, the sources of blueprint/ and ml_code/ and the SDK's version:
+a build's result is kept in build/definitions/ under the digest of all three, and a synth that asks again reads it
+and starts no build (a builder started ahead is stopped).
+
     echo '<request JSON>' | python -m blueprint.pipeline.builds > definitions.json   (what DefinitionBuilds runs)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import os
 import subprocess
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterable, Sequence
+from importlib import metadata
 from pathlib import Path
 
 from blueprint.pipeline.settings import BatchScoringSettings, MonitoringSettings, PipelineSettings
 
 ROOT = Path(__file__).resolve().parents[2]
+CACHE_DIR = ROOT / "build" / "definitions"
+# What a definition is built from besides its request: the builders, the contracts, the search space, the paths.
+SOURCES = (ROOT / "blueprint", ROOT / "ml_code")
 _STARTED: list[subprocess.Popen] = []  # a builder started ahead of its request (start_builder)
+
+
+def cache_key(request: dict, sources: Iterable[Path] = SOURCES) -> str:
+    """The digest of what the definitions of `request` depend on: the request, every file under `sources` (by its
+    path and bytes) and the SageMaker SDK's version."""
+    digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode())
+    digest.update(metadata.version("sagemaker").encode())
+    for root in sources:
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(f"\0{path.relative_to(root.parent)}\0".encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def start_builder() -> None:
@@ -48,10 +72,10 @@ def _builder() -> subprocess.Popen:
 
 
 class DefinitionBuilds:
-    """The definitions of `training`, `batch_scoring` and `monitoring` pipelines of contract `contract_name`.
-    `in_child` (default: unless this process has imported the SDK) starts their build at once in a child process,
-    which each accessor waits for; else they are built here at the first access. A failed build raises with the
-    build's error."""
+    """The definitions of `training`, `batch_scoring` and `monitoring` pipelines of contract `contract_name`: those
+    an earlier build kept in `cache` (None: none kept, none read), else built. `in_child` (default: unless this
+    process has imported the SDK) starts their build at once in a child process, which each accessor waits for;
+    else they are built here at the first access. A failed build raises with the build's error."""
 
     def __init__(
         self,
@@ -61,6 +85,7 @@ class DefinitionBuilds:
         batch_scoring: Sequence[BatchScoringSettings] = (),
         monitoring: Sequence[MonitoringSettings] = (),
         in_child: bool | None = None,
+        cache: Path | None = CACHE_DIR,
     ) -> None:
         self._training, self._batch_scoring, self._monitoring = list(training), list(batch_scoring), list(monitoring)
         self._request = {
@@ -69,15 +94,19 @@ class DefinitionBuilds:
             "batch_scoring": [dataclasses.asdict(settings) for settings in self._batch_scoring],
             "monitoring": [dataclasses.asdict(settings) for settings in self._monitoring],
         }
+        self._kept = None if cache is None else cache / f"{cache_key(self._request)}.json"
+        self._result: dict | None = self._read_kept()
         if in_child is None:
             in_child = "sagemaker" not in sys.modules
         self._process = None
-        if in_child:
+        if self._result is not None:
+            while _STARTED:  # nothing to build: a builder started ahead stops
+                _STARTED.pop().kill()
+        elif in_child:
             self._process = _STARTED.pop() if _STARTED else _builder()
             # one line, far below a pipe's buffer: the write does not wait for the child (communicate closes stdin)
             self._process.stdin.write(json.dumps(self._request).encode() + b"\n")
             self._process.stdin.flush()
-        self._result: dict | None = None
 
     def training(self, settings: PipelineSettings) -> dict:
         index = self._index(self._training, settings)  # an unrequested definition fails without waiting
@@ -105,7 +134,24 @@ class DefinitionBuilds:
     def _built(self) -> dict:
         if self._result is None:
             self._result = self._build_here() if self._process is None else self._childs_answer()
+            self._keep(self._result)
         return self._result
+
+    def _read_kept(self) -> dict | None:
+        """What an earlier build kept for this request; None when there is none or it cannot be read."""
+        try:
+            return json.loads(self._kept.read_text()) if self._kept is not None else None
+        except (OSError, ValueError):
+            return None  # none yet, or damaged: built again and kept anew
+
+    def _keep(self, result: dict) -> None:
+        """Keep `result` for the next build of this request: written whole, then renamed (builds run side by side)."""
+        if self._kept is None:
+            return
+        self._kept.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=self._kept.parent, suffix=".tmp", delete=False) as staged:
+            json.dump(result, staged)
+        os.replace(staged.name, self._kept)
 
     def _build_here(self) -> dict:
         try:
