@@ -52,6 +52,7 @@ LOCAL_STORAGE_FAMILIES = frozenset(
     "p6e-gb200".split()
 )
 MAX_PREFIX_AND_STAGE = 20
+_SENTENCE_END = re.compile(r"\.(?:\s|$)")
 _KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):key/[\w-]+$")
 
 
@@ -570,7 +571,7 @@ def _problem(detail: Mapping[str, Any]) -> str:
     if kind == "missing":
         return f"missing key {key} in {SOURCE}"
     field = section.model_fields.get(keys[-1]) if section and keys else None
-    meaning = f" ({field.description.split('.')[0]})" if field and field.description else ""
+    meaning = f" ({_SENTENCE_END.split(field.description)[0]})" if field and field.description else ""
     if kind.endswith("_type"):
         return f"wrong type for key {key} in {SOURCE}: {detail['msg'].lower()}, got {value!r}{meaning}"
     return f"{key} in {SOURCE}: {value!r}: {detail['msg']}{meaning}"

@@ -191,10 +191,20 @@ def test_a_stage_is_named_by_its_key_only(context):
             0,
             r"build\.processing_instances in cdk\.json: 0: .* greater than or equal to 1",
         ),
-        ("build.champion_tolerance", 1.0, r"build\.champion_tolerance in cdk\.json: 1\.0: Input should be less than 1"),
+        (
+            "build.champion_tolerance",
+            1.0,
+            r"champion_tolerance in cdk\.json: 1\.0: Input should be less than 1 \(The largest shortfall against the "
+            r"approved model that still passes the gate\)$",
+        ),
         ("tuning.trials", -1, r"tuning\.trials in cdk\.json: -1: Input should be greater than or equal to 0"),
         ("tuning.strategy", "Genetic", r"tuning\.strategy in cdk\.json: 'Genetic': Input should be 'Bayesian'"),
         ("serving.min_instances", 9, r"serving\.min_instances in cdk\.json: 9 is more than max_instances \(4\)"),
+        (
+            "serving.instance_type",
+            5,
+            r"got 5 \(Instance type of the endpoint; no family with .* \(`ml\.m5d`, `ml\.g4dn`",
+        ),
         ("serving.instance_type", "ml.m5d.large", r"'ml\.m5d\.large' has local instance storage"),
         ("serving.instance_type", "ml.g4dn.xlarge", r"'ml\.g4dn\.xlarge' has local instance storage"),
         ("serving.instance_type", "ml.g5.xlarge", r"'ml\.g5\.xlarge' has local instance storage"),
