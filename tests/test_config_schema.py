@@ -1,11 +1,12 @@
 """The config's published forms: the JSON Schemas and the reference page are what the models generate today, the
-schema accepts cdk.json and refuses what the config refuses key by key, and the page lists every key with its
-default."""
+schema accepts cdk.json and refuses what the config refuses key by key, the page lists every key with its
+default, and every key the docs name is one the config has."""
 
 from __future__ import annotations
 
 import copy
 import json
+import re
 import typing
 
 import pytest
@@ -13,7 +14,7 @@ from jsonschema import Draft202012Validator
 from pydantic import BaseModel
 from referencing import Registry, Resource
 
-from blueprint.config import ConfigError, PlatformConfig, load_config
+from blueprint.config import ConfigError, PlatformConfig, StageConfig, load_config, section_at
 from blueprint.config_schema import CDK_JSON_SCHEMA, PLATFORM_SCHEMA, REFERENCE_PAGE, generated
 from blueprint.packages import ROOT
 
@@ -101,3 +102,29 @@ def test_the_reference_page_lists_every_key_with_its_default():
     for key, default in keys.items():
         written = default if default == "required" else "null" if default is None else f"`{json.dumps(default)}`"
         assert rows[key] == written, key
+
+
+SECTIONS = "|".join(
+    name
+    for name, field in StageConfig.model_fields.items()
+    if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+)
+
+
+def named_keys(text: str) -> list[list[str]]:
+    """The config keys a page names: `platform.<path>` overrides and a stage's `<section>.<key>` in backticks."""
+    overrides = [m[1].split(".") for m in re.finditer(r"platform\.((?:stages\.[\w<>-]+|cicd)(?:\.\w+)+)", text)]
+    in_sections = [["stages", "<name>", *m[1].split(".")] for m in re.finditer(rf"`((?:{SECTIONS})\.\w+)", text)]
+    return overrides + in_sections
+
+
+def test_the_docs_name_only_keys_the_config_has():
+    pages = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md"]
+    unknown = []
+    for page in pages:
+        for path in named_keys(page.read_text()):
+            section = section_at(path)
+            if section is None or path[-1] not in section.model_fields:
+                unknown.append(f"{page.relative_to(ROOT)}: {'.'.join(path)}")
+    assert named_keys("`serving.min_instance` and -c platform.stages.prod.monitor=true")  # what it finds
+    assert unknown == []
