@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -37,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = ROOT / "build" / "definitions"
 # What a definition is built from besides its request: the builders, the contracts, the search space, the paths.
 SOURCES = (ROOT / "blueprint", ROOT / "ml_code")
+_LOG = logging.getLogger(__name__)
 _STARTED: list[subprocess.Popen] = []  # a builder started ahead of its request (start_builder)
 
 
@@ -148,10 +150,13 @@ class DefinitionBuilds:
         """Keep `result` for the next build of this request: written whole, then renamed (builds run side by side)."""
         if self._kept is None:
             return
-        self._kept.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=self._kept.parent, suffix=".tmp", delete=False) as staged:
-            json.dump(result, staged)
-        os.replace(staged.name, self._kept)
+        try:
+            self._kept.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", dir=self._kept.parent, suffix=".tmp", delete=False) as staged:
+                json.dump(result, staged)
+            os.replace(staged.name, self._kept)
+        except OSError as error:  # a read-only checkout: this synth goes on, the next one builds again
+            _LOG.warning("pipeline definitions not kept in %s: %s", self._kept.parent, error)
 
     def _build_here(self) -> dict:
         try:

@@ -119,3 +119,11 @@ def test_the_key_follows_the_request_every_source_file_and_the_sdks_version(tmp_
     assert renamed != changed
     monkeypatch.setattr(builds_module.metadata, "version", lambda _name: "3.0.0")
     assert cache_key(request, [sources]) != renamed
+
+
+def test_a_build_that_cannot_be_kept_is_used_with_a_warning(tmp_path, caplog):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder would be")
+    builds = DefinitionBuilds("customer-churn", training=[TRAINING], in_child=False, cache=blocked / "definitions")
+    assert render(builds.training(TRAINING)) == render(build_definition(TRAINING, load_contract("customer-churn")))
+    assert "pipeline definitions not kept in" in caplog.text
