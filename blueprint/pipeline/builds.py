@@ -103,7 +103,9 @@ class DefinitionBuilds:
         self._process = None
         if self._result is not None:
             while _STARTED:  # nothing to build: a builder started ahead stops
-                _STARTED.pop().kill()
+                builder = _STARTED.pop()
+                builder.kill()
+                builder.wait()
         elif in_child:
             self._process = _STARTED.pop() if _STARTED else _builder()
             # one line, far below a pipe's buffer: the write does not wait for the child (communicate closes stdin)
