@@ -532,6 +532,15 @@ def selected_stages(config: PlatformConfig, context: Mapping[str, Any]) -> tuple
     return tuple(config.stages.values()) if name is None else (config.stage(str(name)),)
 
 
+def stage_sections() -> dict[str, type[BaseModel]]:
+    """A stage's sections by key: `etl` -> EtlConfig, ..."""
+    return {
+        name: field.annotation
+        for name, field in StageConfig.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+    }
+
+
 def section_at(path: typing.Sequence[str]) -> type[BaseModel] | None:
     """The section whose key a config path's last part is (`stages.<name>` steps over a stage's name); None when the
     path leaves the config."""
@@ -583,9 +592,8 @@ def _section_key(name: str) -> str | None:
     first, _, rest = name.partition("_")
     owners = {
         f"{section}.{key}": section
-        for section, field in StageConfig.model_fields.items()
-        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
-        for key in field.annotation.model_fields
+        for section, model in stage_sections().items()
+        for key in model.model_fields
         if key in (name, rest)
     }
     if len(owners) > 1:  # the same name first, else the section its first word begins (`etl_schedule`)

@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 from pydantic import BaseModel
 from referencing import Registry, Resource
 
-from blueprint.config import ConfigError, PlatformConfig, StageConfig, load_config, section_at
+from blueprint.config import ConfigError, PlatformConfig, load_config, section_at, stage_sections
 from blueprint.config_schema import CDK_JSON_SCHEMA, PLATFORM_SCHEMA, REFERENCE_PAGE, generated
 from blueprint.packages import ROOT
 
@@ -104,11 +104,7 @@ def test_the_reference_page_lists_every_key_with_its_default():
         assert rows[key] == written, key
 
 
-SECTIONS = "|".join(
-    name
-    for name, field in StageConfig.model_fields.items()
-    if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
-)
+SECTIONS = "|".join(stage_sections())
 
 
 def named_keys(text: str) -> list[list[str]]:
